@@ -1,0 +1,15 @@
+//! Schema migrations. Schema only, never seed data. They run at start-up and with
+//! `depot migrate`; each is idempotent so that two instances starting together agree.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_authz;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_authz::Migration)]
+    }
+}

@@ -1,0 +1,166 @@
+//! Wiring: state, routes, middleware, listener; and the background jobs.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{Compress, from_fn};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use tracing_actix_web::TracingLogger;
+
+use crate::authz::bearer::TokenVerifier;
+use crate::authz::signing::{self, SigningKeys};
+use crate::authz::{self, store};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::crypto::MasterKey;
+use crate::ops::metrics::Metrics;
+use crate::state::AppState;
+use crate::{db, openapi, ops, problem};
+
+/// Everything a running instance needs, before the HTTP server.
+pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
+    let master = Arc::new(
+        MasterKey::load_or_create(&config.master_key_file).context("loading the master key")?,
+    );
+    let db = db::connect(&config)
+        .await
+        .context("connecting to the database")?;
+    db::migrate(&db).await.context("running migrations")?;
+    signing::ensure_current_key(&db, &master, &clock).await?;
+    let settings = &config.settings;
+    let retention = chrono::Duration::seconds(
+        i64::from(settings.access_token_ttl_seconds) + i64::from(settings.clock_leeway_seconds),
+    );
+    let keys = Arc::new(
+        SigningKeys::load(
+            db.clone(),
+            master.clone(),
+            clock.clone(),
+            Duration::from_secs(u64::from(settings.signing_key_refresh_seconds)),
+            retention,
+        )
+        .await?,
+    );
+    let verifier = TokenVerifier {
+        issuer: config.issuer.as_str().into(),
+        keys: keys.clone(),
+        db: db.clone(),
+        clock: clock.clone(),
+        leeway_seconds: i64::from(settings.clock_leeway_seconds),
+    };
+    Ok(AppState {
+        config: Arc::new(config),
+        db,
+        clock,
+        master,
+        keys,
+        verifier,
+        metrics: Arc::new(Metrics::default()),
+    })
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(ops::health::live)
+        .service(ops::health::ready)
+        .service(ops::metrics::metrics)
+        .service(openapi::openapi_json)
+        .configure(authz::routes::configure);
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+}
+
+impl Application {
+    /// Binds the listener and builds the server; `run_until_stopped` serves.
+    pub async fn build(mut config: Config, clock: Clock) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.settings.listen)
+            .with_context(|| format!("binding {}", config.settings.listen))?;
+        let port = listener.local_addr()?.port();
+        if config.settings.public_url.is_none() && config.settings.listen.port() == 0 {
+            config.settings.listen.set_port(port);
+            config = Config::from_settings(config.settings)?;
+        }
+        let state = state(config, clock).await?;
+        let data = web::Data::new(state.clone());
+        let body_limit = state.config.settings.body_limit_bytes;
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(body_limit)
+                        .error_handler(move |e, _| problem::json_error(e, body_limit)),
+                )
+                .app_data(web::QueryConfig::default().error_handler(|e, _| problem::query_error(e)))
+                .wrap(Compress::default())
+                .wrap(from_fn(ops::metrics::middleware))
+                .wrap(TracingLogger::default())
+                .configure(routes)
+                .default_service(web::to(|| async {
+                    Err::<actix_web::HttpResponse, _>(problem::Problem::not_found(
+                        "no such resource",
+                    ))
+                }))
+        })
+        .shutdown_timeout(30);
+        if let Some(workers) = state.config.settings.workers {
+            server = server.workers(workers);
+        }
+        let server = match (
+            &state.config.settings.tls_cert_file,
+            &state.config.settings.tls_key_file,
+        ) {
+            (Some(cert), Some(key)) => {
+                use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod};
+                let mut tls = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls())?;
+                tls.set_private_key_file(key, SslFiletype::PEM)
+                    .with_context(|| format!("TLS key {}", key.display()))?;
+                tls.set_certificate_chain_file(cert)
+                    .with_context(|| format!("TLS certificate {}", cert.display()))?;
+                server.listen_openssl(listener, tls)?
+            }
+            _ => server.listen(listener)?,
+        }
+        .run();
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGTERM / SIGINT (graceful: in-flight requests finish).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let purge = tokio::spawn(purge_loop(self.state.clone()));
+        let result = self.server.await;
+        purge.abort();
+        result
+    }
+}
+
+/// Drops expired replay-store entries and revocations once a minute.
+async fn purge_loop(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        match store::purge_expired(&state.db, state.clock.now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(rows = n, "purged expired jti and revocation rows"),
+            Err(e) => tracing::warn!(error = %e, "purge of expired rows failed"),
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! RFC 6749 §5.2 error objects of the OAuth endpoints.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OAuthErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    InvalidScope,
+    /// RFC 8707 §2.
+    InvalidTarget,
+    ServerError,
+}
+
+impl OAuthErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::InvalidTarget => "invalid_target",
+            Self::ServerError => "server_error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, thiserror::Error)]
+#[error("{error:?}: {error_description}")]
+pub struct OAuthError {
+    pub error: OAuthErrorCode,
+    pub error_description: String,
+}
+
+impl OAuthError {
+    pub fn new(error: OAuthErrorCode, description: impl Into<String>) -> Self {
+        Self {
+            error,
+            error_description: description.into(),
+        }
+    }
+
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(OAuthErrorCode::InvalidRequest, description)
+    }
+
+    pub fn invalid_client(description: impl Into<String>) -> Self {
+        Self::new(OAuthErrorCode::InvalidClient, description)
+    }
+
+    pub fn server_error(code: &'static str, error: &dyn std::fmt::Display) -> Self {
+        tracing::error!(code, error = %error, "internal error at an OAuth endpoint");
+        Self::new(
+            OAuthErrorCode::ServerError,
+            format!("internal error {code}; the operator's log has the details"),
+        )
+    }
+}
+
+impl From<sea_orm::DbErr> for OAuthError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        Self::server_error("E-DB", &e)
+    }
+}
+
+impl ResponseError for OAuthError {
+    fn status_code(&self) -> StatusCode {
+        match self.error {
+            // RFC 6749 §5.2: 401 for a failed client authentication.
+            OAuthErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+            OAuthErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code())
+            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+            .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")))
+            .json(self)
+    }
+}

@@ -1,0 +1,239 @@
+//! The API portal: organizations and clients, for tokens with scope `admin` and
+//! audience `{issuer}/admin`.
+
+use actix_web::http::header::LOCATION;
+use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::authz::client::{Client, ClientRegistration};
+use crate::authz::scope::{Resource, Scope};
+use crate::authz::store::{self, Organization, StoreError};
+use crate::body;
+use crate::people::Cbe;
+use crate::problem::Problem;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrganization {
+    pub cbe: String,
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OrganizationView {
+    pub cbe: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Organization> for OrganizationView {
+    fn from(o: Organization) -> Self {
+        Self {
+            cbe: o.cbe.to_string(),
+            name: o.name,
+            created_at: o.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ClientView {
+    pub client_id: String,
+    #[serde(rename = "type")]
+    pub client_type: String,
+    pub name: String,
+    pub organization: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub scopes: Vec<String>,
+    #[schema(value_type = Object)]
+    pub claims: Map<String, Value>,
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<Value>,
+    pub min_acr: Option<String>,
+    pub attestation: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&Client> for ClientView {
+    fn from(c: &Client) -> Self {
+        Self {
+            client_id: c.id.to_string(),
+            client_type: c.client_type.as_str().to_owned(),
+            name: c.name.clone(),
+            organization: c.organization.as_ref().map(ToString::to_string),
+            redirect_uris: c.redirect_uris.clone(),
+            scopes: c.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+            claims: c.claims.clone(),
+            jwks: c.jwks.as_ref().map(|j| j.to_value()),
+            min_acr: c.min_acr.map(|a| a.as_str().to_owned()),
+            attestation: c.allow_none_attestation.then(|| "none".to_owned()),
+            created_at: c.created_at,
+        }
+    }
+}
+
+fn store_problem(e: StoreError) -> Problem {
+    match e {
+        StoreError::Conflict => Problem::conflict("it exists already"),
+        other => Problem::internal("E-ADMIN-STORE", &other),
+    }
+}
+
+async fn admin_body<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<T, Problem> {
+    state
+        .verifier
+        .require(req, Resource::Admin, Scope::Admin)
+        .await?;
+    let bytes = body::read(payload, state.config.settings.body_limit_bytes).await?;
+    body::json(req, &bytes)
+}
+
+/// Registers an organization.
+#[utoipa::path(
+    post, path = "/admin/organizations", tag = "admin", request_body = NewOrganization,
+    responses((status = 201, body = OrganizationView), (status = 409, description = "exists"), (status = 422, description = "invalid CBE"))
+)]
+#[post("/admin/organizations")]
+pub async fn create_organization(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, Problem> {
+    let new: NewOrganization = admin_body(&state, &req, payload).await?;
+    let cbe = Cbe::parse(&new.cbe).map_err(|e| Problem::invalid_field("cbe", e))?;
+    let name = new.name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(Problem::invalid_field(
+            "name",
+            "must be 1 to 200 characters",
+        ));
+    }
+    let org = Organization {
+        cbe,
+        name: name.to_owned(),
+        created_at: state.clock.now(),
+    };
+    store::insert_organization(&state.db, &org)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict => {
+                Problem::conflict(format!("organization {} exists already", org.cbe))
+            }
+            other => store_problem(other),
+        })?;
+    Ok(HttpResponse::Created()
+        .insert_header((LOCATION, format!("/admin/organizations/{}", org.cbe)))
+        .json(OrganizationView::from(org)))
+}
+
+/// Reads an organization.
+#[utoipa::path(get, path = "/admin/organizations/{cbe}", tag = "admin", responses((status = 200, body = OrganizationView), (status = 404, description = "unknown")))]
+#[get("/admin/organizations/{cbe}")]
+pub async fn get_organization(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    state
+        .verifier
+        .require(&req, Resource::Admin, Scope::Admin)
+        .await?;
+    let cbe = Cbe::parse(&path).map_err(|e| Problem::invalid_field("cbe", e))?;
+    let org = store::get_organization(&state.db, &cbe)
+        .await
+        .map_err(store_problem)?
+        .ok_or_else(|| Problem::not_found(format!("no organization {cbe}")))?;
+    Ok(HttpResponse::Ok().json(OrganizationView::from(org)))
+}
+
+/// Registers a client.
+#[utoipa::path(
+    post, path = "/admin/clients", tag = "admin", request_body = ClientRegistration,
+    responses((status = 201, body = ClientView), (status = 409, description = "client_id taken"), (status = 422, description = "a rule is broken; `field` names it"))
+)]
+#[post("/admin/clients")]
+pub async fn create_client(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, Problem> {
+    let registration: ClientRegistration = admin_body(&state, &req, payload).await?;
+    let client = registration
+        .validate(state.clock.now())
+        .map_err(|e| Problem::invalid_field(e.field, e.reason))?;
+    if let Some(cbe) = &client.organization
+        && store::get_organization(&state.db, cbe)
+            .await
+            .map_err(store_problem)?
+            .is_none()
+    {
+        return Err(Problem::invalid_field(
+            "organization",
+            format!("no organization {cbe} is registered"),
+        ));
+    }
+    store::insert_client(&state.db, &client)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict => {
+                Problem::conflict(format!("client {} exists already", client.id))
+            }
+            other => store_problem(other),
+        })?;
+    tracing::info!(client_id = %client.id, client_type = client.client_type.as_str(), "client registered");
+    Ok(HttpResponse::Created()
+        .insert_header((LOCATION, format!("/admin/clients/{}", client.id)))
+        .json(ClientView::from(&client)))
+}
+
+/// Reads a client's registration.
+#[utoipa::path(get, path = "/admin/clients/{client_id}", tag = "admin", responses((status = 200, body = ClientView), (status = 404, description = "unknown")))]
+#[get("/admin/clients/{client_id}")]
+pub async fn get_client(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    state
+        .verifier
+        .require(&req, Resource::Admin, Scope::Admin)
+        .await?;
+    let client = store::get_client(&state.db, &path)
+        .await
+        .map_err(store_problem)?
+        .ok_or_else(|| Problem::not_found(format!("no client {}", path.as_str())))?;
+    Ok(HttpResponse::Ok().json(ClientView::from(&client)))
+}
+
+/// Removes a client; its tokens stop being active for introspection, and it can no
+/// longer authenticate.
+#[utoipa::path(delete, path = "/admin/clients/{client_id}", tag = "admin", responses((status = 204, description = "deleted"), (status = 404, description = "unknown")))]
+#[delete("/admin/clients/{client_id}")]
+pub async fn delete_client(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let caller = state
+        .verifier
+        .require(&req, Resource::Admin, Scope::Admin)
+        .await?;
+    if caller.client_id == *path {
+        return Err(Problem::conflict("a client cannot delete itself"));
+    }
+    if !store::delete_client(&state.db, &path)
+        .await
+        .map_err(store_problem)?
+    {
+        return Err(Problem::not_found(format!("no client {}", path.as_str())));
+    }
+    tracing::info!(client_id = %path, by = %caller.client_id, "client deleted");
+    Ok(HttpResponse::NoContent().finish())
+}

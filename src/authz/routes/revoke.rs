@@ -1,0 +1,56 @@
+//! `POST /oauth2/revoke` (RFC 7009): a client revokes one of its own tokens. Our
+//! resource modules refuse a revoked token at once, and introspection says inactive.
+
+use actix_web::{HttpRequest, HttpResponse, post, web};
+
+use super::{authorization, read_form};
+use crate::authz::bearer::TokenError;
+use crate::authz::client_auth::authenticate;
+use crate::authz::error::{OAuthError, OAuthErrorCode};
+use crate::authz::store;
+use crate::state::AppState;
+
+/// Revokes an access token.
+#[utoipa::path(
+    post, path = "/oauth2/revoke", tag = "oauth",
+    request_body(content_type = "application/x-www-form-urlencoded", description = "token, token_type_hint, client authentication"),
+    responses((status = 200, description = "revoked, or the token was not valid anyway"), (status = 400, description = "a token of another client"), (status = 401, description = "invalid_client"))
+)]
+#[post("/oauth2/revoke")]
+pub async fn revoke(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, OAuthError> {
+    let form = read_form(&req, payload, state.config.settings.body_limit_bytes).await?;
+    let endpoint = state.config.url("/oauth2/revoke");
+    let caller = authenticate(&state, authorization(&req), &form, &endpoint).await?;
+    let token = form.require("token")?;
+    let claims = match state.verifier.verify(token).await {
+        Ok(claims) => claims,
+        Err(TokenError::Internal(e)) => return Err(OAuthError::server_error("E-TOKEN", &e)),
+        // RFC 7009 §2.2: an invalid, expired or already revoked token is no error.
+        Err(_) => return Ok(HttpResponse::Ok().finish()),
+    };
+    if claims.client_id != caller.client.id.as_str() {
+        return Err(OAuthError::new(
+            OAuthErrorCode::UnauthorizedClient,
+            "the token was not issued to this client",
+        ));
+    }
+    // Kept while the verifier could still accept it: until exp plus the leeway.
+    let keep_until = claims.exp + i64::from(state.config.settings.clock_leeway_seconds);
+    let expires_at =
+        chrono::DateTime::from_timestamp(keep_until, 0).unwrap_or_else(|| state.clock.now());
+    store::revoke_token(
+        &state.db,
+        &claims.jti,
+        &claims.client_id,
+        state.clock.now(),
+        expires_at,
+    )
+    .await
+    .map_err(|e| OAuthError::server_error("E-REVOKE", &e))?;
+    tracing::info!(jti = %claims.jti, client_id = %claims.client_id, "access token revoked");
+    Ok(HttpResponse::Ok().finish())
+}

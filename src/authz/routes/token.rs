@@ -1,0 +1,74 @@
+//! `POST /oauth2/token` (RFC 6749 §3.2).
+
+use actix_web::http::header::{CACHE_CONTROL, PRAGMA};
+use actix_web::{HttpRequest, HttpResponse, post, web};
+
+use super::{authorization, read_form};
+use crate::authz::client_auth::authenticate;
+use crate::authz::error::{OAuthError, OAuthErrorCode};
+use crate::authz::grants::client_credentials;
+use crate::authz::tokens::{TokenResponse, mint};
+use crate::state::AppState;
+
+/// Issues an access token.
+#[utoipa::path(
+    post, path = "/oauth2/token", tag = "oauth",
+    request_body(content_type = "application/x-www-form-urlencoded", description = "grant_type, client_assertion_type, client_assertion, scope, resource"),
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 400, description = "RFC 6749 error object"),
+        (status = 401, description = "invalid_client"),
+    )
+)]
+#[post("/oauth2/token")]
+pub async fn token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, OAuthError> {
+    let result = issue(&state, &req, payload).await;
+    let outcome = match &result {
+        Ok(_) => "issued",
+        Err(e) => e.error.as_str(),
+    };
+    state
+        .metrics
+        .token_requests
+        .get_or_create(&vec![("outcome", outcome)])
+        .inc();
+    let response = result?;
+    Ok(HttpResponse::Ok()
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .insert_header((PRAGMA, "no-cache"))
+        .json(response))
+}
+
+async fn issue(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<TokenResponse, OAuthError> {
+    let form = read_form(req, payload, state.config.settings.body_limit_bytes).await?;
+    let grant_type = form.require("grant_type")?;
+    let endpoint = state.config.url("/oauth2/token");
+    let client = authenticate(state, authorization(req), &form, &endpoint).await?;
+    let grant = match grant_type {
+        "client_credentials" => {
+            client_credentials::grant(&client.client, &form, &state.config.issuer)?
+        }
+        other => {
+            return Err(OAuthError::new(
+                OAuthErrorCode::UnsupportedGrantType,
+                format!("the grant type {other:?} is not supported"),
+            ));
+        }
+    };
+    let ring = state
+        .keys
+        .ring()
+        .await
+        .map_err(|e| OAuthError::server_error("E-KEYS", &e))?;
+    let ttl = i64::from(state.config.settings.access_token_ttl_seconds);
+    mint(&ring, &state.config.issuer, state.clock.now(), ttl, grant)
+        .map_err(|e| OAuthError::server_error("E-SIGN", &e))
+}

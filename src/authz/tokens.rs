@@ -1,0 +1,138 @@
+//! JWT access tokens (RFC 9068): what they carry and how they are minted.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::scope::ScopeSet;
+use super::signing::{KeyRing, SigningError};
+
+/// RFC 9068 §2.1 `typ` header value.
+pub const AT_JWT: &str = "at+jwt";
+
+/// `aud`: one string, or an array when a token serves several resources.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    pub fn from_vec(mut values: Vec<String>) -> Self {
+        if values.len() == 1 {
+            Self::One(values.remove(0))
+        } else {
+            Self::Many(values)
+        }
+    }
+
+    pub fn contains(&self, value: &str) -> bool {
+        match self {
+            Self::One(one) => one == value,
+            Self::Many(many) => many.iter().any(|v| v == value),
+        }
+    }
+}
+
+/// A reference to a registered key active for the (user, client) at issue time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyReference {
+    pub kid: String,
+    #[serde(rename = "use")]
+    pub key_use: String,
+    pub jkt: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessTokenClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: Audience,
+    pub exp: i64,
+    pub iat: i64,
+    pub nbf: i64,
+    pub jti: String,
+    pub client_id: String,
+    pub scope: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    pub identity: Value,
+    #[serde(default)]
+    pub permissions: Vec<String>,
+    #[serde(default)]
+    pub keys: Vec<KeyReference>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Value>,
+    /// A system client's static claims (never one of the names above).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl AccessTokenClaims {
+    pub fn scopes(&self) -> ScopeSet {
+        ScopeSet::parse(&self.scope).unwrap_or_default()
+    }
+}
+
+/// What a grant decided; the minting adds times, ids and the signature.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub subject: String,
+    pub client_id: String,
+    pub scopes: ScopeSet,
+    pub audience: Vec<String>,
+    pub acr: Option<String>,
+    pub identity: Value,
+    pub permissions: Vec<String>,
+    pub keys: Vec<KeyReference>,
+    pub act: Option<Value>,
+    pub extra: Map<String, Value>,
+}
+
+/// The token endpoint's success answer (RFC 6749 §5.1).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub scope: String,
+}
+
+pub fn mint(
+    ring: &KeyRing,
+    issuer: &str,
+    now: DateTime<Utc>,
+    ttl_seconds: i64,
+    grant: Grant,
+) -> Result<TokenResponse, SigningError> {
+    let iat = now.timestamp();
+    let mut extra = grant.extra;
+    extra.retain(|k, _| !super::client::RESERVED_CLAIMS.contains(&k.as_str()));
+    let claims = AccessTokenClaims {
+        iss: issuer.to_owned(),
+        sub: grant.subject,
+        aud: Audience::from_vec(grant.audience),
+        exp: iat + ttl_seconds,
+        iat,
+        nbf: iat,
+        jti: uuid::Uuid::new_v4().to_string(),
+        client_id: grant.client_id,
+        scope: grant.scopes.to_string(),
+        acr: grant.acr,
+        identity: grant.identity,
+        permissions: grant.permissions,
+        keys: grant.keys,
+        cnf: None,
+        act: grant.act,
+        extra,
+    };
+    Ok(TokenResponse {
+        access_token: ring.sign(AT_JWT, &claims)?,
+        token_type: "Bearer",
+        expires_in: ttl_seconds,
+        scope: claims.scope,
+    })
+}

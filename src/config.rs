@@ -1,0 +1,277 @@
+//! Layered configuration: built-in defaults → `depot.toml` (or `DEPOT_CONFIG`) →
+//! `DEPOT_*` environment variables, plus the conventional `DATABASE_URL` and
+//! `AMQP_URL`. Secrets may be given as `*_FILE` paths; they are wrapped so that they
+//! never print.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// Every key the configuration understands; an unknown `DEPOT_*` variable is reported.
+const KNOWN_KEYS: &[&str] = &[
+    "CONFIG",
+    "LISTEN",
+    "PUBLIC_URL",
+    "DATA_DIR",
+    "DATABASE_URL",
+    "DATABASE_URL_FILE",
+    "AMQP_URL",
+    "AMQP_URL_FILE",
+    "MASTER_KEY_FILE",
+    "ACCESS_TOKEN_TTL_SECONDS",
+    "MAX_ASSERTION_LIFETIME_SECONDS",
+    "CLOCK_LEEWAY_SECONDS",
+    "SIGNING_KEY_REFRESH_SECONDS",
+    "BODY_LIMIT_BYTES",
+    "TLS_CERT_FILE",
+    "TLS_KEY_FILE",
+    "LOG_FORMAT",
+    "LOG",
+    "WORKERS",
+    "DATABASE_MAX_CONNECTIONS",
+    "WEBAUTHN_RP_ID",
+    "WEBAUTHN_ORIGINS",
+    "WEBAUTHN_TRUST_ROOTS",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The raw, deserialized configuration (see the README's table).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub public_url: Option<String>,
+    pub data_dir: PathBuf,
+    #[serde(skip_serializing)]
+    pub database_url: Option<SecretString>,
+    pub database_url_file: Option<PathBuf>,
+    #[serde(skip_serializing)]
+    pub amqp_url: Option<SecretString>,
+    pub amqp_url_file: Option<PathBuf>,
+    pub master_key_file: Option<PathBuf>,
+    pub access_token_ttl_seconds: u32,
+    pub max_assertion_lifetime_seconds: u32,
+    pub clock_leeway_seconds: u32,
+    pub signing_key_refresh_seconds: u32,
+    pub body_limit_bytes: usize,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    pub log_format: LogFormat,
+    pub log: String,
+    pub workers: Option<usize>,
+    pub database_max_connections: u32,
+    pub webauthn_rp_id: Option<String>,
+    pub webauthn_origins: Option<String>,
+    pub webauthn_trust_roots: Option<PathBuf>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            database_url_file: None,
+            amqp_url: None,
+            amqp_url_file: None,
+            master_key_file: None,
+            access_token_ttl_seconds: 300,
+            max_assertion_lifetime_seconds: 300,
+            clock_leeway_seconds: 10,
+            signing_key_refresh_seconds: 10,
+            body_limit_bytes: 64 * 1024,
+            tls_cert_file: None,
+            tls_key_file: None,
+            log_format: LogFormat::Text,
+            log: "info".to_owned(),
+            workers: None,
+            database_max_connections: 16,
+            webauthn_rp_id: None,
+            webauthn_origins: None,
+            webauthn_trust_roots: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Invalid(String),
+    #[error("configuration: {0}")]
+    Figment(#[from] Box<figment::Error>),
+    #[error("configuration: cannot read {path}: {source}")]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The checked configuration the service runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub settings: Settings,
+    /// The issuer: every absolute URL is built from it (no trailing slash).
+    pub issuer: String,
+    pub database_url: SecretString,
+    pub amqp_url: Option<SecretString>,
+    pub master_key_file: PathBuf,
+}
+
+impl Config {
+    /// Reads defaults → TOML file → environment, as `depot serve` does.
+    pub fn load() -> Result<Self, ConfigError> {
+        let file = std::env::var_os("DEPOT_CONFIG")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("depot.toml"));
+        let figment = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Toml::file(&file))
+            .merge(Env::prefixed("DEPOT_").ignore(&["CONFIG"]))
+            .merge(Env::raw().only(&["DATABASE_URL", "AMQP_URL"]));
+        for unknown in unknown_variables(std::env::vars().map(|(k, _)| k)) {
+            tracing::warn!(variable = %unknown, "unknown DEPOT_ configuration variable ignored");
+        }
+        let settings: Settings = figment.extract().map_err(Box::new)?;
+        Self::from_settings(settings)
+    }
+
+    /// Checks and completes raw settings (used by `load` and by tests).
+    pub fn from_settings(settings: Settings) -> Result<Self, ConfigError> {
+        let issuer = match &settings.public_url {
+            Some(url) => {
+                let parsed = url::Url::parse(url).map_err(|e| {
+                    ConfigError::Invalid(format!("DEPOT_PUBLIC_URL {url:?} is not a URL: {e}"))
+                })?;
+                if !matches!(parsed.scheme(), "http" | "https")
+                    || parsed.query().is_some()
+                    || parsed.fragment().is_some()
+                {
+                    return Err(ConfigError::Invalid(format!(
+                        "DEPOT_PUBLIC_URL {url:?} must be an http(s) URL without query or fragment"
+                    )));
+                }
+                url.trim_end_matches('/').to_owned()
+            }
+            None => {
+                let scheme = if settings.tls_cert_file.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                format!("{scheme}://localhost:{}", settings.listen.port())
+            }
+        };
+        let database_url = match secret_or_file(
+            settings.database_url.clone(),
+            settings.database_url_file.as_deref(),
+        )? {
+            Some(url) => url,
+            None => {
+                let path = settings.data_dir.join("depot.sqlite");
+                SecretString::from(format!("sqlite://{}?mode=rwc", path.display()))
+            }
+        };
+        let amqp_url =
+            secret_or_file(settings.amqp_url.clone(), settings.amqp_url_file.as_deref())?;
+        let master_key_file = settings
+            .master_key_file
+            .clone()
+            .unwrap_or_else(|| settings.data_dir.join("master.key"));
+        if settings.access_token_ttl_seconds == 0 || settings.access_token_ttl_seconds > 3600 {
+            return Err(ConfigError::Invalid(
+                "DEPOT_ACCESS_TOKEN_TTL_SECONDS must be between 1 and 3600".into(),
+            ));
+        }
+        if settings.tls_cert_file.is_some() != settings.tls_key_file.is_some() {
+            return Err(ConfigError::Invalid(
+                "DEPOT_TLS_CERT_FILE and DEPOT_TLS_KEY_FILE go together".into(),
+            ));
+        }
+        Ok(Self {
+            settings,
+            issuer,
+            database_url,
+            amqp_url,
+            master_key_file,
+        })
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.expose_secret().starts_with("sqlite:")
+    }
+
+    /// An absolute URL under the issuer.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.issuer, path)
+    }
+}
+
+fn secret_or_file(
+    value: Option<SecretString>,
+    file: Option<&Path>,
+) -> Result<Option<SecretString>, ConfigError> {
+    match (value, file) {
+        (Some(v), _) => Ok(Some(v)),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map(|s| Some(SecretString::from(s.trim().to_owned())))
+            .map_err(|source| ConfigError::File {
+                path: path.to_owned(),
+                source,
+            }),
+        (None, None) => Ok(None),
+    }
+}
+
+fn unknown_variables(names: impl Iterator<Item = String>) -> Vec<String> {
+    names
+        .filter_map(|name| {
+            let key = name.strip_prefix("DEPOT_")?;
+            (!KNOWN_KEYS.contains(&key)).then_some(name)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuer_defaults_to_localhost_and_listen_port() {
+        let config = Config::from_settings(Settings::default()).unwrap();
+        assert_eq!(config.issuer, "http://localhost:8080");
+        assert!(config.is_sqlite());
+    }
+
+    #[test]
+    fn public_url_loses_trailing_slash_and_rejects_queries() {
+        let settings = Settings {
+            public_url: Some("https://depot.example/".into()),
+            ..Settings::default()
+        };
+        assert_eq!(
+            Config::from_settings(settings).unwrap().issuer,
+            "https://depot.example"
+        );
+        let settings = Settings {
+            public_url: Some("https://depot.example/?x=1".into()),
+            ..Settings::default()
+        };
+        assert!(Config::from_settings(settings).is_err());
+    }
+
+    #[test]
+    fn unknown_depot_variables_are_reported() {
+        let names = ["DEPOT_LISTEN", "DEPOT_LISTN", "PATH"].map(String::from);
+        assert_eq!(unknown_variables(names.into_iter()), vec!["DEPOT_LISTN"]);
+    }
+}

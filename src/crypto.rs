@@ -1,0 +1,206 @@
+//! Secrets at rest: the master key and envelope encryption.
+//!
+//! Every secret is encrypted with its own random data key (AES-256-GCM); the data key
+//! is wrapped under the master key (AES-256-GCM as well). Re-keying the master key only
+//! re-wraps data keys. The purpose of each secret is bound as additional authenticated
+//! data, so a sealed value cannot be moved to another column or row.
+
+use std::io::Write;
+use std::path::Path;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use openssl::hash::{MessageDigest, hash};
+use openssl::rand::rand_bytes;
+use openssl::symm::{Cipher, decrypt_aead, encrypt_aead};
+use secrecy::{ExposeSecret, SecretBox};
+use serde::{Deserialize, Serialize};
+
+const KEY_LEN: usize = 32;
+const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    #[error("master key file {path}: {reason}")]
+    MasterKeyFile { path: String, reason: String },
+    #[error("sealed secret was made under master key {found}, this instance has {expected}")]
+    WrongMasterKey { expected: String, found: String },
+    #[error("sealed secret is corrupt or was tampered with")]
+    Corrupt,
+    #[error("openssl: {0}")]
+    OpenSsl(#[from] openssl::error::ErrorStack),
+}
+
+/// The key-encryption key shared by every instance of a fleet.
+pub struct MasterKey {
+    key: SecretBox<[u8; KEY_LEN]>,
+    /// Public fingerprint of the key, stored next to every sealed secret.
+    id: String,
+}
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MasterKey").field("id", &self.id).finish()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Sealed {
+    v: u8,
+    kek: String,
+    /// nonce ‖ ciphertext ‖ tag of the data key under the master key.
+    dek: String,
+    /// nonce ‖ ciphertext ‖ tag of the secret under the data key.
+    ct: String,
+}
+
+impl MasterKey {
+    pub fn from_bytes(bytes: [u8; KEY_LEN]) -> Result<Self, CryptoError> {
+        let digest = hash(MessageDigest::sha256(), &bytes)?;
+        Ok(Self {
+            id: B64.encode(&digest[..8]),
+            key: SecretBox::new(Box::new(bytes)),
+        })
+    }
+
+    /// Reads the key file, or creates it (mode 0600) with a fresh random key when it
+    /// does not exist. Two instances racing to create it end up reading the same file.
+    pub fn load_or_create(path: &Path) -> Result<Self, CryptoError> {
+        let err = |reason: String| CryptoError::MasterKeyFile {
+            path: path.display().to_string(),
+            reason,
+        };
+        if !path.exists() {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+            }
+            let mut key = [0u8; KEY_LEN];
+            rand_bytes(&mut key)?;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            match options.open(path) {
+                Ok(mut file) => {
+                    writeln!(file, "{}", B64.encode(key)).map_err(|e| err(e.to_string()))?;
+                    file.sync_all().map_err(|e| err(e.to_string()))?;
+                    tracing::info!(path = %path.display(), "generated a new master key");
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(err(e.to_string())),
+            }
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let bytes = B64
+            .decode(text.trim())
+            .map_err(|_| err("not base64url".into()))?;
+        let key: [u8; KEY_LEN] = bytes
+            .try_into()
+            .map_err(|_| err(format!("must hold {KEY_LEN} bytes")))?;
+        Self::from_bytes(key)
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Encrypts `plaintext` for storage; `purpose` must be given again to open it.
+    pub fn seal(&self, plaintext: &[u8], purpose: &str) -> Result<Vec<u8>, CryptoError> {
+        let mut dek = [0u8; KEY_LEN];
+        rand_bytes(&mut dek)?;
+        let wrapped = aead_seal(self.key.expose_secret(), &dek, purpose.as_bytes())?;
+        let ct = aead_seal(&dek, plaintext, purpose.as_bytes())?;
+        let sealed = Sealed {
+            v: 1,
+            kek: self.id.clone(),
+            dek: B64.encode(wrapped),
+            ct: B64.encode(ct),
+        };
+        serde_json::to_vec(&sealed).map_err(|_| CryptoError::Corrupt)
+    }
+
+    pub fn open(&self, sealed: &[u8], purpose: &str) -> Result<Vec<u8>, CryptoError> {
+        let sealed: Sealed = serde_json::from_slice(sealed).map_err(|_| CryptoError::Corrupt)?;
+        if sealed.kek != self.id {
+            return Err(CryptoError::WrongMasterKey {
+                expected: self.id.clone(),
+                found: sealed.kek,
+            });
+        }
+        let wrapped = B64.decode(sealed.dek).map_err(|_| CryptoError::Corrupt)?;
+        let dek = aead_open(self.key.expose_secret(), &wrapped, purpose.as_bytes())?;
+        let ct = B64.decode(sealed.ct).map_err(|_| CryptoError::Corrupt)?;
+        aead_open(&dek, &ct, purpose.as_bytes())
+    }
+}
+
+fn aead_seal(key: &[u8], plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    let mut nonce = [0u8; NONCE_LEN];
+    rand_bytes(&mut nonce)?;
+    let mut tag = [0u8; TAG_LEN];
+    let ct = encrypt_aead(
+        Cipher::aes_256_gcm(),
+        key,
+        Some(&nonce),
+        aad,
+        plaintext,
+        &mut tag,
+    )?;
+    Ok([&nonce[..], &ct, &tag].concat())
+}
+
+fn aead_open(key: &[u8], sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    if sealed.len() < NONCE_LEN + TAG_LEN {
+        return Err(CryptoError::Corrupt);
+    }
+    let (nonce, rest) = sealed.split_at(NONCE_LEN);
+    let (ct, tag) = rest.split_at(rest.len() - TAG_LEN);
+    decrypt_aead(Cipher::aes_256_gcm(), key, Some(nonce), aad, ct, tag)
+        .map_err(|_| CryptoError::Corrupt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_open_round_trip_and_purpose_binding() {
+        let key = MasterKey::from_bytes([7; 32]).unwrap();
+        let sealed = key.seal(b"secret", "signing-key:abc").unwrap();
+        assert!(!String::from_utf8_lossy(&sealed).contains("secret"));
+        assert_eq!(key.open(&sealed, "signing-key:abc").unwrap(), b"secret");
+        assert!(matches!(
+            key.open(&sealed, "signing-key:other"),
+            Err(CryptoError::Corrupt)
+        ));
+    }
+
+    #[test]
+    fn another_master_key_is_named_not_guessed() {
+        let sealed = MasterKey::from_bytes([1; 32])
+            .unwrap()
+            .seal(b"x", "p")
+            .unwrap();
+        let other = MasterKey::from_bytes([2; 32]).unwrap();
+        assert!(matches!(
+            other.open(&sealed, "p"),
+            Err(CryptoError::WrongMasterKey { .. })
+        ));
+    }
+
+    #[test]
+    fn key_file_is_created_private_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/master.key");
+        let a = MasterKey::load_or_create(&path).unwrap();
+        let b = MasterKey::load_or_create(&path).unwrap();
+        assert_eq!(a.id(), b.id());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}

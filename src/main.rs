@@ -1,0 +1,100 @@
+//! The `depot` command.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use depot::app::Application;
+use depot::clock::Clock;
+use depot::config::Config;
+use depot::{operator, ops};
+
+#[derive(Parser)]
+#[command(
+    name = "depot",
+    version,
+    about = "eHealth depot: secure-messaging depot and its co-hosted authorities"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service (configuration: defaults, depot.toml, DEPOT_* variables).
+    Serve,
+    /// Run the database migrations and exit.
+    Migrate,
+    /// Operator commands that work offline, beside a running server.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create (or update) a system client with scope `admin` and the given public keys.
+    Bootstrap {
+        #[arg(long)]
+        client_id: String,
+        /// A JWK Set file ({"keys": [...]}) of public keys.
+        #[arg(long)]
+        jwks: PathBuf,
+    },
+    /// Make a new token-signing key current. The old one stays published until its
+    /// tokens have expired, unless --revoke-previous withdraws it at once.
+    RotateSigningKey {
+        #[arg(long)]
+        revoke_previous: bool,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::load()?;
+    ops::telemetry::init(config.settings.log_format, &config.settings.log);
+    actix_web::rt::System::new().block_on(run(cli.command, config))
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => {
+            let app = Application::build(config, Clock::system()).await?;
+            tracing::info!(
+                port = app.port(),
+                issuer = %app.state().config.issuer,
+                database = if app.state().config.is_sqlite() { "sqlite" } else { "postgres" },
+                "depot listening"
+            );
+            app.run_until_stopped().await?;
+            tracing::info!("depot stopped");
+        }
+        Command::Migrate => {
+            operator::migrate(&config).await?;
+            println!("migrations applied");
+        }
+        Command::Admin { command } => match command {
+            AdminCommand::Bootstrap { client_id, jwks } => {
+                let created = operator::bootstrap(&config, &client_id, &jwks).await?;
+                println!(
+                    "{} administrator client {client_id} (scope admin, audience {}/admin)",
+                    if created { "created" } else { "updated" },
+                    config.issuer
+                );
+            }
+            AdminCommand::RotateSigningKey { revoke_previous } => {
+                let kid = operator::rotate_signing_key(&config, revoke_previous).await?;
+                println!(
+                    "new signing key {kid} is current; previous keys {}",
+                    if revoke_previous {
+                        "revoked"
+                    } else {
+                        "kept until their tokens expire"
+                    }
+                );
+            }
+        },
+    }
+    Ok(())
+}

@@ -1,0 +1,39 @@
+//! `GET /openapi.json`, generated from the handlers' annotations.
+
+use actix_web::{HttpResponse, get};
+use utoipa::OpenApi;
+
+use crate::authz;
+use crate::ops;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "eHealth depot", description = "Secure-messaging depot with its co-hosted authorities. The contract is API.md."),
+    paths(
+        authz::routes::discovery::openid_configuration,
+        authz::routes::discovery::oauth_authorization_server,
+        authz::routes::discovery::jwks,
+        authz::routes::token::token,
+        authz::routes::introspect::introspect,
+        authz::routes::revoke::revoke,
+        authz::routes::admin::create_organization,
+        authz::routes::admin::get_organization,
+        authz::routes::admin::create_client,
+        authz::routes::admin::get_client,
+        authz::routes::admin::delete_client,
+        ops::health::live,
+        ops::health::ready,
+        ops::metrics::metrics,
+    ),
+    tags(
+        (name = "oauth", description = "OAuth 2 / OpenID Connect endpoints"),
+        (name = "admin", description = "API portal: organizations and clients (scope admin)"),
+        (name = "operations", description = "Health and metrics"),
+    )
+)]
+pub struct ApiDoc;
+
+#[get("/openapi.json")]
+pub async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}

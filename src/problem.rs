@@ -1,0 +1,150 @@
+//! RFC 9457 problem details: the one error shape of every resource API.
+//!
+//! Each context converts its own error enum into a [`Problem`] at the edge. Internal
+//! failures get a stable code in the log and a generic answer: no internals leak.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+pub const CONTENT_TYPE: &str = "application/problem+json";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// The request field at fault, for validation errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(skip)]
+    pub www_authenticate: Option<String>,
+    #[serde(skip)]
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, slug: &str, detail: impl Into<String>) -> Self {
+        Self {
+            type_uri: format!("urn:depot:problem:{slug}"),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            field: None,
+            www_authenticate: None,
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad-request", detail)
+    }
+
+    /// 422 naming the field at fault.
+    pub fn invalid_field(field: impl Into<String>, detail: impl std::fmt::Display) -> Self {
+        let field = field.into();
+        let mut p = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-field",
+            format!("{field}: {detail}"),
+        );
+        p.field = Some(field);
+        p
+    }
+
+    pub fn unprocessable(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", detail)
+    }
+
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", detail)
+    }
+
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            format!("the request body is larger than the limit of {limit} bytes"),
+        )
+    }
+
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
+    }
+
+    /// A failure of ours: logged with a stable code, answered without detail.
+    pub fn internal(code: &'static str, error: &dyn std::fmt::Display) -> Self {
+        tracing::error!(code, error = %error, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("internal error {code}; the operator's log has the details"),
+        )
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: String) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status, self.detail)
+    }
+}
+
+impl ResponseError for Problem {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE)));
+        response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+        if let Some(challenge) = &self.www_authenticate {
+            response.insert_header((header::WWW_AUTHENTICATE, challenge.as_str()));
+        }
+        for (name, value) in &self.headers {
+            response.insert_header((*name, value.as_str()));
+        }
+        response.json(self)
+    }
+}
+
+impl From<sea_orm::DbErr> for Problem {
+    fn from(e: sea_orm::DbErr) -> Self {
+        Problem::internal("E-DB", &e)
+    }
+}
+
+/// Body-extractor errors of the JSON APIs, as problems: malformed JSON is 400, JSON of
+/// the wrong shape 422 (serde names the field), too large 413, wrong type 415.
+pub fn json_error(err: actix_web::error::JsonPayloadError, limit: usize) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError as E;
+    let problem = match &err {
+        E::Overflow { .. } | E::OverflowKnownLength { .. } => Problem::payload_too_large(limit),
+        E::ContentType => Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "the body must be application/json",
+        ),
+        E::Deserialize(e) if e.is_data() => Problem::unprocessable(e.to_string()),
+        E::Deserialize(e) => Problem::bad_request(format!("malformed JSON: {e}")),
+        other => Problem::bad_request(other.to_string()),
+    };
+    problem.into()
+}
+
+/// Path and query extractor errors, as problems.
+pub fn query_error(err: actix_web::error::QueryPayloadError) -> actix_web::Error {
+    Problem::bad_request(err.to_string()).into()
+}

@@ -1,0 +1,23 @@
+//! The application state handed to every handler: no globals, everything explicit.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::authz::bearer::TokenVerifier;
+use crate::authz::signing::SigningKeys;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::crypto::MasterKey;
+use crate::ops::metrics::Metrics;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: DatabaseConnection,
+    pub clock: Clock,
+    pub master: Arc<MasterKey>,
+    pub keys: Arc<SigningKeys>,
+    pub verifier: TokenVerifier,
+    pub metrics: Arc<Metrics>,
+}
