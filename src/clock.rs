@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, DurationRound, Utc};
 
 /// System time plus an adjustable offset (zero in production).
 #[derive(Debug, Clone, Default)]
@@ -17,8 +17,11 @@ impl Clock {
         Self::default()
     }
 
+    /// The current time, at microsecond precision: what every database we support
+    /// stores, so a value read back equals the value written.
     pub fn now(&self) -> DateTime<Utc> {
-        Utc::now() + Duration::seconds(self.offset_seconds.load(Ordering::Relaxed))
+        let now = Utc::now() + Duration::seconds(self.offset_seconds.load(Ordering::Relaxed));
+        now.duration_trunc(Duration::microseconds(1)).unwrap_or(now)
     }
 
     /// Moves this clock (and every clone of it) forward.

@@ -35,6 +35,13 @@ pub async fn bootstrap(
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let database = db::connect(config).await?;
     db::migrate(&database).await?;
+    // Re-running bootstrap replaces an administrator's keys (recovery of a lost key);
+    // it never turns an ordinary client into an administrator.
+    if let Some(existing) = store::get_client(&database, client_id).await?
+        && (existing.client_type != client.client_type || existing.scopes != client.scopes)
+    {
+        anyhow::bail!("client {client_id} exists and is not an administrator; choose another id");
+    }
     let created = store::upsert_client(&database, &client, clock.now()).await?;
     Ok(created)
 }

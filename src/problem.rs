@@ -12,29 +12,32 @@ pub const CONTENT_TYPE: &str = "application/problem+json";
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Problem {
-    #[serde(rename = "type")]
-    pub type_uri: String,
-    pub title: String,
+    /// Serialized as the `type` URI `urn:depot:problem:{slug}`.
+    #[serde(rename = "type", serialize_with = "type_uri")]
+    pub slug: &'static str,
+    pub title: &'static str,
     pub status: u16,
     pub detail: String,
     /// The request field at fault, for validation errors.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
-    #[serde(skip)]
-    pub www_authenticate: Option<String>,
+    /// Extra response headers, such as `WWW-Authenticate` (RFC 6750).
     #[serde(skip)]
     pub headers: Vec<(&'static str, String)>,
 }
 
+fn type_uri<S: serde::Serializer>(slug: &&'static str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&format_args!("urn:depot:problem:{slug}"))
+}
+
 impl Problem {
-    pub fn new(status: StatusCode, slug: &str, detail: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, slug: &'static str, detail: impl Into<String>) -> Self {
         Self {
-            type_uri: format!("urn:depot:problem:{slug}"),
-            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            slug,
+            title: status.canonical_reason().unwrap_or("Error"),
             status: status.as_u16(),
             detail: detail.into(),
             field: None,
-            www_authenticate: None,
             headers: Vec::new(),
         }
     }
@@ -110,9 +113,6 @@ impl ResponseError for Problem {
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE)));
         response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
-        if let Some(challenge) = &self.www_authenticate {
-            response.insert_header((header::WWW_AUTHENTICATE, challenge.as_str()));
-        }
         for (name, value) in &self.headers {
             response.insert_header((*name, value.as_str()));
         }

@@ -14,6 +14,8 @@ enum Organization {
     CreatedAt,
 }
 
+// Column names mirror the entity's fields, so some start with the table's name.
+#[allow(clippy::enum_variant_names)]
 #[derive(DeriveIden)]
 enum Client {
     Table,

@@ -192,7 +192,5 @@ pub fn challenge(error: TokenError, resource: Resource) -> Problem {
     if let TokenError::Scope(scope) = &error {
         header.push_str(&format!(", scope=\"{scope}\""));
     }
-    let mut problem = Problem::new(status, slug, error.to_string());
-    problem.www_authenticate = Some(header);
-    problem
+    Problem::new(status, slug, error.to_string()).with_header("www-authenticate", header)
 }

@@ -39,6 +39,9 @@ impl OAuthErrorCode {
 pub struct OAuthError {
     pub error: OAuthErrorCode,
     pub error_description: String,
+    /// A body over the size limit is answered 413, still with an OAuth error object.
+    #[serde(skip)]
+    pub too_large: bool,
 }
 
 impl OAuthError {
@@ -46,6 +49,7 @@ impl OAuthError {
         Self {
             error,
             error_description: description.into(),
+            too_large: false,
         }
     }
 
@@ -74,6 +78,9 @@ impl From<sea_orm::DbErr> for OAuthError {
 
 impl ResponseError for OAuthError {
     fn status_code(&self) -> StatusCode {
+        if self.too_large {
+            return StatusCode::PAYLOAD_TOO_LARGE;
+        }
         match self.error {
             // RFC 6749 §5.2: 401 for a failed client authentication.
             OAuthErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,

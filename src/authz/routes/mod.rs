@@ -38,7 +38,10 @@ pub(crate) async fn read_form(
     use crate::authz::error::OAuthError;
     let body = crate::body::read(payload, limit)
         .await
-        .map_err(|p| OAuthError::invalid_request(p.detail))?;
+        .map_err(|p| OAuthError {
+            too_large: p.status == 413,
+            ..OAuthError::invalid_request(p.detail)
+        })?;
     let content_type = req
         .headers()
         .get(actix_web::http::header::CONTENT_TYPE)

@@ -50,19 +50,16 @@ async fn issue(
 ) -> Result<TokenResponse, OAuthError> {
     let form = read_form(req, payload, state.config.settings.body_limit_bytes).await?;
     let grant_type = form.require("grant_type")?;
+    // An unsupported grant is refused before authentication, so that it consumes no jti.
+    if grant_type != "client_credentials" {
+        return Err(OAuthError::new(
+            OAuthErrorCode::UnsupportedGrantType,
+            format!("the grant type {grant_type:?} is not supported"),
+        ));
+    }
     let endpoint = state.config.url("/oauth2/token");
     let client = authenticate(state, authorization(req), &form, &endpoint).await?;
-    let grant = match grant_type {
-        "client_credentials" => {
-            client_credentials::grant(&client.client, &form, &state.config.issuer)?
-        }
-        other => {
-            return Err(OAuthError::new(
-                OAuthErrorCode::UnsupportedGrantType,
-                format!("the grant type {other:?} is not supported"),
-            ));
-        }
-    };
+    let grant = client_credentials::grant(&client.client, &form, &state.config.issuer)?;
     let ring = state
         .keys
         .ring()

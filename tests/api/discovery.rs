@@ -1,0 +1,80 @@
+//! Discovery documents, checked by a strict relying-party library.
+
+use openidconnect::core::CoreProviderMetadata;
+use openidconnect::{HttpRequest, HttpResponse, IssuerUrl};
+use serde_json::Value;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn discovery_is_accepted_by_the_openidconnect_crate() {
+    let app = spawn_app().await;
+    let http = app.http.clone();
+    // The crate fetches `{issuer}/.well-known/openid-configuration` and checks that the
+    // document's `issuer` equals the issuer URL exactly.
+    let client = move |request: HttpRequest| {
+        let http = http.clone();
+        async move {
+            let (parts, body) = request.into_parts();
+            let response = http
+                .request(parts.method, parts.uri.to_string())
+                .headers(parts.headers)
+                .body(body)
+                .send()
+                .await?;
+            let mut builder = openidconnect::http::Response::builder().status(response.status());
+            for (name, value) in response.headers() {
+                builder = builder.header(name, value);
+            }
+            let body = response.bytes().await?.to_vec();
+            Ok::<HttpResponse, reqwest::Error>(builder.body(body).unwrap_or_default())
+        }
+    };
+    let issuer = IssuerUrl::new(app.issuer.clone()).unwrap();
+    let metadata = CoreProviderMetadata::discover_async(issuer, &client)
+        .await
+        .expect("strict discovery succeeds");
+    assert_eq!(metadata.issuer().as_str(), app.issuer);
+    assert_eq!(
+        metadata.jwks_uri().as_str(),
+        format!("{}/oauth2/jwks", app.issuer)
+    );
+    assert_eq!(
+        metadata.token_endpoint().map(|u| u.as_str().to_owned()),
+        Some(app.token_endpoint())
+    );
+}
+
+#[tokio::test]
+async fn both_well_known_documents_agree() {
+    let app = spawn_app().await;
+    let get = |path: &'static str| {
+        let app = &app;
+        async move {
+            let response = app.http.get(app.url(path)).send().await.unwrap();
+            assert_eq!(response.status(), 200, "{path}");
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let oidc = get("/.well-known/openid-configuration").await;
+    let oauth = get("/.well-known/oauth-authorization-server").await;
+    assert_eq!(oidc, oauth);
+    assert_eq!(oidc["issuer"], app.issuer);
+    let methods = oidc["token_endpoint_auth_methods_supported"]
+        .as_array()
+        .unwrap();
+    assert!(methods.iter().any(|m| m == "private_key_jwt"));
+    assert!(
+        !methods
+            .iter()
+            .any(|m| m.as_str().unwrap().starts_with("client_secret"))
+    );
+    let algs = oidc["token_endpoint_auth_signing_alg_values_supported"]
+        .as_array()
+        .unwrap();
+    assert!(
+        !algs
+            .iter()
+            .any(|a| a == "none" || a.as_str().unwrap().starts_with("HS"))
+    );
+}

@@ -1,0 +1,304 @@
+//! `spawn_app()`: the real application on port 0 with a fresh database (a SQLite file,
+//! or a new PostgreSQL database when `DATABASE_URL` is set), an administrator
+//! bootstrapped offline, and typed helpers to act as clients.
+
+use std::path::PathBuf;
+
+use depot::app::Application;
+use depot::clock::Clock;
+use depot::config::{Config, Settings};
+use depot::state::AppState;
+use josekit::jws::{ES256, JwsHeader};
+use sea_orm::{ConnectionTrait, Database};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// A client's key pair, held by the test as a real client would hold it.
+#[derive(Clone)]
+pub struct ClientKey {
+    pub kid: String,
+    pub private_pem: Vec<u8>,
+    pub public_jwk: Value,
+}
+
+impl ClientKey {
+    pub fn generate(kid: &str) -> Self {
+        let pair = ES256.generate_key_pair().unwrap();
+        let mut public: Value =
+            serde_json::from_str(&pair.to_jwk_public_key().to_string()).unwrap();
+        public["kid"] = json!(kid);
+        Self {
+            kid: kid.to_owned(),
+            private_pem: pair.to_pem_private_key(),
+            public_jwk: public,
+        }
+    }
+
+    pub fn jwks(&self) -> Value {
+        json!({ "keys": [self.public_jwk] })
+    }
+
+    /// Signs `claims` as an ES256 JWS with this key (josekit, not the server's library).
+    pub fn sign(&self, claims: &Value) -> String {
+        let signer = ES256.signer_from_pem(&self.private_pem).unwrap();
+        let mut header = JwsHeader::new();
+        header.set_token_type("JWT");
+        header.set_key_id(&self.kid);
+        josekit::jws::serialize_compact(claims.to_string().as_bytes(), &header, &signer).unwrap()
+    }
+}
+
+/// A registered client as the test sees it.
+#[derive(Clone)]
+pub struct TestClient {
+    pub id: String,
+    pub key: ClientKey,
+}
+
+impl TestClient {
+    /// Fresh, valid assertion claims for `aud`.
+    pub fn claims(&self, aud: &str, now: i64) -> Value {
+        json!({
+            "iss": self.id, "sub": self.id, "aud": aud,
+            "jti": uuid::Uuid::new_v4().to_string(),
+            "iat": now, "exp": now + 120,
+        })
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub issuer: String,
+    pub http: reqwest::Client,
+    pub state: AppState,
+    pub clock: Clock,
+    pub config: Config,
+    pub admin: TestClient,
+    pub data_dir: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// Whether tests run against PostgreSQL (`DATABASE_URL` set).
+pub fn postgres_url() -> Option<String> {
+    std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|u| u.starts_with("postgres"))
+}
+
+async fn fresh_postgres_database(base: &str) -> String {
+    let name = format!("depot_test_{}", uuid::Uuid::new_v4().simple());
+    let admin = Database::connect(base)
+        .await
+        .unwrap_or_else(|e| panic!("DATABASE_URL is set but PostgreSQL is unreachable: {e}"));
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    admin.close().await.unwrap();
+    let mut url = url::Url::parse(base).unwrap();
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// The settings every test app starts from.
+pub async fn test_settings(dir: &std::path::Path) -> Settings {
+    let mut settings = Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.to_owned(),
+        workers: Some(1),
+        signing_key_refresh_seconds: 0,
+        database_max_connections: 4,
+        log: std::env::var("TEST_LOG").unwrap_or_else(|_| "error".into()),
+        ..Settings::default()
+    };
+    if let Some(base) = postgres_url() {
+        settings.database_url = Some(SecretString::from(fresh_postgres_database(&base).await));
+    }
+    settings
+}
+
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(dir.path()).await;
+    tweak(&mut settings);
+    spawn_app_from(settings, dir).await
+}
+
+pub async fn spawn_app_from(settings: Settings, dir: tempfile::TempDir) -> TestApp {
+    depot::ops::telemetry::init(settings.log_format, &settings.log);
+    let config = Config::from_settings(settings).unwrap();
+    let clock = Clock::system();
+    let app = Application::build(config, clock.clone()).await.unwrap();
+    let port = app.port();
+    let state = app.state().clone();
+    let config = (*state.config).clone();
+    tokio::spawn(app.run_until_stopped());
+
+    let admin_key = ClientKey::generate("admin-key-1");
+    let jwks_path = dir.path().join("admin.jwks.json");
+    std::fs::write(&jwks_path, admin_key.jwks().to_string()).unwrap();
+    depot::operator::bootstrap(&config, "admin", &jwks_path)
+        .await
+        .unwrap();
+
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        issuer: config.issuer.clone(),
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        state,
+        clock,
+        data_dir: dir.path().to_owned(),
+        config,
+        admin: TestClient {
+            id: "admin".into(),
+            key: admin_key,
+        },
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub fn token_endpoint(&self) -> String {
+        format!("{}/oauth2/token", self.issuer)
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now().timestamp()
+    }
+
+    /// POSTs a form to an OAuth endpoint.
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A client_credentials request with the given assertion and extra parameters.
+    pub async fn token_request(
+        &self,
+        assertion: &str,
+        extra: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut form = vec![
+            ("grant_type", "client_credentials"),
+            ("client_assertion_type", JWT_BEARER),
+            ("client_assertion", assertion),
+        ];
+        form.extend_from_slice(extra);
+        self.post_form("/oauth2/token", &form).await
+    }
+
+    /// A fresh token for `client` (panics unless 200).
+    pub async fn token_for(&self, client: &TestClient, extra: &[(&str, &str)]) -> String {
+        let assertion = client
+            .key
+            .sign(&client.claims(&self.token_endpoint(), self.now()));
+        let response = self.token_request(&assertion, extra).await;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, 200, "token request failed: {body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn admin_token(&self) -> String {
+        self.token_for(&self.admin, &[]).await
+    }
+
+    pub async fn post_json(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Registers an organization and a system client with one fresh key.
+    pub async fn register_system_client(
+        &self,
+        id: &str,
+        scopes: &[&str],
+        extra: Value,
+    ) -> TestClient {
+        let key = ClientKey::generate(&format!("{id}-key-1"));
+        let mut body = json!({
+            "client_id": id, "type": "system", "name": format!("System {id}"),
+            "scopes": scopes, "jwks": key.jwks(),
+        });
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        let token = self.admin_token().await;
+        let response = self.post_json("/admin/clients", &token, &body).await;
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert_eq!(status, 201, "client registration failed: {text}");
+        TestClient { id: id.into(), key }
+    }
+
+    pub async fn register_organization(&self, cbe: &str, name: &str) {
+        let token = self.admin_token().await;
+        let response = self
+            .post_json(
+                "/admin/organizations",
+                &token,
+                &json!({"cbe": cbe, "name": name}),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+    }
+
+    pub async fn jti_count(&self) -> u64 {
+        depot::authz::store::count_jtis(&self.state.db)
+            .await
+            .unwrap()
+    }
+}
+
+/// The claims of a JWT, decoded without verification (for assertions on content).
+pub fn jwt_claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+pub fn jwt_header(token: &str) -> Value {
+    use base64::Engine;
+    let header = token.split('.').next().unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// A CBE number with valid check digits (0203.201.340).
+pub const CBE: &str = "0203201340";

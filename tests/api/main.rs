@@ -1,0 +1,11 @@
+//! Integration tests: the real service on a random port, real HTTP, real cryptography.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod admin;
+mod cli;
+mod discovery;
+mod helpers;
+mod introspection;
+mod operations;
+mod resource;
+mod token;
