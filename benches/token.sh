@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Token-endpoint benchmark: the running `depot` (release build, one worker pinned to
+# CPU 0) answers client_credentials requests with a FRESH ES256 private_key_jwt
+# assertion each (unique jti, stored until it expires), driven over HTTP by the
+# shared peers/loadgen on CPU 1 — the same tool and pinning as the node-oidc-provider
+# figures in ../shared/peers, so the two are comparable.
+#
+#   benches/token.sh                    # SQLite and PostgreSQL, conc 1/8/32, 3 × 15 s
+#   BACKENDS=sqlite DURATION=3 RUNS=1 benches/token.sh     # smoke run
+#   PEER=1 benches/token.sh             # also run node-oidc-provider in the same sitting
+#
+# Env: BACKENDS ("sqlite postgres") CONC ("1 8 32") DURATION (15) WARMUP (2) RUNS (3)
+#      PG_BASE (postgres://postgres@127.0.0.1:5432) PORT (18080) PEERS (../shared/peers)
+#      OUT (benches/results/<UTC date>)
+# Writes OUT/depot_token.jsonl and prints the summary table (medians of RUNS).
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+export PEERS=${PEERS:-$(cd "$REPO/../shared/peers" && pwd)}
+export OUT=${OUT:-$REPO/benches/results/$(date -u +%F)}
+source "$PEERS/lib/common.sh"
+BACKENDS=${BACKENDS:-"sqlite postgres"}
+CONC=${CONC:-"1 8 32"}
+DURATION=${DURATION:-15}
+WARMUP=${WARMUP:-2}
+RUNS=${RUNS:-3}
+PORT=${PORT:-18080}
+PG_BASE=${PG_BASE:-postgres://postgres@127.0.0.1:5432}
+BASE=http://127.0.0.1:$PORT
+
+echo "building depot and loadgen (release)…"
+(cd "$REPO" && cargo build --release -q --bin depot)
+cargo build --release -q --manifest-path "$PEERS/loadgen/Cargo.toml" --target-dir "$REPO/target"
+DEPOT=$REPO/target/release/depot
+LG=$REPO/target/release/loadgen
+add_service_pids
+RES=$OUT/depot_token.jsonl
+[[ ${APPEND:-0} == 1 ]] || : >"$RES"
+machine_note | tee "$OUT/machine.txt"
+
+# guarded_run sets RUN_JSON only when the run starts.
+loadgen_run() { taskset -c 1 "$LG" "$@" --json "$RUN_JSON" | sed -n '2p'; }
+
+WORK=$(mktemp -d /tmp/depot-bench.XXXXXX)
+SRV_PID=
+stop_server() {
+  if [[ -n $SRV_PID ]]; then kill "$SRV_PID" 2>/dev/null || true; wait "$SRV_PID" 2>/dev/null || true; SRV_PID=; fi
+}
+trap 'stop_server; rm -rf "$WORK"' EXIT
+
+python3 "$REPO/benches/bench_client.py" keygen "$WORK" bench-admin
+python3 "$REPO/benches/bench_client.py" keygen "$WORK" bench-client
+
+for backend in $BACKENDS; do
+  data=$WORK/data-$backend
+  mkdir -p "$data"
+  export DEPOT_DATA_DIR=$data DEPOT_PUBLIC_URL=$BASE DEPOT_LISTEN=127.0.0.1:$PORT DEPOT_WORKERS=1 DEPOT_LOG=warn
+  case $backend in
+    sqlite) unset DATABASE_URL ;;
+    postgres)
+      psql "$PG_BASE/postgres" -qc "DROP DATABASE IF EXISTS depot_bench" -c "CREATE DATABASE depot_bench"
+      export DATABASE_URL=$PG_BASE/depot_bench ;;
+    *) echo "unknown backend $backend" >&2; exit 2 ;;
+  esac
+  "$DEPOT" admin bootstrap --client-id bench-admin --jwks "$WORK/bench-admin.jwks.json" >/dev/null
+  taskset -c 0 "$DEPOT" serve >"$OUT/depot-$backend.log" 2>&1 &
+  SRV_PID=$!
+  for _ in $(seq 1 50); do curl -sf -o /dev/null "$BASE/health/ready" && break; sleep 0.2; done
+  curl -sf -o /dev/null "$BASE/health/ready" || { echo "depot did not start" >&2; cat "$OUT/depot-$backend.log" >&2; exit 1; }
+
+  # The administrator registers the benchmark's system client through the admin API.
+  assertion=$(python3 "$REPO/benches/bench_client.py" assertion "$WORK/bench-admin.pem" bench-admin bench-admin "$BASE/oauth2/token")
+  admin_token=$(curl -sf "$BASE/oauth2/token" -d grant_type=client_credentials \
+    -d client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer -d "client_assertion=$assertion" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  python3 - "$WORK/bench-client.jwks.json" >"$WORK/client.json" <<'PY'
+import json, sys
+print(json.dumps({"client_id": "bench-client", "type": "system", "name": "Benchmark client",
+                  "scopes": ["depot:send"], "jwks": json.load(open(sys.argv[1]))}))
+PY
+  curl -sf -o /dev/null -H "authorization: Bearer $admin_token" -H 'content-type: application/json' \
+    --data-binary "@$WORK/client.json" "$BASE/admin/clients"
+
+  args=(--mode token --url "$BASE/oauth2/token" --key "$WORK/bench-client.pem" --kid bench-client
+    --client-id bench-client --aud "$BASE/oauth2/token" --resource "$BASE/depot" --scope depot:send
+    --assertion-ttl 300)
+  tag=depot-token-$backend
+  echo "== $tag (server pid $SRV_PID): warm-up 4 s (not recorded)"
+  taskset -c 1 "$LG" "${args[@]}" --pregen 20000 --concurrency 8 --runs 1 --duration 3 --warmup 1 >/dev/null
+  for c in $CONC; do
+    for _ in $(seq 1 "$RUNS"); do
+      guarded_run "$RES" "$tag" -- loadgen_run "${args[@]}" --label "$tag" --concurrency "$c" --runs 1 \
+        --duration "$DURATION" --warmup "$WARMUP" --watch-pid "$SRV_PID"
+    done
+  done
+  stop_server
+done
+
+if [[ ${PEER:-0} == 1 ]]; then
+  (cd "$PEERS/oidc-provider" && OUT=$OUT TARGETS=token CONC=$CONC DURATION=$DURATION RUNS=$RUNS ./bench.sh)
+  python3 "$LIB/summarize.py" "$RES" "$OUT/http_token.jsonl" | tee "$OUT/summary.txt"
+else
+  python3 "$LIB/summarize.py" "$RES" | tee "$OUT/summary.txt"
+fi
