@@ -22,6 +22,7 @@ use crate::{db, openapi, ops, problem};
 
 /// Everything a running instance needs, before the HTTP server.
 pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
+    crate::authz::jose_openssl::install();
     let master = Arc::new(
         MasterKey::load_or_create(&config.master_key_file).context("loading the master key")?,
     );

@@ -33,6 +33,7 @@ const KNOWN_KEYS: &[&str] = &[
     "LOG",
     "WORKERS",
     "DATABASE_MAX_CONNECTIONS",
+    "SQLITE_SYNCHRONOUS",
     "WEBAUTHN_RP_ID",
     "WEBAUTHN_ORIGINS",
     "WEBAUTHN_TRUST_ROOTS",
@@ -43,6 +44,16 @@ const KNOWN_KEYS: &[&str] = &[
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// SQLite's `synchronous` in WAL mode: `full` syncs every commit (nothing acknowledged
+/// is lost on a power cut); `normal` syncs at checkpoints only (faster; the last
+/// commits before a power cut may be lost, the file stays consistent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteDurability {
+    Full,
+    Normal,
 }
 
 /// The raw, deserialized configuration (see the README's table).
@@ -70,6 +81,7 @@ pub struct Settings {
     pub log: String,
     pub workers: Option<usize>,
     pub database_max_connections: u32,
+    pub sqlite_synchronous: SqliteDurability,
     pub webauthn_rp_id: Option<String>,
     pub webauthn_origins: Option<String>,
     pub webauthn_trust_roots: Option<PathBuf>,
@@ -97,6 +109,7 @@ impl Default for Settings {
             log: "info".to_owned(),
             workers: None,
             database_max_connections: 16,
+            sqlite_synchronous: SqliteDurability::Full,
             webauthn_rp_id: None,
             webauthn_origins: None,
             webauthn_trust_roots: None,

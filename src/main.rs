@@ -52,6 +52,7 @@ enum AdminCommand {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    depot::authz::jose_openssl::install();
     let config = Config::load()?;
     ops::telemetry::init(config.settings.log_format, &config.settings.log);
     actix_web::rt::System::new().block_on(run(cli.command, config))

@@ -8,6 +8,7 @@ pub mod client_auth;
 pub mod error;
 pub mod form;
 pub mod grants;
+pub mod jose_openssl;
 pub mod jwks;
 pub mod routes;
 pub mod scope;
