@@ -7,7 +7,8 @@
 //! verify + sign). Only the algorithms we accept exist here: ES256, ES384, PS256 and
 //! EdDSA; any other algorithm is an error, whatever the token's header says.
 
-use std::sync::LazyLock;
+use std::collections::HashMap;
+use std::sync::{LazyLock, RwLock};
 
 use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier};
 use jsonwebtoken::errors::{Error as JwtError, ErrorKind};
@@ -89,6 +90,28 @@ struct EcSigner {
     key: EcKey<Private>,
 }
 
+/// Our signing keys, decoded once: OpenSSL 3's PKCS#8 decoder costs several times
+/// an ECDSA signature, and jsonwebtoken asks for a signer on every token. Only the
+/// service's own few signing keys pass here.
+fn ec_private_key(pkcs8: &[u8]) -> Result<EcKey<Private>, JwtError> {
+    static CACHE: LazyLock<RwLock<HashMap<Vec<u8>, EcKey<Private>>>> =
+        LazyLock::new(Default::default);
+    const CAPACITY: usize = 64;
+    if let Some(found) = CACHE.read().ok().and_then(|c| c.get(pkcs8).cloned()) {
+        return Ok(found);
+    }
+    let key = PKey::private_key_from_pkcs8(pkcs8)
+        .and_then(|k| k.ec_key())
+        .map_err(|_| invalid_key())?;
+    if let Ok(mut cache) = CACHE.write() {
+        if cache.len() >= CAPACITY {
+            cache.clear();
+        }
+        cache.insert(pkcs8.to_vec(), key.clone());
+    }
+    Ok(key)
+}
+
 struct EcVerifier {
     alg: Algorithm,
     curve: Curve,
@@ -108,9 +131,7 @@ struct PkeyVerifier {
 fn new_signer(alg: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>, JwtError> {
     let alg = *alg;
     if let Some(curve) = Curve::for_algorithm(alg) {
-        let key = PKey::private_key_from_pkcs8(key.as_bytes())
-            .and_then(|k| k.ec_key())
-            .map_err(|_| invalid_key())?;
+        let key = ec_private_key(key.as_bytes())?;
         if key.group().curve_name() != Some(curve.nid()) {
             return Err(invalid_key());
         }

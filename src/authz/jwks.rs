@@ -2,7 +2,8 @@
 //! assertions. Only public keys are accepted; each key gets a `kid` (its RFC 7638
 //! thumbprint when none is given) so that an assertion selects exactly one key.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, LazyLock, RwLock};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -65,7 +66,31 @@ pub struct ClientKey {
 
 impl ClientKey {
     /// A verifier pinned to the algorithm of the registered key, never the header's.
-    pub fn verifier(&self) -> Result<Box<dyn JwsVerifier>, josekit::JoseError> {
+    /// The verifier for this key, built once per key and algorithm: OpenSSL's key
+    /// decoding costs more than the verification itself. Keyed by the RFC 7638
+    /// thumbprint, i.e. by the key material, so an entry can never go stale.
+    pub fn verifier(&self) -> Result<Arc<dyn JwsVerifier>, josekit::JoseError> {
+        static CACHE: LazyLock<RwLock<HashMap<String, Arc<dyn JwsVerifier>>>> =
+            LazyLock::new(Default::default);
+        const CAPACITY: usize = 4096;
+        let alg = self.sig_alg.map(SigAlg::as_str).unwrap_or("none");
+        let cache_key = format!("{alg}:{}", self.jkt);
+        if let Some(found) = CACHE.read().ok().and_then(|c| c.get(&cache_key).cloned()) {
+            return Ok(found);
+        }
+        let verifier: Arc<dyn JwsVerifier> = Arc::from(self.build_verifier()?);
+        if !self.jkt.is_empty()
+            && let Ok(mut cache) = CACHE.write()
+        {
+            if cache.len() >= CAPACITY {
+                cache.clear();
+            }
+            cache.insert(cache_key, verifier.clone());
+        }
+        Ok(verifier)
+    }
+
+    fn build_verifier(&self) -> Result<Box<dyn JwsVerifier>, josekit::JoseError> {
         let jwk = Jwk::from_map(self.jwk.clone())?;
         Ok(match self.sig_alg {
             Some(SigAlg::Es256) => Box::new(josekit::jws::ES256.verifier_from_jwk(&jwk)?),
@@ -93,7 +118,18 @@ pub struct ClientJwks {
 }
 
 impl ClientJwks {
+    /// Checks a JWK Set offered for registration, loading every key.
     pub fn parse(value: &Value) -> Result<Self, JwksError> {
+        Self::parse_checked(value, true)
+    }
+
+    /// A set read back from the database: checked when it was registered, so the
+    /// keys are not loaded again (their verifiers are built on first use).
+    pub fn parse_stored(value: &Value) -> Result<Self, JwksError> {
+        Self::parse_checked(value, false)
+    }
+
+    fn parse_checked(value: &Value, load: bool) -> Result<Self, JwksError> {
         let keys = value
             .get("keys")
             .and_then(Value::as_array)
@@ -106,7 +142,8 @@ impl ClientJwks {
             .iter()
             .enumerate()
             .map(|(index, key)| {
-                let key = parse_key(key).map_err(|reason| JwksError::Key { index, reason })?;
+                let key =
+                    parse_key(key, load).map_err(|reason| JwksError::Key { index, reason })?;
                 if !seen.insert(key.kid.clone()) {
                     return Err(JwksError::Key {
                         index,
@@ -134,7 +171,7 @@ impl ClientJwks {
     }
 }
 
-fn parse_key(value: &Value) -> Result<ClientKey, String> {
+fn parse_key(value: &Value, load: bool) -> Result<ClientKey, String> {
     let mut jwk = value.as_object().cloned().ok_or("must be a JSON object")?;
     if let Some(member) = PRIVATE_MEMBERS.iter().find(|m| jwk.contains_key(**m)) {
         return Err(format!(
@@ -177,18 +214,20 @@ fn parse_key(value: &Value) -> Result<ClientKey, String> {
     if key_use.as_deref() == Some("enc") && implied == SigAlg::EdDsa {
         return Err("an Ed25519 key cannot encrypt".into());
     }
-    // The key must load as a public key of its type.
-    let parsed = Jwk::from_map(jwk.clone()).map_err(|e| format!("not a valid JWK: {e}"))?;
-    let probe = ClientKey {
-        kid: String::new(),
-        key_use: None,
-        sig_alg: Some(implied),
-        jkt: String::new(),
-        jwk: parsed.as_ref().clone(),
-    };
-    probe
-        .verifier()
-        .map_err(|e| format!("not a valid {kty} public key: {e}"))?;
+    if load {
+        // The key must load as a public key of its type.
+        let parsed = Jwk::from_map(jwk.clone()).map_err(|e| format!("not a valid JWK: {e}"))?;
+        let probe = ClientKey {
+            kid: String::new(),
+            key_use: None,
+            sig_alg: Some(implied),
+            jkt: String::new(),
+            jwk: parsed.as_ref().clone(),
+        };
+        probe
+            .build_verifier()
+            .map_err(|e| format!("not a valid {kty} public key: {e}"))?;
+    }
     let jkt = thumbprint(value).ok_or("cannot compute the RFC 7638 thumbprint")?;
     let kid = match text("kid") {
         Some(kid) if !kid.is_empty() && kid.len() <= 256 => kid,

@@ -115,7 +115,7 @@ fn client_from_row(row: client::Model) -> Result<Client, StoreError> {
     let jwks = row
         .jwks
         .as_ref()
-        .map(|v| ClientJwks::parse(v).map_err(|e| corrupt(&e.to_string())))
+        .map(|v| ClientJwks::parse_stored(v).map_err(|e| corrupt(&e.to_string())))
         .transpose()?;
     Ok(Client {
         id: ClientId::parse(&row.client_id).map_err(|_| corrupt("client_id"))?,
