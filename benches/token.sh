@@ -9,7 +9,7 @@
 #   BACKENDS=sqlite DURATION=3 RUNS=1 benches/token.sh     # smoke run
 #   PEER=1 benches/token.sh             # also run node-oidc-provider in the same sitting
 #
-# Env: BACKENDS ("sqlite postgres") CONC ("1 8 32") DURATION (15) WARMUP (2) RUNS (3)
+# Env: BACKENDS ("sqlite postgres"; also "sqlite-normal" = DEPOT_SQLITE_SYNCHRONOUS=normal) CONC ("1 8 32") DURATION (15) WARMUP (2) RUNS (3)
 #      PG_BASE (postgres://postgres@127.0.0.1:5432) PORT (18080) PEERS (../shared/peers)
 #      OUT (benches/results/<UTC date>)
 # Writes OUT/depot_token.jsonl and prints the summary table (medians of RUNS).
@@ -55,10 +55,12 @@ for backend in $BACKENDS; do
   mkdir -p "$data"
   export DEPOT_DATA_DIR=$data DEPOT_PUBLIC_URL=$BASE DEPOT_LISTEN=127.0.0.1:$PORT DEPOT_WORKERS=1 DEPOT_LOG=warn
   case $backend in
-    sqlite) unset DATABASE_URL ;;
+    sqlite) unset DATABASE_URL; export DEPOT_SQLITE_SYNCHRONOUS=full ;;
+    sqlite-normal) unset DATABASE_URL; export DEPOT_SQLITE_SYNCHRONOUS=normal ;;
     postgres)
       psql "$PG_BASE/postgres" -qc "DROP DATABASE IF EXISTS depot_bench" -c "CREATE DATABASE depot_bench"
-      export DATABASE_URL=$PG_BASE/depot_bench ;;
+      # Loopback: no TLS to the database (sqlx would negotiate it, at ~20 % of the CPU).
+      export DATABASE_URL="$PG_BASE/depot_bench?sslmode=${PG_SSLMODE:-disable}" ;;
     *) echo "unknown backend $backend" >&2; exit 2 ;;
   esac
   "$DEPOT" admin bootstrap --client-id bench-admin --jwks "$WORK/bench-admin.jwks.json" >/dev/null
