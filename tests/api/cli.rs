@@ -6,6 +6,16 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
+/// `depot admin bootstrap --client-id ID --jwks PATH`, run to completion.
+fn bootstrap(app: &TestApp, id: &str, jwks: &std::path::Path) -> std::process::Output {
+    depot(app)
+        .args(["admin", "bootstrap", "--client-id", id])
+        .arg("--jwks")
+        .arg(jwks)
+        .output()
+        .unwrap()
+}
+
 fn depot(app: &TestApp) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_depot"));
     command
@@ -27,12 +37,7 @@ async fn bootstrap_registers_an_administrator_who_can_then_act() {
     let key = ClientKey::generate("ops-key");
     let jwks = app.data_dir.join("ops.jwks.json");
     std::fs::write(&jwks, key.jwks().to_string()).unwrap();
-    let output = depot(&app)
-        .args(["admin", "bootstrap", "--client-id", "ops"])
-        .arg("--jwks")
-        .arg(&jwks)
-        .output()
-        .unwrap();
+    let output = bootstrap(&app, "ops", &jwks);
     assert!(
         output.status.success(),
         "{}",
@@ -50,12 +55,7 @@ async fn bootstrap_registers_an_administrator_who_can_then_act() {
     // recovered this way): the old key no longer authenticates.
     let new_key = ClientKey::generate("ops-key-2");
     std::fs::write(&jwks, new_key.jwks().to_string()).unwrap();
-    let output = depot(&app)
-        .args(["admin", "bootstrap", "--client-id", "ops"])
-        .arg("--jwks")
-        .arg(&jwks)
-        .output()
-        .unwrap();
+    let output = bootstrap(&app, "ops", &jwks);
     assert!(
         output.status.success(),
         "{}",
@@ -74,12 +74,7 @@ async fn bootstrap_registers_an_administrator_who_can_then_act() {
         .register_system_client("gw", &["tsa"], serde_json::json!({}))
         .await;
     std::fs::write(&jwks, gw.key.jwks().to_string()).unwrap();
-    let output = depot(&app)
-        .args(["admin", "bootstrap", "--client-id", "gw"])
-        .arg("--jwks")
-        .arg(&jwks)
-        .output()
-        .unwrap();
+    let output = bootstrap(&app, "gw", &jwks);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("not an administrator"));
     let body: Value = app
@@ -93,12 +88,7 @@ async fn bootstrap_registers_an_administrator_who_can_then_act() {
     // A JWKS file that is not a JWKS: a clear error, no client.
     let bad = app.data_dir.join("bad.json");
     std::fs::write(&bad, "{\"keys\": 1}").unwrap();
-    let output = depot(&app)
-        .args(["admin", "bootstrap", "--client-id", "ops2"])
-        .arg("--jwks")
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let output = bootstrap(&app, "ops2", &bad);
     assert!(!output.status.success());
     assert!(!String::from_utf8_lossy(&output.stderr).is_empty());
     assert_eq!(app.get("/admin/clients/ops2", &token).await.status(), 404);
@@ -119,15 +109,7 @@ async fn rotate_signing_key_from_the_command_line() {
     );
     let after = app.admin_token().await;
     assert_ne!(jwt_header(&before)["kid"], jwt_header(&after)["kid"]);
-    let jwks: Value = app
-        .http
-        .get(app.url("/oauth2/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = app.jwks().await;
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
 }
 

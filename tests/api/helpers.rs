@@ -274,6 +274,29 @@ impl TestApp {
         assert_eq!(response.status(), 201);
     }
 
+    /// The published JWK Set (`/oauth2/jwks`).
+    pub async fn jwks(&self) -> Value {
+        let response = self
+            .http
+            .get(self.url("/oauth2/jwks"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    /// The `kid`s of the published JWK Set.
+    pub async fn published_kids(&self) -> Vec<Value> {
+        let jwks = self.jwks().await;
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].clone())
+            .collect()
+    }
+
     pub async fn jti_count(&self) -> u64 {
         depot::authz::store::count_jtis(&self.state.db)
             .await

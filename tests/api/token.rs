@@ -34,15 +34,7 @@ async fn system_client_gets_a_token_that_verifies_with_an_independent_library() 
     let header = jwt_header(token);
     assert_eq!(header["typ"], "at+jwt");
     assert_eq!(header["alg"], "ES256");
-    let jwks: Value = app
-        .http
-        .get(app.url("/oauth2/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = app.jwks().await;
     let jwk = jwks["keys"]
         .as_array()
         .unwrap()
@@ -423,35 +415,29 @@ async fn other_accepted_algorithms_authenticate() {
         )
         .await;
     assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
-    let claims = |now: i64| {
-        json!({"iss": "multi", "sub": "multi", "aud": app.token_endpoint(),
-        "jti": uuid::Uuid::new_v4().to_string(), "exp": now + 60})
+    // A fresh assertion of "multi", signed by `signer` under `kid`.
+    let assertion = |kid: &str, signer: &dyn josekit::jws::JwsSigner| {
+        let claims = json!({"iss": "multi", "sub": "multi", "aud": app.token_endpoint(),
+            "jti": uuid::Uuid::new_v4().to_string(), "exp": app.now() + 60});
+        let mut header = JwsHeader::new();
+        header.set_key_id(kid);
+        josekit::jws::serialize_compact(claims.to_string().as_bytes(), &header, signer).unwrap()
     };
-    let mut header = JwsHeader::new();
-    header.set_key_id("ed");
-    let signer = josekit::jws::EdDSA
+    let ed_signer = josekit::jws::EdDSA
         .signer_from_der(ed.to_der_private_key())
         .unwrap();
-    let ed_assertion =
-        josekit::jws::serialize_compact(claims(app.now()).to_string().as_bytes(), &header, &signer)
-            .unwrap();
-    assert_eq!(app.token_request(&ed_assertion, &[]).await.status(), 200);
-    header.set_key_id("rsa");
-    let signer = josekit::jws::PS256
+    let ps_signer = josekit::jws::PS256
         .signer_from_der(rsa.to_der_private_key())
         .unwrap();
-    let ps_assertion =
-        josekit::jws::serialize_compact(claims(app.now()).to_string().as_bytes(), &header, &signer)
-            .unwrap();
-    assert_eq!(app.token_request(&ps_assertion, &[]).await.status(), 200);
-    // RS256 with the same RSA key is not accepted.
-    let signer = josekit::jws::RS256
+    let rs_signer = josekit::jws::RS256
         .signer_from_pem(rsa.to_pem_private_key())
         .unwrap();
-    let rs_assertion =
-        josekit::jws::serialize_compact(claims(app.now()).to_string().as_bytes(), &header, &signer)
-            .unwrap();
-    let response = app.token_request(&rs_assertion, &[]).await;
+    let ed_assertion = assertion("ed", &ed_signer);
+    assert_eq!(app.token_request(&ed_assertion, &[]).await.status(), 200);
+    let ps_assertion = assertion("rsa", &ps_signer);
+    assert_eq!(app.token_request(&ps_assertion, &[]).await.status(), 200);
+    // RS256 with the same RSA key is not accepted.
+    let response = app.token_request(&assertion("rsa", &rs_signer), &[]).await;
     assert_eq!(response.status(), 401);
 }
 
