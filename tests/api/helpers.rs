@@ -304,6 +304,18 @@ impl TestApp {
     }
 }
 
+/// Asserts an OAuth error answer (RFC 6749 §5.2) with this status and `error`, and
+/// returns its `error_description` (empty when absent).
+pub async fn expect_oauth_error(response: reqwest::Response, status: u16, error: &str) -> String {
+    assert_eq!(response.status().as_u16(), status, "status for {error}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], error, "{body}");
+    body["error_description"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// The claims of a JWT, decoded without verification (for assertions on content).
 pub fn jwt_claims(token: &str) -> Value {
     use base64::Engine;

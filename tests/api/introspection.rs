@@ -88,21 +88,13 @@ async fn public_clients_may_not_introspect() {
             &[("token", &token), ("client_id", "spa")],
         )
         .await;
-    assert_eq!(response.status(), 400);
-    assert_eq!(
-        response.json::<Value>().await.unwrap()["error"],
-        "unauthorized_client"
-    );
+    expect_oauth_error(response, 400, "unauthorized_client").await;
 
     // Without any client authentication at all.
     let response = app
         .post_form("/oauth2/introspect", &[("token", &token)])
         .await;
-    assert_eq!(response.status(), 401);
-    assert_eq!(
-        response.json::<Value>().await.unwrap()["error"],
-        "invalid_client"
-    );
+    expect_oauth_error(response, 401, "invalid_client").await;
 }
 
 #[tokio::test]
@@ -114,11 +106,7 @@ async fn a_client_cannot_revoke_another_clients_token() {
         .await;
     let token = app.token_for(&gw, &[]).await;
     let response = revoke(&app, &other, &token).await;
-    assert_eq!(response.status(), 400);
-    assert_eq!(
-        response.json::<Value>().await.unwrap()["error"],
-        "unauthorized_client"
-    );
+    expect_oauth_error(response, 400, "unauthorized_client").await;
     // The token is still active.
     let body: Value = introspect(&app, &gw, &token).await.json().await.unwrap();
     assert_eq!(body["active"], true);
@@ -139,13 +127,6 @@ async fn introspection_requires_the_token_parameter() {
             ],
         )
         .await;
-    assert_eq!(response.status(), 400);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error"], "invalid_request");
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("token")
-    );
+    let description = expect_oauth_error(response, 400, "invalid_request").await;
+    assert!(description.contains("token"));
 }

@@ -283,11 +283,7 @@ async fn malformed_requests_and_shared_secrets_are_refused() {
             ],
         )
         .await;
-    assert_eq!(response.status(), 401);
-    assert_eq!(
-        response.json::<Value>().await.unwrap()["error"],
-        "invalid_client"
-    );
+    expect_oauth_error(response, 401, "invalid_client").await;
 
     // client_secret_basic.
     let response = app
@@ -298,11 +294,7 @@ async fn malformed_requests_and_shared_secrets_are_refused() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 401);
-    assert_eq!(
-        response.json::<Value>().await.unwrap()["error"],
-        "invalid_client"
-    );
+    expect_oauth_error(response, 401, "invalid_client").await;
 
     // Missing grant_type.
     let response = app
@@ -314,15 +306,8 @@ async fn malformed_requests_and_shared_secrets_are_refused() {
             ],
         )
         .await;
-    assert_eq!(response.status(), 400);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error"], "invalid_request");
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("grant_type")
-    );
+    let description = expect_oauth_error(response, 400, "invalid_request").await;
+    assert!(description.contains("grant_type"));
 
     // Unsupported grant type, duplicated parameter, wrong assertion type, JSON body.
     let response = app
@@ -373,11 +358,7 @@ async fn malformed_requests_and_shared_secrets_are_refused() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 400);
-    assert_eq!(
-        response.json::<Value>().await.unwrap()["error"],
-        "invalid_request"
-    );
+    expect_oauth_error(response, 400, "invalid_request").await;
 
     assert_eq!(app.jti_count().await, before, "nothing stored");
     // The untouched assertion still works: none of the above consumed it.
@@ -459,11 +440,7 @@ async fn public_and_confidential_clients_cannot_use_client_credentials() {
         .key
         .sign(&client.claims(&app.token_endpoint(), app.now()));
     let response = app.token_request(&assertion, &[]).await;
-    assert_eq!(response.status(), 400);
-    assert_eq!(
-        response.json::<Value>().await.unwrap()["error"],
-        "unauthorized_client"
-    );
+    expect_oauth_error(response, 400, "unauthorized_client").await;
 
     let response = app
         .post_json(
@@ -480,9 +457,5 @@ async fn public_and_confidential_clients_cannot_use_client_credentials() {
             &[("grant_type", "client_credentials"), ("client_id", "spa")],
         )
         .await;
-    assert_eq!(response.status(), 400);
-    assert_eq!(
-        response.json::<Value>().await.unwrap()["error"],
-        "unauthorized_client"
-    );
+    expect_oauth_error(response, 400, "unauthorized_client").await;
 }
