@@ -5,6 +5,7 @@
 pub mod app;
 pub mod authz;
 pub mod body;
+pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod crypto;

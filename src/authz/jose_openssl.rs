@@ -7,8 +7,7 @@
 //! verify + sign). Only the algorithms we accept exist here: ES256, ES384, PS256 and
 //! EdDSA; any other algorithm is an error, whatever the token's header says.
 
-use std::collections::HashMap;
-use std::sync::{LazyLock, RwLock};
+use std::sync::LazyLock;
 
 use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier};
 use jsonwebtoken::errors::{Error as JwtError, ErrorKind};
@@ -22,6 +21,8 @@ use openssl::pkey::{Id, PKey, Private, Public};
 use openssl::rsa::{Padding, Rsa};
 use openssl::sign::{RsaPssSaltlen, Signer, Verifier};
 use signature::Error as SignatureError;
+
+use crate::cache::Memo;
 
 static PROVIDER: LazyLock<CryptoProvider> = LazyLock::new(|| CryptoProvider {
     signer_factory: new_signer,
@@ -94,22 +95,12 @@ struct EcSigner {
 /// an ECDSA signature, and jsonwebtoken asks for a signer on every token. Only the
 /// service's own few signing keys pass here.
 fn ec_private_key(pkcs8: &[u8]) -> Result<EcKey<Private>, JwtError> {
-    static CACHE: LazyLock<RwLock<HashMap<Vec<u8>, EcKey<Private>>>> =
-        LazyLock::new(Default::default);
-    const CAPACITY: usize = 64;
-    if let Some(found) = CACHE.read().ok().and_then(|c| c.get(pkcs8).cloned()) {
-        return Ok(found);
-    }
-    let key = PKey::private_key_from_pkcs8(pkcs8)
-        .and_then(|k| k.ec_key())
-        .map_err(|_| invalid_key())?;
-    if let Ok(mut cache) = CACHE.write() {
-        if cache.len() >= CAPACITY {
-            cache.clear();
-        }
-        cache.insert(pkcs8.to_vec(), key.clone());
-    }
-    Ok(key)
+    static KEYS: Memo<Vec<u8>, EcKey<Private>> = Memo::new(64);
+    KEYS.get_or_try_insert(pkcs8, || {
+        PKey::private_key_from_pkcs8(pkcs8)
+            .and_then(|k| k.ec_key())
+            .map_err(|_| invalid_key())
+    })
 }
 
 struct EcVerifier {

@@ -2,12 +2,14 @@
 //! assertions. Only public keys are accepted; each key gets a `kid` (its RFC 7638
 //! thumbprint when none is given) so that an assertion selects exactly one key.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, LazyLock, RwLock};
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use josekit::jwk::Jwk;
+
+use crate::cache::Memo;
 use josekit::jws::JwsVerifier;
 use serde_json::{Map, Value};
 
@@ -70,24 +72,11 @@ impl ClientKey {
     /// decoding costs more than the verification itself. Keyed by the RFC 7638
     /// thumbprint, i.e. by the key material, so an entry can never go stale.
     pub fn verifier(&self) -> Result<Arc<dyn JwsVerifier>, josekit::JoseError> {
-        static CACHE: LazyLock<RwLock<HashMap<String, Arc<dyn JwsVerifier>>>> =
-            LazyLock::new(Default::default);
-        const CAPACITY: usize = 4096;
+        static VERIFIERS: Memo<String, Arc<dyn JwsVerifier>> = Memo::new(4096);
         let alg = self.sig_alg.map(SigAlg::as_str).unwrap_or("none");
-        let cache_key = format!("{alg}:{}", self.jkt);
-        if let Some(found) = CACHE.read().ok().and_then(|c| c.get(&cache_key).cloned()) {
-            return Ok(found);
-        }
-        let verifier: Arc<dyn JwsVerifier> = Arc::from(self.build_verifier()?);
-        if !self.jkt.is_empty()
-            && let Ok(mut cache) = CACHE.write()
-        {
-            if cache.len() >= CAPACITY {
-                cache.clear();
-            }
-            cache.insert(cache_key, verifier.clone());
-        }
-        Ok(verifier)
+        VERIFIERS.get_or_try_insert(&format!("{alg}:{}", self.jkt), || {
+            self.build_verifier().map(Arc::from)
+        })
     }
 
     fn build_verifier(&self) -> Result<Box<dyn JwsVerifier>, josekit::JoseError> {
