@@ -52,6 +52,10 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         clock: clock.clone(),
         leeway_seconds: i64::from(settings.clock_leeway_seconds),
     };
+    let policy = Arc::new(
+        crate::authz::pdp::Policy::load(config.settings.policy_file.as_deref())
+            .context("loading the PDP policy")?,
+    );
     Ok(AppState {
         config: Arc::new(config),
         db,
@@ -60,6 +64,7 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         keys,
         verifier,
         metrics: Arc::new(Metrics::default()),
+        policy,
     })
 }
 
@@ -153,14 +158,22 @@ impl Application {
     }
 }
 
-/// Drops expired replay-store entries and revocations once a minute.
+/// Drops expired replay-store entries, revocations, sessions, interactions, codes and
+/// refresh tokens once a minute.
 async fn purge_loop(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
-        match store::purge_expired(&state.db, state.clock.now()).await {
+        let now = state.clock.now();
+        let purged = async {
+            let a = store::purge_expired(&state.db, now).await?;
+            let b = authz::login::store::purge_expired(&state.db, now).await?;
+            let c = authz::grants::store::purge_expired(&state.db, now).await?;
+            anyhow::Ok(a + b + c)
+        };
+        match purged.await {
             Ok(0) => {}
-            Ok(n) => tracing::debug!(rows = n, "purged expired jti and revocation rows"),
+            Ok(n) => tracing::debug!(rows = n, "purged expired rows"),
             Err(e) => tracing::warn!(error = %e, "purge of expired rows failed"),
         }
     }

@@ -37,6 +37,12 @@ const KNOWN_KEYS: &[&str] = &[
     "WEBAUTHN_RP_ID",
     "WEBAUTHN_ORIGINS",
     "WEBAUTHN_TRUST_ROOTS",
+    "POLICY_FILE",
+    "SESSION_TTL_SECONDS",
+    "REFRESH_TOKEN_TTL_SECONDS",
+    "LOGIN_MAX_FAILURES_PER_ACCOUNT",
+    "LOGIN_MAX_FAILURES_PER_ADDRESS",
+    "LOGIN_LOCKOUT_SECONDS",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +91,14 @@ pub struct Settings {
     pub webauthn_rp_id: Option<String>,
     pub webauthn_origins: Option<String>,
     pub webauthn_trust_roots: Option<PathBuf>,
+    /// The PDP policy (TOML); the built-in one when unset.
+    pub policy_file: Option<PathBuf>,
+    pub session_ttl_seconds: u32,
+    pub refresh_token_ttl_seconds: u32,
+    pub login_max_failures_per_account: u32,
+    pub login_max_failures_per_address: u32,
+    /// How long an account or address stays blocked, and the window failures count in.
+    pub login_lockout_seconds: u32,
 }
 
 impl Default for Settings {
@@ -113,6 +127,12 @@ impl Default for Settings {
             webauthn_rp_id: None,
             webauthn_origins: None,
             webauthn_trust_roots: None,
+            policy_file: None,
+            session_ttl_seconds: 8 * 3600,
+            refresh_token_ttl_seconds: 30 * 24 * 3600,
+            login_max_failures_per_account: 5,
+            login_max_failures_per_address: 50,
+            login_lockout_seconds: 15 * 60,
         }
     }
 }

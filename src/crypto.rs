@@ -32,6 +32,25 @@ pub enum CryptoError {
     OpenSsl(#[from] openssl::error::ErrorStack),
 }
 
+/// A fresh bearer secret (session cookie, code, refresh token): 256 random bits,
+/// base64url.
+pub fn random_token() -> Result<String, CryptoError> {
+    let mut bytes = [0u8; 32];
+    rand_bytes(&mut bytes)?;
+    Ok(B64.encode(bytes))
+}
+
+/// How a bearer secret is stored: its SHA-256, base64url. A database leak then gives
+/// no usable session, code or refresh token.
+pub fn token_digest(token: &str) -> String {
+    B64.encode(openssl::sha::sha256(token.as_bytes()))
+}
+
+/// Constant-time comparison of two secrets of any length.
+pub fn secrets_equal(a: &str, b: &str) -> bool {
+    a.len() == b.len() && openssl::memcmp::eq(a.as_bytes(), b.as_bytes())
+}
+
 /// The key-encryption key shared by every instance of a fleet.
 pub struct MasterKey {
     key: SecretBox<[u8; KEY_LEN]>,

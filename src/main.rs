@@ -42,6 +42,14 @@ enum AdminCommand {
         #[arg(long)]
         jwks: PathBuf,
     },
+    /// Import organizations and persons from a JSON file
+    /// (`{"organizations": [{"cbe", "name"}], "persons": [<as POST /admin/persons>]}`).
+    /// Everything is checked first; then all of it is written in one transaction.
+    /// Existing persons are updated.
+    ImportPeople {
+        /// The JSON file.
+        file: PathBuf,
+    },
     /// Make a new token-signing key current. The old one stays published until its
     /// tokens have expired, unless --revoke-previous withdraws it at once.
     RotateSigningKey {
@@ -82,6 +90,15 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     "{} administrator client {client_id} (scope admin, audience {}/admin)",
                     if created { "created" } else { "updated" },
                     config.issuer
+                );
+            }
+            AdminCommand::ImportPeople { file } => {
+                let report = depot::people::import::import_file(&config, &file).await?;
+                println!(
+                    "imported {} organizations and {} persons from {}",
+                    report.organizations,
+                    report.persons,
+                    file.display()
                 );
             }
             AdminCommand::RotateSigningKey { revoke_previous } => {

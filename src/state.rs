@@ -5,6 +5,7 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 
 use crate::authz::bearer::TokenVerifier;
+use crate::authz::pdp::Policy;
 use crate::authz::signing::SigningKeys;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -20,4 +21,5 @@ pub struct AppState {
     pub keys: Arc<SigningKeys>,
     pub verifier: TokenVerifier,
     pub metrics: Arc<Metrics>,
+    pub policy: Arc<Policy>,
 }

@@ -2,7 +2,14 @@
 //! only ever used inside the service's `store` modules.
 
 pub mod assertion_jti;
+pub mod authorization_code;
+pub mod authorization_request;
 pub mod client;
+pub mod consent;
+pub mod login_session;
+pub mod login_throttle;
 pub mod organization;
+pub mod person;
+pub mod refresh_token;
 pub mod revoked_token;
 pub mod signing_key;

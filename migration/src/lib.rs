@@ -4,12 +4,16 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_authz;
+mod m20261123_000002_people_login;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_authz::Migration)]
+        vec![
+            Box::new(m20261123_000001_authz::Migration),
+            Box::new(m20261123_000002_people_login::Migration),
+        ]
     }
 }

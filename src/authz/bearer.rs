@@ -167,7 +167,11 @@ fn quote(text: &str) -> String {
 
 /// RFC 6750 §3: the problem and its `WWW-Authenticate` challenge.
 pub fn challenge(error: TokenError, resource: Resource) -> Problem {
-    let realm = resource.path();
+    challenge_realm(error, resource.path())
+}
+
+/// [`challenge`] for a realm that is not one of the resource servers.
+pub fn challenge_realm(error: TokenError, realm: &str) -> Problem {
     let (status, slug, code) = match &error {
         TokenError::Missing => (StatusCode::UNAUTHORIZED, "unauthenticated", None),
         TokenError::Invalid(_) | TokenError::Expired | TokenError::Revoked => (

@@ -178,6 +178,12 @@ impl ClientRegistration {
         if scopes.is_empty() {
             return Err(invalid("scopes", "at least one scope is required"));
         }
+        if client_type == ClientType::System && scopes.contains(Scope::Openid) {
+            return Err(invalid(
+                "scopes",
+                "openid is for clients acting for persons, not for a system client",
+            ));
+        }
         if client_type == ClientType::Public && scopes.contains(Scope::Admin) {
             return Err(invalid(
                 "scopes",

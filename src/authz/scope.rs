@@ -23,10 +23,13 @@ pub enum Scope {
     Tsa,
     #[serde(rename = "admin")]
     Admin,
+    /// OpenID Connect: an id_token and the userinfo endpoint; no resource server.
+    #[serde(rename = "openid")]
+    Openid,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 8] = [
+    pub const ALL: [Scope; 9] = [
         Scope::DepotSend,
         Scope::DepotRead,
         Scope::KeysRegister,
@@ -35,6 +38,7 @@ impl Scope {
         Scope::SymkeysRead,
         Scope::Tsa,
         Scope::Admin,
+        Scope::Openid,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +51,7 @@ impl Scope {
             Scope::SymkeysRead => "symkeys:read",
             Scope::Tsa => "tsa",
             Scope::Admin => "admin",
+            Scope::Openid => "openid",
         }
     }
 
@@ -54,14 +59,15 @@ impl Scope {
         Self::ALL.into_iter().find(|s| s.as_str() == value)
     }
 
-    /// The resource server whose audience this scope implies.
-    pub fn resource(self) -> Resource {
+    /// The resource server whose audience this scope implies (none for `openid`).
+    pub fn resource(self) -> Option<Resource> {
         match self {
-            Scope::DepotSend | Scope::DepotRead => Resource::Depot,
-            Scope::KeysRegister | Scope::KeysRead => Resource::Keys,
-            Scope::SymkeysCreate | Scope::SymkeysRead => Resource::Symkeys,
-            Scope::Tsa => Resource::Tsa,
-            Scope::Admin => Resource::Admin,
+            Scope::DepotSend | Scope::DepotRead => Some(Resource::Depot),
+            Scope::KeysRegister | Scope::KeysRead => Some(Resource::Keys),
+            Scope::SymkeysCreate | Scope::SymkeysRead => Some(Resource::Symkeys),
+            Scope::Tsa => Some(Resource::Tsa),
+            Scope::Admin => Some(Resource::Admin),
+            Scope::Openid => None,
         }
     }
 }
@@ -108,7 +114,7 @@ impl ScopeSet {
 
     /// The resources these scopes imply, in a stable order.
     pub fn resources(&self) -> BTreeSet<Resource> {
-        self.0.iter().map(|s| s.resource()).collect()
+        self.0.iter().filter_map(|s| s.resource()).collect()
     }
 
     pub fn to_vec(&self) -> Vec<Scope> {

@@ -55,8 +55,29 @@ pub async fn insert_organization(
     }
 }
 
+/// Creates the organization or renames it (the people import).
+pub async fn upsert_organization(
+    db: &impl ConnectionTrait,
+    org: &Organization,
+) -> Result<(), StoreError> {
+    let row = organization::ActiveModel {
+        cbe: Set(org.cbe.to_string()),
+        name: Set(org.name.clone()),
+        created_at: Set(org.created_at),
+    };
+    organization::Entity::insert(row)
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::column(organization::Column::Cbe)
+                .update_column(organization::Column::Name)
+                .to_owned(),
+        )
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 pub async fn get_organization(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     cbe: &Cbe,
 ) -> Result<Option<Organization>, StoreError> {
     let Some(row) = organization::Entity::find_by_id(cbe.to_string())

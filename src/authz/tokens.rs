@@ -99,6 +99,16 @@ pub struct TokenResponse {
     pub token_type: &'static str,
     pub expires_in: i64,
     pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+/// A minted access token and its id, for whoever must be able to revoke it.
+pub struct Minted {
+    pub response: TokenResponse,
+    pub jti: String,
 }
 
 pub fn mint(
@@ -107,7 +117,7 @@ pub fn mint(
     now: DateTime<Utc>,
     ttl_seconds: i64,
     grant: Grant,
-) -> Result<TokenResponse, SigningError> {
+) -> Result<Minted, SigningError> {
     let iat = now.timestamp();
     let mut extra = grant.extra;
     extra.retain(|k, _| !super::client::RESERVED_CLAIMS.contains(&k.as_str()));
@@ -129,10 +139,15 @@ pub fn mint(
         act: grant.act,
         extra,
     };
-    Ok(TokenResponse {
-        access_token: ring.sign(AT_JWT, &claims)?,
-        token_type: "Bearer",
-        expires_in: ttl_seconds,
-        scope: claims.scope,
+    Ok(Minted {
+        response: TokenResponse {
+            access_token: ring.sign(AT_JWT, &claims)?,
+            token_type: "Bearer",
+            expires_in: ttl_seconds,
+            scope: claims.scope,
+            refresh_token: None,
+            id_token: None,
+        },
+        jti: claims.jti,
     })
 }

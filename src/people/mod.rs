@@ -1,6 +1,13 @@
-//! The authentic source of persons and organizations. For now: the identifiers
-//! (SSIN / SSIN-BIS, CBE, NIHII) as types that can only hold valid values.
+//! The authentic source of persons and organizations: identifiers (SSIN / SSIN-BIS,
+//! CBE, NIHII), persons with the profiles they hold (citizen, professional, member of an
+//! organization, mandatee), their credentials, the admin API and the JSON import.
 
+pub mod credentials;
+pub mod http;
 pub mod identifiers;
+pub mod import;
+pub mod model;
+pub mod store;
 
 pub use identifiers::{Cbe, Identifier, IdentifierError, Nihii, Ssin};
+pub use model::{NewPerson, Person, PersonRegistration, Profile};

@@ -6,11 +6,17 @@ use serde_json::{Map, Value, json};
 use crate::authz::client::{Client, ClientType};
 use crate::authz::error::{OAuthError, OAuthErrorCode};
 use crate::authz::form::OAuthForm;
+use crate::authz::pdp::{Policy, Subject};
 use crate::authz::scope::{Resource, ScopeSet};
 use crate::authz::tokens::{Grant, KeyReference};
 
 /// Decides what the token says; minting is the caller's.
-pub fn grant(client: &Client, form: &OAuthForm, issuer: &str) -> Result<Grant, OAuthError> {
+pub fn grant(
+    client: &Client,
+    form: &OAuthForm,
+    issuer: &str,
+    policy: &Policy,
+) -> Result<Grant, OAuthError> {
     // Step 1: only system clients act for themselves.
     if client.client_type != ClientType::System {
         return Err(OAuthError::new(
@@ -34,10 +40,10 @@ pub fn grant(client: &Client, form: &OAuthForm, issuer: &str) -> Result<Grant, O
             format!("the scope {missing} is not registered for this client"),
         ));
     }
-    if scopes.is_empty() {
+    if scopes.is_empty() || scopes.resources().is_empty() {
         return Err(OAuthError::new(
             OAuthErrorCode::InvalidScope,
-            "no scope requested",
+            "no scope of a resource server requested",
         ));
     }
     // Step 3: the audience (RFC 8707): exactly the resources asked, each implied by the
@@ -69,13 +75,14 @@ pub fn grant(client: &Client, form: &OAuthForm, issuer: &str) -> Result<Grant, O
     if let Some(cbe) = &client.organization {
         identity.insert("cbe".into(), json!(cbe));
     }
-    // Until the PDP (policy file) exists, a system client is granted what its scopes
-    // allow at the audiences it asked for.
-    let permissions = scopes
-        .iter()
-        .filter(|s| audience.contains(&s.resource()))
-        .map(|s| s.as_str().to_owned())
-        .collect();
+    // Step 5: what the PDP grants a system at these resources.
+    let permissions = policy.permissions(
+        &audience,
+        Subject {
+            profile: "system",
+            quality: None,
+        },
+    );
     let keys = client
         .jwks
         .iter()

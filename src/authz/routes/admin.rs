@@ -82,15 +82,24 @@ fn store_problem(e: StoreError) -> Problem {
     }
 }
 
-async fn admin_body<T: serde::de::DeserializeOwned>(
+/// The caller must hold a token with scope `admin` for the admin audience.
+pub(crate) async fn require_admin(
+    state: &AppState,
+    req: &HttpRequest,
+) -> Result<crate::authz::tokens::AccessTokenClaims, Problem> {
+    state
+        .verifier
+        .require(req, Resource::Admin, Scope::Admin)
+        .await
+}
+
+/// The JSON body of an admin request, once the caller is known to be an administrator.
+pub(crate) async fn admin_body<T: serde::de::DeserializeOwned>(
     state: &AppState,
     req: &HttpRequest,
     payload: web::Payload,
 ) -> Result<T, Problem> {
-    state
-        .verifier
-        .require(req, Resource::Admin, Scope::Admin)
-        .await?;
+    require_admin(state, req).await?;
     let bytes = body::read(payload, state.config.settings.body_limit_bytes).await?;
     body::json(req, &bytes)
 }

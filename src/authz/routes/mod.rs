@@ -1,10 +1,15 @@
 //! The authorization server's HTTP surface; the only authz code that sees actix.
 
+pub mod account;
 pub mod admin;
+pub mod authorize;
 pub mod discovery;
+pub mod html;
 pub mod introspect;
+pub mod login;
 pub mod revoke;
 pub mod token;
+pub mod userinfo;
 
 use actix_web::web;
 
@@ -19,7 +24,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(admin::get_organization)
         .service(admin::create_client)
         .service(admin::get_client)
-        .service(admin::delete_client);
+        .service(admin::delete_client)
+        .service(crate::people::http::create_person)
+        .service(crate::people::http::get_person)
+        .service(authorize::authorize_get)
+        .service(authorize::authorize_post)
+        .service(login::show)
+        .service(login::take_login)
+        .service(login::take_profile)
+        .service(login::take_consent)
+        .service(account::login_start)
+        .service(account::account)
+        .service(account::revoke_consent)
+        .service(account::logout)
+        .service(userinfo::userinfo_get)
+        .service(userinfo::userinfo_post);
 }
 
 /// The `Authorization` header as text, if any.

@@ -6,14 +6,17 @@ use actix_web::{HttpRequest, HttpResponse, post, web};
 use super::{authorization, read_form};
 use crate::authz::client_auth::authenticate;
 use crate::authz::error::{OAuthError, OAuthErrorCode};
-use crate::authz::grants::client_credentials;
+use crate::authz::grants::{authorization_code, client_credentials, refresh_token};
 use crate::authz::tokens::{TokenResponse, mint};
 use crate::state::AppState;
+
+/// The grant types of this endpoint (token exchange comes with its own issue).
+pub const SUPPORTED: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
 
 /// Issues an access token.
 #[utoipa::path(
     post, path = "/oauth2/token", tag = "oauth",
-    request_body(content_type = "application/x-www-form-urlencoded", description = "grant_type, client_assertion_type, client_assertion, scope, resource"),
+    request_body(content_type = "application/x-www-form-urlencoded", description = "grant_type; client_assertion_type and client_assertion (or client_id for a public client); scope, resource; code, redirect_uri, code_verifier; refresh_token"),
     responses(
         (status = 200, body = TokenResponse),
         (status = 400, description = "RFC 6749 error object"),
@@ -51,7 +54,7 @@ async fn issue(
     let form = read_form(req, payload, state.config.settings.body_limit_bytes).await?;
     let grant_type = form.require("grant_type")?;
     // An unsupported grant is refused before authentication, so that it consumes no jti.
-    if grant_type != "client_credentials" {
+    if !SUPPORTED.contains(&grant_type) {
         return Err(OAuthError::new(
             OAuthErrorCode::UnsupportedGrantType,
             format!("the grant type {grant_type:?} is not supported"),
@@ -59,13 +62,25 @@ async fn issue(
     }
     let endpoint = state.config.url("/oauth2/token");
     let client = authenticate(state, authorization(req), &form, &endpoint).await?;
-    let grant = client_credentials::grant(&client.client, &form, &state.config.issuer)?;
-    let ring = state
-        .keys
-        .ring()
-        .await
-        .map_err(|e| OAuthError::server_error("E-KEYS", &e))?;
-    let ttl = i64::from(state.config.settings.access_token_ttl_seconds);
-    mint(&ring, &state.config.issuer, state.clock.now(), ttl, grant)
-        .map_err(|e| OAuthError::server_error("E-SIGN", &e))
+    match grant_type {
+        "authorization_code" => authorization_code::exchange(state, &client, &form).await,
+        "refresh_token" => refresh_token::refresh(state, &client, &form).await,
+        _ => {
+            let grant = client_credentials::grant(
+                &client.client,
+                &form,
+                &state.config.issuer,
+                &state.policy,
+            )?;
+            let ring = state
+                .keys
+                .ring()
+                .await
+                .map_err(|e| OAuthError::server_error("E-KEYS", &e))?;
+            let ttl = i64::from(state.config.settings.access_token_ttl_seconds);
+            mint(&ring, &state.config.issuer, state.clock.now(), ttl, grant)
+                .map(|m| m.response)
+                .map_err(|e| OAuthError::server_error("E-SIGN", &e))
+        }
+    }
 }

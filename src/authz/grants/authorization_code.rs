@@ -1,0 +1,149 @@
+//! RFC 6749 §4.1.3 with RFC 7636 §4.6: redeeming an authorization code. The code is
+//! single use, lives 60 s, and is bound to the client, the redirect URI and the PKCE
+//! challenge; a code presented twice revokes what it issued (RFC 6749 §4.1.2).
+
+use super::person::{self, access_expiry};
+use super::store;
+use crate::authz::client::ClientType;
+use crate::authz::client_auth::AuthenticatedClient;
+use crate::authz::error::{OAuthError, OAuthErrorCode};
+use crate::authz::form::OAuthForm;
+use crate::authz::tokens::TokenResponse;
+use crate::crypto::{secrets_equal, token_digest};
+use crate::state::AppState;
+
+fn invalid_grant(description: &str) -> OAuthError {
+    OAuthError::new(OAuthErrorCode::InvalidGrant, description)
+}
+
+/// RFC 7636 §4.1: 43 to 128 characters of the unreserved set.
+fn well_formed_verifier(verifier: &str) -> bool {
+    (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
+/// RFC 7636 §4.2: `BASE64URL(SHA256(verifier))`.
+pub fn s256(verifier: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(openssl::sha::sha256(verifier.as_bytes()))
+}
+
+pub async fn exchange(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    form: &OAuthForm,
+) -> Result<TokenResponse, OAuthError> {
+    let client = &client.client;
+    // Step 1: only clients acting for persons redeem codes.
+    if client.client_type == ClientType::System {
+        return Err(OAuthError::new(
+            OAuthErrorCode::UnauthorizedClient,
+            "a system client cannot use the authorization_code grant",
+        ));
+    }
+    // Step 2: the parameters.
+    let code = form.require("code")?;
+    let redirect_uri = form.require("redirect_uri")?;
+    let verifier = form
+        .get("code_verifier")
+        .ok_or_else(|| OAuthError::invalid_request("code_verifier is required (PKCE, RFC 7636)"))?;
+    if !well_formed_verifier(verifier) {
+        return Err(OAuthError::invalid_request(
+            "code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~",
+        ));
+    }
+    // Step 3: the code, and what it is bound to.
+    let digest = token_digest(code);
+    let stored = store::find_code(&state.db, &digest)
+        .await
+        .map_err(|e| OAuthError::server_error("E-CODE-STORE", &e))?
+        .ok_or_else(|| invalid_grant("the code is unknown or has expired"))?;
+    if stored.used_at.is_some() {
+        return Err(reused(state, &stored).await);
+    }
+    if stored.client_id != client.id.as_str() {
+        return Err(invalid_grant("the code was issued to another client"));
+    }
+    if stored.expires_at <= state.clock.now() {
+        return Err(invalid_grant("the code has expired"));
+    }
+    if stored.grant.redirect_uri != redirect_uri {
+        return Err(invalid_grant(
+            "redirect_uri differs from the one of the authorization request",
+        ));
+    }
+    if !secrets_equal(&s256(verifier), &stored.grant.code_challenge) {
+        return Err(invalid_grant(
+            "the code_verifier does not match the code_challenge (PKCE)",
+        ));
+    }
+    // Step 4: single use, decided by the database, so two instances cannot both win.
+    if !store::consume_code(&state.db, &digest, state.clock.now())
+        .await
+        .map_err(|e| OAuthError::server_error("E-CODE-STORE", &e))?
+    {
+        return Err(reused(state, &stored).await);
+    }
+    // Step 5: the tokens, remembered against the code.
+    let issued = person::issue(
+        state,
+        client.client_type,
+        &stored.grant.person,
+        stored.grant.nonce.as_deref(),
+        None,
+    )
+    .await?;
+    store::record_code_issue(
+        &state.db,
+        &digest,
+        &issued.access_jti,
+        issued.refresh_family.as_deref(),
+    )
+    .await
+    .map_err(|e| OAuthError::server_error("E-CODE-STORE", &e))?;
+    Ok(issued.response)
+}
+
+/// A code presented a second time: whoever has it, what it issued is withdrawn.
+async fn reused(state: &AppState, stored: &store::StoredCode) -> OAuthError {
+    let now = state.clock.now();
+    let expiry = access_expiry(state);
+    let mut result = Ok(0);
+    if let Some(jti) = &stored.access_jti {
+        result = store::revoke_access(&state.db, jti, &stored.client_id, now, expiry)
+            .await
+            .map(|()| 1);
+    }
+    if let Some(family) = &stored.refresh_family
+        && result.is_ok()
+    {
+        result = store::revoke_family(&state.db, family, now, expiry).await;
+    }
+    if let Err(e) = result {
+        return OAuthError::server_error("E-CODE-REVOKE", &e);
+    }
+    tracing::warn!(client_id = %stored.client_id, "authorization code reused: its tokens are revoked");
+    invalid_grant("the code was already used; the tokens issued with it are revoked")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 7636 Appendix B.
+    #[test]
+    fn s256_of_the_rfc_example() {
+        assert_eq!(
+            s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+        assert!(well_formed_verifier(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+        ));
+        assert!(!well_formed_verifier("short"));
+        assert!(!well_formed_verifier(&"é".repeat(43)));
+    }
+}

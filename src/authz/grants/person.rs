@@ -1,0 +1,169 @@
+//! What a person authorized a client to do, and the tokens minted from it: the access
+//! token (identity, PDP permissions, acr), the id_token, a refresh token.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Map;
+
+use super::store::{self, NewRefresh};
+use crate::authz::client::ClientType;
+use crate::authz::error::OAuthError;
+use crate::authz::id_token::{self, IdTokenInput};
+use crate::authz::scope::{Acr, Resource, Scope, ScopeSet};
+use crate::authz::tokens::{Grant, TokenResponse, mint};
+use crate::people::{Profile, Ssin};
+use crate::state::AppState;
+
+/// A person's authorization, as an authorization code and its refresh tokens keep it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PersonGrant {
+    pub ssin: Ssin,
+    pub client_id: String,
+    pub scope: String,
+    pub audience: Vec<String>,
+    pub profile: Profile,
+    pub acr: Acr,
+    pub amr: Vec<String>,
+    pub auth_time: i64,
+}
+
+/// What an authorization code carries besides the grant: its bindings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CodeGrant {
+    #[serde(flatten)]
+    pub person: PersonGrant,
+    pub redirect_uri: String,
+    pub code_challenge: String,
+    pub nonce: Option<String>,
+}
+
+impl PersonGrant {
+    pub fn scopes(&self) -> ScopeSet {
+        ScopeSet::parse(&self.scope).unwrap_or_default()
+    }
+
+    /// The access token's content; permissions come from the PDP.
+    fn access_grant(&self, state: &AppState) -> Grant {
+        let issuer = &state.config.issuer;
+        let resources: Vec<Resource> = self
+            .audience
+            .iter()
+            .filter_map(|aud| Resource::from_identifier(issuer, aud))
+            .collect();
+        let permissions = state.policy.permissions(
+            &resources,
+            crate::authz::pdp::Subject {
+                profile: self.profile.kind(),
+                quality: self.profile.quality(),
+            },
+        );
+        let audience = if self.audience.is_empty() {
+            // Only `openid`: the token is good for the userinfo endpoint alone.
+            vec![state.config.url("/oauth2/userinfo")]
+        } else {
+            self.audience.clone()
+        };
+        Grant {
+            subject: self.ssin.to_string(),
+            client_id: self.client_id.clone(),
+            scopes: self.scopes(),
+            audience,
+            acr: Some(self.acr.as_str().to_owned()),
+            identity: self.profile.identity(&self.ssin),
+            permissions,
+            // The keystore (issue 4) fills in the person's active keys for this client.
+            keys: Vec::new(),
+            act: None,
+            extra: Map::new(),
+        }
+    }
+}
+
+/// What was issued, for the caller to remember (a code's reuse revokes it).
+pub struct Issued {
+    pub response: TokenResponse,
+    pub access_jti: String,
+    pub refresh_family: Option<String>,
+}
+
+/// Mints the access token, the id_token (scope `openid`) and, for a confidential
+/// client, a refresh token in `family` (a new family when `None`) expiring at
+/// `refresh_expires_at` (the family's absolute end when rotating).
+pub async fn issue(
+    state: &AppState,
+    client_type: ClientType,
+    grant: &PersonGrant,
+    nonce: Option<&str>,
+    family: Option<(&str, DateTime<Utc>)>,
+) -> Result<Issued, OAuthError> {
+    let ring = state
+        .keys
+        .ring()
+        .await
+        .map_err(|e| OAuthError::server_error("E-KEYS", &e))?;
+    let settings = &state.config.settings;
+    let now = state.clock.now();
+    let ttl = i64::from(settings.access_token_ttl_seconds);
+    let minted = mint(
+        &ring,
+        &state.config.issuer,
+        now,
+        ttl,
+        grant.access_grant(state),
+    )
+    .map_err(|e| OAuthError::server_error("E-SIGN", &e))?;
+    let mut response = minted.response;
+    if grant.scopes().contains(Scope::Openid) {
+        let input = IdTokenInput {
+            subject: grant.ssin.as_str(),
+            client_id: &grant.client_id,
+            auth_time: grant.auth_time,
+            acr: grant.acr,
+            amr: &grant.amr,
+            nonce,
+            access_token: &response.access_token,
+        };
+        response.id_token = Some(
+            id_token::mint(&ring, &state.config.issuer, now, ttl, &input)
+                .map_err(|e| OAuthError::server_error("E-SIGN", &e))?,
+        );
+    }
+    let mut refresh_family = None;
+    if client_type == ClientType::Confidential {
+        let token =
+            crate::crypto::random_token().map_err(|e| OAuthError::server_error("E-RAND", &e))?;
+        let (family, expires_at) = match family {
+            Some((family, expires_at)) => (family.to_owned(), expires_at),
+            None => (
+                uuid::Uuid::new_v4().to_string(),
+                now + Duration::seconds(i64::from(settings.refresh_token_ttl_seconds)),
+            ),
+        };
+        let new = NewRefresh {
+            digest: &crate::crypto::token_digest(&token),
+            family: &family,
+            grant,
+            access_jti: &minted.jti,
+            expires_at,
+        };
+        store::insert_refresh(&state.db, &new, now)
+            .await
+            .map_err(|e| OAuthError::server_error("E-REFRESH-STORE", &e))?;
+        response.refresh_token = Some(token);
+        refresh_family = Some(family);
+    }
+    Ok(Issued {
+        response,
+        access_jti: minted.jti,
+        refresh_family,
+    })
+}
+
+/// How long an access token revoked now could otherwise still be accepted.
+pub fn access_expiry(state: &AppState) -> DateTime<Utc> {
+    let settings = &state.config.settings;
+    state.clock.now()
+        + Duration::seconds(
+            i64::from(settings.access_token_ttl_seconds) + i64::from(settings.clock_leeway_seconds),
+        )
+}

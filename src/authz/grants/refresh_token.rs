@@ -1,0 +1,104 @@
+//! RFC 6749 §6 with the rotation of RFC 9700 §4.14.2: a refresh token is used once and
+//! replaced by a new one of the same family; a used one presented again revokes the
+//! whole family. Refresh tokens are only issued to confidential clients.
+
+use super::person::{self, access_expiry};
+use super::store;
+use crate::authz::client::ClientType;
+use crate::authz::client_auth::AuthenticatedClient;
+use crate::authz::error::{OAuthError, OAuthErrorCode};
+use crate::authz::form::OAuthForm;
+use crate::authz::scope::ScopeSet;
+use crate::authz::tokens::TokenResponse;
+use crate::crypto::token_digest;
+use crate::state::AppState;
+
+fn invalid_grant(description: &str) -> OAuthError {
+    OAuthError::new(OAuthErrorCode::InvalidGrant, description)
+}
+
+pub async fn refresh(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    form: &OAuthForm,
+) -> Result<TokenResponse, OAuthError> {
+    let client = &client.client;
+    // Step 1: the client kind.
+    if client.client_type != ClientType::Confidential {
+        return Err(OAuthError::new(
+            OAuthErrorCode::UnauthorizedClient,
+            "refresh tokens are only for confidential clients",
+        ));
+    }
+    // Step 2: the token and its state.
+    let token = form.require("refresh_token")?;
+    let digest = token_digest(token);
+    let stored = store::find_refresh(&state.db, &digest)
+        .await
+        .map_err(|e| OAuthError::server_error("E-REFRESH-STORE", &e))?
+        .ok_or_else(|| invalid_grant("the refresh token is unknown or has expired"))?;
+    if stored.client_id != client.id.as_str() {
+        return Err(invalid_grant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    if stored.revoked_at.is_some() {
+        return Err(invalid_grant("the refresh token has been revoked"));
+    }
+    if stored.used_at.is_some() {
+        return Err(reused(state, &stored.family).await);
+    }
+    if stored.expires_at <= state.clock.now() {
+        return Err(invalid_grant("the refresh token has expired"));
+    }
+    // Step 3: a narrower scope may be asked, never a wider one (RFC 6749 §6).
+    let mut grant = stored.grant.clone();
+    if let Some(text) = form.get("scope") {
+        let asked = ScopeSet::parse(text).map_err(|unknown| {
+            OAuthError::new(
+                OAuthErrorCode::InvalidScope,
+                format!("unknown scope {unknown:?}"),
+            )
+        })?;
+        if asked.is_empty() || !asked.is_subset(&grant.scopes()) {
+            return Err(OAuthError::new(
+                OAuthErrorCode::InvalidScope,
+                "the scope may only narrow what was granted",
+            ));
+        }
+        let resources = asked.resources();
+        grant.audience.retain(|aud| {
+            crate::authz::scope::Resource::from_identifier(&state.config.issuer, aud)
+                .is_some_and(|r| resources.contains(&r))
+        });
+        grant.scope = asked.to_string();
+    }
+    // Step 4: rotation, decided by the database.
+    if !store::consume_refresh(&state.db, &digest, state.clock.now())
+        .await
+        .map_err(|e| OAuthError::server_error("E-REFRESH-STORE", &e))?
+    {
+        return Err(reused(state, &stored.family).await);
+    }
+    let issued = person::issue(
+        state,
+        client.client_type,
+        &grant,
+        None,
+        Some((&stored.family, stored.expires_at)),
+    )
+    .await?;
+    Ok(issued.response)
+}
+
+async fn reused(state: &AppState, family: &str) -> OAuthError {
+    match store::revoke_family(&state.db, family, state.clock.now(), access_expiry(state)).await {
+        Ok(_) => {
+            tracing::warn!(family, "refresh token reused: its family is revoked");
+            invalid_grant(
+                "the refresh token was already used; every token of its family is revoked",
+            )
+        }
+        Err(e) => OAuthError::server_error("E-REFRESH-REVOKE", &e),
+    }
+}

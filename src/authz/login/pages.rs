@@ -1,0 +1,237 @@
+//! The HTML of the person-facing pages: plain forms that work without JavaScript, with
+//! labels, a logical tab order and visible focus. maud escapes every value.
+
+use chrono::{DateTime, Utc};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+use super::i18n::{Lang, Texts};
+use crate::people::model::identifier_parts;
+use crate::people::{Person, Profile};
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:34rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#1a1a1a}\
+h1{font-size:1.5rem}label{display:block;margin-top:1rem;font-weight:600}\
+input[type=text],input[type=password]{display:block;width:100%;padding:.5rem;font-size:1rem;box-sizing:border-box}\
+.hint{font-weight:400;font-size:.9rem;color:#555}fieldset{border:1px solid #ccc;padding:.5rem 1rem}\
+fieldset label{font-weight:400;margin-top:.5rem}button{margin-top:1.25rem;margin-right:.5rem;padding:.5rem 1.25rem;font-size:1rem}\
+:focus{outline:3px solid #1d70b8;outline-offset:2px}.error{color:#b00020;border-left:4px solid #b00020;padding-left:.75rem}\
+.notice{border-left:4px solid #1d70b8;padding-left:.75rem}table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.4rem;border-bottom:1px solid #ddd}";
+
+fn layout(lang: Lang, title: &str, body: Markup) -> Markup {
+    let t = lang.texts();
+    html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="referrer" content="no-referrer";
+                title { (title) " — " (t.service) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                main {
+                    p { (t.service) }
+                    h1 { (title) }
+                    (body)
+                }
+            }
+        }
+    }
+}
+
+/// A message for the person: an error or a notice, announced to screen readers.
+pub enum Message<'a> {
+    Error(&'a str),
+    Notice(&'a str),
+}
+
+fn message(m: Option<&Message<'_>>) -> Markup {
+    html! {
+        @match m {
+            Some(Message::Error(text)) => p.error role="alert" { (text) },
+            Some(Message::Notice(text)) => p.notice role="status" { (text) },
+            None => {},
+        }
+    }
+}
+
+fn csrf_field(csrf: &str) -> Markup {
+    html! { input type="hidden" name="csrf" value=(csrf); }
+}
+
+pub struct LoginPage<'a> {
+    pub action: &'a str,
+    pub csrf: &'a str,
+    pub client_name: Option<&'a str>,
+    pub username: Option<&'a str>,
+    pub message: Option<Message<'a>>,
+}
+
+pub fn login(lang: Lang, page: &LoginPage<'_>) -> Markup {
+    let t = lang.texts();
+    layout(
+        lang,
+        t.login_title,
+        html! {
+            @if let Some(name) = page.client_name {
+                p { (t.login_title) " " (t.login_for) " " strong { (name) } }
+            }
+            (message(page.message.as_ref()))
+            form method="post" action=(page.action) {
+                (csrf_field(page.csrf))
+                label for="username" {
+                    (t.username)
+                    span.hint id="username-hint" { " (" (t.username_hint) ")" }
+                }
+                input type="text" id="username" name="username" required
+                    inputmode="numeric" autocomplete="username" aria-describedby="username-hint"
+                    value=(page.username.unwrap_or_default()) autofocus;
+                label for="password" { (t.password) }
+                input type="password" id="password" name="password" required autocomplete="current-password";
+                label for="totp" {
+                    (t.totp)
+                    span.hint id="totp-hint" { " (" (t.totp_hint) ")" }
+                }
+                input type="text" id="totp" name="totp" inputmode="numeric"
+                    autocomplete="one-time-code" pattern="[0-9]{6}" aria-describedby="totp-hint";
+                button type="submit" { (t.login_button) }
+            }
+        },
+    )
+}
+
+fn profile_label(t: &Texts, profile: &Profile) -> String {
+    match profile {
+        Profile::Citizen => t.as_citizen.to_owned(),
+        Profile::Professional { quality, nihii } => {
+            format!(
+                "{} ({}, NIHII {nihii})",
+                t.as_professional,
+                t.quality(quality)
+            )
+        }
+        Profile::Organization { cbe } => format!("{} {cbe}", t.for_organization),
+        Profile::Mandatee { mandator } => {
+            let (kind, value) = identifier_parts(mandator);
+            format!("{} {} {value}", t.for_mandator, kind.to_uppercase())
+        }
+    }
+}
+
+pub fn choose_profile(
+    lang: Lang,
+    action: &str,
+    csrf: &str,
+    client_name: &str,
+    person: &Person,
+    error: Option<&str>,
+) -> Markup {
+    let t = lang.texts();
+    layout(
+        lang,
+        t.profile_title,
+        html! {
+            p { (t.signed_in_as) " " strong { (person.name) } }
+            (message(error.map(Message::Error).as_ref()))
+            form method="post" action=(action) {
+                (csrf_field(csrf))
+                fieldset {
+                    legend { (t.profile_intro) " (" (client_name) ")" }
+                    @for (i, profile) in person.profiles.iter().enumerate() {
+                        @let id = format!("profile-{i}");
+                        div {
+                            input type="radio" id=(id) name="profile" value=(profile.form_value())
+                                required checked[i == 0];
+                            label for=(id) style="display:inline" { " " (profile_label(t, profile)) }
+                        }
+                    }
+                }
+                button type="submit" { (t.continue_button) }
+            }
+        },
+    )
+}
+
+pub fn consent(lang: Lang, action: &str, csrf: &str, client_name: &str, scopes: &[&str]) -> Markup {
+    let t = lang.texts();
+    layout(
+        lang,
+        t.consent_title,
+        html! {
+            p { strong { (client_name) } " " (t.consent_intro) }
+            ul {
+                @for scope in scopes {
+                    li { (t.scope(scope)) " " code { "(" (scope) ")" } }
+                }
+            }
+            form method="post" action=(action) {
+                (csrf_field(csrf))
+                button type="submit" name="decision" value="allow" { (t.allow) }
+                button type="submit" name="decision" value="deny" { (t.deny) }
+            }
+        },
+    )
+}
+
+pub struct ConsentRow<'a> {
+    pub client_id: &'a str,
+    pub client_name: &'a str,
+    pub scopes: Vec<&'static str>,
+    pub granted_at: DateTime<Utc>,
+}
+
+pub fn account(lang: Lang, person: &Person, csrf: &str, consents: &[ConsentRow<'_>]) -> Markup {
+    let t = lang.texts();
+    layout(
+        lang,
+        t.account_title,
+        html! {
+            p { (t.signed_in_as) " " strong { (person.name) } " (" (person.ssin) ")" }
+            h2 { (t.consents) }
+            @if consents.is_empty() {
+                p { (t.no_consents) }
+            } @else {
+                table {
+                    tbody {
+                        @for c in consents {
+                            tr {
+                                td {
+                                    strong { (c.client_name) }
+                                    br;
+                                    @for scope in &c.scopes { code { (scope) } " " }
+                                    br;
+                                    span.hint { (t.granted_on) " " (c.granted_at.format("%Y-%m-%d %H:%M UTC")) }
+                                }
+                                td {
+                                    form method="post" action=(format!("/account/consents/{}/revoke", c.client_id)) {
+                                        (csrf_field(csrf))
+                                        button type="submit" aria-label=(format!("{} {}", t.revoke, c.client_name)) { (t.revoke) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            form method="post" action="/account/logout" {
+                (csrf_field(csrf))
+                button type="submit" { (t.logout) }
+            }
+        },
+    )
+}
+
+/// A page with only a message (errors, logged out).
+pub fn notice(lang: Lang, title: &str, text: &str, is_error: bool) -> Markup {
+    layout(
+        lang,
+        title,
+        html! {
+            @if is_error {
+                p.error role="alert" { (text) }
+            } @else {
+                p.notice role="status" { (text) }
+            }
+        },
+    )
+}

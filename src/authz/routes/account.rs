@@ -1,0 +1,166 @@
+//! The account service: `/account` lists the person's consents and revokes them
+//! (which also revokes that client's refresh tokens for the person); `/login` alone
+//! logs in to it; `/account/logout` ends the session.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use serde::Deserialize;
+
+use super::html::{
+    self as page, BROWSER_COOKIE, SESSION_COOKIE, current_session, error_page, internal_page,
+    see_other,
+};
+use super::login::{new_interaction, session_person};
+use crate::authz::grants::person::access_expiry;
+use crate::authz::grants::store as grant_store;
+use crate::authz::login::flow::Session;
+use crate::authz::login::pages::{self, ConsentRow};
+use crate::authz::login::store::{self, Purpose};
+use crate::authz::store as client_store;
+use crate::crypto::secrets_equal;
+use crate::people::Person;
+use crate::state::AppState;
+
+/// Starts a login to the account pages.
+async fn to_login(state: &AppState, req: &HttpRequest) -> anyhow::Result<HttpResponse> {
+    let (browser, new_cookie) = page::browser(req)?;
+    let interaction = new_interaction(state, browser, Purpose::Account)?;
+    store::insert_interaction(&state.db, &interaction, state.clock.now()).await?;
+    let mut response = see_other(&format!("/login/{}", interaction.id));
+    if let Some(value) = new_cookie {
+        response.cookie(page::cookie(state, BROWSER_COOKIE, value));
+    }
+    Ok(response.finish())
+}
+
+/// The login page of the account service.
+#[get("/login")]
+pub async fn login_start(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let lang = page::lang(&req, None);
+    to_login(&state, &req)
+        .await
+        .unwrap_or_else(|e| internal_page(lang, "E-LOGIN-START", &e))
+}
+
+/// The person's account: who they are and the applications they allowed.
+#[get("/account")]
+pub async fn account(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let lang = page::lang(&req, None);
+    let result = async {
+        let Some((session, person)) =
+            session_person(&state, current_session(&state, &req).await?).await?
+        else {
+            return to_login(&state, &req).await;
+        };
+        let consents = store::consents_of(&state.db, &person.ssin).await?;
+        let mut names = Vec::with_capacity(consents.len());
+        for c in &consents {
+            let name = client_store::get_client(&state.db, &c.client_id)
+                .await?
+                .map(|client| client.name)
+                .unwrap_or_else(|| c.client_id.clone());
+            names.push(name);
+        }
+        let rows: Vec<ConsentRow> = consents
+            .iter()
+            .zip(&names)
+            .map(|(c, name)| ConsentRow {
+                client_id: &c.client_id,
+                client_name: name,
+                scopes: c.scopes.iter().map(|s| s.as_str()).collect(),
+                granted_at: c.granted_at,
+            })
+            .collect();
+        anyhow::Ok(
+            page::html(
+                StatusCode::OK,
+                pages::account(lang, &person, &session.csrf, &rows),
+            )
+            .finish(),
+        )
+    };
+    result
+        .await
+        .unwrap_or_else(|e| internal_page(lang, "E-ACCOUNT", &e))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    csrf: Option<String>,
+}
+
+/// The session of an account form, whose CSRF token must be the session's.
+async fn session_for_form(
+    state: &AppState,
+    req: &HttpRequest,
+    csrf: Option<&str>,
+) -> Result<(Session, Person), HttpResponse> {
+    let lang = page::lang(req, None);
+    let t = lang.texts();
+    let who = async { session_person(state, current_session(state, req).await?).await }
+        .await
+        .map_err(|e| internal_page(lang, "E-ACCOUNT", &e))?;
+    match (who, csrf) {
+        (Some((session, person)), Some(csrf)) if secrets_equal(csrf, &session.csrf) => {
+            Ok((session, person))
+        }
+        _ => Err(error_page(lang, StatusCode::FORBIDDEN, t.forged)),
+    }
+}
+
+/// Revokes a consent and the client's refresh tokens for the person.
+#[post("/account/consents/{client_id}/revoke")]
+pub async fn revoke_consent(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    client_id: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    let (_, person) = match session_for_form(&state, &req, form.csrf.as_deref()).await {
+        Ok(ok) => ok,
+        Err(page) => return page,
+    };
+    let lang = page::lang(&req, None);
+    let result = async {
+        if !store::delete_consent(&state.db, &person.ssin, &client_id).await? {
+            return Ok(error_page(lang, StatusCode::NOT_FOUND, "no such consent"));
+        }
+        let revoked = grant_store::revoke_person_client(
+            &state.db,
+            person.ssin.as_str(),
+            &client_id,
+            state.clock.now(),
+            access_expiry(&state),
+        )
+        .await?;
+        tracing::info!(client_id = %client_id, refresh_tokens = revoked, "consent revoked by the person");
+        anyhow::Ok(see_other("/account").finish())
+    };
+    result
+        .await
+        .unwrap_or_else(|e| internal_page(lang, "E-REVOKE-CONSENT", &e))
+}
+
+/// Ends the session.
+#[post("/account/logout")]
+pub async fn logout(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    let (session, _) = match session_for_form(&state, &req, form.csrf.as_deref()).await {
+        Ok(ok) => ok,
+        Err(page) => return page,
+    };
+    let lang = page::lang(&req, None);
+    if let Err(e) = store::delete_session(&state.db, &session.id).await {
+        return internal_page(lang, "E-LOGOUT", &e);
+    }
+    let t = lang.texts();
+    page::html(
+        StatusCode::OK,
+        pages::notice(lang, t.logout, t.logged_out, false),
+    )
+    .cookie(page::removal(&state, SESSION_COOKIE))
+    .finish()
+}

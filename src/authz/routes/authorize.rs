@@ -1,0 +1,137 @@
+//! `GET|POST /oauth2/authorize` (RFC 6749 §4.1.1, OpenID Connect Core §3.1.2).
+//! Errors before the client and its redirect URI are trusted are a 400 page; after,
+//! they go back to the client. When the browser's session, the profile and the consent
+//! already suffice, the code is issued at once; otherwise the person is sent to
+//! `/login/{id}`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+
+use super::html::{
+    self as page, BROWSER_COOKIE, current_session, error_page, internal_page, see_other,
+};
+use super::login::{Decision, decide, new_interaction, session_person};
+use crate::authz::login::flow::Step;
+use crate::authz::login::i18n::Lang;
+use crate::authz::login::request::{
+    AuthorizeError, AuthorizeParams, RawParams, check, client_and_redirect, redirect_to_client,
+    trusted_redirect,
+};
+use crate::authz::login::store::{self, Purpose};
+use crate::authz::store as client_store;
+use crate::state::AppState;
+
+/// Starts an authorization (query parameters).
+#[utoipa::path(get, path = "/oauth2/authorize", tag = "oauth",
+    params(("response_type" = String, Query, description = "code"), ("client_id" = String, Query), ("redirect_uri" = String, Query),
+        ("scope" = String, Query), ("state" = Option<String>, Query), ("nonce" = Option<String>, Query),
+        ("code_challenge" = String, Query), ("code_challenge_method" = String, Query, description = "S256"),
+        ("resource" = Option<String>, Query), ("prompt" = Option<String>, Query), ("max_age" = Option<u32>, Query),
+        ("acr_values" = Option<String>, Query), ("ui_locales" = Option<String>, Query)),
+    responses((status = 303, description = "to the login pages, or back to the client with a code or an error"),
+        (status = 400, description = "HTML page: unknown client or unregistered redirect URI")))]
+#[get("/oauth2/authorize")]
+pub async fn authorize_get(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let raw = RawParams::parse(req.query_string());
+    handle(&state, &req, raw).await
+}
+
+/// Starts an authorization (form body, OpenID Connect Core §3.1.2.1).
+#[post("/oauth2/authorize")]
+pub async fn authorize_post(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let raw = RawParams::parse(&String::from_utf8_lossy(&body));
+    handle(&state, &req, raw).await
+}
+
+async fn handle(state: &AppState, req: &HttpRequest, raw: RawParams) -> HttpResponse {
+    let lang = page::lang(req, raw.get("ui_locales"));
+    let trusted = async {
+        let (client_id, redirect) = client_and_redirect(&raw)?;
+        let client = client_store::get_client(&state.db, client_id)
+            .await
+            .map_err(|e| AuthorizeError::Page(format!("E-CLIENT {e}")))?
+            .ok_or_else(|| AuthorizeError::Page("unknown client_id".into()))?;
+        let redirect_uri = trusted_redirect(&client, redirect)?;
+        Ok::<_, AuthorizeError>((client, redirect_uri))
+    };
+    let (client, redirect_uri) = match trusted.await {
+        Ok(ok) => ok,
+        Err(AuthorizeError::Page(text)) => {
+            tracing::info!(reason = %text, "authorization request refused before the redirect URI is trusted");
+            return error_page(lang, StatusCode::BAD_REQUEST, &text);
+        }
+        Err(AuthorizeError::Redirect { description, .. }) => {
+            return error_page(lang, StatusCode::BAD_REQUEST, &description);
+        }
+    };
+    let params = match check(
+        &raw,
+        &client,
+        redirect_uri.clone(),
+        &state.config.issuer,
+        &state.policy,
+    ) {
+        Ok(params) => params,
+        Err(AuthorizeError::Redirect { error, description }) => {
+            tracing::info!(client_id = %client.id, error, "authorization request refused");
+            let url = redirect_to_client(
+                &redirect_uri,
+                &state.config.issuer,
+                raw.get("state"),
+                &[("error", error), ("error_description", &description)],
+            );
+            return see_other(&url).finish();
+        }
+        Err(AuthorizeError::Page(text)) => return error_page(lang, StatusCode::BAD_REQUEST, &text),
+    };
+    start(state, req, lang, params)
+        .await
+        .unwrap_or_else(|e| internal_page(lang, "E-AUTHORIZE", &e))
+}
+
+async fn start(
+    state: &AppState,
+    req: &HttpRequest,
+    _lang: Lang,
+    params: AuthorizeParams,
+) -> anyhow::Result<HttpResponse> {
+    let (browser, new_cookie) = page::browser(req)?;
+    let who = session_person(state, current_session(state, req).await?).await?;
+    let interaction =
+        new_interaction(state, browser, Purpose::Authorize(Box::new(params.clone())))?;
+    let mut response = match decide(state, &interaction, &params, who.as_ref(), false).await? {
+        Decision::Finish(url) => see_other(&url),
+        Decision::Show(step) if params.prompt.none => {
+            // OpenID Connect Core §3.1.2.6: nothing may be shown.
+            let (error, description) = match step {
+                Step::Login { .. } => (
+                    "login_required",
+                    "the person is not logged in at the level required",
+                ),
+                Step::ChooseProfile => ("interaction_required", "the person must choose a profile"),
+                _ => (
+                    "consent_required",
+                    "the person has not consented to these scopes",
+                ),
+            };
+            see_other(&redirect_to_client(
+                &params.redirect_uri,
+                &state.config.issuer,
+                params.state.as_deref(),
+                &[("error", error), ("error_description", description)],
+            ))
+        }
+        Decision::Show(_) => {
+            store::insert_interaction(&state.db, &interaction, state.clock.now()).await?;
+            see_other(&format!("/login/{}", interaction.id))
+        }
+    };
+    if let Some(value) = new_cookie {
+        response.cookie(page::cookie(state, BROWSER_COOKIE, value));
+    }
+    Ok(response.finish())
+}

@@ -1,0 +1,628 @@
+//! The steps between `/oauth2/authorize` and the redirect back: `/login/{id}` shows
+//! what the interaction needs next (login, profile, consent) and takes each form.
+//! Every form carries the interaction's CSRF token, and only the browser that started
+//! the interaction can continue it.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use chrono::Duration;
+use serde::Deserialize;
+
+use super::html::{
+    self as page, INTERACTION_TTL_SECONDS, SESSION_COOKIE, browser_digest, current_session,
+    error_page, internal_page, see_other,
+};
+use crate::authz::grants::person::{CodeGrant, PersonGrant};
+use crate::authz::grants::store as grant_store;
+use crate::authz::login::flow::{Progress, Session, Step, next_step};
+use crate::authz::login::i18n::Lang;
+use crate::authz::login::pages::{self, LoginPage, Message};
+use crate::authz::login::request::{AuthorizeParams, redirect_to_client};
+use crate::authz::login::store::{self, Interaction, Purpose};
+use crate::authz::scope::Acr;
+use crate::authz::store as client_store;
+use crate::crypto::{random_token, secrets_equal, token_digest};
+use crate::people::{self, Person, Ssin, credentials};
+use crate::state::AppState;
+
+/// Authorization codes live 60 s (RFC 6749 §4.1.2 recommends at most 10 minutes).
+pub const CODE_TTL_SECONDS: i64 = 60;
+
+/// Where an interaction goes next.
+pub enum Decision {
+    /// Nothing left to ask: back to the client with this URL.
+    Finish(String),
+    Show(Step),
+}
+
+/// The person behind a session, if both still exist.
+pub async fn session_person(
+    state: &AppState,
+    session: Option<Session>,
+) -> anyhow::Result<Option<(Session, Person)>> {
+    let Some(session) = session else {
+        return Ok(None);
+    };
+    Ok(people::store::get_person(&state.db, &session.ssin)
+        .await?
+        .map(|person| (session, person)))
+}
+
+/// Decides the next step of an authorization; issues the code when none is left.
+/// `stored` tells whether the interaction is in the database (and must be ended).
+pub async fn decide(
+    state: &AppState,
+    interaction: &Interaction,
+    params: &AuthorizeParams,
+    who: Option<&(Session, Person)>,
+    stored: bool,
+) -> anyhow::Result<Decision> {
+    let now = state.clock.now();
+    let (session, profiles, consented) = match who {
+        Some((session, person)) => (
+            Some(session),
+            person.profiles.as_slice(),
+            store::consent(&state.db, &session.ssin, &params.client_id).await?,
+        ),
+        None => (None, &[][..], None),
+    };
+    let progress = Progress {
+        authenticated_here: session.is_some_and(|s| {
+            interaction.session_id.as_deref() == Some(s.id.as_str())
+                && interaction.authenticated_at.is_some()
+        }),
+        profile: interaction.profile.clone(),
+        consented: interaction.consented,
+    };
+    let step = next_step(
+        params,
+        &progress,
+        session,
+        profiles,
+        consented.as_ref(),
+        now,
+    );
+    let (Step::Done(profile), Some(session)) = (&step, session) else {
+        return Ok(Decision::Show(step));
+    };
+    if stored && !store::delete_interaction(&state.db, &interaction.id).await? {
+        // Another request finished this interaction first (a double submit).
+        return Ok(Decision::Show(Step::Login { step_up: false }));
+    }
+    let code = random_token()?;
+    let grant = CodeGrant {
+        person: PersonGrant {
+            ssin: session.ssin.clone(),
+            client_id: params.client_id.clone(),
+            scope: params.scope.clone(),
+            audience: params.audience.clone(),
+            profile: profile.clone(),
+            acr: session.acr,
+            amr: session.amr.clone(),
+            auth_time: session.auth_time.timestamp(),
+        },
+        redirect_uri: params.redirect_uri.clone(),
+        code_challenge: params.code_challenge.clone(),
+        nonce: params.nonce.clone(),
+    };
+    grant_store::insert_code(
+        &state.db,
+        &token_digest(&code),
+        &grant,
+        now,
+        now + Duration::seconds(CODE_TTL_SECONDS),
+    )
+    .await?;
+    tracing::info!(client_id = %params.client_id, profile = profile.kind(), acr = session.acr.as_str(), "authorization code issued");
+    Ok(Decision::Finish(redirect_to_client(
+        &params.redirect_uri,
+        &state.config.issuer,
+        params.state.as_deref(),
+        &[("code", &code)],
+    )))
+}
+
+/// A new interaction, not stored yet.
+pub fn new_interaction(
+    state: &AppState,
+    browser: String,
+    purpose: Purpose,
+) -> Result<Interaction, crate::crypto::CryptoError> {
+    Ok(Interaction {
+        id: random_token()?,
+        browser,
+        purpose,
+        csrf: random_token()?,
+        session_id: None,
+        authenticated_at: None,
+        profile: None,
+        consented: false,
+        expires_at: state.clock.now() + Duration::seconds(INTERACTION_TTL_SECONDS),
+    })
+}
+
+fn lang_of(req: &HttpRequest, interaction: Option<&Interaction>) -> Lang {
+    let ui_locales = interaction.and_then(|i| match &i.purpose {
+        Purpose::Authorize(p) => p.ui_locales.as_deref(),
+        Purpose::Account => None,
+    });
+    page::lang(req, ui_locales)
+}
+
+/// The interaction of a form or page: live, and started by this browser.
+async fn interaction_for(
+    state: &AppState,
+    req: &HttpRequest,
+    id: &str,
+) -> Result<Interaction, HttpResponse> {
+    let lang = lang_of(req, None);
+    let t = lang.texts();
+    let interaction = store::live_interaction(&state.db, id, state.clock.now())
+        .await
+        .map_err(|e| internal_page(lang, "E-INTERACTION", &e))?
+        .ok_or_else(|| error_page(lang, StatusCode::BAD_REQUEST, t.expired))?;
+    match browser_digest(req) {
+        Some(digest) if secrets_equal(&digest, &interaction.browser) => Ok(interaction),
+        _ => Err(error_page(lang, StatusCode::FORBIDDEN, t.forged)),
+    }
+}
+
+/// The same, for a form: its CSRF token must be the interaction's.
+async fn interaction_for_form(
+    state: &AppState,
+    req: &HttpRequest,
+    id: &str,
+    csrf: Option<&str>,
+) -> Result<Interaction, HttpResponse> {
+    let interaction = interaction_for(state, req, id).await?;
+    match csrf {
+        Some(csrf) if secrets_equal(csrf, &interaction.csrf) => Ok(interaction),
+        _ => {
+            let lang = lang_of(req, Some(&interaction));
+            Err(error_page(lang, StatusCode::FORBIDDEN, lang.texts().forged))
+        }
+    }
+}
+
+async fn client_name(state: &AppState, client_id: &str) -> anyhow::Result<String> {
+    Ok(client_store::get_client(&state.db, client_id)
+        .await?
+        .map(|c| c.name)
+        .unwrap_or_else(|| client_id.to_owned()))
+}
+
+fn login_action(id: &str) -> String {
+    format!("/login/{id}")
+}
+
+/// Shows what the interaction needs next.
+#[get("/login/{id}")]
+pub async fn show(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let interaction = match interaction_for(&state, &req, &id).await {
+        Ok(i) => i,
+        Err(page) => return page,
+    };
+    let lang = lang_of(&req, Some(&interaction));
+    match render(&state, &req, &interaction, lang, None).await {
+        Ok(response) => response,
+        Err(e) => internal_page(lang, "E-LOGIN-PAGE", &e),
+    }
+}
+
+async fn render(
+    state: &AppState,
+    req: &HttpRequest,
+    interaction: &Interaction,
+    lang: Lang,
+    message: Option<Message<'_>>,
+) -> anyhow::Result<HttpResponse> {
+    let t = lang.texts();
+    let who = session_person(state, current_session(state, req).await?).await?;
+    let action = login_action(&interaction.id);
+    let params = match &interaction.purpose {
+        Purpose::Account => {
+            let here = who
+                .as_ref()
+                .is_some_and(|(s, _)| interaction.session_id.as_deref() == Some(s.id.as_str()));
+            if here {
+                store::delete_interaction(&state.db, &interaction.id).await?;
+                return Ok(see_other("/account").finish());
+            }
+            let login = LoginPage {
+                action: &action,
+                csrf: &interaction.csrf,
+                client_name: None,
+                username: None,
+                message,
+            };
+            return Ok(page::html(StatusCode::OK, pages::login(lang, &login)).finish());
+        }
+        Purpose::Authorize(params) => params,
+    };
+    let name = client_name(state, &params.client_id).await?;
+    let step = match decide(state, interaction, params, who.as_ref(), true).await? {
+        Decision::Finish(url) => return Ok(see_other(&url).finish()),
+        Decision::Show(step) => step,
+    };
+    let markup = match (step, &who) {
+        (Step::ChooseProfile, Some((_, person))) => {
+            let error = match &message {
+                Some(Message::Error(e)) => Some(*e),
+                _ => None,
+            };
+            pages::choose_profile(
+                lang,
+                &format!("{action}/profile"),
+                &interaction.csrf,
+                &name,
+                person,
+                error,
+            )
+        }
+        (Step::Consent, Some(_)) => {
+            let scopes = params.scopes();
+            let scopes: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+            pages::consent(
+                lang,
+                &format!("{action}/consent"),
+                &interaction.csrf,
+                &name,
+                &scopes,
+            )
+        }
+        (step, _) => {
+            let step_up = matches!(step, Step::Login { step_up: true });
+            let message = match message {
+                Some(m) => Some(m),
+                None if step_up => Some(Message::Notice(t.step_up)),
+                None => None,
+            };
+            let username = who
+                .as_ref()
+                .filter(|_| step_up)
+                .map(|(s, _)| s.ssin.as_str());
+            let login = LoginPage {
+                action: &action,
+                csrf: &interaction.csrf,
+                client_name: Some(&name),
+                username,
+                message,
+            };
+            pages::login(lang, &login)
+        }
+    };
+    Ok(page::html(StatusCode::OK, markup).finish())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    csrf: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    totp: Option<String>,
+}
+
+/// Takes the login form: throttling, password, TOTP, then a new session.
+#[post("/login/{id}")]
+pub async fn take_login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    form: web::Form<LoginForm>,
+) -> HttpResponse {
+    let interaction = match interaction_for_form(&state, &req, &id, form.csrf.as_deref()).await {
+        Ok(i) => i,
+        Err(page) => return page,
+    };
+    let lang = lang_of(&req, Some(&interaction));
+    match authenticate(&state, &req, &interaction, lang, &form).await {
+        Ok(response) => response,
+        Err(e) => internal_page(lang, "E-LOGIN", &e),
+    }
+}
+
+enum Failure {
+    Throttled,
+    BadCredentials,
+}
+
+async fn authenticate(
+    state: &AppState,
+    req: &HttpRequest,
+    interaction: &Interaction,
+    lang: Lang,
+    form: &LoginForm,
+) -> anyhow::Result<HttpResponse> {
+    let t = lang.texts();
+    let settings = &state.config.settings;
+    let now = state.clock.now();
+    let lockout = Duration::seconds(i64::from(settings.login_lockout_seconds));
+    let username = form.username.as_deref().unwrap_or_default().trim();
+    let ssin = Ssin::parse(username).ok();
+    let address_key = format!("address:{}", page::peer_address(req));
+    let account_key = ssin.as_ref().map(|s| format!("account:{s}"));
+
+    let outcome = check_credentials(
+        state,
+        form,
+        ssin.as_ref(),
+        &address_key,
+        account_key.as_deref(),
+    )
+    .await?;
+    let (person, acr, amr) = match outcome {
+        Ok(ok) => ok,
+        Err(failure) => {
+            let (status, text) = match failure {
+                Failure::Throttled => (StatusCode::TOO_MANY_REQUESTS, t.throttled),
+                Failure::BadCredentials => {
+                    store::count_failure(
+                        &state.db,
+                        &address_key,
+                        now,
+                        settings.login_max_failures_per_address,
+                        lockout,
+                        lockout,
+                    )
+                    .await?;
+                    if let Some(key) = &account_key {
+                        store::count_failure(
+                            &state.db,
+                            key,
+                            now,
+                            settings.login_max_failures_per_account,
+                            lockout,
+                            lockout,
+                        )
+                        .await?;
+                    }
+                    (StatusCode::UNAUTHORIZED, t.bad_credentials)
+                }
+            };
+            tracing::info!(
+                reason = if status == StatusCode::TOO_MANY_REQUESTS {
+                    "throttled"
+                } else {
+                    "bad credentials"
+                },
+                "login refused"
+            );
+            let name = match &interaction.purpose {
+                Purpose::Authorize(p) => Some(client_name(state, &p.client_id).await?),
+                Purpose::Account => None,
+            };
+            let action = login_action(&interaction.id);
+            let login = LoginPage {
+                action: &action,
+                csrf: &interaction.csrf,
+                client_name: name.as_deref(),
+                username: Some(username),
+                message: Some(Message::Error(text)),
+            };
+            return Ok(page::html(status, pages::login(lang, &login)).finish());
+        }
+    };
+    if let Some(key) = &account_key {
+        store::clear_failures(&state.db, key).await?;
+    }
+    // A level this person can never reach: say so to the client instead of looping.
+    if let Purpose::Authorize(params) = &interaction.purpose
+        && acr < params.required_acr
+        && !person.has_totp()
+    {
+        store::delete_interaction(&state.db, &interaction.id).await?;
+        let url = redirect_to_client(
+            &params.redirect_uri,
+            &state.config.issuer,
+            params.state.as_deref(),
+            &[
+                ("error", "access_denied"),
+                (
+                    "error_description",
+                    "this application requires a level of assurance the account cannot reach (no second factor)",
+                ),
+            ],
+        );
+        return Ok(see_other(&url).finish());
+    }
+    // A new session at every login (no fixation); the old one ends.
+    if let Some(old) = req.cookie(SESSION_COOKIE) {
+        store::delete_session(&state.db, &token_digest(old.value())).await?;
+    }
+    let cookie_value = random_token()?;
+    let session = Session {
+        id: token_digest(&cookie_value),
+        ssin: person.ssin.clone(),
+        acr,
+        amr,
+        auth_time: now,
+        csrf: random_token()?,
+    };
+    let expires = now + Duration::seconds(i64::from(settings.session_ttl_seconds));
+    store::insert_session(&state.db, &session, now, expires).await?;
+    store::mark_authenticated(&state.db, &interaction.id, &session.id, now).await?;
+    tracing::info!(acr = acr.as_str(), "login succeeded");
+    Ok(see_other(&login_action(&interaction.id))
+        .cookie(page::cookie(state, SESSION_COOKIE, cookie_value))
+        .finish())
+}
+
+type Authenticated = (Person, Acr, Vec<String>);
+
+async fn check_credentials(
+    state: &AppState,
+    form: &LoginForm,
+    ssin: Option<&Ssin>,
+    address_key: &str,
+    account_key: Option<&str>,
+) -> anyhow::Result<Result<Authenticated, Failure>> {
+    let now = state.clock.now();
+    if store::blocked_until(&state.db, address_key, now)
+        .await?
+        .is_some()
+    {
+        return Ok(Err(Failure::Throttled));
+    }
+    if let Some(key) = account_key
+        && store::blocked_until(&state.db, key, now).await?.is_some()
+    {
+        return Ok(Err(Failure::Throttled));
+    }
+    let person = match ssin {
+        Some(ssin) => people::store::get_person(&state.db, ssin).await?,
+        None => None,
+    };
+    let password = form.password.clone().unwrap_or_default();
+    let hash = person.as_ref().and_then(|p| p.password_hash.clone());
+    let password_ok =
+        web::block(move || credentials::verify_password(&password, hash.as_deref())).await?;
+    let Some(person) = person.filter(|_| password_ok) else {
+        return Ok(Err(Failure::BadCredentials));
+    };
+    let totp = form
+        .totp
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty());
+    let Some(code) = totp else {
+        return Ok(Ok((person, Acr::Low, vec!["pwd".into()])));
+    };
+    let Some(sealed) = &person.sealed_totp_secret else {
+        return Ok(Err(Failure::BadCredentials));
+    };
+    let secret = credentials::open_totp_secret(&state.master, &person.ssin, sealed)?;
+    let Some(step) = credentials::totp_step(&secret, code, now.timestamp()) else {
+        return Ok(Err(Failure::BadCredentials));
+    };
+    // RFC 6238 §5.2: a code is accepted once; the database decides across instances.
+    if !people::store::use_totp_step(&state.db, &person.ssin, step).await? {
+        return Ok(Err(Failure::BadCredentials));
+    }
+    Ok(Ok((
+        person,
+        Acr::Substantial,
+        vec!["pwd".into(), "otp".into(), "mfa".into()],
+    )))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ProfileForm {
+    csrf: Option<String>,
+    profile: Option<String>,
+}
+
+/// Takes the profile choice.
+#[post("/login/{id}/profile")]
+pub async fn take_profile(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    form: web::Form<ProfileForm>,
+) -> HttpResponse {
+    let interaction = match interaction_for_form(&state, &req, &id, form.csrf.as_deref()).await {
+        Ok(i) => i,
+        Err(page) => return page,
+    };
+    let lang = lang_of(&req, Some(&interaction));
+    let result = async {
+        let Some((_, person)) =
+            session_person(&state, current_session(&state, &req).await?).await?
+        else {
+            return Ok(see_other(&login_action(&interaction.id)).finish());
+        };
+        let chosen = form
+            .profile
+            .as_deref()
+            .and_then(|value| person.profile_by_form_value(value));
+        let Some(chosen) = chosen else {
+            let mut response = render(
+                &state,
+                &req,
+                &interaction,
+                lang,
+                Some(Message::Error("profile: not one of your profiles")),
+            )
+            .await?;
+            *response.status_mut() = StatusCode::BAD_REQUEST;
+            return Ok(response);
+        };
+        store::set_profile(&state.db, &interaction.id, chosen).await?;
+        anyhow::Ok(see_other(&login_action(&interaction.id)).finish())
+    };
+    result
+        .await
+        .unwrap_or_else(|e| internal_page(lang, "E-PROFILE", &e))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ConsentForm {
+    csrf: Option<String>,
+    decision: Option<String>,
+}
+
+/// Takes the consent decision: `allow` is stored, `deny` ends the authorization with
+/// `access_denied`.
+#[post("/login/{id}/consent")]
+pub async fn take_consent(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    form: web::Form<ConsentForm>,
+) -> HttpResponse {
+    let interaction = match interaction_for_form(&state, &req, &id, form.csrf.as_deref()).await {
+        Ok(i) => i,
+        Err(page) => return page,
+    };
+    let lang = lang_of(&req, Some(&interaction));
+    let Purpose::Authorize(params) = &interaction.purpose else {
+        return error_page(lang, StatusCode::BAD_REQUEST, lang.texts().expired);
+    };
+    let result = async {
+        let Some((session, _)) =
+            session_person(&state, current_session(&state, &req).await?).await?
+        else {
+            return Ok(see_other(&login_action(&interaction.id)).finish());
+        };
+        match form.decision.as_deref() {
+            Some("allow") => {
+                store::grant_consent(
+                    &state.db,
+                    &session.ssin,
+                    &params.client_id,
+                    &params.scopes(),
+                    state.clock.now(),
+                )
+                .await?;
+                store::set_consented(&state.db, &interaction.id).await?;
+                tracing::info!(client_id = %params.client_id, scope = %params.scope, "consent given");
+                anyhow::Ok(see_other(&login_action(&interaction.id)).finish())
+            }
+            Some("deny") => {
+                store::delete_interaction(&state.db, &interaction.id).await?;
+                tracing::info!(client_id = %params.client_id, "consent refused");
+                let url = redirect_to_client(
+                    &params.redirect_uri,
+                    &state.config.issuer,
+                    params.state.as_deref(),
+                    &[
+                        ("error", "access_denied"),
+                        ("error_description", "the person refused consent"),
+                    ],
+                );
+                Ok(see_other(&url).finish())
+            }
+            _ => Ok(error_page(
+                lang,
+                StatusCode::BAD_REQUEST,
+                "decision must be allow or deny",
+            )),
+        }
+    };
+    result
+        .await
+        .unwrap_or_else(|e| internal_page(lang, "E-CONSENT", &e))
+}

@@ -1,0 +1,122 @@
+//! Storage of persons. The only people code that sees sea-orm.
+
+use chrono::{DateTime, Utc};
+use entity::person;
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, ExprTrait, QueryFilter,
+    Set, SqlErr,
+};
+
+use super::identifiers::Ssin;
+use super::model::{Person, Profile};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("already exists")]
+    Conflict,
+    #[error("stored person is inconsistent: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// A person ready to store: password already hashed, TOTP secret already sealed.
+pub struct PersonRow<'a> {
+    pub ssin: &'a Ssin,
+    pub name: &'a str,
+    pub password_hash: Option<String>,
+    pub sealed_totp_secret: Option<Vec<u8>>,
+    pub profiles: &'a [Profile],
+}
+
+fn active(row: &PersonRow<'_>, now: DateTime<Utc>) -> Result<person::ActiveModel, StoreError> {
+    Ok(person::ActiveModel {
+        ssin: Set(row.ssin.to_string()),
+        name: Set(row.name.to_owned()),
+        password_hash: Set(row.password_hash.clone()),
+        sealed_totp_secret: Set(row.sealed_totp_secret.clone()),
+        totp_last_step: NotSet,
+        profiles: Set(
+            serde_json::to_value(row.profiles).map_err(|e| StoreError::Corrupt(e.to_string()))?
+        ),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+}
+
+pub async fn insert_person(
+    db: &impl ConnectionTrait,
+    row: &PersonRow<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    match person::Entity::insert(active(row, now)?).exec(db).await {
+        Ok(_) => Ok(()),
+        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            Err(StoreError::Conflict)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Creates the person or replaces their name, credentials and profiles (the import).
+pub async fn upsert_person(
+    db: &impl ConnectionTrait,
+    row: &PersonRow<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    person::Entity::insert(active(row, now)?)
+        .on_conflict(
+            OnConflict::column(person::Column::Ssin)
+                .update_columns([
+                    person::Column::Name,
+                    person::Column::PasswordHash,
+                    person::Column::SealedTotpSecret,
+                    person::Column::Profiles,
+                    person::Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn get_person(
+    db: &impl ConnectionTrait,
+    ssin: &Ssin,
+) -> Result<Option<Person>, StoreError> {
+    let Some(row) = person::Entity::find_by_id(ssin.to_string()).one(db).await? else {
+        return Ok(None);
+    };
+    let profiles: Vec<Profile> = serde_json::from_value(row.profiles)
+        .map_err(|e| StoreError::Corrupt(format!("person {}: profiles: {e}", row.ssin)))?;
+    Ok(Some(Person {
+        ssin: ssin.clone(),
+        name: row.name,
+        password_hash: row.password_hash,
+        sealed_totp_secret: row.sealed_totp_secret,
+        profiles,
+        created_at: row.created_at,
+    }))
+}
+
+/// Records `step` as the last TOTP step used; `false` when that step (or a later one)
+/// was already used, so that a code is never accepted twice, by any instance.
+pub async fn use_totp_step(
+    db: &impl ConnectionTrait,
+    ssin: &Ssin,
+    step: i64,
+) -> Result<bool, StoreError> {
+    let result = person::Entity::update_many()
+        .col_expr(person::Column::TotpLastStep, Expr::value(step))
+        .filter(person::Column::Ssin.eq(ssin.to_string()))
+        .filter(
+            person::Column::TotpLastStep
+                .is_null()
+                .or(person::Column::TotpLastStep.lt(step)),
+        )
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
