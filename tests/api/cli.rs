@@ -16,7 +16,7 @@ fn bootstrap(app: &TestApp, id: &str, jwks: &std::path::Path) -> std::process::O
         .unwrap()
 }
 
-fn depot(app: &TestApp) -> Command {
+pub fn depot(app: &TestApp) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_depot"));
     command
         .env_clear()

@@ -4,8 +4,11 @@
 mod admin;
 mod cli;
 mod discovery;
+mod forms;
 mod helpers;
 mod introspection;
+mod login;
 mod operations;
+mod persons;
 mod resource;
 mod token;

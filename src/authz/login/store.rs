@@ -126,7 +126,7 @@ pub async fn count_failure(
         OnConflict::column(login_throttle::Column::Key)
             .value(
                 login_throttle::Column::Failures,
-                Expr::col(login_throttle::Column::Failures).add(1),
+                Expr::col((login_throttle::Entity, login_throttle::Column::Failures)).add(1),
             )
             .to_owned(),
     )
