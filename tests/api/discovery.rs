@@ -1,7 +1,7 @@
 //! Discovery documents, checked by a strict relying-party library.
 
+use openidconnect::IssuerUrl;
 use openidconnect::core::CoreProviderMetadata;
-use openidconnect::{HttpRequest, HttpResponse, IssuerUrl};
 use serde_json::Value;
 
 use crate::helpers::*;
@@ -9,27 +9,9 @@ use crate::helpers::*;
 #[tokio::test]
 async fn discovery_is_accepted_by_the_openidconnect_crate() {
     let app = spawn_app().await;
-    let http = app.http.clone();
     // The crate fetches `{issuer}/.well-known/openid-configuration` and checks that the
     // document's `issuer` equals the issuer URL exactly.
-    let client = move |request: HttpRequest| {
-        let http = http.clone();
-        async move {
-            let (parts, body) = request.into_parts();
-            let response = http
-                .request(parts.method, parts.uri.to_string())
-                .headers(parts.headers)
-                .body(body)
-                .send()
-                .await?;
-            let mut builder = openidconnect::http::Response::builder().status(response.status());
-            for (name, value) in response.headers() {
-                builder = builder.header(name, value);
-            }
-            let body = response.bytes().await?.to_vec();
-            Ok::<HttpResponse, reqwest::Error>(builder.body(body).unwrap_or_default())
-        }
-    };
+    let client = OidcHttp(app.http.clone());
     let issuer = IssuerUrl::new(app.issuer.clone()).unwrap();
     let metadata = CoreProviderMetadata::discover_async(issuer, &client)
         .await
