@@ -10,5 +10,6 @@ mod introspection;
 mod login;
 mod operations;
 mod persons;
+mod relying_party;
 mod resource;
 mod token;
