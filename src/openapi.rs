@@ -21,13 +21,17 @@ use crate::ops;
         authz::routes::admin::create_client,
         authz::routes::admin::get_client,
         authz::routes::admin::delete_client,
+        crate::people::http::create_person,
+        crate::people::http::get_person,
+        authz::routes::authorize::authorize_get,
+        authz::routes::userinfo::userinfo_get,
         ops::health::live,
         ops::health::ready,
         ops::metrics::metrics,
     ),
     tags(
         (name = "oauth", description = "OAuth 2 / OpenID Connect endpoints"),
-        (name = "admin", description = "API portal: organizations and clients (scope admin)"),
+        (name = "admin", description = "API portal: organizations, clients and persons (scope admin)"),
         (name = "operations", description = "Health and metrics"),
     )
 )]

@@ -901,3 +901,32 @@ async fn refresh_tokens_are_for_confidential_clients_only_and_scopes_only_narrow
     .await;
     assert_eq!(narrower["scope"], "depot:read");
 }
+
+#[tokio::test]
+async fn a_client_revokes_its_refresh_token_and_with_it_the_family() {
+    let app = spawn_app().await;
+    let person = app.citizen("850730033", false).await;
+    let client = app
+        .register_app("app", true, &["depot:read"], json!({}))
+        .await;
+    let other = app
+        .register_app("other", true, &["depot:read"], json!({}))
+        .await;
+    let pkce = Pkce::new();
+    let (code, _) = code_for(&app, &client, &person, &pkce).await;
+    let tokens = token_json(app.redeem(&client, &code, &pkce.verifier).await).await;
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let revoke = |who: &App| {
+        let mut form = vec![
+            ("token", refresh.to_owned()),
+            ("token_type_hint", "refresh_token".to_owned()),
+        ];
+        form.extend(app.client_auth(who));
+        app.http.post(app.url("/oauth2/revoke")).form(&form).send()
+    };
+    expect_oauth_error(revoke(&other).await.unwrap(), 400, "unauthorized_client").await;
+    assert_eq!(revoke(&client).await.unwrap().status(), 200);
+    expect_oauth_error(app.refresh(&client, refresh).await, 400, "invalid_grant").await;
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(app.get("/oauth2/userinfo", access).await.status(), 401);
+}

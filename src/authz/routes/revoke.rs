@@ -7,10 +7,12 @@ use super::{authorization, read_form};
 use crate::authz::bearer::TokenError;
 use crate::authz::client_auth::authenticate;
 use crate::authz::error::{OAuthError, OAuthErrorCode};
+use crate::authz::grants::person::access_expiry;
+use crate::authz::grants::store as grant_store;
 use crate::authz::store;
 use crate::state::AppState;
 
-/// Revokes an access token.
+/// Revokes an access token or a refresh token.
 #[utoipa::path(
     post, path = "/oauth2/revoke", tag = "oauth",
     request_body(content_type = "application/x-www-form-urlencoded", description = "token, token_type_hint, client authentication"),
@@ -26,6 +28,11 @@ pub async fn revoke(
     let endpoint = state.config.url("/oauth2/revoke");
     let caller = authenticate(&state, authorization(&req), &form, &endpoint).await?;
     let token = form.require("token")?;
+    // Our refresh tokens are opaque (no dots); revoking one revokes its family and the
+    // access tokens issued with it (RFC 7009 §2.1).
+    if !token.contains('.') {
+        return revoke_refresh(&state, caller.client.id.as_str(), token).await;
+    }
     let claims = match state.verifier.verify(token).await {
         Ok(claims) => claims,
         Err(TokenError::Internal(e)) => return Err(OAuthError::server_error("E-TOKEN", &e)),
@@ -52,5 +59,35 @@ pub async fn revoke(
     .await
     .map_err(|e| OAuthError::server_error("E-REVOKE", &e))?;
     tracing::info!(jti = %claims.jti, client_id = %claims.client_id, "access token revoked");
+    Ok(HttpResponse::Ok().finish())
+}
+
+async fn revoke_refresh(
+    state: &AppState,
+    client_id: &str,
+    token: &str,
+) -> Result<HttpResponse, OAuthError> {
+    let digest = crate::crypto::token_digest(token);
+    let Some(stored) = grant_store::find_refresh(&state.db, &digest)
+        .await
+        .map_err(|e| OAuthError::server_error("E-REVOKE", &e))?
+    else {
+        return Ok(HttpResponse::Ok().finish());
+    };
+    if stored.client_id != client_id {
+        return Err(OAuthError::new(
+            OAuthErrorCode::UnauthorizedClient,
+            "the token was not issued to this client",
+        ));
+    }
+    grant_store::revoke_family(
+        &state.db,
+        &stored.family,
+        state.clock.now(),
+        access_expiry(state),
+    )
+    .await
+    .map_err(|e| OAuthError::server_error("E-REVOKE", &e))?;
+    tracing::info!(client_id, "refresh token family revoked by its client");
     Ok(HttpResponse::Ok().finish())
 }
