@@ -48,7 +48,7 @@ pub enum Message<'a> {
 fn message(m: Option<&Message<'_>>) -> Markup {
     html! {
         @match m {
-            Some(Message::Error(text)) => p.error role="alert" { (text) },
+            Some(Message::Error(text)) => p.error id="form-error" role="alert" { (text) },
             Some(Message::Notice(text)) => p.notice role="status" { (text) },
             None => {},
         }
@@ -69,6 +69,18 @@ pub struct LoginPage<'a> {
 
 pub fn login(lang: Lang, page: &LoginPage<'_>) -> Markup {
     let t = lang.texts();
+    let failed = matches!(page.message, Some(Message::Error(_)));
+    // After a failed attempt the error describes the fields, and the focus goes to
+    // the first field left to fill.
+    let describe = |hint: &str| {
+        if failed {
+            format!("form-error {hint}")
+        } else {
+            hint.to_owned()
+        }
+    };
+    let username = page.username.unwrap_or_default();
+    let focus_username = username.is_empty();
     layout(
         lang,
         t.login_title,
@@ -84,16 +96,19 @@ pub fn login(lang: Lang, page: &LoginPage<'_>) -> Markup {
                     span.hint id="username-hint" { " (" (t.username_hint) ")" }
                 }
                 input type="text" id="username" name="username" required
-                    inputmode="numeric" autocomplete="username" aria-describedby="username-hint"
-                    value=(page.username.unwrap_or_default()) autofocus;
+                    inputmode="numeric" autocomplete="username" aria-describedby=(describe("username-hint"))
+                    aria-invalid=[failed.then_some("true")]
+                    value=(username) autofocus[focus_username];
                 label for="password" { (t.password) }
-                input type="password" id="password" name="password" required autocomplete="current-password";
+                input type="password" id="password" name="password" required autocomplete="current-password"
+                    aria-invalid=[failed.then_some("true")]
+                    aria-describedby=[failed.then_some("form-error")] autofocus[!focus_username];
                 label for="totp" {
                     (t.totp)
                     span.hint id="totp-hint" { " (" (t.totp_hint) ")" }
                 }
                 input type="text" id="totp" name="totp" inputmode="numeric"
-                    autocomplete="one-time-code" pattern="[0-9]{6}" aria-describedby="totp-hint";
+                    autocomplete="one-time-code" pattern="[0-9]{6}" aria-describedby=(describe("totp-hint"));
                 button type="submit" { (t.login_button) }
             }
         },
