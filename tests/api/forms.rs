@@ -320,40 +320,34 @@ impl Browser {
         self.follow(page).await
     }
 
+    /// Submits the form of `page` that has the field `marker`, with its CSRF token and
+    /// `fields`, and follows to the next page.
+    pub async fn submit(&self, page: &Page, marker: &str, fields: &[(&str, &str)]) -> Page {
+        let action = page.form_with(marker).expect("the form");
+        let csrf = page.hidden(&action, "csrf").expect("a csrf field");
+        let mut form = vec![("csrf", csrf.as_str())];
+        form.extend_from_slice(fields);
+        let next = self.post(&action, &form).await;
+        self.follow(next).await
+    }
+
     /// Fills the login form of `page` and follows to the next page.
     pub async fn login(&self, page: &Page, username: &str, password: &str, totp: &str) -> Page {
-        let action = page.form_with("username").expect("a login form");
-        let csrf = page.hidden(&action, "csrf").expect("a csrf field");
-        let next = self
-            .post(
-                &action,
-                &[
-                    ("csrf", &csrf),
-                    ("username", username),
-                    ("password", password),
-                    ("totp", totp),
-                ],
-            )
-            .await;
-        self.follow(next).await
+        let fields = [
+            ("username", username),
+            ("password", password),
+            ("totp", totp),
+        ];
+        self.submit(page, "username", &fields).await
     }
 
     pub async fn choose_profile(&self, page: &Page, value: &str) -> Page {
-        let action = page.form_with("profile").expect("a profile form");
-        let csrf = page.hidden(&action, "csrf").expect("a csrf field");
-        let next = self
-            .post(&action, &[("csrf", &csrf), ("profile", value)])
-            .await;
-        self.follow(next).await
+        self.submit(page, "profile", &[("profile", value)]).await
     }
 
     pub async fn decide(&self, page: &Page, decision: &str) -> Page {
-        let action = page.form_with("decision").expect("a consent form");
-        let csrf = page.hidden(&action, "csrf").expect("a csrf field");
-        let next = self
-            .post(&action, &[("csrf", &csrf), ("decision", decision)])
-            .await;
-        self.follow(next).await
+        self.submit(page, "decision", &[("decision", decision)])
+            .await
     }
 }
 
