@@ -2,6 +2,7 @@
 //! TOTP, throttling, sessions), profile choice and consent. The HTTP side is in
 //! `authz::routes::{authorize, login, account}`.
 
+pub mod authenticate;
 pub mod flow;
 pub mod i18n;
 pub mod pages;

@@ -10,7 +10,7 @@ use super::html::{
     self as page, BROWSER_COOKIE, SESSION_COOKIE, current_session, error_page, internal_page,
     see_other,
 };
-use super::login::{new_interaction, session_person};
+use super::interaction::{new_interaction, session_person};
 use crate::authz::grants::person::access_expiry;
 use crate::authz::grants::store as grant_store;
 use crate::authz::login::flow::Session;

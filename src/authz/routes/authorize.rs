@@ -10,7 +10,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use super::html::{
     self as page, BROWSER_COOKIE, current_session, error_page, internal_page, see_other,
 };
-use super::login::{Decision, decide, new_interaction, session_person};
+use super::interaction::{Decision, decide, new_interaction, session_person};
 use crate::authz::login::flow::Step;
 use crate::authz::login::i18n::Lang;
 use crate::authz::login::request::{

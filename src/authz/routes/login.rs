@@ -9,137 +9,19 @@ use chrono::Duration;
 use serde::Deserialize;
 
 use super::html::{
-    self as page, INTERACTION_TTL_SECONDS, SESSION_COOKIE, browser_digest, current_session,
-    error_page, internal_page, see_other,
+    self as page, SESSION_COOKIE, browser_digest, current_session, error_page, internal_page,
+    see_other,
 };
-use crate::authz::grants::person::{CodeGrant, PersonGrant};
-use crate::authz::grants::store as grant_store;
-use crate::authz::login::flow::{Progress, Session, Step, next_step};
+use super::interaction::{Decision, decide, session_person};
+use crate::authz::login::authenticate::{Attempt, Failure, check};
+use crate::authz::login::flow::{Session, Step};
 use crate::authz::login::i18n::Lang;
 use crate::authz::login::pages::{self, LoginPage, Message};
-use crate::authz::login::request::{AuthorizeParams, redirect_to_client};
+use crate::authz::login::request::redirect_to_client;
 use crate::authz::login::store::{self, Interaction, Purpose};
-use crate::authz::scope::Acr;
 use crate::authz::store as client_store;
 use crate::crypto::{random_token, secrets_equal, token_digest};
-use crate::people::{self, Person, Ssin, credentials};
 use crate::state::AppState;
-
-/// Authorization codes live 60 s (RFC 6749 §4.1.2 recommends at most 10 minutes).
-pub const CODE_TTL_SECONDS: i64 = 60;
-
-/// Where an interaction goes next.
-pub enum Decision {
-    /// Nothing left to ask: back to the client with this URL.
-    Finish(String),
-    Show(Step),
-}
-
-/// The person behind a session, if both still exist.
-pub async fn session_person(
-    state: &AppState,
-    session: Option<Session>,
-) -> anyhow::Result<Option<(Session, Person)>> {
-    let Some(session) = session else {
-        return Ok(None);
-    };
-    Ok(people::store::get_person(&state.db, &session.ssin)
-        .await?
-        .map(|person| (session, person)))
-}
-
-/// Decides the next step of an authorization; issues the code when none is left.
-/// `stored` tells whether the interaction is in the database (and must be ended).
-pub async fn decide(
-    state: &AppState,
-    interaction: &Interaction,
-    params: &AuthorizeParams,
-    who: Option<&(Session, Person)>,
-    stored: bool,
-) -> anyhow::Result<Decision> {
-    let now = state.clock.now();
-    let (session, profiles, consented) = match who {
-        Some((session, person)) => (
-            Some(session),
-            person.profiles.as_slice(),
-            store::consent(&state.db, &session.ssin, &params.client_id).await?,
-        ),
-        None => (None, &[][..], None),
-    };
-    let progress = Progress {
-        authenticated_here: session.is_some_and(|s| {
-            interaction.session_id.as_deref() == Some(s.id.as_str())
-                && interaction.authenticated_at.is_some()
-        }),
-        profile: interaction.profile.clone(),
-        consented: interaction.consented,
-    };
-    let step = next_step(
-        params,
-        &progress,
-        session,
-        profiles,
-        consented.as_ref(),
-        now,
-    );
-    let (Step::Done(profile), Some(session)) = (&step, session) else {
-        return Ok(Decision::Show(step));
-    };
-    if stored && !store::delete_interaction(&state.db, &interaction.id).await? {
-        // Another request finished this interaction first (a double submit).
-        return Ok(Decision::Show(Step::Login { step_up: false }));
-    }
-    let code = random_token()?;
-    let grant = CodeGrant {
-        person: PersonGrant {
-            ssin: session.ssin.clone(),
-            client_id: params.client_id.clone(),
-            scope: params.scope.clone(),
-            audience: params.audience.clone(),
-            profile: profile.clone(),
-            acr: session.acr,
-            amr: session.amr.clone(),
-            auth_time: session.auth_time.timestamp(),
-        },
-        redirect_uri: params.redirect_uri.clone(),
-        code_challenge: params.code_challenge.clone(),
-        nonce: params.nonce.clone(),
-    };
-    grant_store::insert_code(
-        &state.db,
-        &token_digest(&code),
-        &grant,
-        now,
-        now + Duration::seconds(CODE_TTL_SECONDS),
-    )
-    .await?;
-    tracing::info!(client_id = %params.client_id, profile = profile.kind(), acr = session.acr.as_str(), "authorization code issued");
-    Ok(Decision::Finish(redirect_to_client(
-        &params.redirect_uri,
-        &state.config.issuer,
-        params.state.as_deref(),
-        &[("code", &code)],
-    )))
-}
-
-/// A new interaction, not stored yet.
-pub fn new_interaction(
-    state: &AppState,
-    browser: String,
-    purpose: Purpose,
-) -> Result<Interaction, crate::crypto::CryptoError> {
-    Ok(Interaction {
-        id: random_token()?,
-        browser,
-        purpose,
-        csrf: random_token()?,
-        session_id: None,
-        authenticated_at: None,
-        profile: None,
-        consented: false,
-        expires_at: state.clock.now() + Duration::seconds(INTERACTION_TTL_SECONDS),
-    })
-}
 
 fn lang_of(req: &HttpRequest, interaction: Option<&Interaction>) -> Lang {
     let ui_locales = interaction.and_then(|i| match &i.purpose {
@@ -191,6 +73,25 @@ async fn client_name(state: &AppState, client_id: &str) -> anyhow::Result<String
         .unwrap_or_else(|| client_id.to_owned()))
 }
 
+/// The login form of an interaction.
+fn login_markup(
+    lang: Lang,
+    interaction: &Interaction,
+    client_name: Option<&str>,
+    username: Option<&str>,
+    message: Option<Message<'_>>,
+) -> maud::Markup {
+    let action = login_action(&interaction.id);
+    let page = LoginPage {
+        action: &action,
+        csrf: &interaction.csrf,
+        client_name,
+        username,
+        message,
+    };
+    pages::login(lang, &page)
+}
+
 fn login_action(id: &str) -> String {
     format!("/login/{id}")
 }
@@ -232,14 +133,8 @@ async fn render(
                 store::delete_interaction(&state.db, &interaction.id).await?;
                 return Ok(see_other("/account").finish());
             }
-            let login = LoginPage {
-                action: &action,
-                csrf: &interaction.csrf,
-                client_name: None,
-                username: None,
-                message,
-            };
-            return Ok(page::html(StatusCode::OK, pages::login(lang, &login)).finish());
+            let markup = login_markup(lang, interaction, None, None, message);
+            return Ok(page::html(StatusCode::OK, markup).finish());
         }
         Purpose::Authorize(params) => params,
     };
@@ -285,14 +180,7 @@ async fn render(
                 .as_ref()
                 .filter(|_| step_up)
                 .map(|(s, _)| s.ssin.as_str());
-            let login = LoginPage {
-                action: &action,
-                csrf: &interaction.csrf,
-                client_name: Some(&name),
-                username,
-                message,
-            };
-            pages::login(lang, &login)
+            login_markup(lang, interaction, Some(&name), username, message)
         }
     };
     Ok(page::html(StatusCode::OK, markup).finish())
@@ -325,11 +213,6 @@ pub async fn take_login(
     }
 }
 
-enum Failure {
-    Throttled,
-    BadCredentials,
-}
-
 async fn authenticate(
     state: &AppState,
     req: &HttpRequest,
@@ -340,75 +223,35 @@ async fn authenticate(
     let t = lang.texts();
     let settings = &state.config.settings;
     let now = state.clock.now();
-    let lockout = Duration::seconds(i64::from(settings.login_lockout_seconds));
     let username = form.username.as_deref().unwrap_or_default().trim();
-    let ssin = Ssin::parse(username).ok();
-    let address_key = format!("address:{}", page::peer_address(req));
-    let account_key = ssin.as_ref().map(|s| format!("account:{s}"));
-
-    let outcome = check_credentials(
-        state,
-        form,
-        ssin.as_ref(),
-        &address_key,
-        account_key.as_deref(),
-    )
-    .await?;
-    let (person, acr, amr) = match outcome {
+    let attempt = Attempt {
+        username,
+        password: form.password.as_deref().unwrap_or_default(),
+        totp: form.totp.as_deref(),
+        address: &page::peer_address(req),
+    };
+    let (person, acr, amr) = match check(state, &attempt).await? {
         Ok(ok) => ok,
         Err(failure) => {
             let (status, text) = match failure {
                 Failure::Throttled => (StatusCode::TOO_MANY_REQUESTS, t.throttled),
-                Failure::BadCredentials => {
-                    store::count_failure(
-                        &state.db,
-                        &address_key,
-                        now,
-                        settings.login_max_failures_per_address,
-                        lockout,
-                        lockout,
-                    )
-                    .await?;
-                    if let Some(key) = &account_key {
-                        store::count_failure(
-                            &state.db,
-                            key,
-                            now,
-                            settings.login_max_failures_per_account,
-                            lockout,
-                            lockout,
-                        )
-                        .await?;
-                    }
-                    (StatusCode::UNAUTHORIZED, t.bad_credentials)
-                }
+                Failure::BadCredentials => (StatusCode::UNAUTHORIZED, t.bad_credentials),
             };
-            tracing::info!(
-                reason = if status == StatusCode::TOO_MANY_REQUESTS {
-                    "throttled"
-                } else {
-                    "bad credentials"
-                },
-                "login refused"
-            );
+            tracing::info!(?failure, "login refused");
             let name = match &interaction.purpose {
                 Purpose::Authorize(p) => Some(client_name(state, &p.client_id).await?),
                 Purpose::Account => None,
             };
-            let action = login_action(&interaction.id);
-            let login = LoginPage {
-                action: &action,
-                csrf: &interaction.csrf,
-                client_name: name.as_deref(),
-                username: Some(username),
-                message: Some(Message::Error(text)),
-            };
-            return Ok(page::html(status, pages::login(lang, &login)).finish());
+            let markup = login_markup(
+                lang,
+                interaction,
+                name.as_deref(),
+                Some(username),
+                Some(Message::Error(text)),
+            );
+            return Ok(page::html(status, markup).finish());
         }
     };
-    if let Some(key) = &account_key {
-        store::clear_failures(&state.db, key).await?;
-    }
     // A level this person can never reach: say so to the client instead of looping.
     if let Purpose::Authorize(params) = &interaction.purpose
         && acr < params.required_acr
@@ -449,64 +292,6 @@ async fn authenticate(
     Ok(see_other(&login_action(&interaction.id))
         .cookie(page::cookie(state, SESSION_COOKIE, cookie_value))
         .finish())
-}
-
-type Authenticated = (Person, Acr, Vec<String>);
-
-async fn check_credentials(
-    state: &AppState,
-    form: &LoginForm,
-    ssin: Option<&Ssin>,
-    address_key: &str,
-    account_key: Option<&str>,
-) -> anyhow::Result<Result<Authenticated, Failure>> {
-    let now = state.clock.now();
-    if store::blocked_until(&state.db, address_key, now)
-        .await?
-        .is_some()
-    {
-        return Ok(Err(Failure::Throttled));
-    }
-    if let Some(key) = account_key
-        && store::blocked_until(&state.db, key, now).await?.is_some()
-    {
-        return Ok(Err(Failure::Throttled));
-    }
-    let person = match ssin {
-        Some(ssin) => people::store::get_person(&state.db, ssin).await?,
-        None => None,
-    };
-    let password = form.password.clone().unwrap_or_default();
-    let hash = person.as_ref().and_then(|p| p.password_hash.clone());
-    let password_ok =
-        web::block(move || credentials::verify_password(&password, hash.as_deref())).await?;
-    let Some(person) = person.filter(|_| password_ok) else {
-        return Ok(Err(Failure::BadCredentials));
-    };
-    let totp = form
-        .totp
-        .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty());
-    let Some(code) = totp else {
-        return Ok(Ok((person, Acr::Low, vec!["pwd".into()])));
-    };
-    let Some(sealed) = &person.sealed_totp_secret else {
-        return Ok(Err(Failure::BadCredentials));
-    };
-    let secret = credentials::open_totp_secret(&state.master, &person.ssin, sealed)?;
-    let Some(step) = credentials::totp_step(&secret, code, now.timestamp()) else {
-        return Ok(Err(Failure::BadCredentials));
-    };
-    // RFC 6238 §5.2: a code is accepted once; the database decides across instances.
-    if !people::store::use_totp_step(&state.db, &person.ssin, step).await? {
-        return Ok(Err(Failure::BadCredentials));
-    }
-    Ok(Ok((
-        person,
-        Acr::Substantial,
-        vec!["pwd".into(), "otp".into(), "mfa".into()],
-    )))
 }
 
 #[derive(Debug, Deserialize)]

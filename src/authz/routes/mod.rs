@@ -5,6 +5,7 @@ pub mod admin;
 pub mod authorize;
 pub mod discovery;
 pub mod html;
+pub mod interaction;
 pub mod introspect;
 pub mod login;
 pub mod revoke;
