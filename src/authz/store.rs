@@ -233,7 +233,7 @@ pub async fn count_jtis(db: &DatabaseConnection) -> Result<u64, StoreError> {
 // ---- revoked access tokens -----------------------------------------------------
 
 pub async fn revoke_token(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     jti: &str,
     client_id: &str,
     now: DateTime<Utc>,

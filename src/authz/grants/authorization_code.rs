@@ -113,9 +113,10 @@ async fn reused(state: &AppState, stored: &store::StoredCode) -> OAuthError {
     let expiry = access_expiry(state);
     let mut result = Ok(0);
     if let Some(jti) = &stored.access_jti {
-        result = store::revoke_access(&state.db, jti, &stored.client_id, now, expiry)
+        result = crate::authz::store::revoke_token(&state.db, jti, &stored.client_id, now, expiry)
             .await
-            .map(|()| 1);
+            .map(|()| 1)
+            .map_err(store::StoreError::from);
     }
     if let Some(family) = &stored.refresh_family
         && result.is_ok()

@@ -1,7 +1,7 @@
 //! Storage of authorization codes and refresh tokens (both kept as digests).
 
 use chrono::{DateTime, Utc};
-use entity::{authorization_code, refresh_token, revoked_token};
+use entity::{authorization_code, refresh_token};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
 
@@ -13,6 +13,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error(transparent)]
     Db(#[from] DbErr),
+    #[error(transparent)]
+    Revocation(#[from] crate::authz::store::StoreError),
 }
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
@@ -186,26 +188,6 @@ pub async fn consume_refresh(
     Ok(result.rows_affected == 1)
 }
 
-/// Revokes an access token by its jti until `expires_at` (a repeat is no error).
-pub async fn revoke_access(
-    db: &impl ConnectionTrait,
-    jti: &str,
-    client_id: &str,
-    now: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    revoked_token::Entity::insert(revoked_token::ActiveModel {
-        jti: Set(jti.to_owned()),
-        client_id: Set(client_id.to_owned()),
-        revoked_at: Set(now),
-        expires_at: Set(expires_at),
-    })
-    .on_conflict_do_nothing_on([revoked_token::Column::Jti])
-    .exec(db)
-    .await?;
-    Ok(())
-}
-
 /// Revokes every refresh token of the family and the access tokens issued with them.
 /// `access_expiry` bounds how long those access tokens could still live.
 pub async fn revoke_family(
@@ -219,7 +201,8 @@ pub async fn revoke_family(
         .all(db)
         .await?;
     for row in rows.iter().filter(|r| r.revoked_at.is_none()) {
-        revoke_access(db, &row.access_jti, &row.client_id, now, access_expiry).await?;
+        crate::authz::store::revoke_token(db, &row.access_jti, &row.client_id, now, access_expiry)
+            .await?;
     }
     let result = refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
