@@ -94,11 +94,7 @@ pub struct App {
 impl TestApp {
     /// Registers a person through the admin API (panics unless 201).
     pub async fn register_person(&self, body: Value) {
-        let token = self.admin_token().await;
-        let response = self.post_json("/admin/persons", &token, &body).await;
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        assert_eq!(status, 201, "person registration failed: {text}");
+        self.admin_create("/admin/persons", &body).await;
     }
 
     /// A citizen with a password (and a TOTP secret when `with_totp`).
@@ -133,11 +129,7 @@ impl TestApp {
         if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
             body.extend(extra.clone());
         }
-        let token = self.admin_token().await;
-        let response = self.post_json("/admin/clients", &token, &body).await;
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        assert_eq!(status, 201, "app registration failed: {text}");
+        self.admin_create("/admin/clients", &body).await;
         let redirect_uri = body["redirect_uris"][0].as_str().unwrap().to_owned();
         App {
             id: id.into(),
@@ -148,26 +140,27 @@ impl TestApp {
 
     /// Redeems a code at the token endpoint as `app` would.
     pub async fn redeem(&self, app: &App, code: &str, verifier: &str) -> reqwest::Response {
-        let mut form = vec![
-            ("grant_type", "authorization_code".to_owned()),
-            ("code", code.to_owned()),
-            ("redirect_uri", app.redirect_uri.clone()),
-            ("code_verifier", verifier.to_owned()),
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", &app.redirect_uri),
+            ("code_verifier", verifier),
         ];
-        form.extend(self.client_auth(app));
-        self.http
-            .post(self.url("/oauth2/token"))
-            .form(&form)
-            .send()
-            .await
-            .unwrap()
+        self.app_token_request(app, &form).await
     }
 
     pub async fn refresh(&self, app: &App, refresh_token: &str) -> reqwest::Response {
-        let mut form = vec![
-            ("grant_type", "refresh_token".to_owned()),
-            ("refresh_token", refresh_token.to_owned()),
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
         ];
+        self.app_token_request(app, &form).await
+    }
+
+    /// A token request of `app` with its client authentication added.
+    pub async fn app_token_request(&self, app: &App, form: &[(&str, &str)]) -> reqwest::Response {
+        let mut form: Vec<(&str, String)> =
+            form.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
         form.extend(self.client_auth(app));
         self.http
             .post(self.url("/oauth2/token"))
@@ -363,4 +356,28 @@ pub fn auth_query<'a>(app: &'a App, scope: &'a str, pkce: &'a Pkce) -> Vec<(&'a 
         ("code_challenge", &pkce.challenge),
         ("code_challenge_method", "S256"),
     ]
+}
+
+/// The scope most tests ask for.
+pub const SCOPE: &str = "openid depot:read";
+
+/// Runs a whole authorization for a person with one profile who consents; returns the
+/// code and the browser (with its session).
+pub async fn code_for(app: &TestApp, client: &App, ssin: &str, pkce: &Pkce) -> (String, Browser) {
+    let browser = app.browser();
+    let login = browser.authorize(&auth_query(client, SCOPE, pkce)).await;
+    assert_eq!(login.status, 200, "{}", login.body);
+    let mut back = browser.login(&login, ssin, PASSWORD, "").await;
+    if back.form_with("decision").is_some() {
+        back = browser.decide(&back, "allow").await;
+    }
+    let params = back.redirect_params();
+    (params["code"].clone(), browser)
+}
+
+pub async fn token_json(response: reqwest::Response) -> Value {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    body
 }

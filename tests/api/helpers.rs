@@ -254,12 +254,18 @@ impl TestApp {
         if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
             body.extend(extra.clone());
         }
+        self.admin_create("/admin/clients", &body).await;
+        TestClient { id: id.into(), key }
+    }
+
+    /// POSTs `body` to an admin collection with a fresh admin token; panics unless 201.
+    pub async fn admin_create(&self, path: &str, body: &Value) -> Value {
         let token = self.admin_token().await;
-        let response = self.post_json("/admin/clients", &token, &body).await;
+        let response = self.post_json(path, &token, body).await;
         let status = response.status();
         let text = response.text().await.unwrap();
-        assert_eq!(status, 201, "client registration failed: {text}");
-        TestClient { id: id.into(), key }
+        assert_eq!(status, 201, "POST {path} failed: {text}");
+        serde_json::from_str(&text).unwrap()
     }
 
     pub async fn register_organization(&self, cbe: &str, name: &str) {

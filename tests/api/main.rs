@@ -2,8 +2,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod admin;
+mod authorize;
 mod chromium;
 mod cli;
+mod code_exchange;
 mod discovery;
 mod forms;
 mod helpers;
