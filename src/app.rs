@@ -56,7 +56,10 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         crate::authz::pdp::Policy::load(config.settings.policy_file.as_deref())
             .context("loading the PDP policy")?,
     );
+    let keystore =
+        Arc::new(crate::keys::Keystore::from_config(&config).context("configuring the keystore")?);
     Ok(AppState {
+        keystore,
         config: Arc::new(config),
         db,
         clock,
@@ -73,7 +76,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(ops::health::ready)
         .service(ops::metrics::metrics)
         .service(openapi::openapi_json)
-        .configure(authz::routes::configure);
+        .configure(authz::routes::configure)
+        .configure(crate::keys::routes::configure);
 }
 
 pub struct Application {
@@ -169,7 +173,8 @@ async fn purge_loop(state: AppState) {
             let a = store::purge_expired(&state.db, now).await?;
             let b = authz::login::store::purge_expired(&state.db, now).await?;
             let c = authz::grants::store::purge_expired(&state.db, now).await?;
-            anyhow::Ok(a + b + c)
+            let d = crate::keys::store::purge_registrations(&state.db, now).await?;
+            anyhow::Ok(a + b + c + d)
         };
         match purged.await {
             Ok(0) => {}

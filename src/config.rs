@@ -43,6 +43,11 @@ const KNOWN_KEYS: &[&str] = &[
     "LOGIN_MAX_FAILURES_PER_ACCOUNT",
     "LOGIN_MAX_FAILURES_PER_ADDRESS",
     "LOGIN_LOCKOUT_SECONDS",
+    "KEYS_MAX_ACTIVE",
+    "KEY_LIFETIME_DAYS",
+    "KEY_INACTIVITY_DAYS",
+    "KEY_REGISTRATION_TIMEOUT_SECONDS",
+    "CERTIFICATE_TRUST_ROOTS",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +104,17 @@ pub struct Settings {
     pub login_max_failures_per_address: u32,
     /// How long an account or address stays blocked, and the window failures count in.
     pub login_lockout_seconds: u32,
+    /// Active keys a person may hold per client; the next registration is refused.
+    pub keys_max_active: u32,
+    /// How long a registered key is valid (its `not_after`).
+    pub key_lifetime_days: u32,
+    /// A key not used (listed in an access token) for this long becomes inactive.
+    pub key_inactivity_days: u32,
+    /// How long a registration challenge can be answered.
+    pub key_registration_timeout_seconds: u32,
+    /// PEM file of the CAs that certificate-backed keys (eHealth certificates, ETKs)
+    /// must chain to; none: certificate imports are refused.
+    pub certificate_trust_roots: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -133,6 +149,11 @@ impl Default for Settings {
             login_max_failures_per_account: 5,
             login_max_failures_per_address: 50,
             login_lockout_seconds: 15 * 60,
+            keys_max_active: 3,
+            key_lifetime_days: 365,
+            key_inactivity_days: 180,
+            key_registration_timeout_seconds: 300,
+            certificate_trust_roots: None,
         }
     }
 }
@@ -223,6 +244,15 @@ impl Config {
         if settings.access_token_ttl_seconds == 0 || settings.access_token_ttl_seconds > 3600 {
             return Err(ConfigError::Invalid(
                 "DEPOT_ACCESS_TOKEN_TTL_SECONDS must be between 1 and 3600".into(),
+            ));
+        }
+        if settings.keys_max_active == 0
+            || settings.key_lifetime_days == 0
+            || settings.key_inactivity_days == 0
+            || !(10..=3600).contains(&settings.key_registration_timeout_seconds)
+        {
+            return Err(ConfigError::Invalid(
+                "DEPOT_KEYS_MAX_ACTIVE, DEPOT_KEY_LIFETIME_DAYS and DEPOT_KEY_INACTIVITY_DAYS must be positive, DEPOT_KEY_REGISTRATION_TIMEOUT_SECONDS between 10 and 3600".into(),
             ));
         }
         if settings.tls_cert_file.is_some() != settings.tls_key_file.is_some() {

@@ -124,6 +124,20 @@ impl MasterKey {
         &self.id
     }
 
+    /// A keyed pseudonym of `value` (HMAC-SHA-256 under a key derived for `purpose`):
+    /// stable across instances, useless without the master key.
+    pub fn pseudonym(&self, purpose: &str, value: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        use openssl::pkey::PKey;
+        use openssl::sign::Signer;
+        let derive = PKey::hmac(self.key.expose_secret())?;
+        let mut signer = Signer::new(MessageDigest::sha256(), &derive)?;
+        signer.update(purpose.as_bytes())?;
+        let subkey = PKey::hmac(&signer.sign_to_vec()?)?;
+        let mut signer = Signer::new(MessageDigest::sha256(), &subkey)?;
+        signer.update(value)?;
+        Ok(signer.sign_to_vec()?)
+    }
+
     /// Encrypts `plaintext` for storage; `purpose` must be given again to open it.
     pub fn seal(&self, plaintext: &[u8], purpose: &str) -> Result<Vec<u8>, CryptoError> {
         let mut dek = [0u8; KEY_LEN];

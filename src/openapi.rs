@@ -25,6 +25,13 @@ use crate::ops;
         crate::people::http::get_person,
         authz::routes::authorize::authorize_get,
         authz::routes::userinfo::userinfo_get,
+        crate::keys::routes::start_registration,
+        crate::keys::routes::finish_registration,
+        crate::keys::routes::own_keys,
+        crate::keys::routes::revoke_own_key,
+        crate::keys::routes::jwks,
+        crate::keys::admin::add_key,
+        crate::keys::admin::revoke_key,
         ops::health::live,
         ops::health::ready,
         ops::metrics::metrics,
@@ -32,6 +39,7 @@ use crate::ops;
     tags(
         (name = "oauth", description = "OAuth 2 / OpenID Connect endpoints"),
         (name = "admin", description = "API portal: organizations, clients and persons (scope admin)"),
+        (name = "keys", description = "Keystore: WebAuthn registration, the owner's keys, JWKS search"),
         (name = "operations", description = "Health and metrics"),
     )
 )]

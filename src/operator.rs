@@ -43,6 +43,8 @@ pub async fn bootstrap(
         anyhow::bail!("client {client_id} exists and is not an administrator; choose another id");
     }
     let created = store::upsert_client(&database, &client, clock.now()).await?;
+    let policy = crate::keys::Policy::from_settings(&config.settings);
+    crate::keys::admin::record_client_keys(&database, &client, &policy, clock.now()).await?;
     Ok(created)
 }
 

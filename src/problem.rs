@@ -21,6 +21,9 @@ pub struct Problem {
     /// The request field at fault, for validation errors.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Extension members (RFC 9457 §3.2), e.g. the keys that block a registration.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub members: Option<Box<serde_json::Map<String, serde_json::Value>>>,
     /// Extra response headers, such as `WWW-Authenticate` (RFC 6750).
     #[serde(skip)]
     pub headers: Vec<(&'static str, String)>,
@@ -38,6 +41,7 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             field: None,
+            members: None,
             headers: Vec::new(),
         }
     }
@@ -90,6 +94,14 @@ impl Problem {
             "internal",
             format!("internal error {code}; the operator's log has the details"),
         )
+    }
+
+    /// Adds an extension member.
+    pub fn with_member(mut self, name: &str, value: serde_json::Value) -> Self {
+        self.members
+            .get_or_insert_default()
+            .insert(name.to_owned(), value);
+        self
     }
 
     pub fn with_header(mut self, name: &'static str, value: String) -> Self {

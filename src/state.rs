@@ -22,4 +22,5 @@ pub struct AppState {
     pub verifier: TokenVerifier,
     pub metrics: Arc<Metrics>,
     pub policy: Arc<Policy>,
+    pub keystore: Arc<crate::keys::Keystore>,
 }

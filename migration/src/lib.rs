@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_authz;
 mod m20261123_000002_people_login;
+mod m20261123_000003_keystore;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_authz::Migration),
             Box::new(m20261123_000002_people_login::Migration),
+            Box::new(m20261123_000003_keystore::Migration),
         ]
     }
 }

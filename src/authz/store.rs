@@ -191,6 +191,67 @@ pub async fn upsert_client(
     }
 }
 
+/// Writes a client's key set; an empty set is stored as none (the client can then
+/// no longer authenticate).
+async fn set_client_jwks(
+    db: &DatabaseConnection,
+    client_id: &str,
+    keys: Vec<Value>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let jwks = (!keys.is_empty()).then(|| serde_json::json!({ "keys": keys }));
+    client::Entity::update_many()
+        .col_expr(client::Column::Jwks, Expr::value(jwks))
+        .col_expr(client::Column::UpdatedAt, Expr::value(now))
+        .filter(client::Column::ClientId.eq(client_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Adds a signing key registered by an administrator to a system client's
+/// authentication keys (an encryption key only goes to the keystore).
+pub async fn add_client_key(
+    db: &DatabaseConnection,
+    client: &Client,
+    jwk: &serde_json::Map<String, Value>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if jwk.get("use").and_then(Value::as_str) == Some("enc") {
+        return Ok(());
+    }
+    let mut keys: Vec<Value> = client
+        .jwks
+        .iter()
+        .flat_map(|set| set.keys.iter())
+        .map(|k| Value::Object(k.jwk.clone()))
+        .collect();
+    let mut key = jwk.clone();
+    key.remove("alg");
+    keys.push(Value::Object(key));
+    set_client_jwks(db, client.id.as_str(), keys, now).await
+}
+
+/// Removes a revoked key from a client's authentication keys.
+pub async fn withdraw_client_key(
+    db: &DatabaseConnection,
+    client_id: &str,
+    kid: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let Some(client) = get_client(db, client_id).await? else {
+        return Ok(());
+    };
+    let keys: Vec<Value> = client
+        .jwks
+        .iter()
+        .flat_map(|set| set.keys.iter())
+        .filter(|k| k.kid != kid)
+        .map(|k| Value::Object(k.jwk.clone()))
+        .collect();
+    set_client_jwks(db, client_id, keys, now).await
+}
+
 pub async fn get_client(db: &DatabaseConnection, id: &str) -> Result<Option<Client>, StoreError> {
     client::Entity::find_by_id(id.to_owned())
         .one(db)

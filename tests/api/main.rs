@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod admin;
+mod authenticator;
 mod authorize;
 mod chromium;
 mod cli;

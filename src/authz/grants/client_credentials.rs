@@ -8,7 +8,7 @@ use crate::authz::error::{OAuthError, OAuthErrorCode};
 use crate::authz::form::OAuthForm;
 use crate::authz::pdp::{Policy, Subject};
 use crate::authz::scope::{Resource, ScopeSet};
-use crate::authz::tokens::{Grant, KeyReference};
+use crate::authz::tokens::Grant;
 
 /// Decides what the token says; minting is the caller's.
 pub fn grant(
@@ -83,16 +83,6 @@ pub fn grant(
             quality: None,
         },
     );
-    let keys = client
-        .jwks
-        .iter()
-        .flat_map(|set| set.keys.iter())
-        .map(|k| KeyReference {
-            kid: k.kid.clone(),
-            key_use: k.key_use.clone().unwrap_or_else(|| "sig+enc".into()),
-            jkt: k.jkt.clone(),
-        })
-        .collect();
     Ok(Grant {
         subject: client.id.to_string(),
         client_id: client.id.to_string(),
@@ -101,7 +91,8 @@ pub fn grant(
         acr: None,
         identity: Value::Object(identity),
         permissions,
-        keys,
+        // The keystore's active keys of the client, added by the token endpoint.
+        keys: Vec::new(),
         act: None,
         extra: client.claims.clone(),
     })

@@ -42,8 +42,9 @@ impl PersonGrant {
         ScopeSet::parse(&self.scope).unwrap_or_default()
     }
 
-    /// The access token's content; permissions come from the PDP.
-    fn access_grant(&self, state: &AppState) -> Grant {
+    /// The access token's content; permissions come from the PDP, key references
+    /// from the keystore.
+    async fn access_grant(&self, state: &AppState) -> Result<Grant, OAuthError> {
         let issuer = &state.config.issuer;
         let resources: Vec<Resource> = self
             .audience
@@ -63,7 +64,17 @@ impl PersonGrant {
         } else {
             self.audience.clone()
         };
-        Grant {
+        let keys = state
+            .keystore
+            .references(
+                &state.db,
+                &format!("ssin:{}", self.ssin),
+                &self.client_id,
+                state.clock.now(),
+            )
+            .await
+            .map_err(|e| OAuthError::server_error("E-KEYS-CLAIM", &e))?;
+        Ok(Grant {
             subject: self.ssin.to_string(),
             client_id: self.client_id.clone(),
             scopes: self.scopes(),
@@ -71,11 +82,10 @@ impl PersonGrant {
             acr: Some(self.acr.as_str().to_owned()),
             identity: self.profile.identity(&self.ssin),
             permissions,
-            // The keystore (issue 4) fills in the person's active keys for this client.
-            keys: Vec::new(),
+            keys,
             act: None,
             extra: Map::new(),
-        }
+        })
     }
 }
 
@@ -109,7 +119,7 @@ pub async fn issue(
         &state.config.issuer,
         now,
         ttl,
-        grant.access_grant(state),
+        grant.access_grant(state).await?,
     )
     .map_err(|e| OAuthError::server_error("E-SIGN", &e))?;
     let mut response = minted.response;

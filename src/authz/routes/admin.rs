@@ -188,6 +188,18 @@ pub async fn create_client(
             format!("no organization {cbe} is registered"),
         ));
     }
+    for key in client.jwks.iter().flat_map(|set| set.keys.iter()) {
+        if crate::keys::store::get(&state.db, &key.kid)
+            .await
+            .map_err(|e| Problem::internal("E-KEYS-GET", &e))?
+            .is_some()
+        {
+            return Err(Problem::conflict(format!(
+                "a key with kid {} is registered already",
+                key.kid
+            )));
+        }
+    }
     store::insert_client(&state.db, &client)
         .await
         .map_err(|e| match e {
@@ -196,6 +208,14 @@ pub async fn create_client(
             }
             other => store_problem(other),
         })?;
+    crate::keys::admin::record_client_keys(
+        &state.db,
+        &client,
+        &state.keystore.policy,
+        state.clock.now(),
+    )
+    .await
+    .map_err(|e| Problem::internal("E-KEYS-RECORD", &e))?;
     tracing::info!(client_id = %client.id, client_type = client.client_type.as_str(), "client registered");
     Ok(HttpResponse::Created()
         .insert_header((LOCATION, format!("/admin/clients/{}", client.id)))
@@ -243,6 +263,15 @@ pub async fn delete_client(
     {
         return Err(Problem::not_found(format!("no client {}", path.as_str())));
     }
+    // Its keys stay in history, revoked: nothing may be encrypted to them any more.
+    crate::keys::store::revoke_client_keys(
+        &state.db,
+        &path,
+        &format!("admin:{}", caller.client_id),
+        state.clock.now(),
+    )
+    .await
+    .map_err(|e| Problem::internal("E-KEYS-REVOKE", &e))?;
     tracing::info!(client_id = %path, by = %caller.client_id, "client deleted");
     Ok(HttpResponse::NoContent().finish())
 }

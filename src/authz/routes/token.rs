@@ -66,12 +66,22 @@ async fn issue(
         "authorization_code" => authorization_code::exchange(state, &client, &form).await,
         "refresh_token" => refresh_token::refresh(state, &client, &form).await,
         _ => {
-            let grant = client_credentials::grant(
+            let mut grant = client_credentials::grant(
                 &client.client,
                 &form,
                 &state.config.issuer,
                 &state.policy,
             )?;
+            grant.keys = state
+                .keystore
+                .references(
+                    &state.db,
+                    &format!("client:{}", client.client.id),
+                    client.client.id.as_str(),
+                    state.clock.now(),
+                )
+                .await
+                .map_err(|e| OAuthError::server_error("E-KEYS-CLAIM", &e))?;
             let ring = state
                 .keys
                 .ring()

@@ -1,0 +1,263 @@
+//! Public keys as JWKs (RFC 7517/7518) with their RFC 7638 thumbprint, from a WebAuthn
+//! COSE key or from an X.509 certificate's key, and the rules a key must meet for its
+//! use: EC P-256 (ES256 / ECDH-ES+A256KW) or RSA of at least 2048 bits
+//! (RS256 / RSA-OAEP-256).
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use openssl::bn::BigNumContext;
+use openssl::nid::Nid;
+use openssl::pkey::{Id, PKeyRef, Public};
+use serde_json::{Map, Value, json};
+use webauthn_rs_core::proto::{COSEAlgorithm, COSEKey, COSEKeyType, ECDSACurve};
+
+use super::KeyUse;
+use crate::authz::jwks::thumbprint;
+
+pub const MIN_RSA_BITS: usize = 2048;
+
+/// A public key ready to be stored and published.
+#[derive(Debug, Clone)]
+pub struct PublicJwk {
+    /// The JWK with `kid`, and `use`/`alg` unless the key serves both uses.
+    pub jwk: Map<String, Value>,
+    pub alg: Option<String>,
+    /// RFC 7638 thumbprint (SHA-256, base64url).
+    pub jkt: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kty {
+    EcP256,
+    Rsa,
+}
+
+/// The JWK `alg` of a key type for a use; none for `sig+enc` (API.md: both omitted).
+fn alg(kty: Kty, key_use: KeyUse) -> Option<&'static str> {
+    match (kty, key_use) {
+        (_, KeyUse::SigEnc) => None,
+        (Kty::EcP256, KeyUse::Sig) => Some("ES256"),
+        (Kty::EcP256, KeyUse::Enc) => Some("ECDH-ES+A256KW"),
+        (Kty::Rsa, KeyUse::Sig) => Some("RS256"),
+        (Kty::Rsa, KeyUse::Enc) => Some("RSA-OAEP-256"),
+    }
+}
+
+fn finish(
+    kty: Kty,
+    mut members: Map<String, Value>,
+    kid: &str,
+    key_use: KeyUse,
+) -> Result<PublicJwk, String> {
+    let jkt = thumbprint(&Value::Object(members.clone()))
+        .ok_or_else(|| "the public key cannot be expressed as a JWK".to_owned())?;
+    let alg = alg(kty, key_use);
+    members.insert("kid".into(), json!(kid));
+    if let Some(alg) = alg {
+        members.insert("use".into(), json!(key_use.as_str()));
+        members.insert("alg".into(), json!(alg));
+    }
+    Ok(PublicJwk {
+        jwk: members,
+        alg: alg.map(str::to_owned),
+        jkt,
+    })
+}
+
+/// A key of a client's registered JWK Set (already checked by [`ClientJwks`]), as the
+/// keystore keeps it: the JWK unchanged, its use (`sig+enc` when unstated).
+///
+/// [`ClientJwks`]: crate::authz::jwks::ClientJwks
+pub fn from_client_key(key: &crate::authz::jwks::ClientKey) -> (PublicJwk, KeyUse) {
+    let key_use = key
+        .key_use
+        .as_deref()
+        .and_then(KeyUse::parse)
+        .unwrap_or(KeyUse::SigEnc);
+    let alg = key
+        .jwk
+        .get("alg")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .or_else(|| {
+            (key_use == KeyUse::Sig)
+                .then(|| key.sig_alg.map(|a| a.as_str().to_owned()))
+                .flatten()
+        });
+    let public = PublicJwk {
+        jwk: key.jwk.clone(),
+        alg,
+        jkt: key.jkt.clone(),
+    };
+    (public, key_use)
+}
+
+fn ec_p256(x: &[u8], y: &[u8]) -> Result<Map<String, Value>, String> {
+    if x.len() != 32 || y.len() != 32 {
+        return Err("a P-256 key has 32-byte coordinates".into());
+    }
+    let mut m = Map::new();
+    m.insert("kty".into(), json!("EC"));
+    m.insert("crv".into(), json!("P-256"));
+    m.insert("x".into(), json!(B64.encode(x)));
+    m.insert("y".into(), json!(B64.encode(y)));
+    Ok(m)
+}
+
+fn rsa(n: &[u8], e: &[u8]) -> Result<Map<String, Value>, String> {
+    let n = strip_zeros(n);
+    let e = strip_zeros(e);
+    if n.len() * 8 < MIN_RSA_BITS {
+        return Err(format!(
+            "an RSA key must have at least {MIN_RSA_BITS} bits, this one has {}",
+            n.len() * 8
+        ));
+    }
+    if e.is_empty() {
+        return Err("the RSA exponent is zero".into());
+    }
+    let mut m = Map::new();
+    m.insert("kty".into(), json!("RSA"));
+    m.insert("n".into(), json!(B64.encode(n)));
+    m.insert("e".into(), json!(B64.encode(e)));
+    Ok(m)
+}
+
+fn strip_zeros(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    &bytes[start..]
+}
+
+/// The JWK of a credential's COSE key. ES256 on P-256 and RS256 are the algorithms
+/// the ceremony offers; anything else is refused here too.
+pub fn from_cose(key: &COSEKey, kid: &str, key_use: KeyUse) -> Result<PublicJwk, String> {
+    match (&key.type_, &key.key) {
+        (COSEAlgorithm::ES256, COSEKeyType::EC_EC2(ec)) if ec.curve == ECDSACurve::SECP256R1 => {
+            finish(Kty::EcP256, ec_p256(&ec.x, &ec.y)?, kid, key_use)
+        }
+        (COSEAlgorithm::RS256, COSEKeyType::RSA(r)) => {
+            finish(Kty::Rsa, rsa(&r.n, &r.e)?, kid, key_use)
+        }
+        (alg, _) => Err(format!(
+            "the credential's algorithm {alg:?} is not one of those offered (ES256 on P-256, RS256)"
+        )),
+    }
+}
+
+/// The JWK of a certificate's public key (EC P-256 or RSA ≥ 2048).
+pub fn from_openssl(
+    key: &PKeyRef<Public>,
+    kid: &str,
+    key_use: KeyUse,
+) -> Result<PublicJwk, String> {
+    let err = |e: openssl::error::ErrorStack| e.to_string();
+    match key.id() {
+        Id::EC => {
+            let ec = key.ec_key().map_err(err)?;
+            if ec.group().curve_name() != Some(Nid::X9_62_PRIME256V1) {
+                return Err("an EC key must be on P-256".into());
+            }
+            let mut x = openssl::bn::BigNum::new().map_err(err)?;
+            let mut y = openssl::bn::BigNum::new().map_err(err)?;
+            let mut ctx = BigNumContext::new().map_err(err)?;
+            ec.public_key()
+                .affine_coordinates(ec.group(), &mut x, &mut y, &mut ctx)
+                .map_err(err)?;
+            let x = x.to_vec_padded(32).map_err(err)?;
+            let y = y.to_vec_padded(32).map_err(err)?;
+            finish(Kty::EcP256, ec_p256(&x, &y)?, kid, key_use)
+        }
+        Id::RSA => {
+            let r = key.rsa().map_err(err)?;
+            finish(
+                Kty::Rsa,
+                rsa(&r.n().to_vec(), &r.e().to_vec())?,
+                kid,
+                key_use,
+            )
+        }
+        _ => Err("only EC P-256 and RSA keys are accepted".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::pkey::PKey;
+    use openssl::rsa::Rsa;
+    use webauthn_rs_core::proto::{COSEEC2Key, COSERSAKey};
+
+    fn public(pkey: &PKey<openssl::pkey::Private>) -> PKey<Public> {
+        PKey::public_key_from_der(&pkey.public_key_to_der().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn ec_key_by_use() {
+        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+        let key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
+        let sig = from_openssl(&public(&key), "k1", KeyUse::Sig).unwrap();
+        assert_eq!(sig.jwk["alg"], "ES256");
+        assert_eq!(sig.jwk["use"], "sig");
+        let enc = from_openssl(&public(&key), "k1", KeyUse::Enc).unwrap();
+        assert_eq!(enc.jwk["alg"], "ECDH-ES+A256KW");
+        let both = from_openssl(&public(&key), "k1", KeyUse::SigEnc).unwrap();
+        assert!(both.jwk.get("alg").is_none() && both.jwk.get("use").is_none());
+        assert_eq!(sig.jkt, both.jkt, "the thumbprint covers the key only");
+        assert_eq!(sig.jwk["kid"], "k1");
+    }
+
+    #[test]
+    fn rsa_sizes() {
+        let small = PKey::from_rsa(Rsa::generate(1024).unwrap()).unwrap();
+        assert!(from_openssl(&public(&small), "k", KeyUse::Enc).is_err());
+        let fine = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        let jwk = from_openssl(&public(&fine), "k", KeyUse::Enc).unwrap();
+        assert_eq!(jwk.jwk["alg"], "RSA-OAEP-256");
+        assert_eq!(jwk.jwk["e"], "AQAB");
+    }
+
+    #[test]
+    fn other_curves_are_refused() {
+        let group = EcGroup::from_curve_name(Nid::SECP384R1).unwrap();
+        let key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
+        assert!(from_openssl(&public(&key), "k", KeyUse::Sig).is_err());
+    }
+
+    #[test]
+    fn cose_keys() {
+        let ec = COSEKey {
+            type_: COSEAlgorithm::ES256,
+            key: COSEKeyType::EC_EC2(COSEEC2Key {
+                curve: ECDSACurve::SECP256R1,
+                x: vec![1; 32],
+                y: vec![2; 32],
+            }),
+        };
+        assert_eq!(
+            from_cose(&ec, "k", KeyUse::Sig).unwrap().jwk["crv"],
+            "P-256"
+        );
+        let rsa = COSEKey {
+            type_: COSEAlgorithm::RS256,
+            key: COSEKeyType::RSA(COSERSAKey {
+                n: vec![0xc3; 128],
+                e: [1, 0, 1],
+            }),
+        };
+        assert!(
+            from_cose(&rsa, "k", KeyUse::Enc)
+                .unwrap_err()
+                .contains("2048")
+        );
+        let es384 = COSEKey {
+            type_: COSEAlgorithm::ES384,
+            key: COSEKeyType::EC_EC2(COSEEC2Key {
+                curve: ECDSACurve::SECP384R1,
+                x: vec![1; 48],
+                y: vec![2; 48],
+            }),
+        };
+        assert!(from_cose(&es384, "k", KeyUse::Sig).is_err());
+    }
+}

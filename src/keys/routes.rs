@@ -1,0 +1,481 @@
+//! The keystore's HTTP surface (API.md, Keystore): the registration ceremony, the
+//! owner's keys, revocation and the JWKS search.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::LOCATION;
+use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::ceremony::{CeremonyError, UserEntity};
+use super::store::{self, IdentityFilter, InsertError, KeyRow, NewKey, NewRegistration, Search};
+use super::{KeyUse, Owner, Policy, Source, Status, jwk};
+use crate::authz::scope::{Resource, Scope};
+use crate::authz::store as client_store;
+use crate::authz::tokens::AccessTokenClaims;
+use crate::body;
+use crate::people::{self, Cbe, Nihii, Ssin};
+use crate::problem::Problem;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(start_registration)
+        .service(finish_registration)
+        .service(jwks)
+        .service(own_keys)
+        .service(revoke_own_key)
+        .service(super::admin::add_key)
+        .service(super::admin::revoke_key);
+}
+
+fn db_problem(code: &'static str) -> impl Fn(sea_orm::DbErr) -> Problem {
+    move |e| Problem::internal(code, &e)
+}
+
+/// A key as its owner sees it: the JWK, its history, and the name they gave it.
+pub fn owner_view(row: &KeyRow, policy: &Policy, now: DateTime<Utc>) -> Value {
+    let mut view = public_view(row, policy, now);
+    view["name"] = json!(row.name);
+    view["key_use"] = json!(row.key_use);
+    view["created_at"] = json!(row.created_at);
+    view["last_used_at"] = json!(row.last_used_at);
+    view["source"] = json!(row.source);
+    if let Some(attestation) = &row.attestation {
+        view["attestation"] = json!(attestation);
+    }
+    view
+}
+
+/// A key as a JWKS search answers it: the JWK plus its status as of `at`.
+pub fn public_view(row: &KeyRow, policy: &Policy, at: DateTime<Utc>) -> Value {
+    let mut view = row.jwk.clone();
+    view["status"] = json!(store::status(row, policy, at));
+    view["not_before"] = json!(row.not_before);
+    view["not_after"] = json!(row.not_after);
+    if let Some(revoked_at) = row.revoked_at {
+        view["revoked_at"] = json!(revoked_at);
+    }
+    view["client_id"] = json!(row.client_id);
+    view["identity"] = store::owner(row).identifier();
+    view
+}
+
+/// The 409 of a full (person, client) pair, naming the keys that fill it.
+fn limit_problem(active: &[KeyRow], max: usize) -> Problem {
+    let names: Vec<String> = active
+        .iter()
+        .map(|k| format!("{} ({})", k.kid, k.name))
+        .collect();
+    Problem::new(
+        StatusCode::CONFLICT,
+        "key-limit",
+        format!(
+            "this application already has {max} active keys: {}; revoke one first",
+            names.join(", ")
+        ),
+    )
+    .with_member(
+        "activeKeys",
+        json!(
+            active
+                .iter()
+                .map(|k| json!({"kid": k.kid, "name": k.name, "use": k.key_use}))
+                .collect::<Vec<_>>()
+        ),
+    )
+}
+
+async fn caller(
+    state: &AppState,
+    req: &HttpRequest,
+    scope: Scope,
+) -> Result<(AccessTokenClaims, Owner), Problem> {
+    let claims = state.verifier.require(req, Resource::Keys, scope).await?;
+    let owner = Owner::of_token(&claims)
+        .map_err(|e| Problem::new(StatusCode::FORBIDDEN, "no-key-owner", e))?;
+    Ok((claims, owner))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationRequest {
+    /// `sig`, `enc` or `sig+enc`.
+    #[serde(rename = "use")]
+    pub key_use: String,
+    /// The name the user gives the device key (1–100 characters).
+    pub name: String,
+}
+
+/// A user-chosen key name, trimmed.
+pub fn valid_name(name: &str) -> Result<&str, Problem> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(Problem::invalid_field(
+            "name",
+            "a name of 1 to 100 printable characters is required",
+        ));
+    }
+    Ok(name)
+}
+
+/// How the authenticator shows the user: a person's name, or the client's.
+async fn user_entity_names(
+    state: &AppState,
+    owner: &Owner,
+    client_id: &str,
+) -> Result<(String, String), Problem> {
+    if let Some(ssin) = owner.ssin.as_deref().and_then(|s| Ssin::parse(s).ok()) {
+        let person = people::store::get_person(&state.db, &ssin)
+            .await
+            .map_err(|e| Problem::internal("E-KEYS-PERSON", &e))?;
+        let name = person.map(|p| p.name).unwrap_or_else(|| ssin.to_string());
+        return Ok((ssin.to_string(), name));
+    }
+    Ok((client_id.to_owned(), client_id.to_owned()))
+}
+
+/// Starts a WebAuthn registration for the caller's (person, client) pair.
+#[utoipa::path(post, path = "/keys/registrations", tag = "keys", request_body = RegistrationRequest,
+    responses((status = 201, description = "registrationId and publicKey (PublicKeyCredentialCreationOptions)"),
+        (status = 401, description = "no valid token"), (status = 403, description = "no keys:register scope"),
+        (status = 409, description = "the pair has the maximum of active keys"), (status = 422, description = "bad use or name")))]
+#[post("/keys/registrations")]
+pub async fn start_registration(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, Problem> {
+    let (claims, owner) = caller(&state, &req, Scope::KeysRegister).await?;
+    let bytes = body::read(payload, state.config.settings.body_limit_bytes).await?;
+    let request: RegistrationRequest = body::json(&req, &bytes)?;
+    let key_use = KeyUse::parse(&request.key_use)
+        .ok_or_else(|| Problem::invalid_field("use", "must be \"sig\", \"enc\" or \"sig+enc\""))?;
+    let name = valid_name(&request.name)?;
+    let keystore = &state.keystore;
+    let now = state.clock.now();
+    let active = store::active_of(
+        &state.db,
+        &owner.owner,
+        Some(&claims.client_id),
+        now,
+        &keystore.policy,
+    )
+    .await
+    .map_err(db_problem("E-KEYS-ACTIVE"))?;
+    if active.len() >= keystore.policy.max_active {
+        return Err(limit_problem(&active, keystore.policy.max_active));
+    }
+    let exclude = active
+        .iter()
+        .filter_map(|k| B64.decode(&k.kid).ok())
+        .collect();
+    let handle = state
+        .master
+        .pseudonym("webauthn-user-handle", owner.owner.as_bytes())
+        .map_err(|e| Problem::internal("E-KEYS-HANDLE", &e))?;
+    let (user_name, display_name) = user_entity_names(&state, &owner, &claims.client_id).await?;
+    let user = UserEntity {
+        handle: &handle,
+        name: &user_name,
+        display_name: &display_name,
+    };
+    let (options, ceremony_state) = keystore
+        .ceremony
+        .start(&user, exclude)
+        .map_err(|e| Problem::internal("E-KEYS-CEREMONY", &e))?;
+    let id = uuid::Uuid::new_v4().to_string();
+    store::insert_registration(
+        &state.db,
+        NewRegistration {
+            id: &id,
+            owner: &owner,
+            client_id: &claims.client_id,
+            key_use,
+            name,
+            state: ceremony_state,
+            expires_at: now + keystore.policy.registration_timeout,
+        },
+        now,
+    )
+    .await
+    .map_err(db_problem("E-KEYS-REGISTRATION"))?;
+    Ok(HttpResponse::Created()
+        .insert_header(("cache-control", "no-store"))
+        .json(json!({"registrationId": id, "publicKey": options})))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationResponse {
+    /// RegistrationResponseJSON: id, rawId, type, response {clientDataJSON, attestationObject}.
+    #[schema(value_type = Object)]
+    pub credential: Value,
+}
+
+/// Verifies the authenticator's response and stores the key.
+#[utoipa::path(post, path = "/keys/registrations/{registrationId}", tag = "keys", request_body = RegistrationResponse,
+    responses((status = 201, description = "kid, jwk, use, status, notBefore, notAfter"),
+        (status = 404, description = "no open registration with this id for the caller"),
+        (status = 409, description = "the limit was reached meanwhile"),
+        (status = 422, description = "the response fails a check; nothing stored")))]
+#[post("/keys/registrations/{id}")]
+pub async fn finish_registration(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, Problem> {
+    let (claims, owner) = caller(&state, &req, Scope::KeysRegister).await?;
+    let bytes = body::read(payload, state.config.settings.body_limit_bytes).await?;
+    let response: RegistrationResponse = body::json(&req, &bytes)?;
+    let now = state.clock.now();
+    let gone = || {
+        Problem::not_found(format!(
+            "no open registration {}: it is unknown, finished or expired",
+            path.as_str()
+        ))
+    };
+    let registration = store::open_registration(&state.db, &path, now)
+        .await
+        .map_err(db_problem("E-KEYS-REGISTRATION"))?
+        .filter(|r| r.owner == owner.owner && r.client_id == claims.client_id)
+        .ok_or_else(gone)?;
+    if !store::claim_registration(&state.db, &registration.id, now)
+        .await
+        .map_err(db_problem("E-KEYS-REGISTRATION"))?
+    {
+        return Err(gone());
+    }
+    let registered_owner: Owner = serde_json::from_value(registration.identity.clone())
+        .map_err(|e| Problem::internal("E-KEYS-REGISTRATION", &e))?;
+    let key_use = KeyUse::parse(&registration.key_use).unwrap_or(KeyUse::Sig);
+    let allow_none = client_store::get_client(&state.db, &claims.client_id)
+        .await
+        .map_err(|e| Problem::internal("E-KEYS-CLIENT", &e))?
+        .is_some_and(|c| c.allow_none_attestation);
+    let keystore = &state.keystore;
+    let attested = keystore
+        .ceremony
+        .finish(&response.credential, &registration.state, allow_none)
+        .map_err(|e| match e {
+            CeremonyError::Refused(why) => Problem::unprocessable(why),
+            other => Problem::internal("E-KEYS-VERIFY", &other),
+        })?;
+    let kid = B64.encode(&attested.credential_id);
+    let public = jwk::from_cose(&attested.key, &kid, key_use).map_err(Problem::unprocessable)?;
+    let not_after = now + keystore.policy.lifetime;
+    let new = NewKey {
+        owner: &registered_owner,
+        client_id: Some(&registration.client_id),
+        name: &registration.name,
+        key_use,
+        jwk: &public,
+        source: Source::Webauthn,
+        attestation: Some(attested.attestation),
+        not_before: now,
+        not_after,
+    };
+    store::insert_key(
+        &state.db,
+        &new,
+        Some(keystore.policy.max_active),
+        &keystore.policy,
+        now,
+    )
+    .await
+    .map_err(|e| match e {
+        InsertError::Limit(active) => limit_problem(&active, keystore.policy.max_active),
+        InsertError::Duplicate => {
+            Problem::unprocessable(format!("credential id {kid} is registered already"))
+        }
+        InsertError::Db(e) => Problem::internal("E-KEYS-INSERT", &e),
+    })?;
+    tracing::info!(kid = %kid, client_id = %registration.client_id, key_use = key_use.as_str(),
+        attestation = attested.attestation, "key registered");
+    Ok(HttpResponse::Created()
+        .insert_header((LOCATION, format!("/keys/{kid}")))
+        .json(json!({
+            "kid": kid,
+            "jwk": public.jwk,
+            "use": key_use.as_str(),
+            "status": Status::Active,
+            "notBefore": now,
+            "notAfter": not_after,
+        })))
+}
+
+/// The caller's own keys, every client, with their history.
+#[utoipa::path(get, path = "/keys", tag = "keys",
+    responses((status = 200, description = "{\"keys\": [...]}"), (status = 401, description = "no valid token")))]
+#[get("/keys")]
+pub async fn own_keys(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, Problem> {
+    let (_, owner) = caller(&state, &req, Scope::KeysRegister).await?;
+    let now = state.clock.now();
+    let keys = store::keys_of(&state.db, &owner.owner, None)
+        .await
+        .map_err(db_problem("E-KEYS-LIST"))?;
+    let policy = &state.keystore.policy;
+    Ok(HttpResponse::Ok()
+        .insert_header(("cache-control", "no-store"))
+        .json(json!({"keys": keys.iter().map(|k| owner_view(k, policy, now)).collect::<Vec<_>>()})))
+}
+
+/// Revokes a key, keeping it in history; a system client's key also stops
+/// authenticating the client.
+pub async fn revoke(state: &AppState, row: &KeyRow, by: &str) -> Result<bool, Problem> {
+    let now = state.clock.now();
+    let revoked = store::revoke(&state.db, &row.kid, by, now)
+        .await
+        .map_err(db_problem("E-KEYS-REVOKE"))?;
+    if revoked
+        && row.profile == "system"
+        && let Some(client_id) = &row.client_id
+    {
+        client_store::withdraw_client_key(&state.db, client_id, &row.kid, now)
+            .await
+            .map_err(|e| Problem::internal("E-KEYS-REVOKE", &e))?;
+    }
+    if revoked {
+        tracing::info!(kid = %row.kid, by = %by, "key revoked");
+    }
+    Ok(revoked)
+}
+
+/// Revokes one of the caller's keys.
+#[utoipa::path(delete, path = "/keys/{kid}", tag = "keys",
+    responses((status = 204, description = "revoked (or revoked already)"), (status = 404, description = "not one of the caller's keys")))]
+#[delete("/keys/{kid}")]
+pub async fn revoke_own_key(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    kid: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let (_, owner) = caller(&state, &req, Scope::KeysRegister).await?;
+    let row = store::get(&state.db, &kid)
+        .await
+        .map_err(db_problem("E-KEYS-GET"))?
+        .filter(|row| row.owner == owner.owner)
+        .ok_or_else(|| Problem::not_found(format!("you have no key {}", kid.as_str())))?;
+    revoke(&state, &row, &owner.owner).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct JwksQuery {
+    /// `ssin`, `nihii` or `cbe`.
+    pub identity_type: Option<String>,
+    pub identity_value: Option<String>,
+    pub client_id: Option<String>,
+    /// `sig` or `enc` (a `sig+enc` key answers both).
+    #[serde(rename = "use")]
+    pub key_use: Option<String>,
+    pub kid: Option<String>,
+    /// RFC 3339; default now.
+    pub at: Option<String>,
+}
+
+impl JwksQuery {
+    /// The search, each bad parameter a 422 naming it.
+    pub fn search(&self) -> Result<(Search, Option<DateTime<Utc>>), Problem> {
+        let identity = match (&self.identity_type, &self.identity_value) {
+            (None, None) => None,
+            (Some(kind), Some(value)) => Some(match kind.as_str() {
+                "ssin" => IdentityFilter::Ssin(
+                    Ssin::parse(value)
+                        .map_err(|e| Problem::invalid_field("identity_value", e))?
+                        .to_string(),
+                ),
+                "nihii" => IdentityFilter::Nihii(
+                    Nihii::parse(value)
+                        .map_err(|e| Problem::invalid_field("identity_value", e))?
+                        .to_string(),
+                ),
+                "cbe" => IdentityFilter::Cbe(
+                    Cbe::parse(value)
+                        .map_err(|e| Problem::invalid_field("identity_value", e))?
+                        .to_string(),
+                ),
+                _ => {
+                    return Err(Problem::invalid_field(
+                        "identity_type",
+                        "must be ssin, nihii or cbe",
+                    ));
+                }
+            }),
+            (None, Some(_)) => {
+                return Err(Problem::invalid_field(
+                    "identity_type",
+                    "identity_value needs identity_type",
+                ));
+            }
+            (Some(_), None) => {
+                return Err(Problem::invalid_field(
+                    "identity_value",
+                    "identity_type needs identity_value",
+                ));
+            }
+        };
+        let key_use = match self.key_use.as_deref() {
+            None => None,
+            Some("sig") => Some(KeyUse::Sig),
+            Some("enc") => Some(KeyUse::Enc),
+            Some(_) => return Err(Problem::invalid_field("use", "must be sig or enc")),
+        };
+        let at = match &self.at {
+            None => None,
+            Some(text) => Some(
+                DateTime::parse_from_rfc3339(text)
+                    .map_err(|e| {
+                        Problem::invalid_field("at", format!("not an RFC 3339 time: {e}"))
+                    })?
+                    .with_timezone(&Utc),
+            ),
+        };
+        if identity.is_none() && self.client_id.is_none() && self.kid.is_none() {
+            return Err(Problem::unprocessable(
+                "name whose keys: identity_type and identity_value, client_id or kid",
+            ));
+        }
+        Ok((
+            Search {
+                identity,
+                client_id: self.client_id.clone(),
+                kid: self.kid.clone(),
+                key_use,
+            },
+            at,
+        ))
+    }
+}
+
+/// JWK Set search: the keys that were active at `at`.
+#[utoipa::path(get, path = "/keys/jwks", tag = "keys", params(JwksQuery),
+    responses((status = 200, description = "a JWK Set"), (status = 401, description = "no valid token"),
+        (status = 403, description = "no keys:read scope"), (status = 422, description = "a bad parameter, named")))]
+#[get("/keys/jwks")]
+pub async fn jwks(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<JwksQuery>,
+) -> Result<HttpResponse, Problem> {
+    state
+        .verifier
+        .require(&req, Resource::Keys, Scope::KeysRead)
+        .await?;
+    let (search, at) = query.search()?;
+    let at = at.unwrap_or_else(|| state.clock.now());
+    let policy = &state.keystore.policy;
+    let keys = store::search(&state.db, &search, at, policy)
+        .await
+        .map_err(db_problem("E-KEYS-SEARCH"))?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("cache-control", "no-store"))
+        .json(json!({"keys": keys.iter().map(|k| public_view(k, policy, at)).collect::<Vec<_>>()})))
+}
