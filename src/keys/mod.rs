@@ -136,6 +136,18 @@ pub enum Status {
     Inactive,
 }
 
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Active => "active",
+            Self::Revoked => "revoked",
+            Self::Expired => "expired",
+            Self::Inactive => "inactive",
+        }
+    }
+}
+
 /// The times that decide a key's status; the earliest end that has passed wins.
 #[derive(Debug, Clone, Copy)]
 pub struct Lifetime {

@@ -73,6 +73,8 @@ pub struct Options {
     pub user_present: bool,
     /// An RP ID to hash into the authenticator data instead of the `rp.id` of the options.
     pub rp_id: Option<String>,
+    /// A credential ID to use instead of a fresh random one (a cloned or replaying device).
+    pub credential_id: Option<Vec<u8>>,
 }
 
 impl Default for Options {
@@ -82,6 +84,7 @@ impl Default for Options {
             format: Format::PackedSelf,
             user_present: true,
             rp_id: None,
+            credential_id: None,
         }
     }
 }
@@ -128,8 +131,11 @@ pub fn register(public_key: &Value, origin: &str, options: &Options) -> Made {
     .into_bytes();
 
     let key = generate(options.kind);
-    let mut credential_id = vec![0; 32];
-    openssl::rand::rand_bytes(&mut credential_id).expect("random credential ID");
+    let credential_id = options.credential_id.clone().unwrap_or_else(|| {
+        let mut fresh = vec![0; 32];
+        openssl::rand::rand_bytes(&mut fresh).expect("random credential ID");
+        fresh
+    });
 
     // §6.1: rpIdHash || flags || signCount || attestedCredentialData.
     let mut flags = FLAG_UV | FLAG_AT;

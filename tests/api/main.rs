@@ -11,6 +11,7 @@ mod discovery;
 mod forms;
 mod helpers;
 mod introspection;
+mod keys;
 mod login;
 mod operations;
 mod persons;

@@ -228,10 +228,83 @@ pub fn account(lang: Lang, person: &Person, csrf: &str, consents: &[ConsentRow<'
                     }
                 }
             }
+            p { a href="/account/keys" { (t.keys_title) } }
             form method="post" action="/account/logout" {
                 (csrf_field(csrf))
                 button type="submit" { (t.logout) }
             }
+        },
+    )
+}
+
+/// One key on the account's key page.
+pub struct KeyRow<'a> {
+    pub kid: &'a str,
+    pub name: &'a str,
+    pub client_name: &'a str,
+    pub key_use: &'a str,
+    pub status: &'a str,
+    pub last_used_at: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    /// Revoked, expired or inactive keys can no longer be renamed or revoked.
+    pub live: bool,
+}
+
+pub fn keys(lang: Lang, person: &Person, csrf: &str, keys: &[KeyRow<'_>]) -> Markup {
+    let t = lang.texts();
+    let date = |d: &DateTime<Utc>| d.format("%Y-%m-%d %H:%M UTC").to_string();
+    layout(
+        lang,
+        t.keys_title,
+        html! {
+            p { (t.signed_in_as) " " strong { (person.name) } " (" (person.ssin) ")" }
+            p { (t.keys_intro) }
+            @if keys.is_empty() {
+                p { (t.no_keys) }
+            } @else {
+                table {
+                    thead {
+                        tr {
+                            th scope="col" { (t.key_name) }
+                            th scope="col" { (t.key_application) }
+                            th scope="col" { (t.key_status) }
+                            th scope="col" { (t.last_used) }
+                            th scope="col" { (t.valid_until) }
+                            th scope="col" { }
+                        }
+                    }
+                    tbody {
+                        @for k in keys {
+                            tr {
+                                td {
+                                    strong { (k.name) }
+                                    br;
+                                    span.hint { code { (k.key_use) } " " code { (k.kid) } }
+                                }
+                                td { (k.client_name) }
+                                td { (k.status) }
+                                td { (date(&k.last_used_at)) }
+                                td { (date(&k.not_after)) }
+                                td {
+                                    @if k.live {
+                                        form method="post" action=(format!("/account/keys/{}/rename", k.kid)) {
+                                            (csrf_field(csrf))
+                                            label for=(format!("name-{}", k.kid)) { (t.key_name) }
+                                            input type="text" id=(format!("name-{}", k.kid)) name="name" value=(k.name) required maxlength="100";
+                                            button type="submit" { (t.rename) }
+                                        }
+                                        form method="post" action=(format!("/account/keys/{}/revoke", k.kid)) {
+                                            (csrf_field(csrf))
+                                            button type="submit" aria-label=(format!("{} {}", t.revoke, k.name)) { (t.revoke) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            p { a href="/account" { (t.account_title) } }
         },
     )
 }

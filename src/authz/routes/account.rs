@@ -1,6 +1,7 @@
 //! The account service: `/account` lists the person's consents and revokes them
-//! (which also revokes that client's refresh tokens for the person); `/login` alone
-//! logs in to it; `/account/logout` ends the session.
+//! (which also revokes that client's refresh tokens for the person); `/account/keys`
+//! lists, renames and revokes their device keys; `/login` alone logs in to it;
+//! `/account/logout` ends the session.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
@@ -18,6 +19,9 @@ use crate::authz::login::pages::{self, ConsentRow};
 use crate::authz::login::store::{self, Purpose};
 use crate::authz::store as client_store;
 use crate::crypto::secrets_equal;
+use crate::keys::Status;
+use crate::keys::routes::{revoke, valid_name};
+use crate::keys::store as key_store;
 use crate::people::Person;
 use crate::state::AppState;
 
@@ -139,6 +143,120 @@ pub async fn revoke_consent(
     result
         .await
         .unwrap_or_else(|e| internal_page(lang, "E-REVOKE-CONSENT", &e))
+}
+
+/// The person's device keys, every application, with their history.
+#[get("/account/keys")]
+pub async fn keys(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let lang = page::lang(&req, None);
+    let result = async {
+        let Some((session, person)) =
+            session_person(&state, current_session(&state, &req).await?).await?
+        else {
+            return to_login(&state, &req).await;
+        };
+        let now = state.clock.now();
+        let policy = &state.keystore.policy;
+        let rows = key_store::keys_of(&state.db, &format!("ssin:{}", person.ssin), None).await?;
+        let mut names = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let name = match &row.client_id {
+                Some(id) => client_store::get_client(&state.db, id)
+                    .await?
+                    .map_or_else(|| id.clone(), |c| c.name),
+                None => String::new(),
+            };
+            names.push(name);
+        }
+        let statuses: Vec<Status> = rows
+            .iter()
+            .map(|k| key_store::status(k, policy, now))
+            .collect();
+        let view: Vec<pages::KeyRow> = rows
+            .iter()
+            .zip(&names)
+            .zip(&statuses)
+            .map(|((k, client_name), status)| pages::KeyRow {
+                kid: &k.kid,
+                name: &k.name,
+                client_name,
+                key_use: &k.key_use,
+                status: status.as_str(),
+                last_used_at: k.last_used_at,
+                not_after: k.not_after,
+                live: matches!(status, Status::Active | Status::Pending),
+            })
+            .collect();
+        anyhow::Ok(
+            page::html(
+                StatusCode::OK,
+                pages::keys(lang, &person, &session.csrf, &view),
+            )
+            .finish(),
+        )
+    };
+    result
+        .await
+        .unwrap_or_else(|e| internal_page(lang, "E-ACCOUNT-KEYS", &e))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RenameForm {
+    csrf: Option<String>,
+    name: String,
+}
+
+/// Renames one of the person's keys.
+#[post("/account/keys/{kid}/rename")]
+pub async fn rename_key(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    kid: web::Path<String>,
+    form: web::Form<RenameForm>,
+) -> HttpResponse {
+    let (_, person) = match session_for_form(&state, &req, form.csrf.as_deref()).await {
+        Ok(ok) => ok,
+        Err(page) => return page,
+    };
+    let lang = page::lang(&req, None);
+    let Ok(name) = valid_name(&form.name) else {
+        return error_page(
+            lang,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "a name of 1 to 100 printable characters is required",
+        );
+    };
+    let owner = format!("ssin:{}", person.ssin);
+    match key_store::rename(&state.db, &kid, &owner, name).await {
+        Ok(true) => see_other("/account/keys").finish(),
+        Ok(false) => error_page(lang, StatusCode::NOT_FOUND, "no such key"),
+        Err(e) => internal_page(lang, "E-ACCOUNT-RENAME", &e),
+    }
+}
+
+/// Revokes one of the person's keys.
+#[post("/account/keys/{kid}/revoke")]
+pub async fn revoke_key(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    kid: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    let (_, person) = match session_for_form(&state, &req, form.csrf.as_deref()).await {
+        Ok(ok) => ok,
+        Err(page) => return page,
+    };
+    let lang = page::lang(&req, None);
+    let owner = format!("ssin:{}", person.ssin);
+    let row = match key_store::get(&state.db, &kid).await {
+        Ok(Some(row)) if row.owner == owner => row,
+        Ok(_) => return error_page(lang, StatusCode::NOT_FOUND, "no such key"),
+        Err(e) => return internal_page(lang, "E-ACCOUNT-REVOKE-KEY", &e),
+    };
+    match revoke(&state, &row, &owner).await {
+        Ok(_) => see_other("/account/keys").finish(),
+        Err(problem) => internal_page(lang, "E-ACCOUNT-REVOKE-KEY", &problem.detail),
+    }
 }
 
 /// Ends the session.

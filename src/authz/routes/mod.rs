@@ -37,6 +37,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(account::login_start)
         .service(account::account)
         .service(account::revoke_consent)
+        .service(account::keys)
+        .service(account::rename_key)
+        .service(account::revoke_key)
         .service(account::logout)
         .service(userinfo::userinfo_get)
         .service(userinfo::userinfo_post);
