@@ -57,12 +57,14 @@ impl Owner {
     }
 
     /// The owner's identifier as API.md writes identifiers (`{"type", "value"}`):
-    /// the organization for organization and system keys, else the person.
+    /// the organization for organization and system keys, else the person (by SSIN,
+    /// or by NIHII for a certificate imported for a NIHII).
     pub fn identifier(&self) -> Value {
-        match (self.profile.as_str(), &self.cbe, &self.ssin) {
-            ("organization" | "system", Some(cbe), _) => json!({"type": "cbe", "value": cbe}),
-            (_, _, Some(ssin)) => json!({"type": "ssin", "value": ssin}),
-            (_, Some(cbe), None) => json!({"type": "cbe", "value": cbe}),
+        match (self.profile.as_str(), &self.cbe, &self.ssin, &self.nihii) {
+            ("organization" | "system", Some(cbe), _, _) => json!({"type": "cbe", "value": cbe}),
+            (_, _, Some(ssin), _) => json!({"type": "ssin", "value": ssin}),
+            (_, _, None, Some(nihii)) => json!({"type": "nihii", "value": nihii}),
+            (_, Some(cbe), None, None) => json!({"type": "cbe", "value": cbe}),
             _ => Value::Null,
         }
     }
