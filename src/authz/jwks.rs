@@ -41,7 +41,7 @@ impl SigAlg {
 }
 
 /// Key-management algorithms a registered `enc` key may name.
-const ENC_ALGS: &[&str] = &["ECDH-ES+A256KW", "RSA-OAEP-256"];
+pub const ENC_ALGS: &[&str] = &["ECDH-ES+A256KW", "RSA-OAEP-256"];
 const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -204,8 +204,12 @@ fn parse_key(value: &Value, load: bool) -> Result<ClientKey, String> {
         return Err("an Ed25519 key cannot encrypt".into());
     }
     if load {
-        // The key must load as a public key of its type.
-        let parsed = Jwk::from_map(jwk.clone()).map_err(|e| format!("not a valid JWK: {e}"))?;
+        // The key material must load as a public key of its type; `use` and `alg` are
+        // checked above (josekit's verifier would refuse an encryption key's).
+        let mut material = jwk.clone();
+        material.remove("use");
+        material.remove("alg");
+        let parsed = Jwk::from_map(material).map_err(|e| format!("not a valid JWK: {e}"))?;
         let probe = ClientKey {
             kid: String::new(),
             key_use: None,

@@ -65,27 +65,41 @@ fn finish(
 }
 
 /// A key of a client's registered JWK Set (already checked by [`ClientJwks`]), as the
-/// keystore keeps it: the JWK unchanged, its use (`sig+enc` when unstated).
+/// keystore keeps it. Its use is the JWK's `use`, else what its `alg` implies, else
+/// both; the published JWK then carries `use` and `alg` unless it serves both
+/// (API.md), the signature algorithm being the one its type implies and the
+/// encryption algorithm the one this keystore uses for its type.
 ///
 /// [`ClientJwks`]: crate::authz::jwks::ClientJwks
 pub fn from_client_key(key: &crate::authz::jwks::ClientKey) -> (PublicJwk, KeyUse) {
-    let key_use = key
-        .key_use
-        .as_deref()
-        .and_then(KeyUse::parse)
-        .unwrap_or(KeyUse::SigEnc);
-    let alg = key
-        .jwk
-        .get("alg")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .or_else(|| {
-            (key_use == KeyUse::Sig)
-                .then(|| key.sig_alg.map(|a| a.as_str().to_owned()))
-                .flatten()
-        });
+    let stated_alg = key.jwk.get("alg").and_then(Value::as_str);
+    let key_use = match (key.key_use.as_deref().and_then(KeyUse::parse), stated_alg) {
+        (Some(key_use), _) => key_use,
+        (None, Some(alg)) if crate::authz::jwks::ENC_ALGS.contains(&alg) => KeyUse::Enc,
+        (None, Some(_)) => KeyUse::Sig,
+        (None, None) => KeyUse::SigEnc,
+    };
+    let enc_alg = match key.jwk.get("kty").and_then(Value::as_str) {
+        Some("RSA") => Some("RSA-OAEP-256"),
+        Some("EC") if key.jwk.get("crv").and_then(Value::as_str) == Some("P-256") => {
+            Some("ECDH-ES+A256KW")
+        }
+        _ => None,
+    };
+    let alg = match key_use {
+        KeyUse::SigEnc => None,
+        KeyUse::Sig => stated_alg
+            .map(str::to_owned)
+            .or_else(|| key.sig_alg.map(|a| a.as_str().to_owned())),
+        KeyUse::Enc => stated_alg.or(enc_alg).map(str::to_owned),
+    };
+    let mut jwk = key.jwk.clone();
+    if let Some(alg) = &alg {
+        jwk.insert("use".into(), json!(key_use.as_str()));
+        jwk.insert("alg".into(), json!(alg));
+    }
     let public = PublicJwk {
-        jwk: key.jwk.clone(),
+        jwk,
         alg,
         jkt: key.jkt.clone(),
     };

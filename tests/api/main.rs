@@ -12,6 +12,7 @@ mod forms;
 mod helpers;
 mod introspection;
 mod keys;
+mod keys_admin;
 mod login;
 mod operations;
 mod persons;

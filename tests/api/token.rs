@@ -64,7 +64,8 @@ async fn system_client_gets_a_token_that_verifies_with_an_independent_library() 
         300
     );
     assert_eq!(claims["keys"][0]["kid"], "gateway-key-1");
-    assert_eq!(claims["keys"][0]["use"], "sig+enc");
+    // josekit writes `alg: ES256` into the key, so it is a signing key (RFC 7517 §4.4).
+    assert_eq!(claims["keys"][0]["use"], "sig");
     assert!(claims["jti"].as_str().is_some_and(|j| !j.is_empty()));
 }
 
