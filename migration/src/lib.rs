@@ -9,6 +9,21 @@ mod m20261123_000003_keystore;
 
 pub struct Migrator;
 
+/// Creates an index unless it exists (so that two instances starting together agree).
+async fn index(
+    manager: &SchemaManager<'_>,
+    name: &str,
+    table: impl IntoIden,
+    cols: &[DynIden],
+) -> Result<(), DbErr> {
+    let mut index = Index::create();
+    index.if_not_exists().name(name).table(table);
+    for col in cols {
+        index.col(col.clone());
+    }
+    manager.create_index(index.to_owned()).await
+}
+
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {

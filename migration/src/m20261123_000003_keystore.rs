@@ -4,6 +4,8 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
+use crate::index;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -46,20 +48,6 @@ enum PublicKey {
     LastUsedAt,
     RevokedAt,
     RevokedBy,
-}
-
-async fn index(
-    manager: &SchemaManager<'_>,
-    name: &str,
-    table: impl IntoIden,
-    cols: &[DynIden],
-) -> Result<(), DbErr> {
-    let mut index = Index::create();
-    index.if_not_exists().name(name).table(table);
-    for col in cols {
-        index.col(col.clone());
-    }
-    manager.create_index(index.to_owned()).await
 }
 
 #[async_trait::async_trait]

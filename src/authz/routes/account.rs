@@ -37,6 +37,23 @@ async fn to_login(state: &AppState, req: &HttpRequest) -> anyhow::Result<HttpRes
     Ok(response.finish())
 }
 
+/// The display names of clients (the id when a client is gone; empty for none).
+async fn client_names(
+    state: &AppState,
+    ids: impl Iterator<Item = Option<&str>>,
+) -> anyhow::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for id in ids {
+        names.push(match id {
+            Some(id) => client_store::get_client(&state.db, id)
+                .await?
+                .map_or_else(|| id.to_owned(), |c| c.name),
+            None => String::new(),
+        });
+    }
+    Ok(names)
+}
+
 /// The login page of the account service.
 #[get("/login")]
 pub async fn login_start(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
@@ -57,14 +74,8 @@ pub async fn account(state: web::Data<AppState>, req: HttpRequest) -> HttpRespon
             return to_login(&state, &req).await;
         };
         let consents = store::consents_of(&state.db, &person.ssin).await?;
-        let mut names = Vec::with_capacity(consents.len());
-        for c in &consents {
-            let name = client_store::get_client(&state.db, &c.client_id)
-                .await?
-                .map(|client| client.name)
-                .unwrap_or_else(|| c.client_id.clone());
-            names.push(name);
-        }
+        let names =
+            client_names(&state, consents.iter().map(|c| Some(c.client_id.as_str()))).await?;
         let rows: Vec<ConsentRow> = consents
             .iter()
             .zip(&names)
@@ -158,16 +169,7 @@ pub async fn keys(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
         let now = state.clock.now();
         let policy = &state.keystore.policy;
         let rows = key_store::keys_of(&state.db, &format!("ssin:{}", person.ssin), None).await?;
-        let mut names = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let name = match &row.client_id {
-                Some(id) => client_store::get_client(&state.db, id)
-                    .await?
-                    .map_or_else(|| id.clone(), |c| c.name),
-                None => String::new(),
-            };
-            names.push(name);
-        }
+        let names = client_names(&state, rows.iter().map(|k| k.client_id.as_deref())).await?;
         let statuses: Vec<Status> = rows
             .iter()
             .map(|k| key_store::status(k, policy, now))
