@@ -2,7 +2,7 @@
 //! by others (webauthn-authenticator-rs's `SoftPasskey` and `SoftToken`) and by the
 //! openssl + CBOR authenticator of `authenticator.rs` for what those cannot make.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
@@ -12,6 +12,7 @@ use webauthn_rs_core::proto::CreationChallengeResponse;
 use crate::authenticator::{self, Format, KeyKind, Options};
 use crate::forms::{App, PASSWORD, Pkce, auth_query, token_json};
 use crate::helpers::{TestApp, jwt_claims, spawn_app_with};
+use crate::keys_admin::{found as search, rfc3339};
 
 const ORIGIN: &str = "https://depot.example";
 const SCOPE: &str = "openid keys:register keys:read";
@@ -134,21 +135,8 @@ async fn own_keys(app: &TestApp, token: &str) -> Vec<Value> {
     body["keys"].as_array().unwrap().clone()
 }
 
-async fn search(app: &TestApp, token: &str, query: &[(&str, &str)]) -> Vec<Value> {
-    let url = url::Url::parse_with_params(&app.url("/keys/jwks"), query).unwrap();
-    let response = app.http.get(url).bearer_auth(token).send().await.unwrap();
-    let status = response.status();
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(status, 200, "{body}");
-    body["keys"].as_array().unwrap().clone()
-}
-
 fn kids(keys: &[Value]) -> Vec<&str> {
     keys.iter().map(|k| k["kid"].as_str().unwrap()).collect()
-}
-
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ mod helpers;
 mod introspection;
 mod keys;
 mod keys_admin;
+mod keys_certificates;
 mod login;
 mod operations;
 mod persons;
