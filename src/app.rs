@@ -58,8 +58,25 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
     );
     let keystore =
         Arc::new(crate::keys::Keystore::from_config(&config).context("configuring the keystore")?);
+    let tsa = Arc::new(
+        crate::tsa::Authority::load(&config, &db, &master, clock.now())
+            .await
+            .context("loading the time-stamp authority's key")?,
+    );
+    let service_client = Arc::new(
+        crate::service_client::ServiceClient::ensure(&config, &db, &master, &clock)
+            .await
+            .context("registering the depot's own client")?,
+    );
+    let tsa_client = Arc::new(
+        crate::tsa::client_from_config(&config, &tsa, service_client.clone())
+            .context("configuring the TSA client")?,
+    );
     Ok(AppState {
         keystore,
+        tsa,
+        service_client,
+        tsa_client,
         config: Arc::new(config),
         db,
         clock,
@@ -77,7 +94,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(ops::metrics::metrics)
         .service(openapi::openapi_json)
         .configure(authz::routes::configure)
-        .configure(crate::keys::routes::configure);
+        .configure(crate::keys::routes::configure)
+        .configure(crate::tsa::routes::configure);
 }
 
 pub struct Application {

@@ -48,6 +48,15 @@ const KNOWN_KEYS: &[&str] = &[
     "KEY_INACTIVITY_DAYS",
     "KEY_REGISTRATION_TIMEOUT_SECONDS",
     "CERTIFICATE_TRUST_ROOTS",
+    "TSA_POLICY",
+    "TSA_ACCURACY_SECONDS",
+    "TSA_CERT_FILE",
+    "TSA_KEY_FILE",
+    "TSA_URL",
+    "TSA_AUTH",
+    "TSA_TRUST_ANCHORS",
+    "TSA_TIMEOUT_SECONDS",
+    "TSA_RETRIES",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +74,16 @@ pub enum LogFormat {
 pub enum SqliteDurability {
     Full,
     Normal,
+}
+
+/// How the depot authenticates to the TSA it asks for timestamps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TsaAuth {
+    /// The depot's own client-credentials token (scope `tsa`), from this server.
+    Token,
+    /// No authentication (an external TSA open to the depot).
+    None,
 }
 
 /// The raw, deserialized configuration (see the README's table).
@@ -115,6 +134,22 @@ pub struct Settings {
     /// PEM file of the CAs that certificate-backed keys (eHealth certificates, ETKs)
     /// must chain to; none: certificate imports are refused.
     pub certificate_trust_roots: Option<PathBuf>,
+    /// The policy OID of the co-hosted TSA's timestamps.
+    pub tsa_policy: String,
+    /// The accuracy the co-hosted TSA claims for `genTime` (0: none stated).
+    pub tsa_accuracy_seconds: u32,
+    /// The co-hosted TSA's certificate chain (PEM, TSA certificate first) and key;
+    /// none: generated at first start.
+    pub tsa_cert_file: Option<PathBuf>,
+    pub tsa_key_file: Option<PathBuf>,
+    /// The TSA the depot asks for timestamps; none: the co-hosted one.
+    pub tsa_url: Option<String>,
+    pub tsa_auth: TsaAuth,
+    /// PEM file of the roots a TSA reply must chain to; none: the co-hosted TSA's root.
+    pub tsa_trust_anchors: Option<PathBuf>,
+    /// Per attempt; a failed attempt is retried `tsa_retries` times.
+    pub tsa_timeout_seconds: u32,
+    pub tsa_retries: u32,
 }
 
 impl Default for Settings {
@@ -154,6 +189,15 @@ impl Default for Settings {
             key_inactivity_days: 180,
             key_registration_timeout_seconds: 300,
             certificate_trust_roots: None,
+            tsa_policy: "1.2.3.4.1".to_owned(),
+            tsa_accuracy_seconds: 1,
+            tsa_cert_file: None,
+            tsa_key_file: None,
+            tsa_url: None,
+            tsa_auth: TsaAuth::Token,
+            tsa_trust_anchors: None,
+            tsa_timeout_seconds: 5,
+            tsa_retries: 2,
         }
     }
 }
@@ -253,6 +297,17 @@ impl Config {
         {
             return Err(ConfigError::Invalid(
                 "DEPOT_KEYS_MAX_ACTIVE, DEPOT_KEY_LIFETIME_DAYS and DEPOT_KEY_INACTIVITY_DAYS must be positive, DEPOT_KEY_REGISTRATION_TIMEOUT_SECONDS between 10 and 3600".into(),
+            ));
+        }
+        if settings.tsa_timeout_seconds == 0 || settings.tsa_retries > 10 {
+            return Err(ConfigError::Invalid(
+                "DEPOT_TSA_TIMEOUT_SECONDS must be positive and DEPOT_TSA_RETRIES at most 10"
+                    .into(),
+            ));
+        }
+        if settings.tsa_url.is_some() && settings.tsa_trust_anchors.is_none() {
+            return Err(ConfigError::Invalid(
+                "DEPOT_TSA_URL names another TSA: DEPOT_TSA_TRUST_ANCHORS must say which roots its replies chain to".into(),
             ));
         }
         if settings.tls_cert_file.is_some() != settings.tls_key_file.is_some() {

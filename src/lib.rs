@@ -16,4 +16,7 @@ pub mod operator;
 pub mod ops;
 pub mod people;
 pub mod problem;
+pub mod secrets;
+pub mod service_client;
 pub mod state;
+pub mod tsa;

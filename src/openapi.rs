@@ -32,6 +32,8 @@ use crate::ops;
         crate::keys::routes::jwks,
         crate::keys::admin::add_key,
         crate::keys::admin::revoke_key,
+        crate::tsa::routes::stamp,
+        crate::tsa::routes::certificates,
         ops::health::live,
         ops::health::ready,
         ops::metrics::metrics,

@@ -23,4 +23,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub policy: Arc<Policy>,
     pub keystore: Arc<crate::keys::Keystore>,
+    /// The co-hosted time-stamp authority.
+    pub tsa: Arc<crate::tsa::Authority>,
+    /// The depot's own OAuth client (client credentials with private_key_jwt).
+    pub service_client: Arc<crate::service_client::ServiceClient>,
+    /// How the depot obtains proofs of reception.
+    pub tsa_client: Arc<crate::tsa::TsaClient>,
 }

@@ -14,4 +14,5 @@ pub mod person;
 pub mod public_key;
 pub mod refresh_token;
 pub mod revoked_token;
+pub mod service_secret;
 pub mod signing_key;

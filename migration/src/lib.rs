@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_authz;
 mod m20261123_000002_people_login;
 mod m20261123_000003_keystore;
+mod m20261123_000004_service_secrets;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_authz::Migration),
             Box::new(m20261123_000002_people_login::Migration),
             Box::new(m20261123_000003_keystore::Migration),
+            Box::new(m20261123_000004_service_secrets::Migration),
         ]
     }
 }

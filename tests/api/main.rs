@@ -20,3 +20,4 @@ mod persons;
 mod relying_party;
 mod resource;
 mod token;
+mod tsa;

@@ -1,0 +1,496 @@
+//! The client the depot asks for timestamps with: it builds the request (SHA-256 of
+//! the bytes, a random nonce, `certReq`), authenticates with the depot's own token
+//! when configured, and trusts a reply only once it has verified it: status, imprint,
+//! nonce, the signed attributes, the signature, the signing-certificate attribute, the
+//! chain to a configured root at `genTime`, and the `timeStamping` key usage. It
+//! works with any RFC 3161 TSA, ours or another.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use cmpv2::status::PkiStatus;
+use cms::content_info::ContentInfo;
+use cms::signed_data::SignerIdentifier;
+use der::asn1::{AnyRef, Int, OctetString, Uint};
+use der::{Decode, Encode, Tag, Tagged};
+use openssl::bn::BigNum;
+use openssl::hash::{MessageDigest, hash};
+use openssl::stack::Stack;
+use openssl::x509::store::X509StoreBuilder;
+use openssl::x509::verify::X509VerifyParam;
+use openssl::x509::{X509, X509PurposeId, X509StoreContext};
+use spki::AlgorithmIdentifierOwned;
+use x509_cert::attr::Attribute;
+use x509_tsp::{MessageImprint, TimeStampReq, TspVersion, TstInfo};
+
+use super::asn1::{self, FailureInfo, SignedDataView, SignerInfoView, TimeStampReply};
+use super::authority::timestamping_only;
+use crate::service_client::{ServiceClient, ServiceTokenError};
+
+/// What the depot keeps as proof that it received some bytes at a time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceptionProof {
+    /// The whole TimeStampResp, DER (what `openssl ts -verify -in` reads).
+    pub response: Vec<u8>,
+    pub gen_time: DateTime<Utc>,
+    /// The TSA's serial number, in decimal.
+    pub serial: String,
+}
+
+/// What a verified timestamp says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub gen_time: DateTime<Utc>,
+    pub serial: String,
+    pub policy: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TsaError {
+    #[error("no timestamp: the TSA cannot be reached ({0})")]
+    Unavailable(String),
+    #[error("no timestamp: the TSA refused the request ({0})")]
+    Rejected(String),
+    #[error("no timestamp: the TSA's reply does not verify ({0})")]
+    Invalid(String),
+    #[error("no timestamp: the depot cannot authenticate to the TSA ({0})")]
+    Auth(String),
+}
+
+/// How to reach and trust a TSA.
+pub struct TsaClientConfig {
+    pub url: String,
+    /// The depot's own client and the resource indicator to ask its token for; none:
+    /// requests carry no token.
+    pub auth: Option<(Arc<ServiceClient>, String)>,
+    /// The roots a reply's signing certificate must chain to.
+    pub anchors: Vec<X509>,
+    pub timeout: Duration,
+    pub retries: u32,
+}
+
+pub struct TsaClient {
+    config: TsaClientConfig,
+    http: reqwest::Client,
+}
+
+impl TsaClient {
+    pub fn new(config: TsaClientConfig) -> Result<Self, TsaError> {
+        if config.anchors.is_empty() {
+            return Err(TsaError::Invalid("no trust anchor is configured".into()));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .build()
+            .map_err(|e| TsaError::Unavailable(e.to_string()))?;
+        Ok(Self { config, http })
+    }
+
+    /// A verified timestamp over `data`, after at most `retries` more attempts when the
+    /// TSA cannot be reached or answers 5xx / 429. A refusal or a reply that does not
+    /// verify is final.
+    pub async fn stamp(&self, data: &[u8]) -> Result<ReceptionProof, TsaError> {
+        let (request, imprint, nonce) = request(data).map_err(TsaError::Invalid)?;
+        let mut failures = Vec::new();
+        let mut renewed = false;
+        let mut attempt = 0;
+        while attempt <= self.config.retries {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(100 << (attempt - 1).min(5))).await;
+            }
+            attempt += 1;
+            let token = match &self.config.auth {
+                None => None,
+                Some((client, resource)) => match client.token("tsa", resource).await {
+                    Ok(token) => Some(token),
+                    Err(ServiceTokenError::Unreachable(e)) => {
+                        failures.push(format!("token endpoint: {e}"));
+                        continue;
+                    }
+                    Err(e) => return Err(TsaError::Auth(e.to_string())),
+                },
+            };
+            let mut call = self
+                .http
+                .post(&self.config.url)
+                .header(reqwest::header::CONTENT_TYPE, "application/timestamp-query")
+                .body(request.clone());
+            if let Some(token) = &token {
+                call = call.bearer_auth(token);
+            }
+            let response = match call.send().await {
+                Ok(response) => response,
+                Err(e) => {
+                    failures.push(e.to_string());
+                    continue;
+                }
+            };
+            let status = response.status();
+            if status == reqwest::StatusCode::UNAUTHORIZED
+                && let (Some((client, _)), Some(token), false) =
+                    (&self.config.auth, &token, renewed)
+            {
+                // The token was revoked or the TSA's clock disagrees: one new token,
+                // without counting it as an attempt.
+                client.discard(token).await;
+                renewed = true;
+                attempt -= 1;
+                continue;
+            }
+            if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                failures.push(format!("HTTP {status}"));
+                continue;
+            }
+            if !status.is_success() {
+                let body = response.text().await.unwrap_or_default();
+                let body: String = body.chars().take(300).collect();
+                return Err(if status == reqwest::StatusCode::UNAUTHORIZED {
+                    TsaError::Auth(format!("HTTP {status}: {body}"))
+                } else {
+                    TsaError::Unavailable(format!("HTTP {status}: {body}"))
+                });
+            }
+            let body = match response.bytes().await {
+                Ok(body) => body.to_vec(),
+                Err(e) => {
+                    failures.push(e.to_string());
+                    continue;
+                }
+            };
+            let verified = verify_response(&body, &imprint, Some(&nonce), &self.config.anchors)?;
+            return Ok(ReceptionProof {
+                response: body,
+                gen_time: verified.gen_time,
+                serial: verified.serial,
+            });
+        }
+        Err(TsaError::Unavailable(format!(
+            "{} attempts to {} failed: {}",
+            attempt,
+            self.config.url,
+            failures.join("; ")
+        )))
+    }
+}
+
+/// The DER TimeStampReq for `data`, its imprint and its nonce.
+fn request(data: &[u8]) -> Result<(Vec<u8>, MessageImprint, Int), String> {
+    let err = |e: der::Error| e.to_string();
+    let digest = hash(MessageDigest::sha256(), data).map_err(|e| e.to_string())?;
+    let mut nonce = [0u8; 8];
+    openssl::rand::rand_bytes(&mut nonce).map_err(|e| e.to_string())?;
+    let nonce = Int::from(Uint::new(&nonce).map_err(err)?);
+    let imprint = MessageImprint {
+        hash_algorithm: AlgorithmIdentifierOwned {
+            oid: asn1::ID_SHA_256,
+            parameters: None,
+        },
+        hashed_message: OctetString::new(digest.to_vec()).map_err(err)?,
+    };
+    let request = TimeStampReq {
+        version: TspVersion::V1,
+        message_imprint: imprint.clone(),
+        req_policy: None,
+        nonce: Some(nonce.clone()),
+        cert_req: true,
+        extensions: None,
+    };
+    Ok((request.to_der().map_err(err)?, imprint, nonce))
+}
+
+/// Verifies a TimeStampResp against the imprint (and nonce) that was asked.
+pub fn verify_response(
+    der: &[u8],
+    imprint: &MessageImprint,
+    nonce: Option<&Int>,
+    anchors: &[X509],
+) -> Result<Verified, TsaError> {
+    let response = TimeStampReply::from_der(der)
+        .map_err(|e| TsaError::Invalid(format!("not a DER TimeStampResp: {e}")))?;
+    let status = &response.status;
+    if !matches!(
+        status.status,
+        PkiStatus::Accepted | PkiStatus::GrantedWithMods
+    ) {
+        let text: Vec<&str> = status
+            .status_string
+            .iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        let failures = status
+            .fail_info
+            .as_ref()
+            .map(FailureInfo::of)
+            .unwrap_or_default();
+        return Err(TsaError::Rejected(format!(
+            "status {:?}, failInfo [{}]: {}",
+            status.status,
+            failures.join(", "),
+            text.join(" ")
+        )));
+    }
+    let token = response
+        .time_stamp_token
+        .ok_or_else(|| TsaError::Invalid("status granted but no token".into()))?
+        .to_der()
+        .map_err(|e| TsaError::Invalid(e.to_string()))?;
+    verify_token(&token, imprint, nonce, anchors).map_err(TsaError::Invalid)
+}
+
+/// Verifies a TimeStampToken (CMS SignedData over a TSTInfo).
+pub fn verify_token(
+    der: &[u8],
+    imprint: &MessageImprint,
+    nonce: Option<&Int>,
+    anchors: &[X509],
+) -> Result<Verified, String> {
+    let info = ContentInfo::from_der(der).map_err(|e| format!("not a ContentInfo: {e}"))?;
+    if info.content_type != asn1::ID_SIGNED_DATA {
+        return Err("the token is not a SignedData".into());
+    }
+    let signed_der = info.content.to_der().map_err(|e| e.to_string())?;
+    let signed = SignedDataView::from_der(&signed_der)
+        .map_err(|e| format!("the SignedData does not parse: {e}"))?;
+    if signed.encap_content_info.econtent_type != asn1::ID_CT_TST_INFO {
+        return Err("the signed content is not a TSTInfo".into());
+    }
+    let content = signed
+        .encap_content_info
+        .econtent
+        .as_ref()
+        .filter(|c| c.tag() == Tag::OctetString)
+        .ok_or("the TSTInfo is missing")?
+        .value();
+    let tst = TstInfo::from_der(content).map_err(|e| format!("the TSTInfo does not parse: {e}"))?;
+    if tst.message_imprint.hash_algorithm.oid != imprint.hash_algorithm.oid
+        || tst.message_imprint.hashed_message != imprint.hashed_message
+    {
+        return Err("the timestamp is over other data (message imprint differs)".into());
+    }
+    if let Some(nonce) = nonce
+        && tst.nonce.as_ref() != Some(nonce)
+    {
+        return Err("the nonce differs from the request's (a replayed or misrouted reply)".into());
+    }
+
+    let signers: Vec<SignerInfoView> =
+        asn1::elements(&signed.signer_infos).map_err(|e| format!("signerInfos: {e}"))?;
+    let [signer] = signers.as_slice() else {
+        return Err(format!(
+            "{} signers; a timestamp has exactly one",
+            signers.len()
+        ));
+    };
+    let mut certificates = Vec::new();
+    for any in signed.certificates.iter().flatten() {
+        if any.tag() == Tag::Sequence {
+            let der = any.to_der().map_err(|e| e.to_string())?;
+            certificates.push((
+                X509::from_der(&der).map_err(|e| format!("a certificate does not parse: {e}"))?,
+                der,
+            ));
+        }
+    }
+    for anchor in anchors {
+        let der = anchor.to_der().map_err(|e| e.to_string())?;
+        certificates.push((anchor.clone(), der));
+    }
+    let (certificate, certificate_der) = certificates
+        .iter()
+        .find(|(_, der)| identifies(&signer.sid, der))
+        .ok_or("the signer's certificate is neither in the token nor a trust anchor")?;
+    let parsed = x509_cert::Certificate::from_der(certificate_der).map_err(|e| e.to_string())?;
+
+    let attributes = signer
+        .signed_attrs
+        .as_ref()
+        .ok_or("the signer has no signed attributes")?;
+    let attributes_list: Vec<Attribute> =
+        asn1::elements(attributes).map_err(|e| format!("signed attributes: {e}"))?;
+    check_attributes(
+        &attributes_list,
+        &signer.digest_alg,
+        content,
+        &parsed,
+        certificate_der,
+    )?;
+
+    // RFC 5652 § 5.4: the signature covers the attributes' DER with the SET OF tag.
+    let signed_bytes = AnyRef::new(Tag::Set, attributes.value())
+        .and_then(|a| a.to_der())
+        .map_err(|e| e.to_string())?;
+    let digest = signature_digest(&signer.signature_algorithm, &signer.digest_alg)?;
+    let key = certificate.public_key().map_err(|e| e.to_string())?;
+    let good = openssl::sign::Verifier::new(digest, &key)
+        .and_then(|mut v| v.verify_oneshot(signer.signature.as_bytes(), &signed_bytes))
+        .unwrap_or(false);
+    if !good {
+        return Err("the signature does not verify with the signing certificate's key".into());
+    }
+
+    timestamping_only(&parsed)?;
+    let gen_time = DateTime::<Utc>::from(std::time::SystemTime::from(tst.gen_time));
+    chain(certificate, &certificates, anchors, gen_time)?;
+    let serial = BigNum::from_slice(tst.serial_number.as_bytes())
+        .and_then(|n| n.to_dec_str().map(|s| s.to_string()))
+        .map_err(|e| e.to_string())?;
+    Ok(Verified {
+        gen_time,
+        serial,
+        policy: tst.policy.to_string(),
+    })
+}
+
+/// Whether the certificate (DER) is the one a SignerIdentifier names.
+fn identifies(sid: &SignerIdentifier, der: &[u8]) -> bool {
+    let Ok(cert) = x509_cert::Certificate::from_der(der) else {
+        return false;
+    };
+    match sid {
+        SignerIdentifier::IssuerAndSerialNumber(isn) => {
+            cert.tbs_certificate.issuer == isn.issuer
+                && cert.tbs_certificate.serial_number == isn.serial_number
+        }
+        SignerIdentifier::SubjectKeyIdentifier(ski) => X509::from_der(der).is_ok_and(|c| {
+            c.subject_key_id()
+                .is_some_and(|id| id.as_slice() == ski.0.as_bytes())
+        }),
+    }
+}
+
+/// Content type, message digest and the ESS signing-certificate attribute (v2 with
+/// any SHA-2, or v1 with SHA-1 from older TSAs), which binds the signer certificate.
+fn check_attributes(
+    attributes: &[Attribute],
+    digest_alg: &AlgorithmIdentifierOwned,
+    content: &[u8],
+    signer: &x509_cert::Certificate,
+    signer_der: &[u8],
+) -> Result<(), String> {
+    let single = |oid| -> Result<Option<der::asn1::Any>, String> {
+        match attributes
+            .iter()
+            .filter(|a| a.oid == oid)
+            .collect::<Vec<_>>()[..]
+        {
+            [] => Ok(None),
+            [attribute] if attribute.values.len() == 1 => Ok(attribute.values.get(0).cloned()),
+            _ => Err(format!("the signed attribute {oid} appears more than once")),
+        }
+    };
+    let content_type = single(asn1::ID_CONTENT_TYPE)?
+        .ok_or("no content-type attribute")?
+        .decode_as::<const_oid::ObjectIdentifier>()
+        .map_err(|e| e.to_string())?;
+    if content_type != asn1::ID_CT_TST_INFO {
+        return Err("the content-type attribute is not TSTInfo".into());
+    }
+    let digest = single(asn1::ID_MESSAGE_DIGEST)?
+        .ok_or("no message-digest attribute")?
+        .decode_as::<OctetString>()
+        .map_err(|e| e.to_string())?;
+    let expected = hash(digest_of(&digest_alg.oid)?, content).map_err(|e| e.to_string())?;
+    if digest.as_bytes() != &*expected {
+        return Err("the message-digest attribute does not match the TSTInfo".into());
+    }
+    let (algorithm, cert_hash, issuer_serial) =
+        if let Some(v2) = single(asn1::ID_AA_SIGNING_CERTIFICATE_V_2)? {
+            let v2: asn1::SigningCertificateV2 = v2.decode_as().map_err(|e| e.to_string())?;
+            let first = v2
+                .certs
+                .into_iter()
+                .next()
+                .ok_or("an empty ESSCertIDv2 list")?;
+            let algorithm = first.hash_algorithm.map_or(asn1::ID_SHA_256, |a| a.oid);
+            (algorithm, first.cert_hash, first.issuer_serial)
+        } else if let Some(v1) = single(asn1::ID_AA_SIGNING_CERTIFICATE)? {
+            let v1: asn1::SigningCertificate = v1.decode_as().map_err(|e| e.to_string())?;
+            let first = v1
+                .certs
+                .into_iter()
+                .next()
+                .ok_or("an empty ESSCertID list")?;
+            (asn1::ID_SHA_1, first.cert_hash, first.issuer_serial)
+        } else {
+            return Err("no signing-certificate attribute (RFC 3161 § 2.4.1)".into());
+        };
+    let md = if algorithm == asn1::ID_SHA_1 {
+        MessageDigest::sha1()
+    } else {
+        digest_of(&algorithm)?
+    };
+    let actual = hash(md, signer_der).map_err(|e| e.to_string())?;
+    if cert_hash.as_bytes() != &*actual {
+        return Err("the signing-certificate attribute names another certificate".into());
+    }
+    if let Some(issuer_serial) = issuer_serial
+        && issuer_serial.serial_number != signer.tbs_certificate.serial_number
+    {
+        return Err("the signing-certificate attribute names another serial number".into());
+    }
+    Ok(())
+}
+
+fn digest_of(oid: &const_oid::ObjectIdentifier) -> Result<MessageDigest, String> {
+    match *oid {
+        asn1::ID_SHA_256 => Ok(MessageDigest::sha256()),
+        asn1::ID_SHA_384 => Ok(MessageDigest::sha384()),
+        asn1::ID_SHA_512 => Ok(MessageDigest::sha512()),
+        other => Err(format!("digest algorithm {other} is not accepted")),
+    }
+}
+
+/// The digest the signature algorithm implies (ECDSA or PKCS #1 v1.5 with SHA-2).
+fn signature_digest(
+    signature: &AlgorithmIdentifierOwned,
+    digest: &AlgorithmIdentifierOwned,
+) -> Result<MessageDigest, String> {
+    match signature.oid {
+        asn1::ECDSA_WITH_SHA_256 | asn1::SHA_256_WITH_RSA_ENCRYPTION => Ok(MessageDigest::sha256()),
+        asn1::ECDSA_WITH_SHA_384 | asn1::SHA_384_WITH_RSA_ENCRYPTION => Ok(MessageDigest::sha384()),
+        asn1::ECDSA_WITH_SHA_512 | asn1::SHA_512_WITH_RSA_ENCRYPTION => Ok(MessageDigest::sha512()),
+        asn1::RSA_ENCRYPTION => digest_of(&digest.oid),
+        other => Err(format!("signature algorithm {other} is not accepted")),
+    }
+}
+
+/// The signer certificate chains to an anchor, was valid at `genTime`, and may sign
+/// timestamps (OpenSSL's `timestampsign` purpose).
+fn chain(
+    signer: &X509,
+    certificates: &[(X509, Vec<u8>)],
+    anchors: &[X509],
+    at: DateTime<Utc>,
+) -> Result<(), String> {
+    let err = |e: openssl::error::ErrorStack| e.to_string();
+    let mut store = X509StoreBuilder::new().map_err(err)?;
+    for anchor in anchors {
+        store.add_cert(anchor.clone()).map_err(err)?;
+    }
+    let mut param = X509VerifyParam::new().map_err(err)?;
+    param.set_time(at.timestamp());
+    param
+        .set_purpose(X509PurposeId::TIMESTAMP_SIGN)
+        .map_err(err)?;
+    store.set_param(&param).map_err(err)?;
+    let store = store.build();
+    let mut untrusted = Stack::new().map_err(err)?;
+    for (certificate, _) in certificates {
+        untrusted.push(certificate.clone()).map_err(err)?;
+    }
+    let mut context = X509StoreContext::new().map_err(err)?;
+    let outcome = context
+        .init(&store, signer, &untrusted, |c| {
+            let ok = c.verify_cert()?;
+            Ok((ok, c.error().error_string().to_owned()))
+        })
+        .map_err(err)?;
+    match outcome {
+        (true, _) => Ok(()),
+        (false, reason) => Err(format!(
+            "the signing certificate does not chain to a trusted root: {reason}"
+        )),
+    }
+}

@@ -1,0 +1,75 @@
+//! RFC 3161 timestamps: the co-hosted time-stamp authority (`POST /tsa`) and the
+//! client the depot uses to obtain proofs of reception, from it or another TSA.
+
+pub mod asn1;
+pub mod authority;
+pub mod client;
+pub mod routes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use openssl::x509::X509;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
+
+pub use authority::{Authority, AuthorityError, Refusal};
+pub use client::{ReceptionProof, TsaClient, TsaClientConfig, TsaError};
+
+use crate::authz::scope::Resource;
+use crate::config::{Config, TsaAuth};
+use crate::service_client::ServiceClient;
+
+/// The next serial number: unique and increasing across every instance sharing the
+/// database (a PostgreSQL sequence; on SQLite, a counter row updated by its one writer).
+pub async fn next_serial(db: &DatabaseConnection) -> Result<u64, DbErr> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => "SELECT nextval('tsa_serial')",
+        _ => {
+            "INSERT INTO tsa_serial (id, value) VALUES (1, 1) \
+             ON CONFLICT (id) DO UPDATE SET value = tsa_serial.value + 1 RETURNING value"
+        }
+    };
+    let row = db
+        .query_one_raw(Statement::from_string(backend, sql))
+        .await?
+        .ok_or_else(|| DbErr::Custom("the serial number query returned nothing".into()))?;
+    let value: i64 = row.try_get_by_index(0)?;
+    u64::try_from(value).map_err(|_| DbErr::Custom(format!("serial number {value} is negative")))
+}
+
+/// The client the depot uses, as configured: the co-hosted TSA (trusting its root)
+/// unless `DEPOT_TSA_URL` names another.
+pub fn client_from_config(
+    config: &Config,
+    authority: &Authority,
+    service: Arc<ServiceClient>,
+) -> anyhow::Result<TsaClient> {
+    let settings = &config.settings;
+    let anchors = match &settings.tsa_trust_anchors {
+        Some(path) => X509::stack_from_pem(
+            &std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("DEPOT_TSA_TRUST_ANCHORS {}: {e}", path.display()))?,
+        )?,
+        None => authority.anchors().to_vec(),
+    };
+    if anchors.is_empty() {
+        anyhow::bail!(
+            "the TSA chain has no self-signed root: set DEPOT_TSA_TRUST_ANCHORS to the roots its timestamps chain to"
+        );
+    }
+    let auth = match settings.tsa_auth {
+        TsaAuth::Token => Some((service, Resource::Tsa.identifier(&config.issuer))),
+        TsaAuth::None => None,
+    };
+    Ok(TsaClient::new(TsaClientConfig {
+        url: settings
+            .tsa_url
+            .clone()
+            .unwrap_or_else(|| config.url("/tsa")),
+        auth,
+        anchors,
+        timeout: Duration::from_secs(u64::from(settings.tsa_timeout_seconds)),
+        retries: settings.tsa_retries,
+    })?)
+}

@@ -1,0 +1,481 @@
+//! The co-hosted time-stamp authority, driven by the real `openssl ts` command:
+//! queries it makes are answered, its replies verify with `openssl ts -verify`, and
+//! everything it refuses is refused without spending a serial number.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use depot::config::Settings;
+use serde_json::json;
+
+use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+
+/// Runs `openssl` in `dir`, asserting success; stdout and stderr together.
+pub fn openssl(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl command is installed");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "openssl {args:?} failed:\n{text}");
+    text
+}
+
+/// Like [`openssl`], for commands expected to fail.
+pub fn openssl_fails(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        !output.status.success(),
+        "openssl {args:?} succeeded:\n{text}"
+    );
+    text
+}
+
+/// A system client with scope `tsa` and a token for it.
+pub async fn tsa_token(app: &TestApp) -> String {
+    let client = app
+        .register_system_client("stamper", &["tsa"], json!({}))
+        .await;
+    app.token_for(&client, &[("scope", "tsa")]).await
+}
+
+pub async fn post_query(app: &TestApp, token: &str, body: Vec<u8>) -> reqwest::Response {
+    app.http
+        .post(app.url("/tsa"))
+        .bearer_auth(token)
+        .header("content-type", "application/timestamp-query")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Posts `query` (a file in `dir`) and stores the reply as `reply`; asserts a 200
+/// `application/timestamp-reply`.
+async fn stamp_file(app: &TestApp, token: &str, dir: &Path, query: &str, reply: &str) {
+    let response = post_query(app, token, std::fs::read(dir.join(query)).unwrap()).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/timestamp-reply"
+    );
+    std::fs::write(dir.join(reply), response.bytes().await.unwrap()).unwrap();
+}
+
+/// Saves `GET /tsa/certs` as `chain.pem` and the root (its last certificate) as
+/// `root.pem`; returns the chain text.
+async fn save_chain(app: &TestApp, dir: &Path) -> String {
+    let response = app.http.get(app.url("/tsa/certs")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/pem-certificate-chain"
+    );
+    let chain = response.text().await.unwrap();
+    std::fs::write(dir.join("chain.pem"), &chain).unwrap();
+    let start = chain.rfind("-----BEGIN CERTIFICATE-----").unwrap();
+    std::fs::write(dir.join("root.pem"), &chain[start..]).unwrap();
+    std::fs::write(dir.join("tsa.pem"), &chain[..start]).unwrap();
+    chain
+}
+
+fn serial_of(dir: &Path, reply: &str) -> u64 {
+    let text = openssl(dir, &["ts", "-reply", "-in", reply, "-text"]);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("Serial number:"))
+        .unwrap_or_else(|| panic!("no serial in\n{text}"));
+    let hex = line.trim_start_matches("Serial number:").trim();
+    u64::from_str_radix(hex.trim_start_matches("0x"), 16).unwrap()
+}
+
+fn data_dir() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_owned();
+    std::fs::write(
+        path.join("data.bin"),
+        b"a sealed message, exactly these bytes",
+    )
+    .unwrap();
+    (dir, path)
+}
+
+#[tokio::test]
+async fn queries_made_by_openssl_are_answered_and_verify_with_openssl() {
+    let app = spawn_app().await;
+    let token = tsa_token(&app).await;
+    let (_tmp, dir) = data_dir();
+    save_chain(&app, &dir).await;
+
+    for md in ["-sha256", "-sha384", "-sha512"] {
+        openssl(
+            &dir,
+            &[
+                "ts", "-query", "-data", "data.bin", md, "-cert", "-out", "q.tsq",
+            ],
+        );
+        stamp_file(&app, &token, &dir, "q.tsq", "r.tsr").await;
+        let text = openssl(&dir, &["ts", "-reply", "-in", "r.tsr", "-text"]);
+        assert!(text.contains("Status: Granted."), "{text}");
+        // openssl names the OID after its own openssl.cnf, where 1.2.3.4.1 is
+        // `tsa_policy1`.
+        assert!(
+            text.contains("Policy OID: 1.2.3.4.1") || text.contains("Policy OID: tsa_policy1"),
+            "{text}"
+        );
+        assert!(text.contains("Accuracy: 0x01 seconds"), "{text}");
+        // -verify checks the imprint against the data, the nonce against the query,
+        // the ESS signing certificate, the signature and the chain with the
+        // timeStamping purpose.
+        let verified = openssl(
+            &dir,
+            &[
+                "ts", "-verify", "-data", "data.bin", "-in", "r.tsr", "-CAfile", "root.pem",
+            ],
+        );
+        assert!(verified.contains("Verification: OK"), "{md}: {verified}");
+        let against_query = openssl(
+            &dir,
+            &[
+                "ts",
+                "-verify",
+                "-queryfile",
+                "q.tsq",
+                "-in",
+                "r.tsr",
+                "-CAfile",
+                "chain.pem",
+            ],
+        );
+        assert!(
+            against_query.contains("Verification: OK"),
+            "{against_query}"
+        );
+    }
+
+    // Other data: openssl refuses the reply.
+    std::fs::write(dir.join("other.bin"), b"other bytes").unwrap();
+    let refused = openssl_fails(
+        &dir,
+        &[
+            "ts",
+            "-verify",
+            "-data",
+            "other.bin",
+            "-in",
+            "r.tsr",
+            "-CAfile",
+            "root.pem",
+        ],
+    );
+    assert!(refused.contains("message imprint mismatch"), "{refused}");
+}
+
+#[tokio::test]
+async fn cert_req_decides_whether_the_certificate_is_included() {
+    let app = spawn_app().await;
+    let token = tsa_token(&app).await;
+    let (_tmp, dir) = data_dir();
+    save_chain(&app, &dir).await;
+
+    openssl(
+        &dir,
+        &[
+            "ts",
+            "-query",
+            "-data",
+            "data.bin",
+            "-no_nonce",
+            "-out",
+            "q.tsq",
+        ],
+    );
+    stamp_file(&app, &token, &dir, "q.tsq", "r.tsr").await;
+    // Without the certificate in the token, openssl needs it given.
+    openssl(
+        &dir,
+        &[
+            "ts",
+            "-reply",
+            "-in",
+            "r.tsr",
+            "-token_out",
+            "-out",
+            "t.der",
+        ],
+    );
+    let without = openssl(
+        &dir,
+        &["pkcs7", "-inform", "DER", "-in", "t.der", "-print_certs"],
+    );
+    assert!(!without.contains("BEGIN CERTIFICATE"), "{without}");
+    let verified = openssl(
+        &dir,
+        &[
+            "ts",
+            "-verify",
+            "-data",
+            "data.bin",
+            "-in",
+            "r.tsr",
+            "-CAfile",
+            "root.pem",
+            "-untrusted",
+            "tsa.pem",
+        ],
+    );
+    assert!(verified.contains("Verification: OK"), "{verified}");
+    let text = openssl(&dir, &["ts", "-reply", "-in", "r.tsr", "-text"]);
+    assert!(text.contains("Nonce: unspecified"), "{text}");
+
+    openssl(
+        &dir,
+        &[
+            "ts", "-query", "-data", "data.bin", "-cert", "-out", "q.tsq",
+        ],
+    );
+    stamp_file(&app, &token, &dir, "q.tsq", "r.tsr").await;
+    openssl(
+        &dir,
+        &[
+            "ts",
+            "-reply",
+            "-in",
+            "r.tsr",
+            "-token_out",
+            "-out",
+            "t.der",
+        ],
+    );
+    let with = openssl(
+        &dir,
+        &["pkcs7", "-inform", "DER", "-in", "t.der", "-print_certs"],
+    );
+    // The TSA certificate, not the root (that is the verifier's trust anchor).
+    assert_eq!(with.matches("BEGIN CERTIFICATE").count(), 1, "{with}");
+    assert!(with.contains("time-stamp authority"), "{with}");
+}
+
+#[tokio::test]
+async fn the_generated_certificate_is_a_timestamping_certificate_and_the_key_is_sealed() {
+    let app = spawn_app().await;
+    let (_tmp, dir) = data_dir();
+    save_chain(&app, &dir).await;
+    let leaf = openssl(&dir, &["x509", "-in", "tsa.pem", "-noout", "-text"]);
+    assert!(leaf.contains("ecdsa-with-SHA256"), "{leaf}");
+    assert!(leaf.contains("NIST CURVE: P-256"), "{leaf}");
+    assert!(
+        leaf.contains("X509v3 Extended Key Usage: critical\n                Time Stamping"),
+        "{leaf}"
+    );
+    openssl(
+        &dir,
+        &[
+            "verify",
+            "-CAfile",
+            "root.pem",
+            "-purpose",
+            "timestampsign",
+            "tsa.pem",
+        ],
+    );
+
+    // The private key is stored sealed: its PKCS#8 bytes appear nowhere in the row.
+    use sea_orm::EntityTrait;
+    let row = entity::service_secret::Entity::find_by_id("tsa")
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let opened = app
+        .state
+        .master
+        .open(&row.sealed_private, "service-secret:tsa")
+        .unwrap();
+    assert!(openssl::pkey::PKey::private_key_from_pkcs8(&opened).is_ok());
+    assert!(
+        !row.sealed_private
+            .windows(opened.len().min(32))
+            .any(|w| opened.windows(w.len()).next() == Some(w)),
+        "the stored key is not sealed"
+    );
+}
+
+#[tokio::test]
+async fn two_instances_share_the_key_and_serials_stay_unique_and_increasing() {
+    let first = spawn_app().await;
+    // Before the second instance bootstraps its own administrator key.
+    let token = tsa_token(&first).await;
+    let database_url = first.config.database_url.clone();
+    let master = first.config.master_key_file.clone();
+    let issuer = first.issuer.clone();
+    // A fleet: one public URL, one database, one master key.
+    let second = spawn_app_with(move |s: &mut Settings| {
+        s.public_url = Some(issuer);
+        s.database_url = Some(database_url);
+        s.master_key_file = Some(master);
+    })
+    .await;
+    let (_tmp, dir) = data_dir();
+    let chain = save_chain(&first, &dir).await;
+    let other = tempfile::tempdir().unwrap();
+    assert_eq!(save_chain(&second, other.path()).await, chain);
+
+    openssl(
+        &dir,
+        &[
+            "ts", "-query", "-data", "data.bin", "-cert", "-out", "q.tsq",
+        ],
+    );
+    let query = std::fs::read(dir.join("q.tsq")).unwrap();
+    let mut serials = Vec::new();
+    for i in 0..6 {
+        // Alternating instances; the token is good at both (same issuer, same keys).
+        let app = if i % 2 == 0 { &first } else { &second };
+        let response = post_query(app, &token, query.clone()).await;
+        std::fs::write(dir.join("r.tsr"), response.bytes().await.unwrap()).unwrap();
+        serials.push(serial_of(&dir, "r.tsr"));
+    }
+    assert!(serials.windows(2).all(|w| w[0] < w[1]), "{serials:?}");
+
+    let replies = futures_util::future::join_all((0..16).map(|i| {
+        let app = if i % 2 == 0 { &first } else { &second };
+        post_query(app, &token, query.clone())
+    }))
+    .await;
+    let mut concurrent = Vec::new();
+    for (i, response) in replies.into_iter().enumerate() {
+        let name = format!("c{i}.tsr");
+        std::fs::write(dir.join(&name), response.bytes().await.unwrap()).unwrap();
+        concurrent.push(serial_of(&dir, &name));
+    }
+    concurrent.sort_unstable();
+    concurrent.dedup();
+    assert_eq!(concurrent.len(), 16, "duplicate serial numbers");
+    assert!(concurrent[0] > *serials.last().unwrap());
+}
+
+#[tokio::test]
+async fn the_tsa_refuses_bad_requests_without_spending_a_serial() {
+    let app = spawn_app().await;
+    let token = tsa_token(&app).await;
+    let (_tmp, dir) = data_dir();
+    openssl(
+        &dir,
+        &[
+            "ts", "-query", "-data", "data.bin", "-cert", "-out", "q.tsq",
+        ],
+    );
+    let query = std::fs::read(dir.join("q.tsq")).unwrap();
+    stamp_file(&app, &token, &dir, "q.tsq", "before.tsr").await;
+    let before = serial_of(&dir, "before.tsr");
+
+    // No token: 401 with a challenge; a token for another audience: 403.
+    let response = app
+        .http
+        .post(app.url("/tsa"))
+        .header("content-type", "application/timestamp-query")
+        .body(query.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(response.headers().contains_key("www-authenticate"));
+    let keys_client = app
+        .register_system_client("reader", &["keys:read"], json!({}))
+        .await;
+    let keys_token = app.token_for(&keys_client, &[("scope", "keys:read")]).await;
+    let response = post_query(&app, &keys_token, query.clone()).await;
+    assert_eq!(response.status(), 403);
+    let response = post_query(&app, "not.a.token", query.clone()).await;
+    assert_eq!(response.status(), 401);
+
+    // Not a timestamp query at all: 415; over 8 KiB: 413.
+    let response = app
+        .http
+        .post(app.url("/tsa"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(query.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 415);
+    let response = post_query(&app, &token, vec![0x30; 9 * 1024]).await;
+    assert_eq!(response.status(), 413);
+
+    // Garbage, a truncated query and trailing bytes: rejection, badDataFormat.
+    let mut trailing = query.clone();
+    trailing.push(0);
+    for (name, body) in [
+        ("garbage", b"this is not DER".to_vec()),
+        ("truncated", query[..query.len() - 3].to_vec()),
+        ("trailing", trailing),
+        ("empty", Vec::new()),
+    ] {
+        let response = post_query(&app, &token, body).await;
+        assert_eq!(response.status(), 200, "{name}");
+        std::fs::write(dir.join("bad.tsr"), response.bytes().await.unwrap()).unwrap();
+        let text = openssl(&dir, &["ts", "-reply", "-in", "bad.tsr", "-text"]);
+        assert!(text.contains("Status: Rejected."), "{name}: {text}");
+        assert!(
+            text.contains("Failure info: the data submitted has the wrong format"),
+            "{name}: {text}"
+        );
+    }
+
+    // SHA-1 and MD5 imprints: badAlg.
+    for md in ["-sha1", "-md5"] {
+        openssl(
+            &dir,
+            &["ts", "-query", "-data", "data.bin", md, "-out", "weak.tsq"],
+        );
+        stamp_file(&app, &token, &dir, "weak.tsq", "weak.tsr").await;
+        let text = openssl(&dir, &["ts", "-reply", "-in", "weak.tsr", "-text"]);
+        assert!(text.contains("Status: Rejected."), "{md}: {text}");
+        assert!(
+            text.contains("unrecognized or unsupported algorithm identifier"),
+            "{md}: {text}"
+        );
+    }
+
+    // Another policy: unacceptedPolicy.
+    openssl(
+        &dir,
+        &[
+            "ts",
+            "-query",
+            "-data",
+            "data.bin",
+            "-tspolicy",
+            "1.2.3.4.2",
+            "-out",
+            "policy.tsq",
+        ],
+    );
+    stamp_file(&app, &token, &dir, "policy.tsq", "policy.tsr").await;
+    let text = openssl(&dir, &["ts", "-reply", "-in", "policy.tsr", "-text"]);
+    assert!(text.contains("Status: Rejected."), "{text}");
+    assert!(
+        text.contains("the requested TSA policy is not supported"),
+        "{text}"
+    );
+
+    // Nothing was stamped meanwhile: the next serial follows the last good one.
+    stamp_file(&app, &token, &dir, "q.tsq", "after.tsr").await;
+    assert_eq!(serial_of(&dir, "after.tsr"), before + 1);
+}
