@@ -21,3 +21,4 @@ mod relying_party;
 mod resource;
 mod token;
 mod tsa;
+mod tsa_client;
