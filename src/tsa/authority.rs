@@ -135,9 +135,9 @@ impl Authority {
         policy: &str,
         accuracy_seconds: u32,
     ) -> Result<Self, AuthorityError> {
-        let leaf = chain
-            .first()
-            .ok_or_else(|| AuthorityError::Config("the TSA certificate file is empty".into()))?;
+        let leaf = chain.first().ok_or_else(|| {
+            AuthorityError::Config("DEPOT_TSA_CERT_FILE holds no PEM certificate".into())
+        })?;
         if !leaf.public_key()?.public_eq(&key) {
             return Err(AuthorityError::Config(
                 "the TSA key does not belong to the first certificate of the chain".into(),
@@ -447,7 +447,7 @@ impl SignatureBitStringEncoding for DerSignature {
 
 /// A P-256 root that signs a P-256 TSA certificate and is then forgotten: the chain
 /// (TSA certificate, root) as PEM, and the TSA key.
-fn generate(issuer: &str, now: DateTime<Utc>) -> Result<ServiceSecret, String> {
+pub fn generate(issuer: &str, now: DateTime<Utc>) -> Result<ServiceSecret, String> {
     let made = || -> Result<ServiceSecret, openssl::error::ErrorStack> {
         let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
         let root_key = PKey::from_ec_key(EcKey::generate(&group)?)?;

@@ -479,3 +479,203 @@ async fn the_tsa_refuses_bad_requests_without_spending_a_serial() {
     stamp_file(&app, &token, &dir, "q.tsq", "after.tsr").await;
     assert_eq!(serial_of(&dir, "after.tsr"), before + 1);
 }
+
+/// Makes a CA and a TSA certificate with the openssl command: `ca.crt`, `tsa.crt`,
+/// `tsa.key`, and `noeku.crt` (same key, no extended key usage).
+fn operator_pki(dir: &Path) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=operator root",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "tsa.key",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-key",
+            "tsa.key",
+            "-subj",
+            "/CN=operator TSA",
+            "-out",
+            "tsa.csr",
+        ],
+    );
+    for (name, ext) in [
+        ("tsa", "extendedKeyUsage=critical,timeStamping\n"),
+        ("noeku", "keyUsage=critical,digitalSignature\n"),
+    ] {
+        std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "tsa.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "30",
+                "-extfile",
+                &format!("{name}.ext"),
+                "-out",
+                &format!("{name}.crt"),
+            ],
+        );
+    }
+    let chain = format!(
+        "{}{}",
+        std::fs::read_to_string(dir.join("tsa.crt")).unwrap(),
+        std::fs::read_to_string(dir.join("ca.crt")).unwrap()
+    );
+    std::fs::write(dir.join("chain.pem"), chain).unwrap();
+}
+
+#[tokio::test]
+async fn an_operator_key_and_certificate_are_used_when_configured() {
+    let (_tmp, dir) = data_dir();
+    operator_pki(&dir);
+    let (cert, key) = (dir.join("chain.pem"), dir.join("tsa.key"));
+    let app = spawn_app_with(move |s: &mut Settings| {
+        s.tsa_cert_file = Some(cert);
+        s.tsa_key_file = Some(key);
+        s.tsa_policy = "1.3.6.1.4.1.4242.1".into();
+    })
+    .await;
+    let served = app
+        .http
+        .get(app.url("/tsa/certs"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        served,
+        std::fs::read_to_string(dir.join("chain.pem")).unwrap()
+    );
+
+    let token = tsa_token(&app).await;
+    openssl(
+        &dir,
+        &[
+            "ts", "-query", "-data", "data.bin", "-cert", "-out", "q.tsq",
+        ],
+    );
+    stamp_file(&app, &token, &dir, "q.tsq", "r.tsr").await;
+    let verified = openssl(
+        &dir,
+        &[
+            "ts", "-verify", "-data", "data.bin", "-in", "r.tsr", "-CAfile", "ca.crt",
+        ],
+    );
+    assert!(verified.contains("Verification: OK"), "{verified}");
+    let text = openssl(&dir, &["ts", "-reply", "-in", "r.tsr", "-text"]);
+    assert!(text.contains("Policy OID: 1.3.6.1.4.1.4242.1"), "{text}");
+    // The depot's own client trusts the configured chain's root.
+    app.state.tsa_client.stamp(b"bytes").await.unwrap();
+}
+
+#[tokio::test]
+async fn unusable_tsa_configurations_stop_the_start_with_the_reason() {
+    let (_tmp, dir) = data_dir();
+    operator_pki(&dir);
+    openssl(
+        &dir,
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "other.key",
+        ],
+    );
+    let cases: [(&str, &str, Option<&str>, &str); 5] = [
+        ("noeku.crt", "tsa.key", None, "extended key usage"),
+        ("chain.pem", "other.key", None, "does not belong"),
+        ("ca.key", "tsa.key", None, "holds no PEM certificate"),
+        (
+            "chain.pem",
+            "tsa.key",
+            Some("not-an-oid"),
+            "DEPOT_TSA_POLICY",
+        ),
+        ("missing.pem", "tsa.key", None, "missing.pem"),
+    ];
+    for (cert, key, policy, reason) in cases {
+        let dir = dir.clone();
+        let data = tempfile::tempdir().unwrap();
+        let mut settings = crate::helpers::test_settings(data.path()).await;
+        settings.tsa_cert_file = Some(dir.join(cert));
+        settings.tsa_key_file = Some(dir.join(key));
+        if let Some(policy) = policy {
+            settings.tsa_policy = policy.into();
+        }
+        let config = depot::config::Config::from_settings(settings).unwrap();
+        let error = depot::app::state(config, depot::clock::Clock::system())
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{cert} + {key} was accepted"));
+        let text = format!("{error:#}");
+        assert!(text.contains(reason), "{cert} + {key}: {text}");
+    }
+
+    // Another TSA without roots to trust, or only one of the two files.
+    let mut settings = Settings {
+        tsa_url: Some("https://tsa.example/tsr".into()),
+        ..Settings::default()
+    };
+    let error = depot::config::Config::from_settings(settings.clone()).unwrap_err();
+    assert!(
+        error.to_string().contains("DEPOT_TSA_TRUST_ANCHORS"),
+        "{error}"
+    );
+    settings.tsa_url = None;
+    settings.tsa_cert_file = Some(dir.join("chain.pem"));
+    let data = tempfile::tempdir().unwrap();
+    settings.data_dir = data.path().to_owned();
+    let config = depot::config::Config::from_settings(settings).unwrap();
+    let error = depot::app::state(config, depot::clock::Clock::system())
+        .await
+        .err()
+        .unwrap();
+    assert!(format!("{error:#}").contains("go together"), "{error:#}");
+}
