@@ -1,0 +1,462 @@
+#!/usr/bin/env bash
+# Time-stamp authority benchmark: the running `depot` (release build, one worker pinned to
+# CPU 0) answers RFC 3161 requests while a closed-loop generator on CPU 1 drives it over HTTP.
+#   POST /tsa   one fixed DER TimeStampReq (SHA-256 imprint of a 10 KiB file, a nonce, certReq),
+#               Content-Type application/timestamp-query, bearer token of the system client
+#               bench-tsa (scope tsa, audience $BASE/tsa). One counted request = an HTTP 200 whose
+#               TimeStampResp status is granted; anything else counts as an error. Every answer
+#               takes a serial number from the database (SQLite counter row or PG sequence).
+#   openssl     `taskset -c 0 openssl speed -seconds $SPEED_S ecdsap256` on the same CPU: the raw
+#               P-256 signing rate, next to the HTTP rows in the summary.
+# Before measuring, one reply per backend is fetched with curl and checked with
+# `openssl ts -verify -data FILE -in REPLY -CAfile chain.pem` (chain from GET /tsa/certs), and
+# again against the query (nonce); the script aborts when either fails.
+#
+# Generator (DRIVER): the shared peers/loadgen `--mode post` cannot send this request: its
+# --body is a UTF-8 command-line string (a DER body has NUL and non-UTF-8 bytes) and it has no
+# option for extra headers (Authorization). DRIVER=auto (default) uses loadgen once it accepts
+# `--body-file PATH` and `--header 'name: value'`, otherwise the stdlib asyncio driver this script
+# writes to its work directory (same closed loop, one keep-alive connection per worker, same JSON
+# report and printed row as loadgen; compare its genCPU% against 100).
+#
+#   benches/tsa.sh                                   # SQLite and PostgreSQL, conc 1/8/32, 3 × 15 s
+#   BACKENDS=sqlite DURATION=2 RUNS=1 CONC="1 8" benches/tsa.sh     # smoke run
+#   BACKENDS=postgres OUT=benches/results/2026-11-24 SUFFIX=pg benches/tsa.sh
+#                                   # -> depot_tsa-pg.jsonl, openssl_speed-pg.jsonl, tsa_summary-pg.txt
+#
+# Env: BACKENDS ("sqlite postgres"; also "sqlite-normal" = DEPOT_SQLITE_SYNCHRONOUS=normal) CONC ("1 8 32")
+#      DURATION (15) WARMUP (2) RUNS (3) SPEED_S (5; 0 skips openssl speed) DRIVER (auto | loadgen | py)
+#      PG_BASE (postgres://postgres@127.0.0.1:5432) PORT (18080) PEERS (../shared/peers)
+#      OUT (benches/results/<UTC date>) SUFFIX ("": file names get "-SUFFIX") APPEND (0)
+#      and the guard knobs of peers/lib/common.sh (QUIET_PCT MAX_FOREIGN MAX_TRIES MAX_WAIT).
+# Writes OUT/depot_tsa[-SUFFIX].jsonl (HTTP runs), OUT/openssl_speed[-SUFFIX].jsonl, the verified
+# reply and its text in OUT/tsa-verify-<backend>[-SUFFIX].txt, the server log in
+# OUT/depot-tsa-<backend>[-SUFFIX].log, and the summary (medians of RUNS, clean runs only when
+# there are any) in OUT/tsa_summary[-SUFFIX].txt.
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+export PEERS=${PEERS:-$(cd "$REPO/../shared/peers" && pwd)}
+export OUT=${OUT:-$REPO/benches/results/$(date -u +%F)}
+# shellcheck disable=SC1091
+source "$PEERS/lib/common.sh"
+BACKENDS=${BACKENDS:-"sqlite postgres"}
+CONC=${CONC:-"1 8 32"}
+DURATION=${DURATION:-15}
+WARMUP=${WARMUP:-2}
+RUNS=${RUNS:-3}
+SPEED_S=${SPEED_S:-5}
+DRIVER=${DRIVER:-auto}
+PORT=${PORT:-18080}
+PG_BASE=${PG_BASE:-postgres://postgres@127.0.0.1:5432}
+BASE=http://127.0.0.1:$PORT
+SFX=${SUFFIX:+-$SUFFIX}
+for backend in $BACKENDS; do
+  case $backend in sqlite|sqlite-normal|postgres) ;; *) echo "unknown backend $backend" >&2; exit 2 ;; esac
+done
+case $DRIVER in auto|loadgen|py) ;; *) echo "DRIVER must be auto, loadgen or py" >&2; exit 2 ;; esac
+command -v openssl >/dev/null || { echo "openssl is needed" >&2; exit 2; }
+if curl -s -o /dev/null "$BASE/health/live"; then
+  echo "something already answers on $BASE: stop it or set PORT" >&2; exit 2
+fi
+
+echo "building depot and loadgen (release)…"
+(cd "$REPO" && cargo build --release -q --bin depot)
+cargo build --release -q --manifest-path "$PEERS/loadgen/Cargo.toml" --target-dir "$REPO/target"
+DEPOT=$REPO/target/release/depot
+LG=$REPO/target/release/loadgen
+lg_can_post_binary() {
+  local help
+  help=$("$LG" --help)
+  [[ $help == *--body-file* && $help == *--header* ]]
+}
+if [[ $DRIVER == auto ]]; then
+  if lg_can_post_binary; then DRIVER=loadgen; else DRIVER=py; fi
+elif [[ $DRIVER == loadgen ]] && ! lg_can_post_binary; then
+  echo "peers/loadgen has no --body-file / --header options: it cannot send a DER body or a bearer token (DRIVER=py)" >&2
+  exit 2
+fi
+add_service_pids
+RES=$OUT/depot_tsa$SFX.jsonl
+SPEED=$OUT/openssl_speed$SFX.jsonl
+if [[ ${APPEND:-0} != 1 ]]; then : >"$RES"; : >"$SPEED"; fi
+machine_note | tee "$OUT/machine-tsa$SFX.txt"
+echo "$(openssl version); generator: $DRIVER" | tee -a "$OUT/machine-tsa$SFX.txt"
+
+WORK=$(mktemp -d /tmp/depot-tsa-bench.XXXXXX)
+SRV_PID=
+stop_server() {
+  if [[ -n $SRV_PID ]]; then kill "$SRV_PID" 2>/dev/null || true; wait "$SRV_PID" 2>/dev/null || true; SRV_PID=; fi
+}
+trap 'stop_server; rm -rf "$WORK"' EXIT
+
+# ---------------------------------------------------------------- the generator without loadgen
+cat >"$WORK/tsa_post.py" <<'PY'
+"""Closed-loop HTTP/1.1 POST driver (stdlib asyncio) for benches/tsa.sh.
+
+One keep-alive connection per worker; a binary body from a file; extra headers. A request
+counts as ok when the answer is HTTP 200 and its TimeStampResp status is granted (0) or
+grantedWithMods (1). Same bounds, printed row and JSON report shape as peers/loadgen.
+"""
+import argparse, asyncio, ipaddress, json, math, os, socket, sys, time
+from urllib.parse import urlsplit
+
+HZ = os.sysconf("SC_CLK_TCK")
+now = time.perf_counter
+
+
+def proc_cpu_s(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            s = f.read()
+    except OSError:
+        return None
+    f = s[s.rindex(")") + 2:].split()
+    return (int(f[11]) + int(f[12])) / HZ
+
+
+def der_len(b, i):
+    n = b[i]
+    if n < 0x80:
+        return n, i + 1
+    k = n & 0x7F
+    return int.from_bytes(b[i + 1:i + 1 + k], "big"), i + 1 + k
+
+
+def granted(body):
+    """TimeStampResp ::= SEQUENCE { status PKIStatusInfo ::= SEQUENCE { status INTEGER ..."""
+    try:
+        if body[0] != 0x30:
+            return False
+        _, i = der_len(body, 1)
+        if body[i] != 0x30:
+            return False
+        _, i = der_len(body, i + 1)
+        return body[i] == 0x02 and body[i + 1] == 1 and body[i + 2] in (0, 1)
+    except IndexError:
+        return False
+
+
+class Conn(asyncio.Protocol):
+    def __init__(self):
+        self.buf, self.fut, self.transport, self.closed = bytearray(), None, None, False
+
+    def connection_made(self, transport):
+        self.transport = transport
+        transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def data_received(self, data):
+        self.buf += data
+        if self.fut is not None and not self.fut.done():
+            self.parse()
+
+    def parse(self):
+        buf = self.buf
+        h = buf.find(b"\r\n\r\n")
+        if h < 0:
+            return
+        head = bytes(buf[:h]).lower()
+        j = head.find(b"\r\ncontent-length:")
+        if j < 0:
+            self.fut.set_exception(ConnectionError("answer without content-length"))
+            return
+        e = head.find(b"\r\n", j + 2)
+        end = h + 4 + int(head[j + 17:e if e >= 0 else len(head)])
+        if len(buf) < end:
+            return
+        body = bytes(buf[h + 4:end])
+        del buf[:end]
+        self.fut.set_result((int(head[9:12]), body, b"\r\nconnection: close" in head))
+
+    def connection_lost(self, exc):
+        self.closed = True
+        if self.fut is not None and not self.fut.done():
+            self.fut.set_exception(ConnectionError(f"connection lost: {exc}"))
+
+
+class Out:
+    def __init__(self):
+        self.lat, self.ok, self.errors, self.first_error = [], 0, 0, None
+
+
+async def worker(cfg, out):
+    loop = asyncio.get_running_loop()
+    proto = None
+    while now() < cfg["t_end"] and cfg["sent"] < cfg["max_requests"]:
+        cfg["sent"] += 1
+        if proto is None or proto.closed:
+            try:
+                _, proto = await loop.create_connection(Conn, cfg["host"], cfg["port"])
+            except OSError as e:
+                proto = None
+                out.errors += 1
+                out.first_error = out.first_error or f"connect: {e}"
+                await asyncio.sleep(0.02)
+                continue
+        proto.fut = loop.create_future()
+        t0 = now()
+        proto.transport.write(cfg["request"])
+        try:
+            status, body, close = await proto.fut
+        except ConnectionError as e:
+            status, body, close = None, str(e).encode(), True
+        t1 = now()
+        counted = t0 >= cfg["t_start"] and t1 <= cfg["t_end"]
+        if status == 200 and granted(body):
+            if counted:
+                out.ok += 1
+                out.lat.append(max(1, int((t1 - t0) * 1e6)))
+        else:
+            if counted:
+                out.errors += 1
+            if out.first_error is None:
+                if status is None:
+                    out.first_error = body.decode()
+                elif status == 200:
+                    out.first_error = "HTTP 200, TimeStampResp not granted: " + body[:24].hex()
+                else:
+                    out.first_error = f"HTTP {status}: " + body[:300].decode("utf-8", "replace")
+        if close:
+            proto.transport.close()
+            proto = None
+    if proto is not None:
+        proto.transport.close()
+
+
+def quantile(lat, q):
+    return lat[max(0, math.ceil(q * len(lat)) - 1)] if lat else 0
+
+
+async def run_once(a, host, port, request, conc, run):
+    start = now()
+    cfg = {"host": host, "port": port, "request": request, "t_start": start + a.warmup,
+           "t_end": start + a.warmup + a.duration, "sent": 0, "max_requests": a.max_requests}
+    cpu0 = (time.process_time(), proc_cpu_s(a.watch_pid) if a.watch_pid else None, now())
+    outs = [Out() for _ in range(conc)]
+    await asyncio.gather(*(worker(cfg, o) for o in outs))
+    wall = now() - cpu0[2]
+    srv = proc_cpu_s(a.watch_pid) if a.watch_pid else None
+    lat = sorted(x for o in outs for x in o.lat)
+    ok = sum(o.ok for o in outs)
+    measured = max(min(now(), cfg["t_end"]) - cfg["t_start"], 1e-9)
+    return {"concurrency": conc, "run": run, "measured_s": measured, "ok": ok,
+            "errors": sum(o.errors for o in outs), "rps": ok / measured,
+            "p50_us": quantile(lat, 0.50), "p90_us": quantile(lat, 0.90), "p99_us": quantile(lat, 0.99),
+            "max_us": lat[-1] if lat else 0, "mean_us": sum(lat) / len(lat) if lat else 0.0,
+            "inline_signed": 0, "pool_size": 0,
+            "gen_cpu_pct": (time.process_time() - cpu0[0]) / wall * 100,
+            "server_cpu_pct": (srv - cpu0[1]) / wall * 100 if srv is not None and cpu0[1] is not None else None,
+            "first_error": next((o.first_error for o in outs if o.first_error), None)}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--url", required=True)
+    p.add_argument("--body-file", required=True)
+    p.add_argument("--content-type", default="application/octet-stream")
+    p.add_argument("--header", action="append", default=[], help="'name: value', repeatable")
+    p.add_argument("--concurrency", default=[1, 8, 32], type=lambda s: [int(x) for x in s.split(",")])
+    p.add_argument("--duration", type=float, default=15.0)
+    p.add_argument("--warmup", type=float, default=2.0)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--watch-pid", type=int)
+    p.add_argument("--max-requests", type=int, default=5_000_000)
+    p.add_argument("--label", default="run")
+    p.add_argument("--json")
+    a = p.parse_args()
+    u = urlsplit(a.url)
+    host = u.hostname or ""
+    if u.scheme != "http" or not (host == "localhost" or ipaddress.ip_address(host).is_loopback):
+        sys.exit(f"refusing {a.url}: http:// on a loopback host only")
+    port = u.port or 80
+    with open(a.body_file, "rb") as f:
+        body = f.read()
+    head = [f"POST {u.path or '/'}{'?' + u.query if u.query else ''} HTTP/1.1", f"host: {u.netloc}",
+            f"content-type: {a.content_type}", f"content-length: {len(body)}", *a.header]
+    request = ("\r\n".join(head) + "\r\n\r\n").encode() + body
+    print(f"[{a.label}] {a.url} post duration={a.duration}s warmup={a.warmup}s runs={a.runs} "
+          f"generator=asyncio (python {sys.version.split()[0]})", file=sys.stderr)
+    print(f"{'label':<10} {'conc':>4} {'req/s':>11} {'p50(ms)':>9} {'p90(ms)':>9} {'p99(ms)':>9} {'max(ms)':>9} "
+          f"{'errors':>8} {'inline':>8} {'genCPU%':>7} {'srvCPU%':>7}", flush=True)
+    levels = []
+    for conc in a.concurrency:
+        runs = []
+        for run in range(1, a.runs + 1):
+            r = asyncio.run(run_once(a, host, port, request, conc, run))
+            srv = "-" if r["server_cpu_pct"] is None else f"{r['server_cpu_pct']:.0f}"
+            print(f"{a.label:<10} {conc:>4} {r['rps']:>11.1f} {r['p50_us'] / 1000:>9.3f} {r['p90_us'] / 1000:>9.3f} "
+                  f"{r['p99_us'] / 1000:>9.3f} {r['max_us'] / 1000:>9.3f} {r['errors']:>8} {0:>8} "
+                  f"{r['gen_cpu_pct']:>7.0f} {srv:>7}", flush=True)
+            if r["first_error"]:
+                print(f"  first error: {r['first_error']}", file=sys.stderr)
+            runs.append(r)
+        med = lambda k: sorted(x[k] for x in runs)[len(runs) // 2]
+        levels.append({"concurrency": conc, "median_rps": med("rps"), "median_p50_us": med("p50_us"),
+                       "median_p99_us": med("p99_us"), "runs": runs})
+    report = {"label": a.label, "mode": "post", "url": a.url, "generator": "benches/tsa.sh asyncio driver",
+              "generator_threads": 1, "duration_s": a.duration, "warmup_s": a.warmup, "runs_per_level": a.runs,
+              "unix_time": int(time.time()), "preflight": None, "levels": levels}
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(report, f, indent=2)
+
+
+main()
+PY
+
+# ---------------------------------------------------------------- keys, the query, the HTTP helpers
+python3 "$REPO/benches/bench_client.py" keygen "$WORK" bench-admin
+python3 "$REPO/benches/bench_client.py" keygen "$WORK" bench-tsa
+head -c 10240 /dev/urandom >"$WORK/msg.bin"
+openssl ts -query -data "$WORK/msg.bin" -sha256 -cert -out "$WORK/req.tsq" 2>/dev/null
+
+# access_token CLIENT_ID PEM [curl -d args…]: a client_credentials token, or the answer and exit 1.
+access_token() {
+  local id=$1 pem=$2 assertion code
+  shift 2
+  assertion=$(python3 "$REPO/benches/bench_client.py" assertion "$pem" "$id" "$id" "$BASE/oauth2/token")
+  code=$(curl -sS -o "$WORK/token.json" -w '%{http_code}' "$BASE/oauth2/token" -d grant_type=client_credentials \
+    -d client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer -d "client_assertion=$assertion" "$@")
+  [[ $code == 200 ]] || { echo "token request for $id: HTTP $code $(cat "$WORK/token.json")" >&2; exit 1; }
+  python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["access_token"])' "$WORK/token.json"
+}
+# A fresh TSA token before every run (written to a file the generator reads when it starts), so a
+# long wait for a quiet machine (MAX_WAIT) cannot outlive it.
+tsa_token() {
+  access_token bench-tsa "$WORK/bench-tsa.pem" -d scope=tsa --data-urlencode "resource=$BASE/tsa" >"$WORK/token"
+}
+
+drive() { # drive ARGS…: the generator on CPU 1 against POST /tsa
+  local auth
+  auth="authorization: Bearer $(<"$WORK/token")"
+  if [[ $DRIVER == loadgen ]]; then
+    taskset -c 1 "$LG" --mode post --url "$BASE/tsa" --body-file "$WORK/req.tsq" \
+      --content-type application/timestamp-query --header "$auth" "$@"
+  else
+    taskset -c 1 python3 "$WORK/tsa_post.py" --url "$BASE/tsa" --body-file "$WORK/req.tsq" \
+      --content-type application/timestamp-query --header "$auth" "$@"
+  fi
+}
+# guarded_run sets RUN_JSON only when the run starts.
+http_run() { drive "$@" --json "$RUN_JSON" | sed -n '2p'; }
+
+speed_run() {
+  taskset -c 0 openssl speed -seconds "$SPEED_S" ecdsap256 2>/dev/null >"$WORK/speed.txt"
+  python3 - "$WORK/speed.txt" "$SPEED_S" >"$RUN_JSON" <<'PY'
+import json, re, sys
+t = open(sys.argv[1]).read()
+e = re.search(r"256 bits ecdsa \(nistp256\)\s+\S+s\s+\S+s\s+([\d.]+)\s+([\d.]+)", t)
+if not e:
+    sys.exit("no nistp256 line in the openssl speed output:\n" + t)
+print(json.dumps({"kind": "speed", "seconds": float(sys.argv[2]) if len(sys.argv) > 2 else None,
+                  "ecdsap256_sign_per_s": float(e.group(1)), "ecdsap256_verify_per_s": float(e.group(2))}))
+PY
+  python3 -c 'import json,sys; print("  openssl speed: ECDSA P-256 %(ecdsap256_sign_per_s).0f sign/s %(ecdsap256_verify_per_s).0f verify/s" % json.load(open(sys.argv[1])))' "$RUN_JSON"
+}
+
+# ---------------------------------------------------------------- 1. raw signing rate, CPU 0
+if [[ $SPEED_S != 0 ]]; then
+  echo "== openssl speed -seconds $SPEED_S ecdsap256 on CPU 0"
+  for _ in $(seq 1 "$RUNS"); do guarded_run "$SPEED" openssl-speed -- speed_run; done
+fi
+
+# ---------------------------------------------------------------- 2. POST /tsa per backend
+for backend in $BACKENDS; do
+  data=$WORK/data-$backend
+  mkdir -p "$data"
+  export DEPOT_DATA_DIR=$data DEPOT_PUBLIC_URL=$BASE DEPOT_LISTEN=127.0.0.1:$PORT DEPOT_WORKERS=1 DEPOT_LOG=warn
+  export DEPOT_ACCESS_TOKEN_TTL_SECONDS=3600
+  case $backend in
+    sqlite) unset DATABASE_URL; export DEPOT_SQLITE_SYNCHRONOUS=full ;;
+    sqlite-normal) unset DATABASE_URL; export DEPOT_SQLITE_SYNCHRONOUS=normal ;;
+    postgres)
+      psql "$PG_BASE/postgres" -qc "DROP DATABASE IF EXISTS depot_tsa_bench" -c "CREATE DATABASE depot_tsa_bench"
+      # Loopback: no TLS to the database (sqlx would negotiate it, at ~20 % of the CPU).
+      export DATABASE_URL="$PG_BASE/depot_tsa_bench?sslmode=${PG_SSLMODE:-disable}" ;;
+  esac
+  "$DEPOT" admin bootstrap --client-id bench-admin --jwks "$WORK/bench-admin.jwks.json" >/dev/null
+  log=$OUT/depot-tsa-$backend$SFX.log
+  taskset -c 0 "$DEPOT" serve >"$log" 2>&1 &
+  SRV_PID=$!
+  for _ in $(seq 1 50); do curl -sf -o /dev/null "$BASE/health/ready" && break; sleep 0.2; done
+  curl -sf -o /dev/null "$BASE/health/ready" || { echo "depot did not start" >&2; cat "$log" >&2; exit 1; }
+
+  # The administrator registers the benchmark's system client (scope tsa) through the admin API.
+  admin_token=$(access_token bench-admin "$WORK/bench-admin.pem")
+  python3 - "$WORK/bench-tsa.jwks.json" >"$WORK/client.json" <<'PY'
+import json, sys
+print(json.dumps({"client_id": "bench-tsa", "type": "system", "name": "TSA benchmark client",
+                  "scopes": ["tsa"], "jwks": json.load(open(sys.argv[1]))}))
+PY
+  code=$(curl -sS -o "$WORK/answer" -w '%{http_code}' -H "authorization: Bearer $admin_token" \
+    -H 'content-type: application/json' --data-binary "@$WORK/client.json" "$BASE/admin/clients")
+  [[ $code == 2?? ]] || { echo "registering bench-tsa: HTTP $code $(cat "$WORK/answer")" >&2; exit 1; }
+  tsa_token
+
+  # One reply, verified against the chain the TSA publishes (and against the query: the nonce).
+  code=$(curl -sS -o "$WORK/chain.pem" -w '%{http_code}' "$BASE/tsa/certs")
+  [[ $code == 200 ]] || { echo "GET /tsa/certs: HTTP $code $(cat "$WORK/chain.pem")" >&2; exit 1; }
+  code=$(curl -sS -o "$WORK/reply.tsr" -w '%{http_code} %{content_type}' -H "authorization: Bearer $(<"$WORK/token")" \
+    -H 'content-type: application/timestamp-query' --data-binary "@$WORK/req.tsq" "$BASE/tsa")
+  [[ $code == "200 application/timestamp-reply" ]] || { echo "POST /tsa: HTTP $code $(head -c 300 "$WORK/reply.tsr")" >&2; exit 1; }
+  vfile=$OUT/tsa-verify-$backend$SFX.txt
+  {
+    echo "# $(date -u '+%F %T UTC') $backend: query $(stat -c %s "$WORK/req.tsq") B, reply $(stat -c %s "$WORK/reply.tsr") B, chain $(grep -c 'BEGIN CERTIFICATE' "$WORK/chain.pem") certificate(s)"
+    echo "\$ openssl ts -verify -data msg.bin -in reply.tsr -CAfile chain.pem"
+  } >"$vfile"
+  if ! openssl ts -verify -data "$WORK/msg.bin" -in "$WORK/reply.tsr" -CAfile "$WORK/chain.pem" >>"$vfile" 2>&1; then
+    echo "the TSA reply does NOT verify against GET /tsa/certs:" >&2; cat "$vfile" >&2; exit 1
+  fi
+  echo "\$ openssl ts -verify -queryfile req.tsq -in reply.tsr -CAfile chain.pem" >>"$vfile"
+  if ! openssl ts -verify -queryfile "$WORK/req.tsq" -in "$WORK/reply.tsr" -CAfile "$WORK/chain.pem" >>"$vfile" 2>&1; then
+    echo "the TSA reply does NOT verify against its query (nonce, imprint):" >&2; cat "$vfile" >&2; exit 1
+  fi
+  { echo "\$ openssl ts -reply -in reply.tsr -text"; openssl ts -reply -in "$WORK/reply.tsr" -text 2>&1
+    echo "# chain.pem"; cat "$WORK/chain.pem"; } >>"$vfile"
+  echo "$backend: the reply verifies ($(stat -c %s "$WORK/reply.tsr") B; $vfile)"
+
+  tag=depot-tsa-$backend
+  echo "== $tag (server pid $SRV_PID, generator $DRIVER): warm-up 4 s (not recorded)"
+  drive --label warmup --concurrency 8 --runs 1 --duration 3 --warmup 1 >/dev/null
+  for c in $CONC; do
+    for _ in $(seq 1 "$RUNS"); do
+      tsa_token
+      guarded_run "$RES" "$tag" -- http_run --label "$tag" --concurrency "$c" --runs 1 \
+        --duration "$DURATION" --warmup "$WARMUP" --watch-pid "$SRV_PID"
+    done
+  done
+  stop_server
+done
+
+# ---------------------------------------------------------------- summary
+{
+  python3 "$LIB/summarize.py" "$RES"
+  python3 - "$RES" "$SPEED" "$DRIVER" <<'PY'
+import json, statistics as st, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+speed = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
+def pick(rs):
+    c = [r for r in rs if r.get("clean")]
+    return (c or rs), f"{len(c)}/{len(rs)}"
+print("# req/s = granted timestamps/s (HTTP 200 + TimeStampResp status granted); latency per request, closed loop.")
+if sys.argv[3] == "py":
+    print("# generator = the asyncio driver in benches/tsa.sh (Python, 1 thread on CPU 1), not loadgen: compare genCPU% against 100.")
+sign = None
+if speed:
+    sp, cl = pick(speed)
+    sign = st.median(r["ecdsap256_sign_per_s"] for r in sp)
+    ver = st.median(r["ecdsap256_verify_per_s"] for r in sp)
+    print(f"\nopenssl speed ecdsap256, CPU 0 (median, clean {cl}): {sign:.0f} sign/s ({1e6 / sign:.1f} us each), "
+          f"{ver:.0f} verify/s; runs: " + ", ".join(f"{r['ecdsap256_sign_per_s']:.0f}" for r in sp))
+runs = [{**r, "tag": l["tag"], "clean": l["clean"]} for l in rows for lv in l["levels"] for r in lv["runs"]]
+if runs:
+    print(f"\n{'target':<22} {'conc':>4} {'ts/s':>8} {'srv us/ts':>10}" + (f" {'vs raw sign':>12}" if sign else ""))
+    for tag, c in dict.fromkeys((r["tag"], r["concurrency"]) for r in runs):
+        rs, _ = pick([r for r in runs if r["tag"] == tag and r["concurrency"] == c])
+        rps = st.median(r["rps"] for r in rs)
+        cpu = [r["server_cpu_pct"] * 1e4 / r["rps"] for r in rs if r.get("server_cpu_pct") is not None and r["rps"] > 0]
+        us = st.median(cpu) if cpu else float("nan")
+        print(f"{tag:<22} {c:>4} {rps:>8.0f} {us:>10.1f}" + (f" {rps / sign * 100:>11.1f}%" if sign else ""))
+    print("# srv us/ts = server CPU time per timestamp (srvCPU% / req/s)"
+          + ("; vs raw sign = ts/s as a share of openssl's sign/s." if sign else "."))
+PY
+} | tee "$OUT/tsa_summary$SFX.txt"
