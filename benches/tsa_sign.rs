@@ -34,7 +34,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_000);
-    let secret = depot::tsa::authority::generate("http://bench.local", chrono::Utc::now()).unwrap();
+    let secret = depot::tsa::generated::chain("http://bench.local", chrono::Utc::now()).unwrap();
     let chain = X509::stack_from_pem(secret.public.as_bytes()).unwrap();
     let key = PKey::private_key_from_pkcs8(&secret.private_der).unwrap();
     let tsa = Authority::new(chain, key.clone(), "1.2.3.4.1", 1).unwrap();

@@ -4,6 +4,7 @@
 pub mod asn1;
 pub mod authority;
 pub mod client;
+pub mod generated;
 pub mod routes;
 
 use std::sync::Arc;
