@@ -22,3 +22,4 @@ mod resource;
 mod token;
 mod tsa;
 mod tsa_client;
+mod tsa_pki;

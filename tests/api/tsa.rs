@@ -3,47 +3,12 @@
 //! everything it refuses is refused without spending a serial number.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use depot::config::Settings;
 use serde_json::json;
 
 use crate::helpers::{TestApp, spawn_app, spawn_app_with};
-
-/// Runs `openssl` in `dir`, asserting success; stdout and stderr together.
-pub fn openssl(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the openssl command is installed");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "openssl {args:?} failed:\n{text}");
-    text
-}
-
-/// Like [`openssl`], for commands expected to fail.
-pub fn openssl_fails(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        !output.status.success(),
-        "openssl {args:?} succeeded:\n{text}"
-    );
-    text
-}
+use crate::tsa_pki::{Pki, openssl, openssl_fails};
 
 /// A system client with scope `tsa` and a token for it.
 pub async fn tsa_token(app: &TestApp) -> String {
@@ -480,96 +445,15 @@ async fn the_tsa_refuses_bad_requests_without_spending_a_serial() {
     assert_eq!(serial_of(&dir, "after.tsr"), before + 1);
 }
 
-/// Makes a CA and a TSA certificate with the openssl command: `ca.crt`, `tsa.crt`,
-/// `tsa.key`, and `noeku.crt` (same key, no extended key usage).
-fn operator_pki(dir: &Path) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-days",
-            "30",
-            "-subj",
-            "/CN=operator root",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            "tsa.key",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-new",
-            "-key",
-            "tsa.key",
-            "-subj",
-            "/CN=operator TSA",
-            "-out",
-            "tsa.csr",
-        ],
-    );
-    for (name, ext) in [
-        ("tsa", "extendedKeyUsage=critical,timeStamping\n"),
-        ("noeku", "keyUsage=critical,digitalSignature\n"),
-    ] {
-        std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "tsa.csr",
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "30",
-                "-extfile",
-                &format!("{name}.ext"),
-                "-out",
-                &format!("{name}.crt"),
-            ],
-        );
-    }
-    let chain = format!(
-        "{}{}",
-        std::fs::read_to_string(dir.join("tsa.crt")).unwrap(),
-        std::fs::read_to_string(dir.join("ca.crt")).unwrap()
-    );
-    std::fs::write(dir.join("chain.pem"), chain).unwrap();
-}
-
 #[tokio::test]
 async fn an_operator_key_and_certificate_are_used_when_configured() {
-    let (_tmp, dir) = data_dir();
-    operator_pki(&dir);
+    let pki = Pki::new();
+    let dir = pki.dir.clone();
+    std::fs::write(
+        dir.join("data.bin"),
+        b"a sealed message, exactly these bytes",
+    )
+    .unwrap();
     let (cert, key) = (dir.join("chain.pem"), dir.join("tsa.key"));
     let app = spawn_app_with(move |s: &mut Settings| {
         s.tsa_cert_file = Some(cert);
@@ -614,20 +498,8 @@ async fn an_operator_key_and_certificate_are_used_when_configured() {
 
 #[tokio::test]
 async fn unusable_tsa_configurations_stop_the_start_with_the_reason() {
-    let (_tmp, dir) = data_dir();
-    operator_pki(&dir);
-    openssl(
-        &dir,
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            "other.key",
-        ],
-    );
+    let pki = Pki::new();
+    let dir = pki.dir.clone();
     let cases: [(&str, &str, Option<&str>, &str); 5] = [
         ("noeku.crt", "tsa.key", None, "extended key usage"),
         ("chain.pem", "other.key", None, "does not belong"),
