@@ -24,16 +24,19 @@ pub async fn read(mut payload: Payload, limit: usize) -> Result<Bytes, Problem> 
     Ok(body.freeze())
 }
 
-/// Parses a JSON body of the expected shape.
-pub fn json<T: DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result<T, Problem> {
-    let media = req
-        .headers()
+/// The request's media type without parameters (`""` when absent).
+pub fn media_type(req: &HttpRequest) -> &str {
+    req.headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .map(str::trim)
-        .unwrap_or_default();
-    if !media.eq_ignore_ascii_case("application/json") {
+        .unwrap_or_default()
+}
+
+/// Parses a JSON body of the expected shape.
+pub fn json<T: DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result<T, Problem> {
+    if !media_type(req).eq_ignore_ascii_case("application/json") {
         return Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported-media-type",

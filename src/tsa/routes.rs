@@ -2,7 +2,6 @@
 //! § 3.4): `POST /tsa` and `GET /tsa/certs`.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 
 use super::authority;
@@ -34,14 +33,7 @@ pub async fn stamp(
         .verifier
         .require(&req, Resource::Tsa, Scope::Tsa)
         .await?;
-    let media = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(str::trim)
-        .unwrap_or_default();
-    if !media.eq_ignore_ascii_case("application/timestamp-query") {
+    if !body::media_type(&req).eq_ignore_ascii_case("application/timestamp-query") {
         return Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported-media-type",
