@@ -17,7 +17,7 @@ use crate::authz::scope::{Resource, Scope};
 use crate::authz::store as client_store;
 use crate::authz::tokens::AccessTokenClaims;
 use crate::body;
-use crate::people::{self, Cbe, Nihii, Ssin};
+use crate::people::{self, Identifier, Ssin};
 use crate::problem::Problem;
 use crate::state::AppState;
 
@@ -384,44 +384,16 @@ pub struct JwksQuery {
 impl JwksQuery {
     /// The search, each bad parameter a 422 naming it.
     pub fn search(&self) -> Result<(Search, Option<DateTime<Utc>>), Problem> {
-        let identity = match (&self.identity_type, &self.identity_value) {
-            (None, None) => None,
-            (Some(kind), Some(value)) => Some(match kind.as_str() {
-                "ssin" => IdentityFilter::Ssin(
-                    Ssin::parse(value)
-                        .map_err(|e| Problem::invalid_field("identity_value", e))?
-                        .to_string(),
-                ),
-                "nihii" => IdentityFilter::Nihii(
-                    Nihii::parse(value)
-                        .map_err(|e| Problem::invalid_field("identity_value", e))?
-                        .to_string(),
-                ),
-                "cbe" => IdentityFilter::Cbe(
-                    Cbe::parse(value)
-                        .map_err(|e| Problem::invalid_field("identity_value", e))?
-                        .to_string(),
-                ),
-                _ => {
-                    return Err(Problem::invalid_field(
-                        "identity_type",
-                        "must be ssin, nihii or cbe",
-                    ));
-                }
-            }),
-            (None, Some(_)) => {
-                return Err(Problem::invalid_field(
-                    "identity_type",
-                    "identity_value needs identity_type",
-                ));
-            }
-            (Some(_), None) => {
-                return Err(Problem::invalid_field(
-                    "identity_value",
-                    "identity_type needs identity_value",
-                ));
-            }
-        };
+        let identity = Identifier::from_query(
+            self.identity_type.as_deref(),
+            self.identity_value.as_deref(),
+        )
+        .map_err(|(field, why)| Problem::invalid_field(field, why))?
+        .map(|id| match id {
+            Identifier::Ssin(ssin) => IdentityFilter::Ssin(ssin.to_string()),
+            Identifier::Nihii(nihii) => IdentityFilter::Nihii(nihii.to_string()),
+            Identifier::Cbe(cbe) => IdentityFilter::Cbe(cbe.to_string()),
+        });
         let key_use = match self.key_use.as_deref() {
             None => None,
             Some("sig") => Some(KeyUse::Sig),

@@ -134,6 +134,41 @@ pub enum Identifier {
     Nihii(Nihii),
 }
 
+impl Identifier {
+    /// An identifier given as its type and value apart (query parameters, selectors).
+    pub fn parse(kind: &str, value: &str) -> Result<Self, IdentifierError> {
+        match kind {
+            "ssin" => Ssin::parse(value).map(Self::Ssin),
+            "cbe" => Cbe::parse(value).map(Self::Cbe),
+            "nihii" => Nihii::parse(value).map(Self::Nihii),
+            other => Err(IdentifierError::UnknownType(other.to_owned())),
+        }
+    }
+
+    /// The identifier named by the query parameters `identity_type` and
+    /// `identity_value` (both or neither); an error names the parameter at fault.
+    pub fn from_query(
+        kind: Option<&str>,
+        value: Option<&str>,
+    ) -> Result<Option<Self>, (&'static str, String)> {
+        match (kind, value) {
+            (None, None) => Ok(None),
+            (Some(kind), Some(value)) => match Self::parse(kind, value) {
+                Ok(id) => Ok(Some(id)),
+                Err(IdentifierError::UnknownType(_)) => {
+                    Err(("identity_type", "must be ssin, nihii or cbe".into()))
+                }
+                Err(e) => Err(("identity_value", e.to_string())),
+            },
+            (None, Some(_)) => Err(("identity_type", "identity_value needs identity_type".into())),
+            (Some(_), None) => Err((
+                "identity_value",
+                "identity_type needs identity_value".into(),
+            )),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
