@@ -95,6 +95,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(openapi::openapi_json)
         .configure(authz::routes::configure)
         .configure(crate::keys::routes::configure)
+        .configure(crate::symkeys::routes::configure)
         .configure(crate::tsa::routes::configure);
 }
 
@@ -180,8 +181,8 @@ impl Application {
     }
 }
 
-/// Drops expired replay-store entries, revocations, sessions, interactions, codes and
-/// refresh tokens once a minute.
+/// Drops expired replay-store entries, revocations, sessions, interactions, codes,
+/// refresh tokens and symmetric keys once a minute.
 async fn purge_loop(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
@@ -192,7 +193,8 @@ async fn purge_loop(state: AppState) {
             let b = authz::login::store::purge_expired(&state.db, now).await?;
             let c = authz::grants::store::purge_expired(&state.db, now).await?;
             let d = crate::keys::store::purge_registrations(&state.db, now).await?;
-            anyhow::Ok(a + b + c + d)
+            let e = crate::symkeys::store::purge_expired(&state.db, now).await?;
+            anyhow::Ok(a + b + c + d + e)
         };
         match purged.await {
             Ok(0) => {}

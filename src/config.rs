@@ -57,6 +57,7 @@ const KNOWN_KEYS: &[&str] = &[
     "TSA_TRUST_ANCHORS",
     "TSA_TIMEOUT_SECONDS",
     "TSA_RETRIES",
+    "SYMKEY_MAX_TTL_SECONDS",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,6 +151,8 @@ pub struct Settings {
     /// Per attempt; a failed attempt is retried `tsa_retries` times.
     pub tsa_timeout_seconds: u32,
     pub tsa_retries: u32,
+    /// The longest lifetime a symmetric key may be given (`ttlSeconds`).
+    pub symkey_max_ttl_seconds: u32,
 }
 
 impl Default for Settings {
@@ -198,6 +201,7 @@ impl Default for Settings {
             tsa_trust_anchors: None,
             tsa_timeout_seconds: 5,
             tsa_retries: 2,
+            symkey_max_ttl_seconds: 366 * 24 * 3600,
         }
     }
 }
@@ -303,6 +307,11 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "DEPOT_TSA_TIMEOUT_SECONDS must be positive and DEPOT_TSA_RETRIES at most 10"
                     .into(),
+            ));
+        }
+        if settings.symkey_max_ttl_seconds == 0 {
+            return Err(ConfigError::Invalid(
+                "DEPOT_SYMKEY_MAX_TTL_SECONDS must be positive".into(),
             ));
         }
         if settings.tsa_url.is_some() && settings.tsa_trust_anchors.is_none() {

@@ -19,4 +19,5 @@ pub mod problem;
 pub mod secrets;
 pub mod service_client;
 pub mod state;
+pub mod symkeys;
 pub mod tsa;

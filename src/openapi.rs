@@ -32,6 +32,10 @@ use crate::ops;
         crate::keys::routes::jwks,
         crate::keys::admin::add_key,
         crate::keys::admin::revoke_key,
+        crate::symkeys::routes::create,
+        crate::symkeys::routes::fetch,
+        crate::symkeys::routes::remove,
+        crate::symkeys::routes::audit_log,
         crate::tsa::routes::stamp,
         crate::tsa::routes::certificates,
         ops::health::live,
@@ -42,6 +46,7 @@ use crate::ops;
         (name = "oauth", description = "OAuth 2 / OpenID Connect endpoints"),
         (name = "admin", description = "API portal: organizations, clients and persons (scope admin)"),
         (name = "keys", description = "Keystore: WebAuthn registration, the owner's keys, JWKS search"),
+        (name = "symkeys", description = "Symmetric keys with access policies, for unknown addressees (KGSS)"),
         (name = "operations", description = "Health and metrics"),
     )
 )]

@@ -16,3 +16,5 @@ pub mod refresh_token;
 pub mod revoked_token;
 pub mod service_secret;
 pub mod signing_key;
+pub mod symkey_audit;
+pub mod symmetric_key;

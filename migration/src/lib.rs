@@ -7,6 +7,7 @@ mod m20261123_000001_authz;
 mod m20261123_000002_people_login;
 mod m20261123_000003_keystore;
 mod m20261123_000004_service_secrets;
+mod m20261124_000005_symkeys;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_people_login::Migration),
             Box::new(m20261123_000003_keystore::Migration),
             Box::new(m20261123_000004_service_secrets::Migration),
+            Box::new(m20261124_000005_symkeys::Migration),
         ]
     }
 }
