@@ -19,6 +19,7 @@ mod operations;
 mod persons;
 mod relying_party;
 mod resource;
+mod symkeys;
 mod token;
 mod tsa;
 mod tsa_client;
