@@ -4,12 +4,16 @@
 pub mod assertion_jti;
 pub mod authorization_code;
 pub mod authorization_request;
+pub mod box_entry;
 pub mod client;
 pub mod consent;
+pub mod idempotency_record;
 pub mod key_registration;
 pub mod login_session;
 pub mod login_throttle;
+pub mod message;
 pub mod organization;
+pub mod outbox;
 pub mod person;
 pub mod public_key;
 pub mod refresh_token;

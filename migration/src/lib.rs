@@ -8,6 +8,7 @@ mod m20261123_000002_people_login;
 mod m20261123_000003_keystore;
 mod m20261123_000004_service_secrets;
 mod m20261124_000005_symkeys;
+mod m20261124_000006_depot;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_keystore::Migration),
             Box::new(m20261123_000004_service_secrets::Migration),
             Box::new(m20261124_000005_symkeys::Migration),
+            Box::new(m20261124_000006_depot::Migration),
         ]
     }
 }

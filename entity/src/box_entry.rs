@@ -1,0 +1,32 @@
+//! A message in a box: one entry per recipient identifier (folder `inbox`, with that
+//! recipient's receipts) and one for the sender (folder `sent`). `seq` orders a box
+//! and is its listing cursor.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "box_entry")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub seq: i64,
+    pub message_id: String,
+    /// `ssin:…`, `nihii:…`, `cbe:…` for an inbox; the sender's owner for `sent`.
+    pub box_key: String,
+    /// `inbox` or `sent`.
+    pub folder: String,
+    pub application: String,
+    /// The recipient identifier of an inbox entry.
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub recipient: Option<Json>,
+    pub size: i64,
+    pub received_at: DateTimeUtc,
+    /// The recipient's first fetch (its `receivedAt` receipt).
+    pub fetched_at: Option<DateTimeUtc>,
+    pub read_at: Option<DateTimeUtc>,
+    pub deleted_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
