@@ -1,0 +1,203 @@
+//! The relay's life: connect, declare, confirm mode, then batches until the connection
+//! fails (reconnect with back-off) or the handle asks it to stop.
+
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use lapin::options::ConfirmSelectOptions;
+use lapin::{Connection, ConnectionProperties, Event};
+use sea_orm::DatabaseConnection;
+use tokio::sync::watch;
+
+use super::batch::{self, BatchError};
+use super::{RelayConfig, Shared};
+use crate::{Error, topology};
+
+const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
+/// TCP + TLS + AMQP handshake.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The task: reconnects forever until `stopping` turns true (or its sender is gone).
+pub(super) async fn run(
+    db: DatabaseConnection,
+    config: RelayConfig,
+    shared: Arc<Shared>,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let url = crate::redact_url(&config.url);
+    let mut backoff = Backoff::new(config.max_backoff);
+    loop {
+        let error = match session(&db, &config, &shared, &mut stopping, &mut backoff).await {
+            Ok(()) => return,
+            Err(error) => error,
+        };
+        let delay = backoff.next_delay();
+        shared.set_error(error.to_string(), false);
+        tracing::warn!(
+            url = %url,
+            error = %error,
+            retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            "outbox relay: broker unavailable, notifications wait in the outbox"
+        );
+        if sleep_or_stop(delay, &mut stopping).await {
+            return;
+        }
+    }
+}
+
+/// One connection's worth of batches. `Ok` means a requested stop.
+async fn session(
+    db: &DatabaseConnection,
+    config: &RelayConfig,
+    shared: &Shared,
+    stopping: &mut watch::Receiver<bool>,
+    backoff: &mut Backoff,
+) -> Result<(), Error> {
+    if stop_requested(stopping) {
+        return Ok(());
+    }
+    let properties =
+        ConnectionProperties::default().with_connection_name("depot outbox relay".into());
+    let connection = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        Connection::connect(&config.url, properties),
+    )
+    .await
+    .map_err(|_| Error::Timeout("connecting to the broker", CONNECT_TIMEOUT))??;
+    let result = publish_until_stopped(&connection, db, config, shared, stopping, backoff).await;
+    // Best effort: a dead connection refuses at once; a live one says goodbye.
+    let _ = tokio::time::timeout(
+        CLOSE_TIMEOUT,
+        connection.close(200, "outbox relay stopping".into()),
+    )
+    .await;
+    result
+}
+
+async fn publish_until_stopped(
+    connection: &Connection,
+    db: &DatabaseConnection,
+    config: &RelayConfig,
+    shared: &Shared,
+    stopping: &mut watch::Receiver<bool>,
+    backoff: &mut Backoff,
+) -> Result<(), Error> {
+    let mut events = pin!(connection.events_listener());
+    let channel = connection.create_channel().await?;
+    topology::declare(&channel).await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    shared.set_connected(channel.status().clone());
+    backoff.reset();
+    tracing::info!(url = %crate::redact_url(&config.url), "outbox relay connected");
+
+    let mut db_backoff = Backoff::new(config.max_backoff);
+    loop {
+        if stop_requested(stopping) {
+            return Ok(());
+        }
+        if !channel.status().connected() {
+            return Err(Error::Closed);
+        }
+        let limit = config.batch.max(1);
+        let pause = match batch::relay_batch(db, &channel, limit).await {
+            Ok(outcome) => {
+                db_backoff.reset();
+                shared.published.fetch_add(outcome.acked, Ordering::Relaxed);
+                if outcome.nacked > 0 {
+                    let error = format!("the broker refused {} notifications", outcome.nacked);
+                    tracing::warn!(nacked = outcome.nacked, "outbox relay: {error}; retrying");
+                    shared.set_error(error, true);
+                    config.idle_poll
+                } else if outcome.fetched >= limit {
+                    continue;
+                } else {
+                    config.idle_poll
+                }
+            }
+            Err(BatchError::Broker(error)) => return Err(error),
+            Err(BatchError::Db(error)) => {
+                let delay = db_backoff.next_delay();
+                tracing::warn!(
+                    error = %error,
+                    retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                    "outbox relay: database error"
+                );
+                shared.set_error(format!("database: {error}"), true);
+                delay
+            }
+        };
+        tokio::select! {
+            _ = shared.wake.notified() => {}
+            _ = tokio::time::sleep(pause) => {}
+            _ = stopping.changed() => return Ok(()),
+            event = events.next() => match event {
+                Some(Event::Error(error)) => return Err(error.into()),
+                None => return Err(Error::Closed),
+                Some(_) => {}
+            },
+        }
+    }
+}
+
+fn stop_requested(stopping: &watch::Receiver<bool>) -> bool {
+    *stopping.borrow() || stopping.has_changed().is_err()
+}
+
+/// Sleeps `delay`; true when a stop was requested meanwhile.
+async fn sleep_or_stop(delay: Duration, stopping: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => stop_requested(stopping),
+        _ = stopping.changed() => true,
+    }
+}
+
+/// Exponential back-off: 200 ms, 400 ms, … capped at `max`.
+struct Backoff {
+    next: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    fn new(max: Duration) -> Self {
+        Self {
+            next: INITIAL_BACKOFF,
+            max,
+        }
+    }
+
+    fn next_delay(&mut self) -> Duration {
+        let delay = self.next.min(self.max);
+        self.next = self.next.saturating_mul(2).min(self.max);
+        delay
+    }
+
+    fn reset(&mut self) {
+        self.next = INITIAL_BACKOFF;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_and_resets() {
+        let mut backoff = Backoff::new(Duration::from_secs(1));
+        let delays: Vec<_> = (0..5).map(|_| backoff.next_delay().as_millis()).collect();
+        assert_eq!(delays, [200, 400, 800, 1000, 1000]);
+        backoff.reset();
+        assert_eq!(backoff.next_delay(), Duration::from_millis(200));
+    }
+
+    #[test]
+    fn backoff_never_exceeds_a_small_cap() {
+        let mut backoff = Backoff::new(Duration::from_millis(50));
+        assert_eq!(backoff.next_delay(), Duration::from_millis(50));
+    }
+}

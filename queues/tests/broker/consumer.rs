@@ -1,0 +1,154 @@
+//! The receivers' side: `print_json_lines` and dead-lettering of malformed bodies.
+
+use std::io::Write;
+use std::time::Duration;
+
+use lapin::BasicProperties;
+use lapin::options::{BasicAckOptions, BasicGetOptions, BasicPublishOptions};
+use queues::relay::{self, RelayConfig};
+use queues::topology::DEAD_LETTER_QUEUE;
+use tokio::sync::mpsc;
+
+use crate::helpers::{
+    TestDb, all_rows, amqp_url, broker, delete_queue, enqueue, notification, ready_count,
+    test_queue, unique,
+};
+
+/// An `io::Write` that hands over each complete line.
+struct Lines {
+    buffer: Vec<u8>,
+    tx: mpsc::UnboundedSender<String>,
+}
+
+impl Write for Lines {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(bytes);
+        while let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.buffer.drain(..=end).collect();
+            let _ = self
+                .tx
+                .send(String::from_utf8_lossy(&line[..end]).into_owned());
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn print_json_lines_prints_a_published_notification() {
+    let Some(url) = amqp_url() else { return };
+    let test = TestDb::sqlite().await;
+    let (connection, channel) = broker(&url).await;
+    let app = unique("app");
+    let binding = format!("message.received.{app}");
+    // Declared first so that the notification cannot be published before the queue exists.
+    let queue = test_queue(&channel, &[&binding]).await;
+
+    let (tx, mut lines) = mpsc::unbounded_channel();
+    let printer = tokio::spawn({
+        let (url, queue) = (url.clone(), queue.clone());
+        async move {
+            let mut out = Lines {
+                buffer: Vec::new(),
+                tx,
+            };
+            queues::consumer::print_json_lines(&url, &queue, &[binding], &mut out).await
+        }
+    });
+    enqueue(&test.db, &app, 7..8).await;
+    let relay = relay::spawn(test.db.clone(), RelayConfig::new(url.clone()));
+    relay.wake();
+
+    let line = tokio::time::timeout(Duration::from_secs(20), lines.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        line,
+        all_rows(&test.db).await[0].payload,
+        "the body, one line"
+    );
+    let printed: queues::MessageReceived = serde_json::from_str(&line).unwrap();
+    assert_eq!(printed, notification(&app, 7));
+    println!("{line}");
+
+    // Acked after printing: nothing comes back to the queue once the printer is gone.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    printer.abort();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(ready_count(&channel, &queue).await, 0);
+
+    relay.stop().await;
+    delete_queue(&channel, &queue).await;
+    connection.close(200, "done".into()).await.unwrap();
+    test.finish().await;
+}
+
+#[tokio::test]
+async fn a_malformed_body_is_dead_lettered_and_skipped() {
+    let Some(url) = amqp_url() else { return };
+    let (connection, channel) = broker(&url).await;
+    let app = unique("app");
+    let binding = format!("message.received.{app}");
+    let queue = test_queue(&channel, &[&binding]).await;
+    let mut consumer = queues::consumer::connect(&url, &queue, &[&binding])
+        .await
+        .unwrap();
+
+    let marker = unique("not json ");
+    let good = serde_json::to_vec(&notification(&app, 1)).unwrap();
+    for body in [marker.as_bytes(), &good] {
+        channel
+            .basic_publish(
+                queues::EXCHANGE.into(),
+                binding.as_str().into(),
+                BasicPublishOptions::default(),
+                body,
+                BasicProperties::default(),
+            )
+            .await
+            .unwrap();
+    }
+    let delivery = tokio::time::timeout(Duration::from_secs(10), consumer.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(delivery.notification, notification(&app, 1));
+    assert_eq!(delivery.routing_key, binding);
+    assert!(!delivery.redelivered);
+    delivery.ack().await.unwrap();
+
+    // The malformed one went to depot.events.dead. Whatever else is there stays unacked
+    // on this channel and goes back to that queue when the connection closes.
+    let mut found = false;
+    for _ in 0..50 {
+        let Some(message) = channel
+            .basic_get(DEAD_LETTER_QUEUE.into(), BasicGetOptions::default())
+            .await
+            .unwrap()
+        else {
+            if found {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        if message.delivery.data == marker.as_bytes() {
+            found = true;
+            message
+                .delivery
+                .ack(BasicAckOptions::default())
+                .await
+                .unwrap();
+        }
+    }
+    assert!(found, "the malformed body is in {DEAD_LETTER_QUEUE}");
+
+    consumer.close().await.unwrap();
+    delete_queue(&channel, &queue).await;
+    connection.close(200, "done".into()).await.unwrap();
+}
