@@ -85,6 +85,7 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         verifier,
         metrics: Arc::new(Metrics::default()),
         policy,
+        relay: None,
     })
 }
 
@@ -96,6 +97,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(authz::routes::configure)
         .configure(crate::keys::routes::configure)
         .configure(crate::symkeys::routes::configure)
+        .configure(crate::depot::routes::configure)
         .configure(crate::tsa::routes::configure);
 }
 
@@ -103,6 +105,7 @@ pub struct Application {
     port: u16,
     server: Server,
     state: AppState,
+    relay: Option<queues::relay::RelayHandle>,
 }
 
 impl Application {
@@ -115,7 +118,17 @@ impl Application {
             config.settings.listen.set_port(port);
             config = Config::from_settings(config.settings)?;
         }
-        let state = state(config, clock).await?;
+        let mut state = state(config, clock).await?;
+        // lapin binds to the runtime it connects on: start the relay here, on the
+        // server's runtime, before the workers exist.
+        let relay = state.config.amqp_url.as_ref().map(|url| {
+            use secrecy::ExposeSecret;
+            queues::relay::spawn(
+                state.db.clone(),
+                queues::relay::RelayConfig::new(url.expose_secret()),
+            )
+        });
+        state.relay = relay.as_ref().map(queues::relay::RelayHandle::control);
         let data = web::Data::new(state.clone());
         let body_limit = state.config.settings.body_limit_bytes;
         let mut server = HttpServer::new(move || {
@@ -161,6 +174,7 @@ impl Application {
             port,
             server,
             state,
+            relay,
         })
     }
 
@@ -177,12 +191,16 @@ impl Application {
         let purge = tokio::spawn(purge_loop(self.state.clone()));
         let result = self.server.await;
         purge.abort();
+        if let Some(relay) = self.relay {
+            relay.stop().await;
+        }
         result
     }
 }
 
 /// Drops expired replay-store entries, revocations, sessions, interactions, codes,
-/// refresh tokens and symmetric keys once a minute.
+/// refresh tokens, symmetric keys, expired or abandoned messages and sent outbox rows
+/// once a minute.
 async fn purge_loop(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
@@ -194,7 +212,8 @@ async fn purge_loop(state: AppState) {
             let c = authz::grants::store::purge_expired(&state.db, now).await?;
             let d = crate::keys::store::purge_registrations(&state.db, now).await?;
             let e = crate::symkeys::store::purge_expired(&state.db, now).await?;
-            anyhow::Ok(a + b + c + d + e)
+            let f = crate::depot::store::purge(&state.db, now).await?;
+            anyhow::Ok(a + b + c + d + e + f)
         };
         match purged.await {
             Ok(0) => {}

@@ -58,6 +58,11 @@ const KNOWN_KEYS: &[&str] = &[
     "TSA_TIMEOUT_SECONDS",
     "TSA_RETRIES",
     "SYMKEY_MAX_TTL_SECONDS",
+    "MESSAGE_MAX_BYTES",
+    "MESSAGE_RETENTION_DAYS",
+    "MESSAGE_MAX_RETENTION_DAYS",
+    "BOX_QUOTA_BYTES",
+    "IDEMPOTENCY_HOURS",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,6 +158,16 @@ pub struct Settings {
     pub tsa_retries: u32,
     /// The longest lifetime a symmetric key may be given (`ttlSeconds`).
     pub symkey_max_ttl_seconds: u32,
+    /// The largest `POST /depot/messages` body (413 above).
+    pub message_max_bytes: usize,
+    /// How long a message is kept when the sender names no `expiresAt`.
+    pub message_retention_days: u32,
+    /// The latest `expiresAt` a sender may ask for, in days from reception.
+    pub message_max_retention_days: u32,
+    /// What one box may hold (sum of the sealed messages' sizes).
+    pub box_quota_bytes: u64,
+    /// How long an `Idempotency-Key` is remembered.
+    pub idempotency_hours: u32,
 }
 
 impl Default for Settings {
@@ -202,6 +217,11 @@ impl Default for Settings {
             tsa_timeout_seconds: 5,
             tsa_retries: 2,
             symkey_max_ttl_seconds: 366 * 24 * 3600,
+            message_max_bytes: 20 * 1024 * 1024,
+            message_retention_days: 365,
+            message_max_retention_days: 365,
+            box_quota_bytes: 1024 * 1024 * 1024,
+            idempotency_hours: 24,
         }
     }
 }
@@ -307,6 +327,15 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "DEPOT_TSA_TIMEOUT_SECONDS must be positive and DEPOT_TSA_RETRIES at most 10"
                     .into(),
+            ));
+        }
+        if settings.message_retention_days == 0
+            || settings.message_retention_days > settings.message_max_retention_days
+            || settings.idempotency_hours < 24
+            || settings.message_max_bytes < 1024
+        {
+            return Err(ConfigError::Invalid(
+                "DEPOT_MESSAGE_RETENTION_DAYS must be from 1 to DEPOT_MESSAGE_MAX_RETENTION_DAYS, DEPOT_IDEMPOTENCY_HOURS at least 24 and DEPOT_MESSAGE_MAX_BYTES at least 1024".into(),
             ));
         }
         if settings.symkey_max_ttl_seconds == 0 {

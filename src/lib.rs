@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod depot;
 pub mod keys;
 pub mod openapi;
 pub mod operator;

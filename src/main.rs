@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use depot::app::Application;
 use depot::clock::Clock;
@@ -25,6 +26,16 @@ enum Command {
     Serve,
     /// Run the database migrations and exit.
     Migrate,
+    /// Print the depot's notifications as JSON lines, one per message and recipient,
+    /// from a durable queue bound to `depot.events` (needs AMQP_URL).
+    Consume {
+        /// The queue to declare (durable, dead-lettered) and read.
+        #[arg(long)]
+        queue: String,
+        /// Routing keys to bind, e.g. `message.received.ehbox` or `message.received.#`.
+        #[arg(long = "binding", default_value = "message.received.#")]
+        bindings: Vec<String>,
+    },
     /// Operator commands that work offline, beside a running server.
     Admin {
         #[command(subcommand)]
@@ -78,6 +89,19 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             );
             app.run_until_stopped().await?;
             tracing::info!("depot stopped");
+        }
+        Command::Consume { queue, bindings } => {
+            use secrecy::ExposeSecret;
+            let url = config
+                .amqp_url
+                .as_ref()
+                .context("depot consume needs AMQP_URL (or DEPOT_AMQP_URL_FILE)")?;
+            let mut out = std::io::stdout();
+            // Unacknowledged notifications stay in the queue when interrupted.
+            tokio::select! {
+                result = queues::consumer::print_json_lines(url.expose_secret(), &queue, &bindings, &mut out) => result?,
+                _ = tokio::signal::ctrl_c() => {}
+            }
         }
         Command::Migrate => {
             operator::migrate(&config).await?;

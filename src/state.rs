@@ -29,4 +29,16 @@ pub struct AppState {
     pub service_client: Arc<crate::service_client::ServiceClient>,
     /// How the depot obtains proofs of reception.
     pub tsa_client: Arc<crate::tsa::TsaClient>,
+    /// The outbox relay, when a broker is configured and the server runs.
+    pub relay: Option<queues::relay::RelayControl>,
+}
+
+impl AppState {
+    /// A message was committed: let the relay publish its notifications now rather
+    /// than at its next poll.
+    pub fn wake_relay(&self) {
+        if let Some(relay) = &self.relay {
+            relay.wake();
+        }
+    }
 }

@@ -23,12 +23,18 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
             "unreachable".to_owned()
         }
     };
-    let broker = if state.config.amqp_url.is_some() {
-        "configured"
-    } else {
-        "not configured: notifications wait in the outbox"
+    let outbox = queues::outbox::pending(&state.db).await.ok();
+    let broker = match (&state.relay, state.config.amqp_url.is_some()) {
+        (Some(relay), _) => {
+            let status = relay.status();
+            json!({"relay": if status.connected {"connected"} else {"disconnected: notifications wait in the outbox"},
+                "lastError": status.last_error, "published": status.published})
+        }
+        (None, true) => json!({"relay": "configured, not running in this process"}),
+        (None, false) => json!({"relay": "not configured: notifications wait in the outbox"}),
     };
-    let body = json!({"status": if database == "ok" {"ready"} else {"unavailable"}, "database": database, "broker": broker});
+    let body = json!({"status": if database == "ok" {"ready"} else {"unavailable"}, "database": database,
+        "broker": broker, "outboxPending": outbox});
     if database == "ok" {
         HttpResponse::Ok().json(body)
     } else {

@@ -87,6 +87,21 @@ impl TsaClient {
         Ok(Self { config, http })
     }
 
+    /// Makes sure the depot holds a token for the TSA (fetched once, then cached until
+    /// shortly before it expires); nothing to do when requests carry no token.
+    pub async fn authenticate(&self) -> Result<(), TsaError> {
+        match &self.config.auth {
+            None => Ok(()),
+            Some((client, resource)) => match client.token("tsa", resource).await {
+                Ok(_) => Ok(()),
+                Err(ServiceTokenError::Unreachable(e)) => Err(TsaError::Unavailable(format!(
+                    "token endpoint: {e}"
+                ))),
+                Err(e) => Err(TsaError::Auth(e.to_string())),
+            },
+        }
+    }
+
     /// A verified timestamp over `data`, after at most `retries` more attempts when the
     /// TSA cannot be reached or answers 5xx / 429. A refusal or a reply that does not
     /// verify is final.

@@ -1,0 +1,323 @@
+//! The depot's HTTP surface (API.md "Depot"): send, list (with a stable cursor and a
+//! long poll), fetch, receipts, delete, and the box summary. A message is visible only
+//! to its recipients and its sender; anyone else gets the same 404 as for a message
+//! that does not exist.
+
+use std::time::Duration as StdDuration;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::CACHE_CONTROL;
+use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::store::{self, EntryRow, INBOX, Listing, SENT};
+use super::{Caller, views};
+use crate::authz::scope::{Resource, Scope};
+use crate::problem::Problem;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(send)
+        .service(list)
+        .service(box_summary)
+        .service(fetch)
+        .service(read)
+        .service(remove);
+}
+
+fn db_problem(code: &'static str) -> impl Fn(sea_orm::DbErr) -> Problem {
+    move |e| Problem::internal(code, &e)
+}
+
+async fn reader(state: &AppState, req: &HttpRequest) -> Result<Caller, Problem> {
+    let claims = state
+        .verifier
+        .require(req, Resource::Depot, Scope::DepotRead)
+        .await?;
+    Caller::of_token(claims).map_err(|e| Problem::new(StatusCode::FORBIDDEN, "no-identity", e))
+}
+
+fn no_such_message() -> Problem {
+    Problem::not_found("no such message in your boxes")
+}
+
+/// Accepts a sealed message (see [`super::accept`]).
+#[utoipa::path(post, path = "/depot/messages", tag = "depot",
+    request_body(content = serde_json::Value, description = "{application, recipients: [identifier…], sealed: JWE compact string or JSON object, expiresAt?, metadata?}"),
+    params(("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key and body gets the first answer")),
+    responses((status = 201, description = "{id, receivedAt, timestamp (base64 TimeStampResp), sender}"),
+        (status = 400, description = "not JSON"), (status = 401, description = "no valid token"),
+        (status = 403, description = "no depot:send scope or audience"), (status = 409, description = "the Idempotency-Key was used with another body"),
+        (status = 413, description = "over the size limit"), (status = 415, description = "not application/json"),
+        (status = 422, description = "a malformed JWE, a bad recipient, a key that is no recipient's, a full box; `field` names it"),
+        (status = 503, description = "no timestamp could be obtained; Retry-After")))]
+#[post("/depot/messages")]
+pub async fn send(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, Problem> {
+    super::accept::accept(&state, &req, payload).await
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// `inbox` (default) or `sent`.
+    #[serde(rename = "box")]
+    pub folder: Option<String>,
+    pub application: Option<String>,
+    /// 1–500, default 50.
+    pub limit: Option<u64>,
+    /// `nextCursor` of the previous answer: only later messages.
+    pub cursor: Option<String>,
+    /// Seconds (≤ 30) to wait for a message when there is none yet.
+    pub wait: Option<u64>,
+}
+
+/// The caller's boxes for a folder.
+fn boxes_of(caller: &Caller, folder: &str) -> Vec<String> {
+    if folder == SENT {
+        vec![caller.sent_box().to_owned()]
+    } else {
+        caller.inboxes.clone()
+    }
+}
+
+/// Lists a box, oldest first after the cursor; `nextCursor` continues from the last
+/// message shown (or stays put when there was none), so a poller never misses one.
+#[utoipa::path(get, path = "/depot/messages", tag = "depot", params(ListQuery),
+    responses((status = 200, description = "{messages: [{id, application, sender, receivedAt, size, metadata, receipts}], nextCursor}"),
+        (status = 401, description = "no valid token"), (status = 403, description = "no depot:read scope"),
+        (status = 422, description = "a bad parameter, named")))]
+#[get("/depot/messages")]
+pub async fn list(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, Problem> {
+    let caller = reader(&state, &req).await?;
+    let folder = match query.folder.as_deref() {
+        None | Some("inbox") => INBOX,
+        Some("sent") => SENT,
+        Some(_) => return Err(Problem::invalid_field("box", "must be inbox or sent")),
+    };
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(Problem::invalid_field("limit", "must be from 1 to 500"));
+    }
+    let wait = query.wait.unwrap_or(0);
+    if wait > 30 {
+        return Err(Problem::invalid_field("wait", "at most 30 seconds"));
+    }
+    let after = match &query.cursor {
+        None => 0,
+        Some(c) => c
+            .parse::<i64>()
+            .ok()
+            .filter(|c| *c >= 0)
+            .ok_or_else(|| Problem::invalid_field("cursor", "not a cursor of this box"))?,
+    };
+    let boxes = boxes_of(&caller, folder);
+    let listing = Listing {
+        boxes: &boxes,
+        folder,
+        application: query.application.as_deref(),
+        after,
+        limit,
+    };
+    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(wait);
+    let entries = loop {
+        let entries = store::entries(&state.db, &listing)
+            .await
+            .map_err(db_problem("E-DEPOT-LIST"))?;
+        if !entries.is_empty() || tokio::time::Instant::now() >= deadline {
+            break entries;
+        }
+        tokio::time::sleep(StdDuration::from_millis(200)).await;
+    };
+    let (messages, next) = listed(&state, &caller, &listing, &entries).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .json(json!({"messages": messages, "nextCursor": next.to_string()})))
+}
+
+/// The listing's items: one per message, with the receipts the caller may see; and the
+/// page's end, past every entry of the listed messages in the listed boxes. A message
+/// addressed to two of the caller's identifiers has two entries (numbered together, in
+/// one statement), so that the next page does not list it again.
+async fn listed(
+    state: &AppState,
+    caller: &Caller,
+    listing: &Listing<'_>,
+    entries: &[EntryRow],
+) -> Result<(Vec<serde_json::Value>, i64), Problem> {
+    let mut ids: Vec<String> = Vec::new();
+    for e in entries {
+        if !ids.contains(&e.message_id) {
+            ids.push(e.message_id.clone());
+        }
+    }
+    let now = state.clock.now();
+    let messages = store::summaries(&state.db, &ids, now)
+        .await
+        .map_err(db_problem("E-DEPOT-SUMMARY"))?;
+    let all = store::entries_of(&state.db, &ids)
+        .await
+        .map_err(db_problem("E-DEPOT-RECEIPTS"))?;
+    let end = all
+        .iter()
+        .filter(|e| e.folder == listing.folder && listing.boxes.contains(&e.box_key))
+        .map(|e| e.seq)
+        .chain(entries.last().map(|e| e.seq))
+        .max()
+        .unwrap_or(listing.after);
+    let items = ids
+        .iter()
+        .filter_map(|id| messages.get(id))
+        .map(|m| {
+            let receipts = views::receipts(
+                all.iter()
+                    .filter(|e| e.message_id == m.id && visible_receipt(caller, m, e)),
+            );
+            views::listed(m, receipts)
+        })
+        .collect();
+    Ok((items, end))
+}
+
+/// A sender sees every recipient's receipt; a recipient its own.
+fn visible_receipt(caller: &Caller, message: &store::MessageRow, entry: &EntryRow) -> bool {
+    message.sender_owner == caller.owner.owner || caller.inboxes.contains(&entry.box_key)
+}
+
+/// The caller's live entries of a message: inbox entries in its boxes, and the sent
+/// entry when it is the sender.
+async fn access(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<(store::MessageRow, Vec<EntryRow>, Vec<EntryRow>), Problem> {
+    let now = state.clock.now();
+    let message = store::message(&state.db, id, now)
+        .await
+        .map_err(db_problem("E-DEPOT-GET"))?
+        .ok_or_else(no_such_message)?;
+    let all = store::entries_of(&state.db, std::slice::from_ref(&message.id))
+        .await
+        .map_err(db_problem("E-DEPOT-ENTRIES"))?;
+    let mine: Vec<EntryRow> = all
+        .iter()
+        .filter(|e| e.deleted_at.is_none())
+        .filter(|e| match e.folder.as_str() {
+            INBOX => caller.inboxes.contains(&e.box_key),
+            _ => e.box_key == caller.sent_box(),
+        })
+        .cloned()
+        .collect();
+    if mine.is_empty() {
+        return Err(no_such_message());
+    }
+    Ok((message, mine, all))
+}
+
+fn inbox_seqs(entries: &[EntryRow]) -> Vec<i64> {
+    entries
+        .iter()
+        .filter(|e| e.folder == INBOX)
+        .map(|e| e.seq)
+        .collect()
+}
+
+/// Fetches a message; a recipient's first fetch is its `receivedAt` receipt.
+#[utoipa::path(get, path = "/depot/messages/{id}", tag = "depot", params(("id" = String, Path)),
+    responses((status = 200, description = "{id, application, sealed (as posted), sender, recipients, receivedAt, timestamp, metadata, receipts}"),
+        (status = 401, description = "no valid token"), (status = 404, description = "not a message of the caller's")))]
+#[get("/depot/messages/{id}")]
+pub async fn fetch(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let caller = reader(&state, &req).await?;
+    let (message, mine, mut all) = access(&state, &caller, &path).await?;
+    let seqs = inbox_seqs(&mine);
+    if !seqs.is_empty() {
+        let now = state.clock.now();
+        store::mark_fetched(&state.db, &seqs, now)
+            .await
+            .map_err(db_problem("E-DEPOT-FETCHED"))?;
+        for e in all.iter_mut().filter(|e| seqs.contains(&e.seq)) {
+            e.fetched_at.get_or_insert(now);
+        }
+    }
+    let receipts = views::receipts(all.iter().filter(|e| visible_receipt(&caller, &message, e)));
+    let body =
+        views::full(&message, receipts).map_err(|e| Problem::internal("E-DEPOT-VIEW", &e))?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .body(body))
+}
+
+/// Records that the recipient read the message.
+#[utoipa::path(post, path = "/depot/messages/{id}/read", tag = "depot", params(("id" = String, Path)),
+    responses((status = 204, description = "readAt recorded"), (status = 404, description = "not a message in the caller's inbox")))]
+#[post("/depot/messages/{id}/read")]
+pub async fn read(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let caller = reader(&state, &req).await?;
+    let (_, mine, _) = access(&state, &caller, &path).await?;
+    let seqs = inbox_seqs(&mine);
+    if seqs.is_empty() {
+        return Err(no_such_message());
+    }
+    store::mark_read(&state.db, &seqs, state.clock.now())
+        .await
+        .map_err(db_problem("E-DEPOT-READ"))?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Removes the message from the caller's boxes.
+#[utoipa::path(delete, path = "/depot/messages/{id}", tag = "depot", params(("id" = String, Path)),
+    responses((status = 204, description = "removed from the caller's boxes"), (status = 404, description = "not a message of the caller's")))]
+#[delete("/depot/messages/{id}")]
+pub async fn remove(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let caller = reader(&state, &req).await?;
+    let (_, mine, _) = access(&state, &caller, &path).await?;
+    let seqs: Vec<i64> = mine.iter().map(|e| e.seq).collect();
+    store::remove_entries(&state.db, &seqs, state.clock.now())
+        .await
+        .map_err(db_problem("E-DEPOT-DELETE"))?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The caller's inbox: how many messages, how many unread, the bytes and the quota.
+#[utoipa::path(get, path = "/depot/box", tag = "depot",
+    responses((status = 200, description = "{messages, unread, bytes, quota}"), (status = 401, description = "no valid token")))]
+#[get("/depot/box")]
+pub async fn box_summary(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, Problem> {
+    let caller = reader(&state, &req).await?;
+    let counts = store::box_counts(&state.db, &caller.inboxes, state.clock.now())
+        .await
+        .map_err(db_problem("E-DEPOT-BOX"))?;
+    Ok(HttpResponse::Ok()
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .json(json!({
+            "messages": counts.messages,
+            "unread": counts.unread,
+            "bytes": counts.bytes,
+            "quota": state.config.settings.box_quota_bytes,
+        })))
+}

@@ -1,0 +1,339 @@
+//! Storage of the depot. The only depot code that sees sea-orm.
+//!
+//! An accepted message is one transaction: the message, a box entry per recipient
+//! and one for the sender, an outbox row per recipient, and the idempotency record.
+//! Box entries are numbered (`seq`) in commit order — on PostgreSQL a transaction
+//! lock serializes the short step that numbers them; SQLite has one writer anyway —
+//! so a listing cursor never skips an entry that commits late.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+use entity::{box_entry, idempotency_record, message};
+use queues::MessageReceived;
+use sea_orm::sea_query::{Expr, Func};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, Statement, TransactionTrait,
+};
+use serde_json::Value;
+
+pub use entity::box_entry::Model as EntryRow;
+pub use entity::idempotency_record::Model as IdempotencyRow;
+pub use entity::message::Model as MessageRow;
+
+pub const INBOX: &str = "inbox";
+pub const SENT: &str = "sent";
+
+/// The advisory lock that orders box entries on PostgreSQL (an arbitrary constant).
+const BOX_ORDER_LOCK: i64 = 0x6465_706f_7442;
+
+/// A recipient's box entry to create.
+pub struct Delivery {
+    pub box_key: String,
+    pub recipient: Value,
+    pub notification: MessageReceived,
+}
+
+pub struct NewMessage {
+    pub row: MessageRow,
+    pub sent_box: String,
+    pub deliveries: Vec<Delivery>,
+    pub idempotency: Option<IdempotencyRow>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InsertError {
+    /// Another request with the same idempotency key committed first.
+    #[error("the idempotency key was used meanwhile")]
+    IdempotencyRace,
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+fn entry(
+    message: &MessageRow,
+    box_key: &str,
+    folder: &str,
+    recipient: Option<Value>,
+) -> box_entry::ActiveModel {
+    box_entry::ActiveModel {
+        message_id: Set(message.id.clone()),
+        box_key: Set(box_key.to_owned()),
+        folder: Set(folder.to_owned()),
+        application: Set(message.application.clone()),
+        recipient: Set(recipient),
+        size: Set(message.size),
+        received_at: Set(message.received_at),
+        fetched_at: Set(None),
+        read_at: Set(None),
+        deleted_at: Set(None),
+        ..Default::default()
+    }
+}
+
+/// Stores an accepted message with everything that goes with it, or nothing.
+pub async fn insert(db: &DatabaseConnection, new: NewMessage) -> Result<(), InsertError> {
+    let tx = db.begin().await?;
+    let message = new.row;
+    message::ActiveModel::from(message.clone()).insert(&tx).await?;
+    if let Some(record) = new.idempotency {
+        if let Err(e) = idempotency_record::ActiveModel::from(record).insert(&tx).await {
+            return Err(match e.sql_err() {
+                Some(SqlErr::UniqueConstraintViolation(_)) => InsertError::IdempotencyRace,
+                _ => e.into(),
+            });
+        }
+    }
+    if tx.get_database_backend() == DatabaseBackend::Postgres {
+        tx.execute_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [BOX_ORDER_LOCK.into()],
+        ))
+        .await?;
+    }
+    let mut entries = vec![entry(&message, &new.sent_box, SENT, None)];
+    for delivery in &new.deliveries {
+        entries.push(entry(
+            &message,
+            &delivery.box_key,
+            INBOX,
+            Some(delivery.recipient.clone()),
+        ));
+    }
+    box_entry::Entity::insert_many(entries).exec(&tx).await?;
+    for delivery in &new.deliveries {
+        queues::outbox::enqueue(&tx, &delivery.notification, message.received_at).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn idempotent_answer(
+    db: &impl ConnectionTrait,
+    scope: &str,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<IdempotencyRow>, DbErr> {
+    idempotency_record::Entity::find_by_id((scope.to_owned(), key.to_owned()))
+        .filter(idempotency_record::Column::ExpiresAt.gt(now))
+        .one(db)
+        .await
+}
+
+/// The bytes each of these boxes holds now.
+pub async fn box_bytes(
+    db: &impl ConnectionTrait,
+    box_keys: &[String],
+) -> Result<HashMap<String, i64>, DbErr> {
+    let rows: Vec<(String, Option<i64>)> = box_entry::Entity::find()
+        .select_only()
+        .column(box_entry::Column::BoxKey)
+        .column_as(
+            Expr::from(Func::cast_as(
+                Func::sum(Expr::col(box_entry::Column::Size)),
+                "bigint",
+            )),
+            "bytes",
+        )
+        .filter(box_entry::Column::BoxKey.is_in(box_keys.iter().map(String::as_str)))
+        .filter(box_entry::Column::Folder.eq(INBOX))
+        .filter(box_entry::Column::DeletedAt.is_null())
+        .group_by(box_entry::Column::BoxKey)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(key, bytes)| (key, bytes.unwrap_or(0)))
+        .collect())
+}
+
+/// Which entries to list.
+pub struct Listing<'a> {
+    pub boxes: &'a [String],
+    pub folder: &'a str,
+    pub application: Option<&'a str>,
+    pub after: i64,
+    pub limit: u64,
+}
+
+/// Live entries after the cursor, oldest first.
+pub async fn entries(
+    db: &impl ConnectionTrait,
+    listing: &Listing<'_>,
+) -> Result<Vec<EntryRow>, DbErr> {
+    use box_entry::Column as C;
+    let mut query = box_entry::Entity::find()
+        .filter(C::BoxKey.is_in(listing.boxes.iter().map(String::as_str)))
+        .filter(C::Folder.eq(listing.folder))
+        .filter(C::DeletedAt.is_null())
+        .filter(C::Seq.gt(listing.after));
+    if let Some(application) = listing.application {
+        query = query.filter(C::Application.eq(application));
+    }
+    query
+        .order_by_asc(C::Seq)
+        .limit(listing.limit)
+        .all(db)
+        .await
+}
+
+/// The messages' rows without their sealed content, for listings.
+pub async fn summaries(
+    db: &impl ConnectionTrait,
+    ids: &[String],
+    now: DateTime<Utc>,
+) -> Result<HashMap<String, MessageRow>, DbErr> {
+    use message::Column as C;
+    let rows = message::Entity::find()
+        .select_only()
+        .columns([
+            C::Id,
+            C::Application,
+            C::SenderOwner,
+            C::Sender,
+            C::SealedIsJson,
+            C::Size,
+            C::Recipients,
+            C::Metadata,
+            C::ReceivedAt,
+            C::ExpiresAt,
+        ])
+        .column_as(Expr::val(""), "sealed")
+        .column_as(Expr::val(Vec::<u8>::new()), "timestamp")
+        .filter(C::Id.is_in(ids.iter().map(String::as_str)))
+        .filter(C::ExpiresAt.gt(now))
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|m| (m.id.clone(), m)).collect())
+}
+
+/// Every box entry of these messages (for receipts).
+pub async fn entries_of(
+    db: &impl ConnectionTrait,
+    ids: &[String],
+) -> Result<Vec<EntryRow>, DbErr> {
+    box_entry::Entity::find()
+        .filter(box_entry::Column::MessageId.is_in(ids.iter().map(String::as_str)))
+        .order_by_asc(box_entry::Column::Seq)
+        .all(db)
+        .await
+}
+
+pub async fn message(
+    db: &impl ConnectionTrait,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<MessageRow>, DbErr> {
+    message::Entity::find_by_id(id.to_owned())
+        .filter(message::Column::ExpiresAt.gt(now))
+        .one(db)
+        .await
+}
+
+/// Records the first fetch by a recipient on its live inbox entries.
+pub async fn mark_fetched(
+    db: &impl ConnectionTrait,
+    seqs: &[i64],
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    box_entry::Entity::update_many()
+        .col_expr(box_entry::Column::FetchedAt, Expr::value(now))
+        .filter(box_entry::Column::Seq.is_in(seqs.iter().copied()))
+        .filter(box_entry::Column::FetchedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Records the reading (and, when it was not yet recorded, the fetch).
+pub async fn mark_read(
+    db: &DatabaseConnection,
+    seqs: &[i64],
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let tx = db.begin().await?;
+    mark_fetched(&tx, seqs, now).await?;
+    box_entry::Entity::update_many()
+        .col_expr(box_entry::Column::ReadAt, Expr::value(now))
+        .filter(box_entry::Column::Seq.is_in(seqs.iter().copied()))
+        .filter(box_entry::Column::ReadAt.is_null())
+        .exec(&tx)
+        .await?;
+    tx.commit().await
+}
+
+pub async fn remove_entries(
+    db: &impl ConnectionTrait,
+    seqs: &[i64],
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    box_entry::Entity::update_many()
+        .col_expr(box_entry::Column::DeletedAt, Expr::value(now))
+        .filter(box_entry::Column::Seq.is_in(seqs.iter().copied()))
+        .filter(box_entry::Column::DeletedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// A box's counts.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BoxCounts {
+    pub messages: i64,
+    pub unread: i64,
+    pub bytes: i64,
+}
+
+pub async fn box_counts(
+    db: &impl ConnectionTrait,
+    boxes: &[String],
+    now: DateTime<Utc>,
+) -> Result<BoxCounts, DbErr> {
+    let entries = box_entry::Entity::find()
+        .filter(box_entry::Column::BoxKey.is_in(boxes.iter().map(String::as_str)))
+        .filter(box_entry::Column::Folder.eq(INBOX))
+        .filter(box_entry::Column::DeletedAt.is_null())
+        .all(db)
+        .await?;
+    let ids: Vec<String> = entries.iter().map(|e| e.message_id.clone()).collect();
+    let live = summaries(db, &ids, now).await?;
+    let mut counts = BoxCounts::default();
+    let mut seen = std::collections::HashSet::new();
+    for e in entries.iter().filter(|e| live.contains_key(&e.message_id)) {
+        if seen.insert(&e.message_id) {
+            counts.messages += 1;
+            counts.bytes += e.size;
+            counts.unread += i64::from(e.read_at.is_none());
+        }
+    }
+    Ok(counts)
+}
+
+/// Removes expired messages, messages no box holds any more, and idempotency records
+/// past their time.
+pub async fn purge(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<u64, DbErr> {
+    let expired = message::Entity::delete_many()
+        .filter(message::Column::ExpiresAt.lte(now))
+        .exec(db)
+        .await?
+        .rows_affected;
+    let orphans = db
+        .execute_raw(Statement::from_string(
+            db.get_database_backend(),
+            "DELETE FROM message WHERE NOT EXISTS \
+             (SELECT 1 FROM box_entry WHERE box_entry.message_id = message.id \
+              AND box_entry.deleted_at IS NULL)",
+        ))
+        .await?
+        .rows_affected();
+    let records = idempotency_record::Entity::delete_many()
+        .filter(idempotency_record::Column::ExpiresAt.lte(now))
+        .exec(db)
+        .await?
+        .rows_affected;
+    let sent = queues::outbox::purge_sent(db, now - Duration::days(1)).await?;
+    Ok(expired + orphans + records + sent)
+}
