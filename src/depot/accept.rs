@@ -24,10 +24,10 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD as B64};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
+use super::Caller;
 use super::boxes::box_key;
 use super::request::{self, BodyError, PostedMessage, Retention};
 use super::store::{self, Delivery, IdempotencyRow, InsertError, MessageRow, NewMessage};
-use super::Caller;
 use crate::authz::scope::{Resource, Scope};
 use crate::body;
 use crate::keys::KeyUse;
@@ -360,10 +360,9 @@ async fn store(
             Ok(answer)
         }
         Err(InsertError::IdempotencyRace) => Err(StoreOutcome::Race),
-        Err(InsertError::Db(e)) => Err(StoreOutcome::Failed(Problem::internal(
-            "E-DEPOT-STORE",
-            &e,
-        ))),
+        Err(InsertError::Db(e)) => {
+            Err(StoreOutcome::Failed(Problem::internal("E-DEPOT-STORE", &e)))
+        }
     }
 }
 

@@ -46,7 +46,10 @@ mod tests {
     #[test]
     fn boxes_of_each_profile() {
         let cases = [
-            (json!({"profile": "citizen", "ssin": "85073003328"}), vec!["ssin:85073003328"]),
+            (
+                json!({"profile": "citizen", "ssin": "85073003328"}),
+                vec!["ssin:85073003328"],
+            ),
             (
                 json!({"profile": "professional", "ssin": "85073003328", "quality": "doctor", "nihii": "12345625004"}),
                 vec!["ssin:85073003328", "nihii:12345625004"],
@@ -59,7 +62,10 @@ mod tests {
                 json!({"profile": "mandatee", "ssin": "85073003328", "mandator": {"type": "cbe", "value": "0203201340"}}),
                 vec!["ssin:85073003328", "cbe:0203201340"],
             ),
-            (json!({"profile": "system", "cbe": "0203201340"}), vec!["cbe:0203201340"]),
+            (
+                json!({"profile": "system", "cbe": "0203201340"}),
+                vec!["cbe:0203201340"],
+            ),
             (json!({"profile": "system"}), vec![]),
         ];
         for (identity, expected) in cases {

@@ -270,8 +270,8 @@ fn recipient(header: &Map<String, Value>, what: &str) -> Result<Recipient, Malfo
 #[cfg(test)]
 mod tests {
     use josekit::jwe::{self, JweHeader};
-    use josekit::jwk::alg::ec::EcCurve;
     use josekit::jwk::Jwk;
+    use josekit::jwk::alg::ec::EcCurve;
     use serde_json::json;
 
     use super::*;
@@ -298,7 +298,11 @@ mod tests {
             .collect();
         let encrypters: Vec<_> = keys
             .iter()
-            .map(|k| jwe::ECDH_ES_A256KW.encrypter_from_jwk(&k.to_public_key().unwrap()).unwrap())
+            .map(|k| {
+                jwe::ECDH_ES_A256KW
+                    .encrypter_from_jwk(&k.to_public_key().unwrap())
+                    .unwrap()
+            })
             .collect();
         let mut shared = josekit::jwe::JweHeaderSet::new();
         shared.set_content_encryption("A256GCM", true);
@@ -338,8 +342,14 @@ mod tests {
         };
         refuse_compact(&compact(None, &[]), "kid");
         refuse_compact(&compact(Some("k"), &[("zip", json!("DEF"))]), "zip");
-        refuse_compact(&compact(Some("k"), &[("jku", json!("https://evil"))]), "jku");
-        refuse_compact(&compact(Some("k"), &[("x5u", json!("https://evil"))]), "x5u");
+        refuse_compact(
+            &compact(Some("k"), &[("jku", json!("https://evil"))]),
+            "jku",
+        );
+        refuse_compact(
+            &compact(Some("k"), &[("x5u", json!("https://evil"))]),
+            "x5u",
+        );
         refuse_compact(&compact(Some("k"), &[("crit", json!(["exp"]))]), "crit");
         refuse_compact(&compact(Some("k"), &[("p2c", json!(10_000_000))]), "p2c");
         refuse_compact("a.b.c", "5 parts");

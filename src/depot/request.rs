@@ -151,8 +151,8 @@ fn sealed(raw: Option<&RawValue>) -> Result<Sealed, FieldError> {
     let malformed = |e: jwe::MalformedJwe| invalid("sealed", format!("not an acceptable JWE: {e}"));
     match raw.get().as_bytes().first() {
         Some(b'"') => {
-            let text: String = serde_json::from_str(raw.get())
-                .map_err(|e| invalid("sealed", e.to_string()))?;
+            let text: String =
+                serde_json::from_str(raw.get()).map_err(|e| invalid("sealed", e.to_string()))?;
             let envelope = jwe::parse_compact(&text).map_err(malformed)?;
             Ok(Sealed {
                 text,
@@ -161,8 +161,8 @@ fn sealed(raw: Option<&RawValue>) -> Result<Sealed, FieldError> {
             })
         }
         Some(b'{') => {
-            let object: Map<String, Value> = serde_json::from_str(raw.get())
-                .map_err(|e| invalid("sealed", e.to_string()))?;
+            let object: Map<String, Value> =
+                serde_json::from_str(raw.get()).map_err(|e| invalid("sealed", e.to_string()))?;
             let envelope = jwe::parse_json(&object).map_err(malformed)?;
             Ok(Sealed {
                 text: raw.get().to_owned(),

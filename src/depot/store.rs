@@ -76,14 +76,18 @@ fn entry(
 pub async fn insert(db: &DatabaseConnection, new: NewMessage) -> Result<(), InsertError> {
     let tx = db.begin().await?;
     let message = new.row;
-    message::ActiveModel::from(message.clone()).insert(&tx).await?;
-    if let Some(record) = new.idempotency {
-        if let Err(e) = idempotency_record::ActiveModel::from(record).insert(&tx).await {
-            return Err(match e.sql_err() {
-                Some(SqlErr::UniqueConstraintViolation(_)) => InsertError::IdempotencyRace,
-                _ => e.into(),
-            });
-        }
+    message::ActiveModel::from(message.clone())
+        .insert(&tx)
+        .await?;
+    if let Some(record) = new.idempotency
+        && let Err(e) = idempotency_record::ActiveModel::from(record)
+            .insert(&tx)
+            .await
+    {
+        return Err(match e.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => InsertError::IdempotencyRace,
+            _ => e.into(),
+        });
     }
     if tx.get_database_backend() == DatabaseBackend::Postgres {
         tx.execute_raw(Statement::from_sql_and_values(
@@ -211,10 +215,7 @@ pub async fn summaries(
 }
 
 /// Every box entry of these messages (for receipts).
-pub async fn entries_of(
-    db: &impl ConnectionTrait,
-    ids: &[String],
-) -> Result<Vec<EntryRow>, DbErr> {
+pub async fn entries_of(db: &impl ConnectionTrait, ids: &[String]) -> Result<Vec<EntryRow>, DbErr> {
     box_entry::Entity::find()
         .filter(box_entry::Column::MessageId.is_in(ids.iter().map(String::as_str)))
         .order_by_asc(box_entry::Column::Seq)

@@ -94,9 +94,9 @@ impl TsaClient {
             None => Ok(()),
             Some((client, resource)) => match client.token("tsa", resource).await {
                 Ok(_) => Ok(()),
-                Err(ServiceTokenError::Unreachable(e)) => Err(TsaError::Unavailable(format!(
-                    "token endpoint: {e}"
-                ))),
+                Err(ServiceTokenError::Unreachable(e)) => {
+                    Err(TsaError::Unavailable(format!("token endpoint: {e}")))
+                }
                 Err(e) => Err(TsaError::Auth(e.to_string())),
             },
         }

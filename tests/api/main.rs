@@ -7,6 +7,7 @@ mod authorize;
 mod chromium;
 mod cli;
 mod code_exchange;
+mod depot;
 mod discovery;
 mod forms;
 mod helpers;
