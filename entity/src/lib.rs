@@ -5,6 +5,7 @@ pub mod assertion_jti;
 pub mod authorization_code;
 pub mod authorization_request;
 pub mod box_entry;
+pub mod box_usage;
 pub mod client;
 pub mod consent;
 pub mod idempotency_record;

@@ -9,6 +9,7 @@ mod m20261123_000003_keystore;
 mod m20261123_000004_service_secrets;
 mod m20261124_000005_symkeys;
 mod m20261124_000006_depot;
+mod m20261124_000007_box_usage;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_service_secrets::Migration),
             Box::new(m20261124_000005_symkeys::Migration),
             Box::new(m20261124_000006_depot::Migration),
+            Box::new(m20261124_000007_box_usage::Migration),
         ]
     }
 }

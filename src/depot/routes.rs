@@ -293,8 +293,7 @@ pub async fn remove(
 ) -> Result<HttpResponse, Problem> {
     let caller = reader(&state, &req).await?;
     let (_, mine, _) = access(&state, &caller, &path).await?;
-    let seqs: Vec<i64> = mine.iter().map(|e| e.seq).collect();
-    store::remove_entries(&state.db, &seqs, state.clock.now())
+    store::remove_entries(&state.db, &mine, state.clock.now())
         .await
         .map_err(db_problem("E-DEPOT-DELETE"))?;
     Ok(HttpResponse::NoContent().finish())

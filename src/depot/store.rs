@@ -9,9 +9,9 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
-use entity::{box_entry, idempotency_record, message};
+use entity::{box_entry, box_usage, idempotency_record, message};
 use queues::MessageReceived;
-use sea_orm::sea_query::{Expr, Func};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
     EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, Statement, TransactionTrait,
@@ -108,6 +108,9 @@ pub async fn insert(db: &DatabaseConnection, new: NewMessage) -> Result<(), Inse
     }
     box_entry::Entity::insert_many(entries).exec(&tx).await?;
     for delivery in &new.deliveries {
+        count_in_box(&tx, &delivery.box_key, message.size, 1).await?;
+    }
+    for delivery in &new.deliveries {
         queues::outbox::enqueue(&tx, &delivery.notification, message.received_at).await?;
     }
     tx.commit().await?;
@@ -126,32 +129,65 @@ pub async fn idempotent_answer(
         .await
 }
 
-/// The bytes each of these boxes holds now.
+/// The bytes each of these boxes holds now (from the running totals).
 pub async fn box_bytes(
     db: &impl ConnectionTrait,
     box_keys: &[String],
 ) -> Result<HashMap<String, i64>, DbErr> {
-    let rows: Vec<(String, Option<i64>)> = box_entry::Entity::find()
-        .select_only()
-        .column(box_entry::Column::BoxKey)
-        .column_as(
-            Expr::from(Func::cast_as(
-                Func::sum(Expr::col(box_entry::Column::Size)),
-                "bigint",
-            )),
-            "bytes",
-        )
-        .filter(box_entry::Column::BoxKey.is_in(box_keys.iter().map(String::as_str)))
-        .filter(box_entry::Column::Folder.eq(INBOX))
-        .filter(box_entry::Column::DeletedAt.is_null())
-        .group_by(box_entry::Column::BoxKey)
-        .into_tuple()
+    Ok(box_usage::Entity::find()
+        .filter(box_usage::Column::BoxKey.is_in(box_keys.iter().map(String::as_str)))
         .all(db)
-        .await?;
-    Ok(rows
+        .await?
         .into_iter()
-        .map(|(key, bytes)| (key, bytes.unwrap_or(0)))
+        .map(|u| (u.box_key, u.bytes))
         .collect())
+}
+
+/// Adds to (or, with negative amounts, takes from) a box's running totals.
+async fn count_in_box(
+    db: &impl ConnectionTrait,
+    box_key: &str,
+    bytes: i64,
+    messages: i64,
+) -> Result<(), DbErr> {
+    use box_usage::Column as C;
+    box_usage::Entity::insert(box_usage::ActiveModel {
+        box_key: Set(box_key.to_owned()),
+        bytes: Set(bytes),
+        messages: Set(messages),
+    })
+    .on_conflict(
+        OnConflict::column(C::BoxKey)
+            .value(
+                C::Bytes,
+                Expr::col((box_usage::Entity, C::Bytes)).add(bytes),
+            )
+            .value(
+                C::Messages,
+                Expr::col((box_usage::Entity, C::Messages)).add(messages),
+            )
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// Takes live inbox entries out of their boxes' totals (they are being deleted).
+async fn uncount(db: &impl ConnectionTrait, entries: &[EntryRow]) -> Result<(), DbErr> {
+    let mut totals: HashMap<&str, (i64, i64)> = HashMap::new();
+    for e in entries
+        .iter()
+        .filter(|e| e.folder == INBOX && e.deleted_at.is_none())
+    {
+        let t = totals.entry(e.box_key.as_str()).or_default();
+        t.0 += e.size;
+        t.1 += 1;
+    }
+    for (box_key, (bytes, messages)) in totals {
+        count_in_box(db, box_key, -bytes, -messages).await?;
+    }
+    Ok(())
 }
 
 /// Which entries to list.
@@ -267,17 +303,28 @@ pub async fn mark_read(
 }
 
 pub async fn remove_entries(
-    db: &impl ConnectionTrait,
-    seqs: &[i64],
+    db: &DatabaseConnection,
+    entries: &[EntryRow],
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    box_entry::Entity::update_many()
-        .col_expr(box_entry::Column::DeletedAt, Expr::value(now))
-        .filter(box_entry::Column::Seq.is_in(seqs.iter().copied()))
-        .filter(box_entry::Column::DeletedAt.is_null())
-        .exec(db)
-        .await?;
-    Ok(())
+    let tx = db.begin().await?;
+    // Only the entries this call marks are taken out of the totals, even when two
+    // deletions race.
+    let mut removed = Vec::new();
+    for e in entries {
+        let marked = box_entry::Entity::update_many()
+            .col_expr(box_entry::Column::DeletedAt, Expr::value(now))
+            .filter(box_entry::Column::Seq.eq(e.seq))
+            .filter(box_entry::Column::DeletedAt.is_null())
+            .exec(&tx)
+            .await?
+            .rows_affected;
+        if marked == 1 {
+            removed.push(e.clone());
+        }
+    }
+    uncount(&tx, &removed).await?;
+    tx.commit().await
 }
 
 /// A box's counts.
@@ -316,11 +363,28 @@ pub async fn box_counts(
 /// Removes expired messages, messages no box holds any more, and idempotency records
 /// past their time.
 pub async fn purge(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<u64, DbErr> {
-    let expired = message::Entity::delete_many()
-        .filter(message::Column::ExpiresAt.lte(now))
-        .exec(db)
-        .await?
-        .rows_affected;
+    let mut expired = 0;
+    loop {
+        let tx = db.begin().await?;
+        let ids: Vec<String> = message::Entity::find()
+            .select_only()
+            .column(message::Column::Id)
+            .filter(message::Column::ExpiresAt.lte(now))
+            .limit(500)
+            .into_tuple()
+            .all(&tx)
+            .await?;
+        if ids.is_empty() {
+            break;
+        }
+        uncount(&tx, &entries_of(&tx, &ids).await?).await?;
+        expired += message::Entity::delete_many()
+            .filter(message::Column::Id.is_in(ids.iter().map(String::as_str)))
+            .exec(&tx)
+            .await?
+            .rows_affected;
+        tx.commit().await?;
+    }
     let orphans = db
         .execute_raw(Statement::from_string(
             db.get_database_backend(),
