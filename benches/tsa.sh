@@ -93,25 +93,14 @@ trap 'stop_server; rm -rf "$WORK"' EXIT
 cat >"$WORK/tsa_post.py" <<'PY'
 """Closed-loop HTTP/1.1 POST driver (stdlib asyncio) for benches/tsa.sh.
 
-One keep-alive connection per worker; a binary body from a file; extra headers. A request
-counts as ok when the answer is HTTP 200 and its TimeStampResp status is granted (0) or
-grantedWithMods (1). Same bounds, printed row and JSON report shape as peers/loadgen.
+One keep-alive connection per worker (benches/bench_client.py closed_loop, on PYTHONPATH);
+a binary body from a file; extra headers. A request counts as ok when the answer is HTTP 200
+and its TimeStampResp status is granted (0) or grantedWithMods (1). Same bounds, printed row
+and JSON report shape as peers/loadgen.
 """
-import argparse, asyncio, ipaddress, json, math, os, socket, sys, time
-from urllib.parse import urlsplit
+import argparse, asyncio, json, sys, time
 
-HZ = os.sysconf("SC_CLK_TCK")
-now = time.perf_counter
-
-
-def proc_cpu_s(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            s = f.read()
-    except OSError:
-        return None
-    f = s[s.rindex(")") + 2:].split()
-    return (int(f[11]) + int(f[12])) / HZ
+from bench_client import closed_loop, loopback_target
 
 
 def der_len(b, i):
@@ -136,116 +125,18 @@ def granted(body):
         return False
 
 
-class Conn(asyncio.Protocol):
-    def __init__(self):
-        self.buf, self.fut, self.transport, self.closed = bytearray(), None, None, False
-
-    def connection_made(self, transport):
-        self.transport = transport
-        transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def data_received(self, data):
-        self.buf += data
-        if self.fut is not None and not self.fut.done():
-            self.parse()
-
-    def parse(self):
-        buf = self.buf
-        h = buf.find(b"\r\n\r\n")
-        if h < 0:
-            return
-        head = bytes(buf[:h]).lower()
-        j = head.find(b"\r\ncontent-length:")
-        if j < 0:
-            self.fut.set_exception(ConnectionError("answer without content-length"))
-            return
-        e = head.find(b"\r\n", j + 2)
-        end = h + 4 + int(head[j + 17:e if e >= 0 else len(head)])
-        if len(buf) < end:
-            return
-        body = bytes(buf[h + 4:end])
-        del buf[:end]
-        self.fut.set_result((int(head[9:12]), body, b"\r\nconnection: close" in head))
-
-    def connection_lost(self, exc):
-        self.closed = True
-        if self.fut is not None and not self.fut.done():
-            self.fut.set_exception(ConnectionError(f"connection lost: {exc}"))
-
-
-class Out:
-    def __init__(self):
-        self.lat, self.ok, self.errors, self.first_error = [], 0, 0, None
-
-
-async def worker(cfg, out):
-    loop = asyncio.get_running_loop()
-    proto = None
-    while now() < cfg["t_end"] and cfg["sent"] < cfg["max_requests"]:
-        cfg["sent"] += 1
-        if proto is None or proto.closed:
-            try:
-                _, proto = await loop.create_connection(Conn, cfg["host"], cfg["port"])
-            except OSError as e:
-                proto = None
-                out.errors += 1
-                out.first_error = out.first_error or f"connect: {e}"
-                await asyncio.sleep(0.02)
-                continue
-        proto.fut = loop.create_future()
-        t0 = now()
-        proto.transport.write(cfg["request"])
-        try:
-            status, body, close = await proto.fut
-        except ConnectionError as e:
-            status, body, close = None, str(e).encode(), True
-        t1 = now()
-        counted = t0 >= cfg["t_start"] and t1 <= cfg["t_end"]
-        if status == 200 and granted(body):
-            if counted:
-                out.ok += 1
-                out.lat.append(max(1, int((t1 - t0) * 1e6)))
-        else:
-            if counted:
-                out.errors += 1
-            if out.first_error is None:
-                if status is None:
-                    out.first_error = body.decode()
-                elif status == 200:
-                    out.first_error = "HTTP 200, TimeStampResp not granted: " + body[:24].hex()
-                else:
-                    out.first_error = f"HTTP {status}: " + body[:300].decode("utf-8", "replace")
-        if close:
-            proto.transport.close()
-            proto = None
-    if proto is not None:
-        proto.transport.close()
-
-
-def quantile(lat, q):
-    return lat[max(0, math.ceil(q * len(lat)) - 1)] if lat else 0
+def check(_i, status, _head, body):
+    if status == 200 and granted(body):
+        return None
+    if status == 200:
+        return "HTTP 200, TimeStampResp not granted: " + body[:24].hex()
+    return f"HTTP {status}: " + body[:300].decode("utf-8", "replace")
 
 
 async def run_once(a, host, port, request, conc, run):
-    start = now()
-    cfg = {"host": host, "port": port, "request": request, "t_start": start + a.warmup,
-           "t_end": start + a.warmup + a.duration, "sent": 0, "max_requests": a.max_requests}
-    cpu0 = (time.process_time(), proc_cpu_s(a.watch_pid) if a.watch_pid else None, now())
-    outs = [Out() for _ in range(conc)]
-    await asyncio.gather(*(worker(cfg, o) for o in outs))
-    wall = now() - cpu0[2]
-    srv = proc_cpu_s(a.watch_pid) if a.watch_pid else None
-    lat = sorted(x for o in outs for x in o.lat)
-    ok = sum(o.ok for o in outs)
-    measured = max(min(now(), cfg["t_end"]) - cfg["t_start"], 1e-9)
-    return {"concurrency": conc, "run": run, "measured_s": measured, "ok": ok,
-            "errors": sum(o.errors for o in outs), "rps": ok / measured,
-            "p50_us": quantile(lat, 0.50), "p90_us": quantile(lat, 0.90), "p99_us": quantile(lat, 0.99),
-            "max_us": lat[-1] if lat else 0, "mean_us": sum(lat) / len(lat) if lat else 0.0,
-            "inline_signed": 0, "pool_size": 0,
-            "gen_cpu_pct": (time.process_time() - cpu0[0]) / wall * 100,
-            "server_cpu_pct": (srv - cpu0[1]) / wall * 100 if srv is not None and cpu0[1] is not None else None,
-            "first_error": next((o.first_error for o in outs if o.first_error), None)}
+    r = await closed_loop(host, port, conc, a.warmup, a.duration, lambda _i: request, check,
+                          max_requests=a.max_requests, watch_pid=a.watch_pid)
+    return {"run": run, **r, "inline_signed": 0, "pool_size": 0}
 
 
 def main():
@@ -263,14 +154,10 @@ def main():
     p.add_argument("--label", default="run")
     p.add_argument("--json")
     a = p.parse_args()
-    u = urlsplit(a.url)
-    host = u.hostname or ""
-    if u.scheme != "http" or not (host == "localhost" or ipaddress.ip_address(host).is_loopback):
-        sys.exit(f"refusing {a.url}: http:// on a loopback host only")
-    port = u.port or 80
+    host, port, path = loopback_target(a.url)
     with open(a.body_file, "rb") as f:
         body = f.read()
-    head = [f"POST {u.path or '/'}{'?' + u.query if u.query else ''} HTTP/1.1", f"host: {u.netloc}",
+    head = [f"POST {path} HTTP/1.1", f"host: {host}:{port}",
             f"content-type: {a.content_type}", f"content-length: {len(body)}", *a.header]
     request = ("\r\n".join(head) + "\r\n\r\n").encode() + body
     print(f"[{a.label}] {a.url} post duration={a.duration}s warmup={a.warmup}s runs={a.runs} "
@@ -332,7 +219,7 @@ drive() { # drive ARGS…: the generator on CPU 1 against POST /tsa
     taskset -c 1 "$LG" --mode post --url "$BASE/tsa" --body-file "$WORK/req.tsq" \
       --content-type application/timestamp-query --header "$auth" "$@"
   else
-    taskset -c 1 python3 "$WORK/tsa_post.py" --url "$BASE/tsa" --body-file "$WORK/req.tsq" \
+    PYTHONPATH="$REPO/benches" taskset -c 1 python3 "$WORK/tsa_post.py" --url "$BASE/tsa" --body-file "$WORK/req.tsq" \
       --content-type application/timestamp-query --header "$auth" "$@"
   fi
 }
@@ -341,15 +228,7 @@ http_run() { drive "$@" --json "$RUN_JSON" | sed -n '2p'; }
 
 speed_run() {
   taskset -c 0 openssl speed -seconds "$SPEED_S" ecdsap256 2>/dev/null >"$WORK/speed.txt"
-  python3 - "$WORK/speed.txt" "$SPEED_S" >"$RUN_JSON" <<'PY'
-import json, re, sys
-t = open(sys.argv[1]).read()
-e = re.search(r"256 bits ecdsa \(nistp256\)\s+\S+s\s+\S+s\s+([\d.]+)\s+([\d.]+)", t)
-if not e:
-    sys.exit("no nistp256 line in the openssl speed output:\n" + t)
-print(json.dumps({"kind": "speed", "seconds": float(sys.argv[2]) if len(sys.argv) > 2 else None,
-                  "ecdsap256_sign_per_s": float(e.group(1)), "ecdsap256_verify_per_s": float(e.group(2))}))
-PY
+  python3 "$REPO/benches/bench_client.py" openssl-speed "$WORK/speed.txt" "$SPEED_S" >"$RUN_JSON"
   python3 -c 'import json,sys; print("  openssl speed: ECDSA P-256 %(ecdsap256_sign_per_s).0f sign/s %(ecdsap256_verify_per_s).0f verify/s" % json.load(open(sys.argv[1])))' "$RUN_JSON"
 }
 

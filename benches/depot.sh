@@ -1,0 +1,243 @@
+#!/usr/bin/env bash
+# Depot ingest benchmark: the running `depot` (release build, one worker pinned to CPU 0) accepts
+# sealed messages while a closed-loop generator on CPU 1 posts them over HTTP; then the same
+# messages are fetched by id. Same machinery as benches/tsa.sh and ../shared/peers (cpuguard,
+# pinning, medians of RUNS runs).
+#
+#   ingest   POST /depot/messages {"application":"bench","recipients":[{"type":"cbe",…},{"type":"cbe",…}],
+#            "sealed":<JWE general JSON>} with the bearer token of the system client bench-sender
+#            (depot:send; a fresh client_credentials token before every run), no Idempotency-Key, so
+#            every POST is a new message. One JWE per size (SIZES: 1k 10k 1m = the `sealed` text is
+#            1024 / 10240 / 1048576 bytes ±3), built once with jwcrypto: enc A256GCM, one recipient entry
+#            per recipient's `enc` key (ECDH-ES+A256KW, kid = the kid POST /admin/keys answered). The
+#            depot does not decrypt, so the same body is posted again and again. Each accepted message
+#            costs the depot its JWE/kid checks, an RFC 3161 timestamp from its own TSA (POST /tsa on
+#            itself, P-256 signature) and one transaction (message, 2 inbox entries + sent box,
+#            outbox rows). Only 201s count; everything else is an error, reported by status.
+#   fetch    GET /depot/messages/{id} over the ids collected during ingest (per size), with the token
+#            of the recipient bench-rcpt-1 (depot:read). A recipient's first fetch of a message records
+#            its receivedAt receipt (a write), later ones only read. So, per size, one "first" pass
+#            fetches every id once at conc FIRST_CONC (no warm-up, until the ids run out, no retry),
+#            then the CONC rows are re-reads of the same ids (closed loop, like ingest). Only the
+#            FETCH_IDS most recent ids of a size are used (the first pass must stay short).
+#   memory   the depot's peak RSS: VmHWM from /proc/PID/status, reset just before each run
+#            (echo 5 > /proc/PID/clear_refs) and read after it, plus VmRSS after the run.
+#   ceiling  ../shared/peers/results/2026-11-22: pg_insert_summary.txt row `literal` (10 KiB rows sent
+#            as literals, 8 pgbench clients: 5089 inserts/s) and the P-256 sign rate (tsa_summary.txt:
+#            49090/s; SPEED_S=5 measures it here instead, `openssl speed ecdsap256` pinned to CPU 0):
+#            ceiling = 1 / (1/pg + 1/sign) messages/s. The summary gives the 10 KiB rate as a ratio of it
+#            and checks the issue's goals: ingest ≥ 60 % of the ceiling, p99 < 25 ms at conc 32 (10 KiB).
+#
+# Setup through the admin API (after `depot admin bootstrap` of bench-admin, as tsa.sh does): three
+# organizations; system clients bench-sender (depot:send depot:read), bench-rcpt-1 and bench-rcpt-2
+# (depot:read), each with its organization — which is what gives a system client's token
+# identity {"profile":"system","cbe":…} — and a private_key_jwt P-256 key; an EC P-256 `enc` key per
+# recipient through POST /admin/keys. A preflight per size posts one message, fetches it as both
+# recipients, checks `sealed` comes back as posted, decrypts it with both recipients' keys and checks
+# the timestamp's imprint; the script stops on any unexpected answer and prints the request and answer.
+# PostgreSQL gets a fresh database (PG_DB) per sitting, dropped at the end (KEEP_DB=1 keeps it).
+# Box quotas are lifted for the bench (DEPOT_BOX_QUOTA_BYTES, default quota 1 GiB = ~1000 messages
+# of 1 MiB). No broker (AMQP_URL unset unless you export it): notifications wait in the outbox table.
+#
+#   benches/depot.sh                      # PostgreSQL, sizes 1k 10k 1m, conc 1/8/32, 3 × 15 s each (~35 min
+#                                         # on a quiet machine, plus waits for quiet)
+#   SMOKE=1 DURATION=2 WARMUP=1 RUNS=1 CONC="1 8" SIZES="1k 10k" benches/depot.sh     # smoke run
+#   BACKENDS="postgres sqlite" OUT=benches/results/2026-11-25 SUFFIX=pg-lite benches/depot.sh
+#                     # -> depot_ingest-pg-lite.jsonl, depot_fetch-pg-lite.jsonl, depot_summary-pg-lite.txt
+#   reprint the summary:  python3 benches/depot_driver.py summary --ingest OUT/depot_ingest.jsonl \
+#                           --fetch OUT/depot_fetch.jsonl --peers-results ../shared/peers/results/2026-11-22
+#
+# Env: BACKENDS ("postgres"; also "sqlite", "sqlite-normal") SIZES ("1k 10k 1m") CONC ("1 8 32")
+#      DURATION (15) WARMUP (2) RUNS (3) FETCH (1; 0 skips the fetch runs) FIRST_CONC (8) FETCH_IDS (20000)
+#      SPEED_S (0 = use the peers' sign rate; N = measure `openssl speed -seconds N ecdsap256` on
+#      CPU 0, RUNS times)
+#      PG_BASE (postgres://postgres@127.0.0.1:5432) PG_DB (depot_ingest_bench) KEEP_DB (0)
+#      MIN_FREE_GB (8: a size's remaining ingest runs are skipped when the database's disk has less free)
+#      SERVER_BIN (unset: `cargo build --release` and use target/release/depot; a path: use that binary)
+#      PORT (18080) PEERS (../shared/peers) PEERS_RESULTS ($PEERS/results/2026-11-22)
+#      OUT (benches/results/<UTC date>) SUFFIX ("": file names get "-SUFFIX") APPEND (0)
+#      the guard knobs of peers/lib/common.sh (QUIET_PCT MAX_FOREIGN MAX_TRIES MAX_WAIT), and
+#      SMOKE (0; 1 = don't wait for a quiet machine nor retry: QUIET_PCT=1000 MAX_TRIES=1 unless set;
+#      the summary is then marked as a smoke run, not a measurement).
+# Writes OUT/depot_ingest[-SUFFIX].jsonl, OUT/depot_fetch[-SUFFIX].jsonl (one line per run: the
+# driver's report + the guard's), OUT/machine-depot[-SUFFIX].txt, the server log in
+# OUT/depot-ingest-<backend>[-SUFFIX].log, and OUT/depot_summary[-SUFFIX].txt.
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+export PEERS=${PEERS:-$(cd "$REPO/../shared/peers" && pwd)}
+export OUT=${OUT:-$REPO/benches/results/$(date -u +%F)}
+if [[ ${SMOKE:-0} == 1 ]]; then
+  export QUIET_PCT=${QUIET_PCT:-1000} MAX_TRIES=${MAX_TRIES:-1}
+fi
+# shellcheck disable=SC1091
+source "$PEERS/lib/common.sh"
+BACKENDS=${BACKENDS:-postgres}
+SIZES=${SIZES:-"1k 10k 1m"}
+CONC=${CONC:-"1 8 32"}
+DURATION=${DURATION:-15}
+WARMUP=${WARMUP:-2}
+RUNS=${RUNS:-3}
+FETCH=${FETCH:-1}
+FIRST_CONC=${FIRST_CONC:-8}
+FETCH_IDS=${FETCH_IDS:-20000}
+SPEED_S=${SPEED_S:-0}
+PORT=${PORT:-18080}
+PG_BASE=${PG_BASE:-postgres://postgres@127.0.0.1:5432}
+PG_DB=${PG_DB:-depot_ingest_bench}
+KEEP_DB=${KEEP_DB:-0}
+MIN_FREE_GB=${MIN_FREE_GB:-8}
+PEERS_RESULTS=${PEERS_RESULTS:-$PEERS/results/2026-11-22}
+BASE=http://127.0.0.1:$PORT
+SFX=${SUFFIX:+-$SUFFIX}
+DRIVER=$REPO/benches/depot_driver.py
+for backend in $BACKENDS; do
+  case $backend in sqlite|sqlite-normal|postgres) ;; *) echo "unknown backend $backend" >&2; exit 2 ;; esac
+done
+for size in $SIZES; do
+  [[ $size =~ ^[0-9]+[km]?$ ]] || { echo "bad size $size (1k, 10k, 1m, …)" >&2; exit 2; }
+done
+for f in pg_insert_summary.txt tsa_summary.txt; do
+  [[ -f $PEERS_RESULTS/$f ]] || echo "warning: $PEERS_RESULTS/$f is missing: no ceiling in the summary" >&2
+done
+python3 -c 'import jwcrypto, cryptography' 2>/dev/null || { echo "needs jwcrypto and cryptography: pip install jwcrypto" >&2; exit 2; }
+if curl -s -o /dev/null "$BASE/health/live"; then
+  echo "something already answers on $BASE: stop it or set PORT" >&2; exit 2
+fi
+
+if [[ -n ${SERVER_BIN:-} ]]; then
+  DEPOT=$(realpath "$SERVER_BIN")
+  echo "using $DEPOT (SERVER_BIN: not built here)"
+else
+  echo "building depot (release)…"
+  (cd "$REPO" && cargo build --release -q --bin depot)
+  DEPOT=$REPO/target/release/depot
+fi
+add_service_pids
+PG_PID=$(cat /var/run/postgresql/15-main.pid 2>/dev/null | head -1 || true)
+RES=$OUT/depot_ingest$SFX.jsonl
+FET=$OUT/depot_fetch$SFX.jsonl
+SPEED=$OUT/openssl_speed-depot$SFX.jsonl
+if [[ ${APPEND:-0} != 1 ]]; then : >"$RES"; : >"$FET"; : >"$SPEED"; fi
+pg_settings() {
+  psql "$PG_BASE/postgres" -Atc "select string_agg(name || '=' || setting || coalesce(unit, ''), ' ' order by name)
+    from pg_settings where name in ('shared_buffers','wal_buffers','max_wal_size','checkpoint_timeout',
+    'synchronous_commit','fsync','full_page_writes','server_version')" 2>/dev/null || echo "(PostgreSQL not reachable at $PG_BASE)"
+}
+{
+  machine_note
+  echo "depot: $DEPOT ($(stat -c %y "$DEPOT" | cut -c1-19)); git $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo '?')"
+  echo "$(openssl version); python $(python3 -c 'import sys; print(sys.version.split()[0])')"
+  [[ " $BACKENDS " == *" postgres "* ]] && echo "PostgreSQL: $(pg_settings)"
+  echo "AMQP_URL: ${AMQP_URL:-unset (notifications stay in the outbox)}"
+  [[ ${SMOKE:-0} == 1 ]] && echo "SMOKE run: QUIET_PCT=$QUIET_PCT MAX_TRIES=$MAX_TRIES"
+} | tee "$OUT/machine-depot$SFX.txt"
+
+WORK=$(mktemp -d /tmp/depot-ingest-bench.XXXXXX)
+SRV_PID=
+stop_server() {
+  if [[ -n $SRV_PID ]]; then kill "$SRV_PID" 2>/dev/null || true; wait "$SRV_PID" 2>/dev/null || true; SRV_PID=; fi
+}
+trap 'stop_server; rm -rf "$WORK"' EXIT
+python3 "$REPO/benches/bench_client.py" keygen "$WORK" bench-admin
+
+# ---------------------------------------------------------------- optional: P-256 signing rate on CPU 0
+speed_run() {
+  taskset -c 0 openssl speed -seconds "$SPEED_S" ecdsap256 2>/dev/null >"$WORK/speed.txt"
+  python3 "$REPO/benches/bench_client.py" openssl-speed "$WORK/speed.txt" "$SPEED_S" >"$RUN_JSON"
+  python3 -c 'import json,sys; print("  openssl speed: ECDSA P-256 %(ecdsap256_sign_per_s).0f sign/s" % json.load(open(sys.argv[1])))' "$RUN_JSON"
+}
+if [[ $SPEED_S != 0 ]]; then
+  echo "== openssl speed -seconds $SPEED_S ecdsap256 on CPU 0"
+  for _ in $(seq 1 "$RUNS"); do guarded_run "$SPEED" openssl-speed -- speed_run; done
+fi
+
+# guarded_run sets RUN_JSON only when the run starts.
+drive() { # drive ingest|fetch ARGS…: the generator on CPU 1
+  PYTHONPATH="$REPO/benches" taskset -c 1 python3 "$DRIVER" "$@" --base "$BASE" --work "$WORK" \
+    --watch-pid "$SRV_PID" ${DB_PID:+--db-pid "$DB_PID"}
+}
+measured() { drive "$@" --json "$RUN_JSON"; }
+free_gb() { df -BG --output=avail "$1" | tail -1 | tr -dc 0-9; }
+
+for backend in $BACKENDS; do
+  data=$WORK/data-$backend
+  mkdir -p "$data"
+  export DEPOT_DATA_DIR=$data DEPOT_PUBLIC_URL=$BASE DEPOT_LISTEN=127.0.0.1:$PORT DEPOT_WORKERS=1 DEPOT_LOG=warn
+  export DEPOT_BOX_QUOTA_BYTES=$((1 << 50))
+  # A fresh token is fetched before every run; the long TTL only covers a long first fetch pass.
+  export DEPOT_ACCESS_TOKEN_TTL_SECONDS=3600
+  dbdir=$data DB_PID=
+  case $backend in
+    sqlite) unset DATABASE_URL; export DEPOT_SQLITE_SYNCHRONOUS=full ;;
+    sqlite-normal) unset DATABASE_URL; export DEPOT_SQLITE_SYNCHRONOUS=normal ;;
+    postgres)
+      psql "$PG_BASE/postgres" -qc "DROP DATABASE IF EXISTS $PG_DB" -c "CREATE DATABASE $PG_DB"
+      # Loopback: no TLS to the database (sqlx would negotiate it, at ~20 % of the CPU).
+      export DATABASE_URL="$PG_BASE/$PG_DB?sslmode=${PG_SSLMODE:-disable}"
+      dbdir=$(psql "$PG_BASE/postgres" -Atc "show data_directory" 2>/dev/null || echo /)
+      [[ -d $dbdir ]] || dbdir=/
+      DB_PID=$PG_PID ;;
+  esac
+  "$DEPOT" admin bootstrap --client-id bench-admin --jwks "$WORK/bench-admin.jwks.json" >/dev/null
+  log=$OUT/depot-ingest-$backend$SFX.log
+  taskset -c 0 "$DEPOT" serve >"$log" 2>&1 &
+  SRV_PID=$!
+  for _ in $(seq 1 50); do curl -sf -o /dev/null "$BASE/health/ready" && break; sleep 0.2; done
+  curl -sf -o /dev/null "$BASE/health/ready" || { echo "depot did not start" >&2; cat "$log" >&2; exit 1; }
+
+  PYTHONPATH="$REPO/benches" python3 "$DRIVER" setup --base "$BASE" --work "$WORK"
+  python3 "$DRIVER" seal --work "$WORK" --sizes "$SIZES"
+  python3 "$DRIVER" preflight --base "$BASE" --work "$WORK" --sizes "$SIZES"
+  rm -f "$WORK"/ids-*
+
+  first=${SIZES%% *}
+  echo "== $backend (server pid $SRV_PID): warm-up, ingest $first at conc 8 for 3 s (not recorded)"
+  drive ingest --size "$first" --backend "$backend" --concurrency 8 --duration 2 --warmup 1 \
+    --label warmup >/dev/null
+  for size in $SIZES; do
+    for c in $CONC; do
+      for run in $(seq 1 "$RUNS"); do
+        left=$(free_gb "$dbdir")
+        if ((left < MIN_FREE_GB)); then
+          echo "  only ${left} GiB free under $dbdir (MIN_FREE_GB=$MIN_FREE_GB): skipping the rest of ingest $size" >&2
+          break 2
+        fi
+        guarded_run "$RES" "ingest-$backend-$size" -- measured ingest --size "$size" \
+          --backend "$backend" --concurrency "$c" --duration "$DURATION" --warmup "$WARMUP" \
+          --ids-out "$WORK/ids-$size" --label "ingest-$backend-$size#$run"
+      done
+    done
+  done
+  if [[ $FETCH == 1 ]]; then
+    for size in $SIZES; do
+      [[ -s $WORK/ids-$size ]] || { echo "  no ids for $size: no fetch runs" >&2; continue; }
+      echo "  fetch $size: $(wc -l <"$WORK/ids-$size") message ids (the last $FETCH_IDS used); first pass at conc $FIRST_CONC, then re-reads"
+      # Each id once (the recipient's first fetch writes its receipt); no retry: the ids are used up.
+      MAX_TRIES=1 guarded_run "$FET" "fetch-first-$backend-$size" -- measured fetch --first-pass --size "$size" \
+        --backend "$backend" --concurrency "$FIRST_CONC" --duration 3600 --ids "$WORK/ids-$size" \
+        --max-ids "$FETCH_IDS" --label "fetch-first-$backend-$size"
+      for c in $CONC; do
+        for run in $(seq 1 "$RUNS"); do
+          guarded_run "$FET" "fetch-$backend-$size" -- measured fetch --size "$size" \
+            --backend "$backend" --concurrency "$c" --duration "$DURATION" --warmup "$WARMUP" \
+            --ids "$WORK/ids-$size" --max-ids "$FETCH_IDS" --label "fetch-$backend-$size#$run"
+        done
+      done
+    done
+  fi
+  stop_server
+  if [[ $backend == postgres ]]; then
+    echo "  $PG_DB: $(psql "$PG_BASE/$PG_DB" -Atc "select pg_size_pretty(pg_database_size(current_database()))") on disk"
+    if [[ $KEEP_DB != 1 ]]; then
+      psql "$PG_BASE/postgres" -qc "DROP DATABASE IF EXISTS $PG_DB" -c "CHECKPOINT"
+    fi
+  fi
+done
+
+# ---------------------------------------------------------------- summary
+notes=(--note "$(head -1 "$OUT/machine-depot$SFX.txt")")
+[[ " $BACKENDS " == *" postgres "* ]] && notes+=(--note "PostgreSQL: $(pg_settings) (peers measured with shared_buffers=2GB, wal_buffers=64MB, max_wal_size=16GB, checkpoint_timeout=30min)")
+notes+=(--note "sizes: $SIZES; conc: $CONC; $RUNS × ${DURATION}s after ${WARMUP}s warm-up; backends: $BACKENDS; AMQP_URL: ${AMQP_URL:-unset (outbox only)}")
+[[ ${SMOKE:-0} == 1 ]] && notes+=(--note "SMOKE RUN (QUIET_PCT=$QUIET_PCT MAX_TRIES=$MAX_TRIES): no wait for a quiet machine; these are not measurements")
+python3 "$DRIVER" summary --ingest "$RES" --fetch "$FET" --peers-results "$PEERS_RESULTS" \
+  --speed "$SPEED" "${notes[@]}" | tee "$OUT/depot_summary$SFX.txt"
