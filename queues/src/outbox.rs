@@ -28,25 +28,41 @@ pub async fn enqueue(
     notification: &MessageReceived,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let routing_key = routing_key(&notification.application);
-    if routing_key.len() > 255 {
-        // AMQP routing keys are short strings: such a row could never be published.
-        return Err(DbErr::Custom(format!(
-            "application label too long for an AMQP routing key ({} bytes)",
-            notification.application.len()
-        )));
+    enqueue_all(db, std::slice::from_ref(notification), now).await
+}
+
+/// Adds several notifications in one statement (a message's recipients).
+pub async fn enqueue_all(
+    db: &impl ConnectionTrait,
+    notifications: &[MessageReceived],
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let mut rows = Vec::with_capacity(notifications.len());
+    for notification in notifications {
+        let routing_key = routing_key(&notification.application);
+        if routing_key.len() > 255 {
+            // AMQP routing keys are short strings: such a row could never be published.
+            return Err(DbErr::Custom(format!(
+                "application label too long for an AMQP routing key ({} bytes)",
+                notification.application.len()
+            )));
+        }
+        let payload = serde_json::to_string(notification)
+            .map_err(|e| DbErr::Custom(format!("cannot serialize the notification: {e}")))?;
+        rows.push(outbox::ActiveModel {
+            id: NotSet,
+            routing_key: Set(routing_key),
+            payload: Set(payload),
+            created_at: Set(now),
+            sent_at: Set(None),
+        });
     }
-    let payload = serde_json::to_string(notification)
-        .map_err(|e| DbErr::Custom(format!("cannot serialize the notification: {e}")))?;
-    outbox::Entity::insert(outbox::ActiveModel {
-        id: NotSet,
-        routing_key: Set(routing_key),
-        payload: Set(payload),
-        created_at: Set(now),
-        sent_at: Set(None),
-    })
-    .exec_without_returning(db)
-    .await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    outbox::Entity::insert_many(rows)
+        .exec_without_returning(db)
+        .await?;
     Ok(())
 }
 

@@ -167,30 +167,49 @@ fn parse(
     })
 }
 
-/// The keystore search that finds an identifier's keys (as `GET /keys/jwks` does).
-fn search_for(id: &Identifier) -> Search {
-    let identity = match id {
+/// Whose keys an identifier finds (as `GET /keys/jwks` does).
+fn identity_filter(id: &Identifier) -> IdentityFilter {
+    match id {
         Identifier::Ssin(s) => IdentityFilter::Ssin(s.to_string()),
         Identifier::Nihii(n) => IdentityFilter::Nihii(n.to_string()),
         Identifier::Cbe(c) => IdentityFilter::Cbe(c.to_string()),
-    };
-    Search {
-        identity: Some(identity),
-        key_use: Some(KeyUse::Enc),
-        ..Search::default()
     }
 }
 
-/// The search that finds the sender's own `enc` keys.
-fn sender_search(sender: &Caller) -> Search {
+/// The kids of the active `enc` keys of the recipients and of the sender.
+async fn enc_kids(
+    state: &AppState,
+    sender: &Caller,
+    posted: &PostedMessage,
+    now: DateTime<Utc>,
+) -> Result<HashSet<String>, sea_orm::DbErr> {
+    let policy = &state.keystore.policy;
+    let mut identities: Vec<IdentityFilter> =
+        posted.recipients.iter().map(identity_filter).collect();
     match serde_json::from_value::<Identifier>(sender.owner.identifier()) {
-        Ok(id) => search_for(&id),
-        Err(_) => Search {
-            client_id: Some(sender.claims.client_id.clone()),
-            key_use: Some(KeyUse::Enc),
-            ..Search::default()
-        },
+        Ok(id) => identities.push(identity_filter(&id)),
+        // A system client of no organization: its own keys.
+        Err(_) => {
+            let search = Search {
+                client_id: Some(sender.claims.client_id.clone()),
+                key_use: Some(KeyUse::Enc),
+                ..Search::default()
+            };
+            let own = keystore::search(&state.db, &search, now, policy).await?;
+            let mut kids: HashSet<String> = own.into_iter().map(|k| k.kid).collect();
+            kids.extend(
+                keystore::active_kids_of_any(&state.db, &identities, KeyUse::Enc, now, policy)
+                    .await?,
+            );
+            return Ok(kids);
+        }
     }
+    Ok(
+        keystore::active_kids_of_any(&state.db, &identities, KeyUse::Enc, now, policy)
+            .await?
+            .into_iter()
+            .collect(),
+    )
 }
 
 /// Step 5: every recipient entry is encrypted to an active `enc` key of a recipient
@@ -201,19 +220,9 @@ async fn check_keys(
     posted: &PostedMessage,
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
-    let policy = &state.keystore.policy;
-    let mut known = HashSet::new();
-    let searches = posted
-        .recipients
-        .iter()
-        .map(search_for)
-        .chain(std::iter::once(sender_search(sender)));
-    for search in searches {
-        let keys = keystore::search(&state.db, &search, now, policy)
-            .await
-            .map_err(|e| Problem::internal("E-DEPOT-KEYS", &e))?;
-        known.extend(keys.into_iter().map(|k| k.kid));
-    }
+    let known = enc_kids(state, sender, posted, now)
+        .await
+        .map_err(|e| Problem::internal("E-DEPOT-KEYS", &e))?;
     for recipient in &posted.sealed.envelope.recipients {
         if known.contains(&recipient.kid) {
             continue;

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, Utc};
 use entity::{box_entry, box_usage, idempotency_record, message};
 use queues::MessageReceived;
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
     EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, Statement, TransactionTrait,
@@ -106,13 +106,21 @@ pub async fn insert(db: &DatabaseConnection, new: NewMessage) -> Result<(), Inse
             Some(delivery.recipient.clone()),
         ));
     }
-    box_entry::Entity::insert_many(entries).exec(&tx).await?;
-    for delivery in &new.deliveries {
-        count_in_box(&tx, &delivery.box_key, message.size, 1).await?;
-    }
-    for delivery in &new.deliveries {
-        queues::outbox::enqueue(&tx, &delivery.notification, message.received_at).await?;
-    }
+    box_entry::Entity::insert_many(entries)
+        .exec_without_returning(&tx)
+        .await?;
+    let usage: Vec<(&str, i64, i64)> = new
+        .deliveries
+        .iter()
+        .map(|d| (d.box_key.as_str(), message.size, 1))
+        .collect();
+    count_in_boxes(&tx, &usage).await?;
+    let notifications: Vec<MessageReceived> = new
+        .deliveries
+        .iter()
+        .map(|d| d.notification.clone())
+        .collect();
+    queues::outbox::enqueue_all(&tx, &notifications, message.received_at).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -143,33 +151,39 @@ pub async fn box_bytes(
         .collect())
 }
 
-/// Adds to (or, with negative amounts, takes from) a box's running totals.
-async fn count_in_box(
+/// Adds to (or, with negative amounts, takes from) boxes' running totals, in one
+/// statement; each box at most once.
+async fn count_in_boxes(
     db: &impl ConnectionTrait,
-    box_key: &str,
-    bytes: i64,
-    messages: i64,
+    changes: &[(&str, i64, i64)],
 ) -> Result<(), DbErr> {
     use box_usage::Column as C;
-    box_usage::Entity::insert(box_usage::ActiveModel {
-        box_key: Set(box_key.to_owned()),
-        bytes: Set(bytes),
-        messages: Set(messages),
-    })
-    .on_conflict(
-        OnConflict::column(C::BoxKey)
-            .value(
-                C::Bytes,
-                Expr::col((box_usage::Entity, C::Bytes)).add(bytes),
-            )
-            .value(
-                C::Messages,
-                Expr::col((box_usage::Entity, C::Messages)).add(messages),
-            )
-            .to_owned(),
-    )
-    .exec_without_returning(db)
-    .await?;
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let rows = changes
+        .iter()
+        .map(|(box_key, bytes, messages)| box_usage::ActiveModel {
+            box_key: Set((*box_key).to_owned()),
+            bytes: Set(*bytes),
+            messages: Set(*messages),
+        });
+    let excluded = |c: C| Expr::col((Alias::new("excluded"), c));
+    box_usage::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::column(C::BoxKey)
+                .value(
+                    C::Bytes,
+                    Expr::col((box_usage::Entity, C::Bytes)).add(excluded(C::Bytes)),
+                )
+                .value(
+                    C::Messages,
+                    Expr::col((box_usage::Entity, C::Messages)).add(excluded(C::Messages)),
+                )
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
     Ok(())
 }
 
@@ -184,9 +198,11 @@ async fn uncount(db: &impl ConnectionTrait, entries: &[EntryRow]) -> Result<(), 
         t.0 += e.size;
         t.1 += 1;
     }
-    for (box_key, (bytes, messages)) in totals {
-        count_in_box(db, box_key, -bytes, -messages).await?;
-    }
+    let changes: Vec<(&str, i64, i64)> = totals
+        .into_iter()
+        .map(|(box_key, (bytes, messages))| (box_key, -bytes, -messages))
+        .collect();
+    count_in_boxes(db, &changes).await?;
     Ok(())
 }
 

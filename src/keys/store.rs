@@ -5,8 +5,8 @@ use chrono::{DateTime, Duration, Utc};
 use entity::{key_registration, public_key};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, Set, SqlErr, Statement, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
+    DbErr, EntityTrait, QueryFilter, QueryOrder, Set, SqlErr, Statement, TransactionTrait,
 };
 use serde_json::Value;
 
@@ -263,6 +263,47 @@ pub enum IdentityFilter {
     Cbe(String),
 }
 
+impl IdentityFilter {
+    fn condition(&self) -> Condition {
+        use public_key::Column as C;
+        match self {
+            Self::Ssin(ssin) => Condition::all()
+                .add(C::Ssin.eq(ssin.as_str()))
+                .add(C::Profile.is_in(["citizen", "professional"])),
+            Self::Nihii(nihii) => Condition::all()
+                .add(C::Nihii.eq(nihii.as_str()))
+                .add(C::Profile.eq("professional")),
+            Self::Cbe(cbe) => Condition::all()
+                .add(C::Cbe.eq(cbe.as_str()))
+                .add(C::Profile.is_in(["organization", "system"])),
+        }
+    }
+}
+
+/// The kids of the keys of any of these identities that were active at `at` and
+/// serve `key_use`: one query for a message's recipients and sender together.
+pub async fn active_kids_of_any(
+    db: &impl ConnectionTrait,
+    identities: &[IdentityFilter],
+    wanted: KeyUse,
+    at: DateTime<Utc>,
+    policy: &Policy,
+) -> Result<Vec<String>, DbErr> {
+    let any = identities
+        .iter()
+        .fold(Condition::any(), |any, id| any.add(id.condition()));
+    let keys = public_key::Entity::find()
+        .filter(public_key::Column::NotBefore.lte(at))
+        .filter(any)
+        .all(db)
+        .await?;
+    Ok(keys
+        .into_iter()
+        .filter(|k| status(k, policy, at) == Status::Active && key_use(k).serves(wanted))
+        .map(|k| k.kid)
+        .collect())
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Search {
     pub identity: Option<IdentityFilter>,
@@ -280,23 +321,8 @@ pub async fn search(
 ) -> Result<Vec<KeyRow>, DbErr> {
     use public_key::Column as C;
     let mut query = public_key::Entity::find().filter(C::NotBefore.lte(at));
-    match &search.identity {
-        Some(IdentityFilter::Ssin(ssin)) => {
-            query = query
-                .filter(C::Ssin.eq(ssin.as_str()))
-                .filter(C::Profile.is_in(["citizen", "professional"]));
-        }
-        Some(IdentityFilter::Nihii(nihii)) => {
-            query = query
-                .filter(C::Nihii.eq(nihii.as_str()))
-                .filter(C::Profile.eq("professional"));
-        }
-        Some(IdentityFilter::Cbe(cbe)) => {
-            query = query
-                .filter(C::Cbe.eq(cbe.as_str()))
-                .filter(C::Profile.is_in(["organization", "system"]));
-        }
-        None => {}
+    if let Some(identity) = &search.identity {
+        query = query.filter(identity.condition());
     }
     if let Some(client_id) = &search.client_id {
         query = query.filter(C::ClientId.eq(client_id.as_str()));
