@@ -129,7 +129,7 @@ pg_settings() {
   echo "$(openssl version); python $(python3 -c 'import sys; print(sys.version.split()[0])')"
   [[ " $BACKENDS " == *" postgres "* ]] && echo "PostgreSQL: $(pg_settings)"
   echo "AMQP_URL: ${AMQP_URL:-unset (notifications stay in the outbox)}"
-  [[ ${SMOKE:-0} == 1 ]] && echo "SMOKE run: QUIET_PCT=$QUIET_PCT MAX_TRIES=$MAX_TRIES"
+  if [[ ${SMOKE:-0} == 1 ]]; then echo "SMOKE run: QUIET_PCT=$QUIET_PCT MAX_TRIES=$MAX_TRIES"; fi
 } | tee "$OUT/machine-depot$SFX.txt"
 
 WORK=$(mktemp -d /tmp/depot-ingest-bench.XXXXXX)
