@@ -242,7 +242,12 @@ pub async fn fetch(
 ) -> Result<HttpResponse, Problem> {
     let caller = reader(&state, &req).await?;
     let (message, mine, mut all) = access(&state, &caller, &path).await?;
-    let seqs = inbox_seqs(&mine);
+    // Only a first fetch writes: a re-read finds its receipt recorded already.
+    let seqs: Vec<i64> = mine
+        .iter()
+        .filter(|e| e.folder == INBOX && e.fetched_at.is_none())
+        .map(|e| e.seq)
+        .collect();
     if !seqs.is_empty() {
         let now = state.clock.now();
         store::mark_fetched(&state.db, &seqs, now)
