@@ -312,6 +312,18 @@ impl TestApp {
 
 /// Asserts an OAuth error answer (RFC 6749 §5.2) with this status and `error`, and
 /// returns its `error_description` (empty when absent).
+/// Asserts a 201 (naming `what` if not); returns the JSON body and the `Location`.
+pub async fn created_json(response: reqwest::Response, what: &str) -> (Value, Option<String>) {
+    let status = response.status();
+    let location = response
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned());
+    let text = response.text().await.unwrap();
+    assert_eq!(status, 201, "{what}: {text}");
+    (serde_json::from_str(&text).unwrap(), location)
+}
+
 pub async fn expect_oauth_error(response: reqwest::Response, status: u16, error: &str) -> String {
     assert_eq!(response.status().as_u16(), status, "status for {error}");
     let body: Value = response.json().await.unwrap();

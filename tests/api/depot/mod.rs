@@ -168,14 +168,7 @@ pub(super) async fn post_message(
 
 /// Asserts a 201 with `Location: /depot/messages/{id}`; returns the answer.
 pub(super) async fn accepted(response: reqwest::Response, what: &str) -> Value {
-    let status = response.status();
-    let location = response
-        .headers()
-        .get("location")
-        .map(|l| l.to_str().unwrap().to_owned());
-    let text = response.text().await.unwrap();
-    assert_eq!(status, 201, "{what}: {text}");
-    let answer: Value = serde_json::from_str(&text).unwrap();
+    let (answer, location) = crate::helpers::created_json(response, what).await;
     let id = answer["id"]
         .as_str()
         .unwrap_or_else(|| panic!("{what}: an id: {answer}"));

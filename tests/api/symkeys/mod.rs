@@ -150,14 +150,8 @@ pub(super) async fn system_creator(app: &TestApp, id: &str, cbe: &str) -> (TestC
 pub(super) async fn create(app: &TestApp, token: &str, body: &Value) -> Value {
     let before = app.state.clock.now();
     let response = app.post_json("/symkeys", token, body).await;
-    let status = response.status();
-    let location = response
-        .headers()
-        .get("location")
-        .map(|l| l.to_str().unwrap().to_owned());
-    let text = response.text().await.unwrap();
-    assert_eq!(status, 201, "POST /symkeys {body}: {text}");
-    let created: Value = serde_json::from_str(&text).unwrap();
+    let (created, location) =
+        crate::helpers::created_json(response, &format!("POST /symkeys {body}")).await;
     let key_id = created["keyId"]
         .as_str()
         .unwrap_or_else(|| panic!("a keyId: {created}"));
