@@ -186,6 +186,7 @@ async fn enc_kids(
     let policy = &state.keystore.policy;
     let mut identities: Vec<IdentityFilter> =
         posted.recipients.iter().map(identity_filter).collect();
+    let mut kids = HashSet::new();
     match serde_json::from_value::<Identifier>(sender.owner.identifier()) {
         Ok(id) => identities.push(identity_filter(&id)),
         // A system client of no organization: its own keys.
@@ -196,20 +197,13 @@ async fn enc_kids(
                 ..Search::default()
             };
             let own = keystore::search(&state.db, &search, now, policy).await?;
-            let mut kids: HashSet<String> = own.into_iter().map(|k| k.kid).collect();
-            kids.extend(
-                keystore::active_kids_of_any(&state.db, &identities, KeyUse::Enc, now, policy)
-                    .await?,
-            );
-            return Ok(kids);
+            kids.extend(own.into_iter().map(|k| k.kid));
         }
     }
-    Ok(
-        keystore::active_kids_of_any(&state.db, &identities, KeyUse::Enc, now, policy)
-            .await?
-            .into_iter()
-            .collect(),
-    )
+    kids.extend(
+        keystore::active_kids_of_any(&state.db, &identities, KeyUse::Enc, now, policy).await?,
+    );
+    Ok(kids)
 }
 
 /// Step 5: every recipient entry is encrypted to an active `enc` key of a recipient
