@@ -132,6 +132,12 @@ impl ResponseError for Problem {
     }
 }
 
+/// A database failure as an internal problem with the stable code `code`, for
+/// `map_err` on a store call.
+pub fn db_error(code: &'static str) -> impl Fn(sea_orm::DbErr) -> Problem {
+    move |e| Problem::internal(code, &e)
+}
+
 impl From<sea_orm::DbErr> for Problem {
     fn from(e: sea_orm::DbErr) -> Self {
         Problem::internal("E-DB", &e)

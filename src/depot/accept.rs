@@ -167,15 +167,6 @@ fn parse(
     })
 }
 
-/// Whose keys an identifier finds (as `GET /keys/jwks` does).
-fn identity_filter(id: &Identifier) -> IdentityFilter {
-    match id {
-        Identifier::Ssin(s) => IdentityFilter::Ssin(s.to_string()),
-        Identifier::Nihii(n) => IdentityFilter::Nihii(n.to_string()),
-        Identifier::Cbe(c) => IdentityFilter::Cbe(c.to_string()),
-    }
-}
-
 /// The kids of the active `enc` keys of the recipients and of the sender.
 async fn enc_kids(
     state: &AppState,
@@ -185,10 +176,10 @@ async fn enc_kids(
 ) -> Result<HashSet<String>, sea_orm::DbErr> {
     let policy = &state.keystore.policy;
     let mut identities: Vec<IdentityFilter> =
-        posted.recipients.iter().map(identity_filter).collect();
+        posted.recipients.iter().map(IdentityFilter::from).collect();
     let mut kids = HashSet::new();
     match serde_json::from_value::<Identifier>(sender.owner.identifier()) {
-        Ok(id) => identities.push(identity_filter(&id)),
+        Ok(id) => identities.push(IdentityFilter::from(&id)),
         // A system client of no organization: its own keys.
         Err(_) => {
             let search = Search {

@@ -14,7 +14,7 @@ use serde_json::json;
 use super::store::{self, EntryRow, INBOX, Listing, SENT};
 use super::{Caller, views};
 use crate::authz::scope::{Resource, Scope};
-use crate::problem::Problem;
+use crate::problem::{Problem, db_error as db_problem};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -24,10 +24,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(fetch)
         .service(read)
         .service(remove);
-}
-
-fn db_problem(code: &'static str) -> impl Fn(sea_orm::DbErr) -> Problem {
-    move |e| Problem::internal(code, &e)
 }
 
 async fn reader(state: &AppState, req: &HttpRequest) -> Result<Caller, Problem> {

@@ -18,7 +18,7 @@ use crate::authz::store as client_store;
 use crate::authz::tokens::AccessTokenClaims;
 use crate::body;
 use crate::people::{self, Identifier, Ssin};
-use crate::problem::Problem;
+use crate::problem::{Problem, db_error as db_problem};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -29,10 +29,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(revoke_own_key)
         .service(super::admin::add_key)
         .service(super::admin::revoke_key);
-}
-
-fn db_problem(code: &'static str) -> impl Fn(sea_orm::DbErr) -> Problem {
-    move |e| Problem::internal(code, &e)
 }
 
 /// A key as its owner sees it: the JWK, its history, and the name they gave it.
@@ -389,11 +385,7 @@ impl JwksQuery {
             self.identity_value.as_deref(),
         )
         .map_err(|(field, why)| Problem::invalid_field(field, why))?
-        .map(|id| match id {
-            Identifier::Ssin(ssin) => IdentityFilter::Ssin(ssin.to_string()),
-            Identifier::Nihii(nihii) => IdentityFilter::Nihii(nihii.to_string()),
-            Identifier::Cbe(cbe) => IdentityFilter::Cbe(cbe.to_string()),
-        });
+        .map(|id| IdentityFilter::from(&id));
         let key_use = match self.key_use.as_deref() {
             None => None,
             Some("sig") => Some(KeyUse::Sig),

@@ -263,6 +263,17 @@ pub enum IdentityFilter {
     Cbe(String),
 }
 
+impl From<&crate::people::Identifier> for IdentityFilter {
+    fn from(id: &crate::people::Identifier) -> Self {
+        use crate::people::Identifier;
+        match id {
+            Identifier::Ssin(ssin) => Self::Ssin(ssin.to_string()),
+            Identifier::Nihii(nihii) => Self::Nihii(nihii.to_string()),
+            Identifier::Cbe(cbe) => Self::Cbe(cbe.to_string()),
+        }
+    }
+}
+
 impl IdentityFilter {
     fn condition(&self) -> Condition {
         use public_key::Column as C;

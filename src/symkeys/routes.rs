@@ -17,7 +17,7 @@ use crate::body;
 use crate::keys::Status;
 use crate::keys::store as keystore;
 use crate::people::Identifier;
-use crate::problem::Problem;
+use crate::problem::{Problem, db_error as db_problem};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -25,10 +25,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(fetch)
         .service(remove)
         .service(audit_log);
-}
-
-fn db_problem(code: &'static str) -> impl Fn(sea_orm::DbErr) -> Problem {
-    move |e| Problem::internal(code, &e)
 }
 
 async fn actor(state: &AppState, req: &HttpRequest, scope: Scope) -> Result<Actor, Problem> {
