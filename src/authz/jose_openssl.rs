@@ -143,7 +143,7 @@ fn new_verifier(alg: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifie
         let DecodingKeyKind::SecretOrDer(point) = key.kind() else {
             return Err(invalid_key());
         };
-        let key = ec_public_key(curve, point).map_err(|_| invalid_key())?;
+        let key = ec_public_key(curve, point)?;
         return Ok(Box::new(EcVerifier { alg, curve, key }));
     }
     let key = match (alg, key.kind()) {
@@ -165,14 +165,23 @@ fn new_verifier(alg: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifie
 }
 
 /// An uncompressed SEC1 point (what jsonwebtoken keeps for an EC JWK) as a key,
-/// checked to lie on the curve.
-fn ec_public_key(curve: Curve, point: &[u8]) -> Result<EcKey<Public>, openssl::error::ErrorStack> {
-    let group = EcGroup::from_curve_name(curve.nid())?;
-    let mut ctx = BigNumContext::new()?;
-    let point = EcPoint::from_bytes(&group, point, &mut ctx)?;
-    let key = EcKey::from_public_key(&group, &point)?;
-    key.check_key()?;
-    Ok(key)
+/// checked to lie on the curve. Decoded once per point: the check costs more than
+/// the verification itself, and jsonwebtoken asks for a verifier on every token.
+/// The points come from key sets we chose to trust (our own signing keys, a
+/// client's registered keys), so a small memo holds them all.
+fn ec_public_key(curve: Curve, point: &[u8]) -> Result<EcKey<Public>, JwtError> {
+    static KEYS: Memo<(i32, Vec<u8>), EcKey<Public>> = Memo::new(256);
+    let decode = || -> Result<EcKey<Public>, openssl::error::ErrorStack> {
+        let group = EcGroup::from_curve_name(curve.nid())?;
+        let mut ctx = BigNumContext::new()?;
+        let point = EcPoint::from_bytes(&group, point, &mut ctx)?;
+        let key = EcKey::from_public_key(&group, &point)?;
+        key.check_key()?;
+        Ok(key)
+    };
+    KEYS.get_or_try_insert(&(curve.nid().as_raw(), point.to_vec()), || {
+        decode().map_err(|_| invalid_key())
+    })
 }
 
 impl signature::Signer<Vec<u8>> for EcSigner {

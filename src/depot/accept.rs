@@ -272,12 +272,14 @@ async fn own_token(state: &AppState) -> Result<(), Problem> {
 }
 
 /// Step 8: the proof of reception over the exact bytes of `sealed`.
+/// The co-hosted TSA is called in-process; one named by `DEPOT_TSA_URL` over HTTP.
 async fn timestamp(state: &AppState, posted: &PostedMessage) -> Result<ReceptionProof, Problem> {
-    state
-        .tsa_client
-        .stamp(posted.sealed.text.as_bytes())
-        .await
-        .map_err(|e| tsa_unavailable(&e))
+    let data = posted.sealed.text.as_bytes();
+    let proof = match state.config.settings.tsa_url {
+        None => crate::tsa::stamp_in_process(&state.tsa, &state.db, data, state.clock.now()).await,
+        Some(_) => state.tsa_client.stamp(data).await,
+    };
+    proof.map_err(|e| tsa_unavailable(&e))
 }
 
 enum StoreOutcome {

@@ -89,6 +89,15 @@ pub async fn insert(db: &DatabaseConnection, new: NewMessage) -> Result<(), Inse
             _ => e.into(),
         });
     }
+    let notifications: Vec<MessageReceived> = new
+        .deliveries
+        .iter()
+        .map(|d| d.notification.clone())
+        .collect();
+    queues::outbox::enqueue_all(&tx, &notifications, message.received_at).await?;
+    // From here to the commit, transactions take turns: the lock orders the entries'
+    // `seq` by commit, and the boxes' running totals are rows every message to the box
+    // updates anyway. Everything that need not wait comes before it.
     if tx.get_database_backend() == DatabaseBackend::Postgres {
         tx.execute_raw(Statement::from_sql_and_values(
             DatabaseBackend::Postgres,
@@ -115,12 +124,6 @@ pub async fn insert(db: &DatabaseConnection, new: NewMessage) -> Result<(), Inse
         .map(|d| (d.box_key.as_str(), message.size, 1))
         .collect();
     count_in_boxes(&tx, &usage).await?;
-    let notifications: Vec<MessageReceived> = new
-        .deliveries
-        .iter()
-        .map(|d| d.notification.clone())
-        .collect();
-    queues::outbox::enqueue_all(&tx, &notifications, message.received_at).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -191,6 +191,14 @@ impl TsaClient {
 
 /// The DER TimeStampReq for `data`, its imprint and its nonce.
 fn request(data: &[u8]) -> Result<(Vec<u8>, MessageImprint, Int), String> {
+    let request = new_request(data)?;
+    let imprint = request.message_imprint.clone();
+    let nonce = request.nonce.clone().ok_or("the request has no nonce")?;
+    Ok((request.to_der().map_err(|e| e.to_string())?, imprint, nonce))
+}
+
+/// A TimeStampReq for `data`: its SHA-256 imprint, a random 64-bit nonce, `certReq`.
+pub fn new_request(data: &[u8]) -> Result<TimeStampReq, String> {
     let err = |e: der::Error| e.to_string();
     let digest = hash(MessageDigest::sha256(), data).map_err(|e| e.to_string())?;
     let mut nonce = [0u8; 8];
@@ -203,15 +211,14 @@ fn request(data: &[u8]) -> Result<(Vec<u8>, MessageImprint, Int), String> {
         },
         hashed_message: OctetString::new(digest.to_vec()).map_err(err)?,
     };
-    let request = TimeStampReq {
+    Ok(TimeStampReq {
         version: TspVersion::V1,
-        message_imprint: imprint.clone(),
+        message_imprint: imprint,
         req_policy: None,
-        nonce: Some(nonce.clone()),
+        nonce: Some(nonce),
         cert_req: true,
         extensions: None,
-    };
-    Ok((request.to_der().map_err(err)?, imprint, nonce))
+    })
 }
 
 /// Verifies a TimeStampResp against the imprint (and nonce) that was asked.

@@ -10,6 +10,7 @@ pub mod routes;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use openssl::x509::X509;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 
@@ -37,6 +38,34 @@ pub async fn next_serial(db: &DatabaseConnection) -> Result<u64, DbErr> {
         .ok_or_else(|| DbErr::Custom("the serial number query returned nothing".into()))?;
     let value: i64 = row.try_get_by_index(0)?;
     u64::try_from(value).map_err(|_| DbErr::Custom(format!("serial number {value} is negative")))
+}
+
+/// A proof of reception from the co-hosted authority, called in-process: the same
+/// request, serial number and signed TimeStampResp as `POST /tsa` answers, without
+/// the HTTP round trip, the check of the depot's own token and the re-verification
+/// of a signature this process just made. (With `DEPOT_TSA_URL` set, the depot goes
+/// through [`TsaClient`] instead, token and verification included.)
+pub async fn stamp_in_process(
+    authority: &Authority,
+    db: &DatabaseConnection,
+    data: &[u8],
+    now: DateTime<Utc>,
+) -> Result<ReceptionProof, TsaError> {
+    let request = client::new_request(data).map_err(TsaError::Invalid)?;
+    let serial = next_serial(db)
+        .await
+        .map_err(|e| TsaError::Unavailable(format!("no serial number: {e}")))?;
+    let response = authority
+        .sign(&request, serial, now)
+        .map_err(|e| TsaError::Invalid(e.to_string()))?;
+    // The TSTInfo's genTime is `now` to the second (no fraction is issued).
+    let gen_time = DateTime::from_timestamp(now.timestamp(), 0)
+        .ok_or_else(|| TsaError::Invalid("the clock is out of range".into()))?;
+    Ok(ReceptionProof {
+        response,
+        gen_time,
+        serial: serial.to_string(),
+    })
 }
 
 /// The client the depot uses, as configured: the co-hosted TSA (trusting its root)
