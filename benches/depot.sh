@@ -11,8 +11,8 @@
 #            1024 / 10240 / 1048576 bytes ±3), built once with jwcrypto: enc A256GCM, one recipient entry
 #            per recipient's `enc` key (ECDH-ES+A256KW, kid = the kid POST /admin/keys answered). The
 #            depot does not decrypt, so the same body is posted again and again. Each accepted message
-#            costs the depot its JWE/kid checks, an RFC 3161 timestamp from its own TSA (POST /tsa on
-#            itself, P-256 signature) and one transaction (message, 2 inbox entries + sent box,
+#            costs the depot its JWE/kid checks, an RFC 3161 timestamp from its own TSA (in-process,
+#            P-256 signature) and one transaction (message, 2 inbox entries + sent box,
 #            outbox rows). Only 201s count; everything else is an error, reported by status.
 #   fetch    GET /depot/messages/{id} over the ids collected during ingest (per size), with the token
 #            of the recipient bench-rcpt-1 (depot:read). A recipient's first fetch of a message records

@@ -556,7 +556,7 @@ def cmd_summary(a):
     ing = table(ingest, "ingest")
     print("# peakRSS = the depot's VmHWM in MiB over the run (reset just before it; "
           "'hwm_reset' false in the jsonl = peak since the server started); RSS = VmRSS after the run;")
-    print("# srvCPU% = the depot process (HTTP, JWE checks, its own RFC 3161 signing through POST /tsa on itself); "
+    print("# srvCPU% = the depot process (HTTP, JWE checks, its own RFC 3161 signing, in-process for the co-hosted TSA); "
           "dbCPU% = the whole PostgreSQL cluster (postmaster tree; 0 for SQLite), both in % of one core;")
     print("# srv us/op = depot CPU per message; genCPU% near 100 means the Python generator, not the server, "
           "may be the limit.")
