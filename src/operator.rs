@@ -22,6 +22,15 @@ pub async fn bootstrap(
         .with_context(|| format!("reading the JWK Set {}", jwks_path.display()))?;
     let jwks: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not JSON", jwks_path.display()))?;
+    bootstrap_jwks(config, client_id, jwks).await
+}
+
+/// [`bootstrap`] with the JWK Set given as a value.
+pub async fn bootstrap_jwks(
+    config: &Config,
+    client_id: &str,
+    jwks: serde_json::Value,
+) -> anyhow::Result<bool> {
     let registration: ClientRegistration = serde_json::from_value(json!({
         "client_id": client_id,
         "type": "system",

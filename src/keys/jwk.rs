@@ -194,6 +194,38 @@ pub fn from_openssl(
     }
 }
 
+/// A JWE encrypter to a registered public `enc` key, with the algorithm this
+/// keystore uses for its type: ECDH-ES+A256KW for EC P-256, RSA-OAEP-256 for RSA.
+/// Only the key material counts: the published `use`/`alg` (absent for a `sig+enc`
+/// key) describe the registered key, and josekit would check them against the
+/// algorithm.
+pub fn jwe_encrypter(public: &Value) -> Result<Box<dyn josekit::jwe::JweEncrypter>, String> {
+    use josekit::jwe;
+    let map = public.as_object().ok_or("not a JWK")?;
+    let mut jwk = josekit::jwk::Jwk::from_map(map.clone()).map_err(|e| e.to_string())?;
+    jwk.set_key_use("enc");
+    let encrypter: Box<dyn jwe::JweEncrypter> = match jwk.key_type() {
+        "EC" => {
+            jwk.set_algorithm("ECDH-ES+A256KW");
+            Box::new(
+                jwe::ECDH_ES_A256KW
+                    .encrypter_from_jwk(&jwk)
+                    .map_err(|e| e.to_string())?,
+            )
+        }
+        "RSA" => {
+            jwk.set_algorithm("RSA-OAEP-256");
+            Box::new(
+                jwe::RSA_OAEP_256
+                    .encrypter_from_jwk(&jwk)
+                    .map_err(|e| e.to_string())?,
+            )
+        }
+        other => return Err(format!("key type {other} cannot be encrypted to")),
+    };
+    Ok(encrypter)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

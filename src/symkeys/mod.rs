@@ -15,7 +15,6 @@ pub mod store;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use josekit::jwe::{self, JweHeader};
-use josekit::jwk::Jwk;
 use secrecy::{ExposeSecret, SecretBox};
 use serde_json::{Value, json};
 
@@ -177,39 +176,16 @@ pub enum WrapError {
 /// ETK, in KGSS terms): ECDH-ES+A256KW for EC P-256, RSA-OAEP-256 for RSA, content
 /// A256GCM, `cty: jwk+json` (RFC 7517 §7).
 pub fn wrap(jwk: &Value, to: &Value, kid: &str) -> Result<String, WrapError> {
-    let map = to
-        .as_object()
-        .ok_or_else(|| WrapError::Unusable("not a JWK".into()))?;
-    // The stored JWK's `use`/`alg` describe the registered key; josekit checks them
-    // against the algorithm, so keep only the key material.
-    let mut public = Jwk::from_map(map.clone())?;
-    public.set_key_use("enc");
+    let encrypter = crate::keys::jwk::jwe_encrypter(to).map_err(WrapError::Unusable)?;
     let mut header = JweHeader::new();
     header.set_content_encryption("A256GCM");
     header.set_key_id(kid);
     header.set_content_type("jwk+json");
-    let payload = jwk.to_string();
-    match public.key_type() {
-        "EC" => {
-            public.set_algorithm("ECDH-ES+A256KW");
-            let encrypter = jwe::ECDH_ES_A256KW.encrypter_from_jwk(&public)?;
-            Ok(jwe::serialize_compact(
-                payload.as_bytes(),
-                &header,
-                &encrypter,
-            )?)
-        }
-        "RSA" => {
-            public.set_algorithm("RSA-OAEP-256");
-            let encrypter = jwe::RSA_OAEP_256.encrypter_from_jwk(&public)?;
-            Ok(jwe::serialize_compact(
-                payload.as_bytes(),
-                &header,
-                &encrypter,
-            )?)
-        }
-        other => Err(WrapError::Unusable(format!("key type {other}"))),
-    }
+    Ok(jwe::serialize_compact(
+        jwk.to_string().as_bytes(),
+        &header,
+        encrypter.as_ref(),
+    )?)
 }
 
 #[cfg(test)]
