@@ -1,0 +1,35 @@
+//! Logging in to the depot's authorization server, from the client's side.
+//!
+//! - A person, through a browser: the authorization code grant with PKCE (RFC 7636) of
+//!   a native app, whose redirect URI is a loopback listener on an ephemeral port
+//!   (RFC 8252 §7.3), the `iss` of the answer checked (RFC 9207).
+//! - A system, with no person: the client credentials grant, authenticated with
+//!   `private_key_jwt` (RFC 7523 §2.2).
+//! - Refreshing the tokens of a client that was given a refresh token (RFC 6749 §6).
+//!
+//! Refusals name what the server said: the token endpoint's error object (RFC 6749
+//! §5.2) and the error sent back to the redirect URI (§4.1.2.1) keep their `error` and
+//! `error_description`. [`ScriptedBrowser`] fills the person-facing login pages when
+//! no person is there to do it (the demo, tests).
+
+mod authorization_code;
+mod client_auth;
+mod client_credentials;
+mod error;
+mod loopback;
+mod pkce;
+mod refresh_token;
+mod scripted_browser;
+mod token_endpoint;
+
+pub use authorization_code::{
+    authorization_url, exchange_code, login_with_browser, open_system_browser,
+};
+pub use client_auth::{ClientAssertionKey, ClientAuth, JWT_BEARER};
+pub use client_credentials::client_credentials;
+pub use error::LoginError;
+pub use loopback::LoopbackRedirect;
+pub use pkce::Pkce;
+pub use refresh_token::refresh;
+pub use scripted_browser::{Consent, ScriptedBrowser};
+pub use token_endpoint::Tokens;

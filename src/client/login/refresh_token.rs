@@ -1,0 +1,20 @@
+//! Refreshing tokens (RFC 6749 §6). This server issues refresh tokens only to
+//! confidential clients and rotates them: use the new `refresh_token` of the answer
+//! next time, the old one is spent.
+
+use super::token_endpoint::{self, Tokens};
+use super::{ClientAuth, LoginError};
+
+pub async fn refresh(
+    http: &reqwest::Client,
+    issuer: &str,
+    client: &ClientAuth,
+    refresh_token: &str,
+) -> Result<Tokens, LoginError> {
+    let auth = client.form_params(&token_endpoint::token_endpoint(issuer))?;
+    let grant = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+    ];
+    token_endpoint::request(http, issuer, &grant, &auth).await
+}

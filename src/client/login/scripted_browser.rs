@@ -1,0 +1,456 @@
+//! A scripted user agent for the person-facing login pages, for the demo and tests
+//! where nobody is there to log in. The pages are plain HTML forms meant to be driven
+//! this way (API.md, person-facing pages): a login form with `username`, `password`
+//! and `totp`, a radio group `profile`, a consent button `decision`, each with a hidden
+//! CSRF field. Like a browser, it keeps the server's cookies, follows its redirects
+//! and, at the end, makes the request to the redirect URI that leaves the server (the
+//! app's loopback listener). It never sends a form to another server.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT_LANGUAGE, HeaderMap, HeaderValue, LOCATION};
+use scraper::{ElementRef, Html, Selector};
+use url::Url;
+
+use super::LoginError;
+
+/// A login takes a handful of pages; more means a loop.
+const MAX_PAGES: usize = 20;
+
+/// What the scripted person answers on the consent page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Consent {
+    Allow,
+    Deny,
+}
+
+/// A browser with a cookie jar that fills the login pages as told.
+#[derive(Clone)]
+pub struct ScriptedBrowser {
+    http: reqwest::Client,
+    consent: Consent,
+}
+
+impl ScriptedBrowser {
+    /// A browser that allows what the app asks on the consent page.
+    pub fn new() -> Result<Self, LoginError> {
+        Self::from_builder(reqwest::Client::builder())
+    }
+
+    /// The same, on an HTTP client configured by the caller (e.g. with the root
+    /// certificate of a test server); cookies and manual redirects are added.
+    pub fn from_builder(builder: reqwest::ClientBuilder) -> Result<Self, LoginError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT_LANGUAGE, HeaderValue::from_static("en"));
+        let http = builder
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .default_headers(headers)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| LoginError::HttpClient(e.to_string()))?;
+        Ok(Self {
+            http,
+            consent: Consent::Allow,
+        })
+    }
+
+    /// What to answer on the consent page (by default `allow`).
+    pub fn with_consent(mut self, consent: Consent) -> Self {
+        self.consent = consent;
+        self
+    }
+
+    /// Opens `authorization_url` and goes through the pages the server shows: the
+    /// login form (with `totp` when given), the profile choice (`profile`, e.g.
+    /// `citizen` or `professional:<nihii>`; the preselected one when `None`), the
+    /// consent; then delivers the server's answer to the redirect URI. A page with a
+    /// message for the person (a wrong password) ends it with that message.
+    pub async fn login(
+        &self,
+        authorization_url: &str,
+        username: &str,
+        password: &str,
+        totp: Option<&str>,
+        profile: Option<&str>,
+    ) -> Result<(), LoginError> {
+        let start = Url::parse(authorization_url).map_err(|e| LoginError::Scripted {
+            url: authorization_url.to_owned(),
+            reason: format!("not a URL: {e}"),
+        })?;
+        let server = start.origin();
+        let mut page = self.get(start).await?;
+        let mut filled: Vec<Step> = Vec::new();
+        for _ in 0..MAX_PAGES {
+            if let Some(target) = page.redirect()? {
+                if target.origin() == server {
+                    page = self.get(target).await?;
+                    continue;
+                }
+                // Back to the app (RFC 6749 §4.1.2): its listener reads the answer.
+                self.http
+                    .get(target.clone())
+                    .send()
+                    .await
+                    .map_err(|e| LoginError::unreachable(target.as_str(), &e))?;
+                return Ok(());
+            }
+            if let Some(message) = &page.alert {
+                return Err(LoginError::Page {
+                    status: page.status.as_u16(),
+                    message: message.clone(),
+                });
+            }
+            let (step, form) = page.next_step()?;
+            if filled.contains(&step) {
+                let said = page.notice.as_deref().unwrap_or(&page.heading);
+                return Err(page.stuck(format!("the {} form came back: {said}", step.name())));
+            }
+            let fields = match step {
+                Step::Login => {
+                    let mut fields = vec![
+                        ("username", username.to_owned()),
+                        ("password", password.to_owned()),
+                    ];
+                    if let Some(totp) = totp {
+                        fields.push(("totp", totp.to_owned()));
+                    }
+                    fields
+                }
+                Step::Profile => vec![("profile", page.choose_profile(form, profile)?)],
+                Step::Consent => vec![("decision", self.consent.value().to_owned())],
+            };
+            let action = page.action(form, &server)?;
+            page = self.submit(action, form, &fields).await?;
+            filled.push(step);
+        }
+        Err(page.stuck(format!("still no answer after {MAX_PAGES} pages")))
+    }
+
+    async fn get(&self, url: Url) -> Result<Page, LoginError> {
+        self.fetch(self.http.get(url.clone()), url).await
+    }
+
+    /// Sends `form` as a browser would: its hidden fields (the CSRF token) and `fields`.
+    async fn submit(
+        &self,
+        mut action: Url,
+        form: &Form,
+        fields: &[(&str, String)],
+    ) -> Result<Page, LoginError> {
+        let values = form
+            .hidden
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(fields.iter().map(|(k, v)| (*k, v.as_str())));
+        if form.method == "get" {
+            action.query_pairs_mut().clear().extend_pairs(values);
+            return self.get(action).await;
+        }
+        let body: Vec<(&str, &str)> = values.collect();
+        self.fetch(self.http.post(action.clone()).form(&body), action)
+            .await
+    }
+
+    async fn fetch(&self, request: reqwest::RequestBuilder, url: Url) -> Result<Page, LoginError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| LoginError::unreachable(url.as_str(), &e))?;
+        let status = response.status();
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_owned);
+        let body = response
+            .text()
+            .await
+            .map_err(|e| LoginError::unreachable(url.as_str(), &e))?;
+        Page::read(url, status, location, &body)
+    }
+}
+
+impl Consent {
+    fn value(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Deny => "deny",
+        }
+    }
+}
+
+/// The forms of the login pages, each known by a field only it has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    Login,
+    Profile,
+    Consent,
+}
+
+impl Step {
+    const ALL: [Step; 3] = [Step::Login, Step::Profile, Step::Consent];
+
+    fn field(self) -> &'static str {
+        match self {
+            Self::Login => "username",
+            Self::Profile => "profile",
+            Self::Consent => "decision",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Login => "login",
+            Self::Profile => "profile",
+            Self::Consent => "consent",
+        }
+    }
+}
+
+/// A page as a person would read it: the server's answer with the parts that matter,
+/// taken out of the HTML at once (the parsed document cannot cross an `await`).
+struct Page {
+    url: Url,
+    status: StatusCode,
+    location: Option<String>,
+    /// An error message for the person (`role="alert"`).
+    alert: Option<String>,
+    /// A notice (`role="status"`).
+    notice: Option<String>,
+    heading: String,
+    forms: Vec<Form>,
+}
+
+#[derive(Debug)]
+struct Form {
+    action: String,
+    method: String,
+    hidden: Vec<(String, String)>,
+    names: Vec<String>,
+    radios: Vec<Radio>,
+}
+
+#[derive(Debug)]
+struct Radio {
+    name: String,
+    value: String,
+    checked: bool,
+}
+
+fn selector(css: &str) -> Result<Selector, LoginError> {
+    Selector::parse(css).map_err(|e| LoginError::Scripted {
+        url: String::new(),
+        reason: format!("the CSS selector {css:?}: {e}"),
+    })
+}
+
+/// The visible text of an element, whitespace collapsed.
+fn text(element: ElementRef<'_>) -> String {
+    element
+        .text()
+        .flat_map(str::split_whitespace)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl Page {
+    fn read(
+        url: Url,
+        status: StatusCode,
+        location: Option<String>,
+        body: &str,
+    ) -> Result<Self, LoginError> {
+        let html = Html::parse_document(body);
+        let first = |css: &str| -> Result<Option<String>, LoginError> {
+            Ok(html.select(&selector(css)?).next().map(text))
+        };
+        let alert = first("[role=alert]")?;
+        let notice = first("[role=status]")?;
+        let heading = first("h1")?.unwrap_or_default();
+        let (hidden, named, radios) = (
+            selector("input[type=hidden][name]")?,
+            selector("[name]")?,
+            selector("input[type=radio][name]")?,
+        );
+        let attr =
+            |e: ElementRef<'_>, name: &str| e.value().attr(name).unwrap_or_default().to_owned();
+        let forms = html
+            .select(&selector("form")?)
+            .map(|form| Form {
+                action: attr(form, "action"),
+                method: attr(form, "method").to_ascii_lowercase(),
+                hidden: form
+                    .select(&hidden)
+                    .map(|i| (attr(i, "name"), attr(i, "value")))
+                    .collect(),
+                names: form.select(&named).map(|e| attr(e, "name")).collect(),
+                radios: form
+                    .select(&radios)
+                    .map(|r| Radio {
+                        name: attr(r, "name"),
+                        value: attr(r, "value"),
+                        checked: r.value().attr("checked").is_some(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        Ok(Self {
+            url,
+            status,
+            location,
+            alert,
+            notice,
+            heading,
+            forms,
+        })
+    }
+
+    fn stuck(&self, reason: String) -> LoginError {
+        LoginError::Scripted {
+            url: self.url.to_string(),
+            reason,
+        }
+    }
+
+    /// Where a redirect goes, resolved against this page's URL.
+    fn redirect(&self) -> Result<Option<Url>, LoginError> {
+        if !self.status.is_redirection() {
+            return Ok(None);
+        }
+        let location = self
+            .location
+            .as_deref()
+            .ok_or_else(|| self.stuck(format!("a {} without Location", self.status)))?;
+        self.url
+            .join(location)
+            .map(Some)
+            .map_err(|e| self.stuck(format!("the redirect to {location:?}: {e}")))
+    }
+
+    /// The form to fill next: the first of login, profile, consent on this page.
+    fn next_step(&self) -> Result<(Step, &Form), LoginError> {
+        Step::ALL
+            .iter()
+            .find_map(|step| {
+                self.forms
+                    .iter()
+                    .find(|f| f.names.iter().any(|n| n == step.field()))
+                    .map(|form| (*step, form))
+            })
+            .ok_or_else(|| {
+                let reason = match (&self.notice, self.heading.as_str()) {
+                    (Some(notice), _) => notice.clone(),
+                    (None, "") => format!("HTTP {} without a form to fill", self.status),
+                    (None, heading) => format!("{heading:?} has no form to fill"),
+                };
+                self.stuck(reason)
+            })
+    }
+
+    /// The URL `form` is sent to; only ever this server.
+    fn action(&self, form: &Form, server: &url::Origin) -> Result<Url, LoginError> {
+        let action = self
+            .url
+            .join(&form.action)
+            .map_err(|e| self.stuck(format!("the form action {:?}: {e}", form.action)))?;
+        if action.origin() != *server {
+            return Err(self.stuck(format!(
+                "a form would send the credentials to another server ({action})"
+            )));
+        }
+        Ok(action)
+    }
+
+    /// `wanted` if the page offers it, else the preselected profile.
+    fn choose_profile(&self, form: &Form, wanted: Option<&str>) -> Result<String, LoginError> {
+        let offered: Vec<&Radio> = form.radios.iter().filter(|r| r.name == "profile").collect();
+        let chosen = match wanted {
+            Some(wanted) => offered.iter().find(|r| r.value == wanted),
+            None => offered
+                .iter()
+                .find(|r| r.checked)
+                .or_else(|| offered.first()),
+        };
+        chosen.map(|r| r.value.clone()).ok_or_else(|| {
+            let values: Vec<&str> = offered.iter().map(|r| r.value.as_str()).collect();
+            self.stuck(format!(
+                "the profile {} is not offered (offered: {})",
+                wanted.unwrap_or("(any)"),
+                values.join(", ")
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROFILE_PAGE: &str = r#"<!DOCTYPE html><html><body><main>
+        <h1>Choose a profile</h1>
+        <form method="post" action="/login/i-1/profile">
+          <input type="hidden" name="csrf" value="tok">
+          <fieldset>
+            <div><input type="radio" name="profile" value="citizen" checked><label>as a citizen</label></div>
+            <div><input type="radio" name="profile" value="professional:12345697004"><label>doctor</label></div>
+          </fieldset>
+          <button type="submit">Continue</button>
+        </form></main></body></html>"#;
+
+    fn page(body: &str, status: StatusCode) -> Page {
+        let url = Url::parse("http://localhost:8080/login/i-1").unwrap();
+        Page::read(url, status, None, body).unwrap()
+    }
+
+    #[test]
+    fn the_profile_form_is_read_with_its_csrf_field_and_choices() {
+        let page = page(PROFILE_PAGE, StatusCode::OK);
+        let (step, form) = page.next_step().unwrap();
+        assert_eq!(step, Step::Profile);
+        assert_eq!(form.hidden, vec![("csrf".to_owned(), "tok".to_owned())]);
+        assert_eq!(form.method, "post");
+        assert_eq!(page.choose_profile(form, None).unwrap(), "citizen");
+        assert_eq!(
+            page.choose_profile(form, Some("professional:12345697004"))
+                .unwrap(),
+            "professional:12345697004"
+        );
+        let refused = page.choose_profile(form, Some("organization:0203201340"));
+        assert!(
+            refused
+                .unwrap_err()
+                .to_string()
+                .contains("offered: citizen"),
+            "the error lists what is offered"
+        );
+        let server = Url::parse("http://localhost:8080/").unwrap().origin();
+        assert_eq!(
+            page.action(form, &server).unwrap().as_str(),
+            "http://localhost:8080/login/i-1/profile"
+        );
+        let elsewhere = Url::parse("https://attacker.example/").unwrap().origin();
+        assert!(page.action(form, &elsewhere).is_err());
+    }
+
+    #[test]
+    fn an_error_message_is_read_as_the_person_sees_it() {
+        let body = r#"<main><h1>Log in</h1><p class="error" id="form-error" role="alert">
+            The number, the password   or the code is not correct.</p>
+            <form method="post" action="/login/i-1"><input name="username"></form></main>"#;
+        let page = page(body, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            page.alert.as_deref(),
+            Some("The number, the password or the code is not correct.")
+        );
+        assert_eq!(page.next_step().unwrap().0, Step::Login);
+    }
+
+    #[test]
+    fn a_page_without_a_known_form_says_where_it_is_stuck() {
+        let page = page("<h1>Account</h1><p>nothing</p>", StatusCode::OK);
+        let stuck = page.next_step().unwrap_err().to_string();
+        assert!(stuck.contains("\"Account\" has no form"), "{stuck}");
+    }
+}
