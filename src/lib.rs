@@ -6,6 +6,7 @@ pub mod app;
 pub mod authz;
 pub mod body;
 pub mod cache;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod crypto;

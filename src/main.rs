@@ -36,6 +36,13 @@ enum Command {
         #[arg(long = "binding", default_value = "message.received.#")]
         bindings: Vec<String>,
     },
+    /// The sender's and receiver's side: log in, register this device's keys, send,
+    /// list, fetch and open messages.
+    Client(depot::client::cli::ClientArgs),
+    /// With `depot serve` running on the same configuration: both seed flows end to
+    /// end (known and unknown addressee), each step printed with what it proved.
+    /// Exit status 0 only when every check passed.
+    Demo,
     /// Operator commands that work offline, beside a running server.
     Admin {
         #[command(subcommand)]
@@ -101,6 +108,16 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             tokio::select! {
                 result = queues::consumer::print_json_lines(url.expose_secret(), &queue, &bindings, &mut out) => result?,
                 _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Command::Client(args) => {
+            if !depot::client::cli::run(args, &config.issuer).await? {
+                std::process::exit(1);
+            }
+        }
+        Command::Demo => {
+            if !depot::client::demo::run(&config).await? {
+                std::process::exit(1);
             }
         }
         Command::Migrate => {

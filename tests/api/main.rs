@@ -6,6 +6,8 @@ mod authenticator;
 mod authorize;
 mod chromium;
 mod cli;
+mod client;
+mod client_login;
 mod code_exchange;
 mod depot;
 mod discovery;

@@ -1,0 +1,355 @@
+//! `depot client …`: the client library as commands. State lives in a directory
+//! (`--home`, default `./.depot-client`): `session.json` (tokens) and `device.json`
+//! (this device's private keys), both readable by their owner only.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::device::{read_private, write_private};
+use super::login::{self, ClientAuth, Tokens};
+use super::open::{Trust, open};
+use super::seal::{seal_for_recipients, seal_with_symkey};
+use super::{Device, Session};
+use crate::people::Identifier;
+
+/// What a person's app asks for by default.
+pub const DEFAULT_SCOPE: &str =
+    "openid depot:send depot:read keys:register keys:read symkeys:create symkeys:read";
+
+#[derive(clap::Args)]
+pub struct ClientArgs {
+    /// Where this client keeps its session and its device keys.
+    #[arg(long, env = "DEPOT_CLIENT_HOME", default_value = ".depot-client")]
+    home: PathBuf,
+    /// The service's URL (its issuer); default: the configured public URL.
+    #[arg(long, env = "DEPOT_SERVER")]
+    server: Option<String>,
+    #[command(subcommand)]
+    command: ClientCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum ClientCommand {
+    /// Log in: as a person through the system browser (authorization code + PKCE,
+    /// loopback redirect), or with --key as a system client (private_key_jwt).
+    Login {
+        #[arg(long)]
+        client_id: String,
+        #[arg(long, default_value = DEFAULT_SCOPE)]
+        scope: String,
+        /// A system client's P-256 private key (PKCS#8 PEM).
+        #[arg(long, requires = "kid")]
+        key: Option<PathBuf>,
+        /// The kid of that key in the client's registered JWK Set.
+        #[arg(long)]
+        kid: Option<String>,
+    },
+    /// Generate a key on this device and register it (WebAuthn ceremony, packed
+    /// self-attestation); the session then gets a token that references it.
+    RegisterKey {
+        #[arg(long = "use", default_value = "sig+enc", value_parser = ["sig", "enc", "sig+enc"])]
+        key_use: String,
+        #[arg(long, default_value = "depot client")]
+        name: String,
+    },
+    /// Sign a file and encrypt it for every active enc key of every recipient (and
+    /// yours), then post it. With --allow, for an unknown addressee: encrypt with a
+    /// new symmetric key whose policy allows these selectors.
+    Send {
+        /// A recipient, `ssin:…`, `nihii:…` or `cbe:…` (repeatable).
+        #[arg(long = "to", required = true)]
+        to: Vec<String>,
+        /// The payload.
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long, default_value = "ehbox")]
+        application: String,
+        /// Who may read the symmetric key: `ssin:…`, `nihii:…`, `cbe:…`,
+        /// `quality:doctor` or `profile:citizen` (repeatable).
+        #[arg(long)]
+        allow: Vec<String>,
+        /// The symmetric key's lifetime.
+        #[arg(long, default_value_t = 30 * 86_400)]
+        ttl_seconds: u64,
+    },
+    /// List your box.
+    Inbox {
+        #[arg(long = "box", default_value = "inbox", value_parser = ["inbox", "sent"])]
+        folder: String,
+    },
+    /// Print a message as the depot holds it (JSON).
+    Fetch { id: String },
+    /// Fetch, decrypt and verify a message; prints the verdict, writes the payload
+    /// only when every check passed. Exit status 1 when a check failed.
+    Open {
+        id: String,
+        /// Where to write the payload (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// The session file: the tokens and how to renew them.
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    issuer: String,
+    client_id: String,
+    scope: String,
+    access_token: String,
+    refresh_token: Option<String>,
+    /// A system client's key file and kid (client credentials again, when expired).
+    system_key: Option<(PathBuf, String)>,
+}
+
+/// Runs a `depot client` command; `Ok(false)` when it ran but a verification failed.
+pub async fn run(args: ClientArgs, configured_issuer: &str) -> anyhow::Result<bool> {
+    let issuer = args
+        .server
+        .as_deref()
+        .unwrap_or(configured_issuer)
+        .trim_end_matches('/')
+        .to_owned();
+    std::fs::create_dir_all(&args.home)
+        .with_context(|| format!("creating {}", args.home.display()))?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let session_path = args.home.join("session.json");
+    let device_path = args.home.join("device.json");
+    match args.command {
+        ClientCommand::Login {
+            client_id,
+            scope,
+            key,
+            kid,
+        } => {
+            let (tokens, system_key) = match (key, kid) {
+                (Some(key), Some(kid)) => {
+                    let pem = std::fs::read(&key)
+                        .with_context(|| format!("reading {}", key.display()))?;
+                    let tokens =
+                        login::client_credentials(&http, &issuer, &client_id, &kid, &pem, &scope)
+                            .await?;
+                    (tokens, Some((key, kid)))
+                }
+                _ => {
+                    let tokens = login::login_with_browser(
+                        &http,
+                        &issuer,
+                        &ClientAuth::public(&client_id),
+                        &scope,
+                        |url| async move {
+                            eprintln!(
+                                "Log in in your browser; if it did not open, go to:\n  {url}"
+                            );
+                            // No browser to launch (a server, a container): the
+                            // URL above still works from any browser on this machine.
+                            if let Err(e) = login::open_system_browser(&url) {
+                                eprintln!("({e})");
+                            }
+                            Ok(())
+                        },
+                        Duration::from_secs(300),
+                    )
+                    .await?;
+                    (tokens, None)
+                }
+            };
+            let saved = Saved {
+                issuer: issuer.clone(),
+                client_id: client_id.clone(),
+                scope,
+                access_token: tokens.access_token.clone(),
+                refresh_token: tokens.refresh_token.clone(),
+                system_key,
+            };
+            save(&session_path, &saved)?;
+            let session = Session::new(http, &issuer, &tokens.access_token);
+            println!("logged in to {issuer} as {}", session.claims()?["identity"]);
+        }
+        ClientCommand::RegisterKey { key_use, name } => {
+            let (mut saved, session) = resume(&http, &session_path, &issuer).await?;
+            let mut device = load_device(&device_path, &saved)?;
+            let key = session.register_key(&key_use, &name).await?;
+            println!("registered {key_use} key {}", key.kid);
+            device.keys.push(key);
+            device.save(&device_path)?;
+            // A new token, so that the key is among its references.
+            renew(&http, &mut saved).await?;
+            save(&session_path, &saved)?;
+        }
+        ClientCommand::Send {
+            to,
+            file,
+            application,
+            allow,
+            ttl_seconds,
+        } => {
+            let (saved, session) = resume(&http, &session_path, &issuer).await?;
+            let device = load_device(&device_path, &saved)?;
+            let recipients = to
+                .iter()
+                .map(|r| identifier(r))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let payload =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let sealed = if allow.is_empty() {
+                let (sealed, kids) =
+                    seal_for_recipients(&session, &device, &recipients, &payload).await?;
+                eprintln!("encrypted for {} keys: {}", kids.len(), kids.join(", "));
+                sealed
+            } else {
+                let allow = allow
+                    .iter()
+                    .map(|s| selector(s))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                let (sealed, key_id) = seal_with_symkey(
+                    &session,
+                    &device,
+                    &json!({"allow": allow}),
+                    ttl_seconds,
+                    &payload,
+                )
+                .await?;
+                eprintln!("encrypted with symmetric key {key_id}");
+                sealed
+            };
+            let answer = session.send(&application, &recipients, &sealed).await?;
+            println!("{}", serde_json::to_string_pretty(&answer)?);
+        }
+        ClientCommand::Inbox { folder } => {
+            let (_, session) = resume(&http, &session_path, &issuer).await?;
+            let listing = session.list(&folder, None).await?;
+            println!("{}", serde_json::to_string_pretty(&listing)?);
+        }
+        ClientCommand::Fetch { id } => {
+            let (_, session) = resume(&http, &session_path, &issuer).await?;
+            let fetched = session.get_json(&format!("/depot/messages/{id}")).await?;
+            println!("{}", serde_json::to_string_pretty(&fetched)?);
+        }
+        ClientCommand::Open { id, out } => {
+            let (saved, session) = resume(&http, &session_path, &issuer).await?;
+            let device = load_device(&device_path, &saved)?;
+            let fetched = session.fetch(&id).await?;
+            let trust = Trust::from_service(&session).await?;
+            let verdict = open(&session, &device, &fetched, &trust).await;
+            eprintln!(
+                "message {id} from {}:\n{verdict}",
+                fetched.sender["identity"]
+            );
+            let Some(payload) = verdict.payload else {
+                return Ok(false);
+            };
+            match out {
+                Some(path) => std::fs::write(&path, payload)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => {
+                    use std::io::Write as _;
+                    std::io::stdout().write_all(&payload)?;
+                }
+            }
+        }
+    }
+    Ok(true)
+}
+
+fn save(path: &Path, saved: &Saved) -> anyhow::Result<()> {
+    write_private(path, &serde_json::to_vec_pretty(saved)?)?;
+    Ok(())
+}
+
+/// The saved session, renewed when its access token has (nearly) expired.
+async fn resume(
+    http: &reqwest::Client,
+    path: &Path,
+    issuer: &str,
+) -> anyhow::Result<(Saved, Session)> {
+    let text = read_private(path).context("not logged in: run `depot client login` first")?;
+    let mut saved: Saved = serde_json::from_str(&text)?;
+    if saved.issuer != issuer {
+        bail!(
+            "the session is for {}, not {issuer}: log in again or pass --server",
+            saved.issuer
+        );
+    }
+    let session = Session::new(http.clone(), issuer, &saved.access_token);
+    let exp = session.claims()?["exp"].as_i64().unwrap_or_default();
+    if exp < chrono::Utc::now().timestamp() + 30 {
+        renew(http, &mut saved).await?;
+        save(path, &saved)?;
+    }
+    let session = Session::new(http.clone(), issuer, &saved.access_token);
+    Ok((saved, session))
+}
+
+/// A new access token: client credentials again for a system client, else the
+/// refresh token.
+async fn renew(http: &reqwest::Client, saved: &mut Saved) -> anyhow::Result<()> {
+    let tokens: Tokens = match (&saved.system_key, &saved.refresh_token) {
+        (Some((key, kid)), _) => {
+            let pem = std::fs::read(key).with_context(|| format!("reading {}", key.display()))?;
+            login::client_credentials(
+                http,
+                &saved.issuer,
+                &saved.client_id,
+                kid,
+                &pem,
+                &saved.scope,
+            )
+            .await?
+        }
+        (None, Some(refresh)) => {
+            login::refresh(
+                http,
+                &saved.issuer,
+                &ClientAuth::public(&saved.client_id),
+                refresh,
+            )
+            .await?
+        }
+        (None, None) => bail!("the session has expired: run `depot client login` again"),
+    };
+    saved.access_token = tokens.access_token;
+    if tokens.refresh_token.is_some() {
+        saved.refresh_token = tokens.refresh_token;
+    }
+    Ok(())
+}
+
+fn load_device(path: &Path, saved: &Saved) -> anyhow::Result<Device> {
+    if !path.exists() {
+        return Ok(Device::new(&saved.issuer, &saved.client_id));
+    }
+    let device = Device::load(path)?;
+    if device.issuer != saved.issuer || device.client_id != saved.client_id {
+        bail!(
+            "{} holds keys for {} at {}, not for this session's {} at {}",
+            path.display(),
+            device.client_id,
+            device.issuer,
+            saved.client_id,
+            saved.issuer
+        );
+    }
+    Ok(device)
+}
+
+/// `ssin:85073003328` as an identifier.
+fn identifier(text: &str) -> anyhow::Result<Identifier> {
+    let (kind, value) = text
+        .split_once(':')
+        .with_context(|| format!("{text:?}: expected type:value, e.g. ssin:85073003328"))?;
+    Identifier::parse(kind, value).map_err(|e| anyhow::anyhow!("{text:?}: {e}"))
+}
+
+/// A policy selector: an identifier, `quality:doctor` or `profile:citizen`.
+fn selector(text: &str) -> anyhow::Result<Value> {
+    match text.split_once(':') {
+        Some((kind @ ("quality" | "profile"), value)) => Ok(json!({"type": kind, "value": value})),
+        _ => Ok(serde_json::to_value(identifier(text)?)?),
+    }
+}

@@ -1,0 +1,196 @@
+//! This device's private keys, in a local file only its owner can read.
+//!
+//! The file is JSON: which service and client the keys were registered with, and for
+//! each key its kid (the credential id the keystore answered), its use, when it was
+//! registered, and the PKCS#8 PEM private key. It is written with mode 0600 through a
+//! temporary file and a rename, and refused when group or others can read it (as ssh
+//! refuses a private key file anyone else can read).
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use openssl::ec::{EcGroup, EcKey};
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use serde::{Deserialize, Serialize};
+
+use super::ClientError;
+
+/// One registered key and its private half.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct DeviceKey {
+    pub kid: String,
+    /// `sig`, `enc` or `sig+enc`.
+    #[serde(rename = "use")]
+    pub key_use: String,
+    pub registered_at: DateTime<Utc>,
+    /// PKCS#8 PEM.
+    pub private_pem: String,
+}
+
+impl DeviceKey {
+    pub fn private_key(&self) -> Result<PKey<Private>, ClientError> {
+        PKey::private_key_from_pem(self.private_pem.as_bytes())
+            .map_err(|e| ClientError::Device(format!("key {}: {e}", self.kid)))
+    }
+
+    pub fn signs(&self) -> bool {
+        self.key_use == "sig" || self.key_use == "sig+enc"
+    }
+
+    pub fn decrypts(&self) -> bool {
+        self.key_use == "enc" || self.key_use == "sig+enc"
+    }
+}
+
+impl std::fmt::Debug for DeviceKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceKey")
+            .field("kid", &self.kid)
+            .field("use", &self.key_use)
+            .field("registered_at", &self.registered_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The keys of one device, for one (service, client).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Device {
+    pub issuer: String,
+    pub client_id: String,
+    pub keys: Vec<DeviceKey>,
+}
+
+impl Device {
+    pub fn new(issuer: &str, client_id: &str) -> Self {
+        Self {
+            issuer: issuer.to_owned(),
+            client_id: client_id.to_owned(),
+            keys: Vec::new(),
+        }
+    }
+
+    /// The newest key that signs.
+    pub fn signing_key(&self) -> Option<&DeviceKey> {
+        self.keys.iter().rev().find(|k| k.signs())
+    }
+
+    pub fn key(&self, kid: &str) -> Option<&DeviceKey> {
+        self.keys.iter().find(|k| k.kid == kid)
+    }
+
+    /// Reads a device file, refusing one that others can read.
+    pub fn load(path: &Path) -> Result<Self, ClientError> {
+        let text = read_private(path)?;
+        serde_json::from_str(&text)
+            .map_err(|e| ClientError::Device(format!("{}: not a device file: {e}", path.display())))
+    }
+
+    /// Writes the file readable by its owner only.
+    pub fn save(&self, path: &Path) -> Result<(), ClientError> {
+        let text = serde_json::to_vec_pretty(self)
+            .map_err(|e| ClientError::Device(format!("serializing the device file: {e}")))?;
+        write_private(path, &text)
+    }
+}
+
+/// Reads a file of secrets, refusing one that others can read.
+pub fn read_private(path: &Path) -> Result<String, ClientError> {
+    check_private(path)?;
+    std::fs::read_to_string(path)
+        .map_err(|e| ClientError::Device(format!("{}: {e}", path.display())))
+}
+
+/// Writes a file of secrets with mode 0600; the new file replaces the old one whole
+/// (a temporary file, then a rename), so a crash never leaves half a file.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ClientError> {
+    use std::io::Write as _;
+    let failed = |e: std::io::Error| ClientError::Device(format!("{}: {e}", path.display()));
+    let partial = partial_path(path);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&partial).map_err(failed)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(failed)?;
+    }
+    file.write_all(bytes).map_err(failed)?;
+    file.sync_all().map_err(failed)?;
+    std::fs::rename(&partial, path).map_err(failed)
+}
+
+fn partial_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    path.with_file_name(name)
+}
+
+#[cfg(unix)]
+fn check_private(path: &Path) -> Result<(), ClientError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| ClientError::Device(format!("{}: {e}", path.display())))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(ClientError::Device(format!(
+            "{} holds private keys but others can read it (mode {mode:o}); chmod 600 it",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_private(_path: &Path) -> Result<(), ClientError> {
+    Ok(())
+}
+
+/// A new P-256 key pair, as PKCS#8 PEM.
+pub fn generate_p256() -> Result<(PKey<Private>, String), ClientError> {
+    let crypto = |e: openssl::error::ErrorStack| ClientError::Crypto(e.to_string());
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).map_err(crypto)?;
+    let key = PKey::from_ec_key(EcKey::generate(&group).map_err(crypto)?).map_err(crypto)?;
+    let pem = key.private_key_to_pem_pkcs8().map_err(crypto)?;
+    let pem = String::from_utf8(pem).map_err(|e| ClientError::Crypto(e.to_string()))?;
+    Ok((key, pem))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_file_is_private_and_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("device.json");
+        let (_, pem) = generate_p256().unwrap();
+        let mut device = Device::new("http://localhost:8080", "app");
+        device.keys.push(DeviceKey {
+            kid: "k1".into(),
+            key_use: "sig".into(),
+            registered_at: Utc::now(),
+            private_pem: pem,
+        });
+        device.save(&path).unwrap();
+        let loaded = Device::load(&path).unwrap();
+        assert_eq!(loaded.signing_key().unwrap().kid, "k1");
+        assert!(loaded.keys[0].private_key().is_ok());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let refused = Device::load(&path).unwrap_err().to_string();
+            assert!(refused.contains("others can read it"), "{refused}");
+        }
+        assert!(!format!("{:?}", loaded.keys[0]).contains("PRIVATE"));
+    }
+}

@@ -1,0 +1,361 @@
+//! The sender's and the receiver's side, as a library (and, on top of it, the
+//! `depot client …` commands and `depot demo`): log in, register this device's keys,
+//! seal (sign, then encrypt for every active key of every recipient, or for a
+//! symmetric key), and open (decrypt, then check the signer's key as it was at the
+//! timestamp, its reference in the sender's claims, the signature and the timestamp).
+//!
+//! Everything here talks to the service over HTTP, as any other client would.
+
+pub mod authenticator;
+pub mod cli;
+pub mod demo;
+pub mod device;
+pub mod login;
+pub mod open;
+pub mod seal;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+
+use crate::people::Identifier;
+
+pub use device::{Device, DeviceKey};
+pub use open::{Check, Verdict};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach {url}: {detail}")]
+    Unreachable { url: String, detail: String },
+    /// The service answered with an error (problem+json or an OAuth error).
+    #[error("{method} {path}: HTTP {status}: {detail}")]
+    Refused {
+        method: &'static str,
+        path: String,
+        status: u16,
+        detail: String,
+    },
+    #[error("unexpected answer: {0}")]
+    Protocol(String),
+    #[error("device file: {0}")]
+    Device(String),
+    #[error("cryptography: {0}")]
+    Crypto(String),
+    #[error("{0}")]
+    Sealing(String),
+}
+
+impl ClientError {
+    /// The HTTP status the service answered, when it refused.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Refused { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// A message as `GET /depot/messages/{id}` answers it, with `sealed` kept as the
+/// exact bytes the depot stored (the timestamp's imprint is over them).
+#[derive(Debug, Deserialize)]
+pub struct Fetched {
+    pub id: String,
+    pub application: String,
+    pub sealed: Box<RawValue>,
+    pub sender: Value,
+    pub recipients: Vec<Value>,
+    #[serde(rename = "receivedAt")]
+    pub received_at: DateTime<Utc>,
+    /// Base64 of the RFC 3161 TimeStampResp.
+    pub timestamp: String,
+    #[serde(default)]
+    pub metadata: Value,
+    #[serde(default)]
+    pub receipts: Vec<Value>,
+}
+
+impl Fetched {
+    /// The bytes the timestamp is over: the compact string's characters, or the JSON
+    /// object as it was posted.
+    pub fn sealed_bytes(&self) -> Vec<u8> {
+        match serde_json::from_str::<String>(self.sealed.get()) {
+            Ok(compact) => compact.into_bytes(),
+            Err(_) => self.sealed.get().as_bytes().to_vec(),
+        }
+    }
+}
+
+/// A logged-in caller of the service: its base URL and access token.
+#[derive(Clone)]
+pub struct Session {
+    pub issuer: String,
+    pub token: String,
+    http: reqwest::Client,
+}
+
+impl Session {
+    pub fn new(http: reqwest::Client, issuer: &str, token: &str) -> Self {
+        Self {
+            issuer: issuer.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+            http,
+        }
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// The claims of this session's access token (not verified: it is ours to show,
+    /// the service verifies it).
+    pub fn claims(&self) -> Result<Value, ClientError> {
+        use base64::Engine as _;
+        let payload = self
+            .token
+            .split('.')
+            .nth(1)
+            .ok_or_else(|| ClientError::Protocol("the access token is not a JWT".into()))?;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or_else(|| ClientError::Protocol("the access token's claims do not parse".into()))
+    }
+
+    async fn call(
+        &self,
+        method: &'static str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Option<Value>, ClientError> {
+        let url = format!("{}{path}", self.issuer);
+        let mut request = match method {
+            "POST" => self.http.post(&url),
+            "DELETE" => self.http.delete(&url),
+            _ => self.http.get(&url),
+        }
+        .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| ClientError::Unreachable {
+            url: url.clone(),
+            detail: e.to_string(),
+        })?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        if !status.is_success() {
+            let detail = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| {
+                    v["detail"]
+                        .as_str()
+                        .or(v["error_description"].as_str())
+                        .or(v["title"].as_str())
+                        .map(str::to_owned)
+                })
+                .unwrap_or_else(|| text.chars().take(300).collect());
+            return Err(ClientError::Refused {
+                method,
+                path: path.to_owned(),
+                status: status.as_u16(),
+                detail,
+            });
+        }
+        if text.is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| ClientError::Protocol(format!("{method} {path}: {e}")))
+    }
+
+    async fn get_json(&self, path: &str) -> Result<Value, ClientError> {
+        self.call("GET", path, None)
+            .await?
+            .ok_or_else(|| ClientError::Protocol(format!("GET {path}: empty answer")))
+    }
+
+    async fn post_json(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+        self.call("POST", path, Some(body))
+            .await?
+            .ok_or_else(|| ClientError::Protocol(format!("POST {path}: empty answer")))
+    }
+
+    // Keystore.
+
+    /// Runs the registration ceremony for a new key of this device: generates a P-256
+    /// key pair, answers the options with a packed self-attested credential, and
+    /// returns the key as registered (its kid is the credential id).
+    pub async fn register_key(&self, key_use: &str, name: &str) -> Result<DeviceKey, ClientError> {
+        let started = self
+            .post_json(
+                "/keys/registrations",
+                &json!({"use": key_use, "name": name}),
+            )
+            .await?;
+        let id = started["registrationId"]
+            .as_str()
+            .ok_or_else(|| ClientError::Protocol("no registrationId".into()))?;
+        let (key, pem) = device::generate_p256()?;
+        let credential = authenticator::make_credential(&started["publicKey"], &self.issuer, &key)?;
+        let registered = self
+            .post_json(
+                &format!("/keys/registrations/{id}"),
+                &json!({"credential": credential}),
+            )
+            .await?;
+        let kid = registered["kid"]
+            .as_str()
+            .ok_or_else(|| ClientError::Protocol("the registration answered no kid".into()))?;
+        let registered_at = registered["notBefore"]
+            .as_str()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map_or_else(Utc::now, |t| t.with_timezone(&Utc));
+        Ok(DeviceKey {
+            kid: kid.to_owned(),
+            key_use: key_use.to_owned(),
+            registered_at,
+            private_pem: pem,
+        })
+    }
+
+    /// Revokes one of the caller's keys.
+    pub async fn revoke_key(&self, kid: &str) -> Result<(), ClientError> {
+        self.call("DELETE", &format!("/keys/{kid}"), None).await?;
+        Ok(())
+    }
+
+    /// The keys `GET /keys/jwks` finds for these query parameters.
+    pub async fn jwks(&self, query: &[(&str, &str)]) -> Result<Vec<Value>, ClientError> {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(query)
+            .finish();
+        let set = self.get_json(&format!("/keys/jwks?{query}")).await?;
+        Ok(set["keys"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Every active `enc` key of someone, now.
+    pub async fn enc_keys_of(&self, identifier: &Identifier) -> Result<Vec<Value>, ClientError> {
+        let (kind, value) = identifier_parts(identifier);
+        self.jwks(&[
+            ("identity_type", kind.as_str()),
+            ("identity_value", value.as_str()),
+            ("use", "enc"),
+        ])
+        .await
+    }
+
+    /// The key `kid` as it was at `at`, if it was active then.
+    pub async fn key_at(&self, kid: &str, at: DateTime<Utc>) -> Result<Option<Value>, ClientError> {
+        let at = at.to_rfc3339_opts(SecondsFormat::Secs, true);
+        Ok(self
+            .jwks(&[("kid", kid), ("at", at.as_str())])
+            .await?
+            .into_iter()
+            .find(|k| k["kid"] == kid))
+    }
+
+    // Symmetric keys.
+
+    /// A new symmetric key readable by whom `policy` allows, for `ttl_seconds`.
+    pub async fn create_symkey(
+        &self,
+        policy: &Value,
+        ttl_seconds: u64,
+    ) -> Result<Value, ClientError> {
+        self.post_json(
+            "/symkeys",
+            &json!({"policy": policy, "ttlSeconds": ttl_seconds}),
+        )
+        .await
+    }
+
+    /// The JWK of a symmetric key, when its policy lets this caller read it.
+    pub async fn symkey(&self, key_id: &str) -> Result<Value, ClientError> {
+        Ok(self.get_json(&format!("/symkeys/{key_id}")).await?["jwk"].clone())
+    }
+
+    // Depot.
+
+    /// Posts a sealed message; answers the depot's 201 body.
+    pub async fn send(
+        &self,
+        application: &str,
+        recipients: &[Identifier],
+        sealed: &seal::Sealed,
+    ) -> Result<Value, ClientError> {
+        self.post_json(
+            "/depot/messages",
+            &json!({
+                "application": application,
+                "recipients": recipients,
+                "sealed": sealed.as_json(),
+            }),
+        )
+        .await
+    }
+
+    /// The caller's box listing (`box` is `inbox` or `sent`).
+    pub async fn list(&self, folder: &str, cursor: Option<&str>) -> Result<Value, ClientError> {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query.append_pair("box", folder);
+        if let Some(cursor) = cursor {
+            query.append_pair("cursor", cursor);
+        }
+        self.get_json(&format!("/depot/messages?{}", query.finish()))
+            .await
+    }
+
+    pub async fn fetch(&self, id: &str) -> Result<Fetched, ClientError> {
+        let path = format!("/depot/messages/{id}");
+        let value = self.get_json(&path).await?;
+        serde_json::from_value(value).map_err(|e| ClientError::Protocol(format!("GET {path}: {e}")))
+    }
+
+    pub async fn mark_read(&self, id: &str) -> Result<(), ClientError> {
+        self.call("POST", &format!("/depot/messages/{id}/read"), None)
+            .await?;
+        Ok(())
+    }
+
+    /// The TSA's certificate chain (PEM), to verify timestamps with.
+    pub async fn tsa_chain(&self) -> Result<Vec<u8>, ClientError> {
+        let url = format!("{}/tsa/certs", self.issuer);
+        let response = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| ClientError::Unreachable {
+                url: url.clone(),
+                detail: e.to_string(),
+            })?;
+        if !response.status().is_success() {
+            return Err(ClientError::Refused {
+                method: "GET",
+                path: "/tsa/certs".into(),
+                status: response.status().as_u16(),
+                detail: String::new(),
+            });
+        }
+        Ok(response
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Unreachable {
+                url,
+                detail: e.to_string(),
+            })?
+            .to_vec())
+    }
+}
+
+/// `ssin` / `nihii` / `cbe` and the value, as the JWKS search takes them.
+fn identifier_parts(identifier: &Identifier) -> (String, String) {
+    let value = serde_json::to_value(identifier).unwrap_or_default();
+    (
+        value["type"].as_str().unwrap_or_default().to_owned(),
+        value["value"].as_str().unwrap_or_default().to_owned(),
+    )
+}

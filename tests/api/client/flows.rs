@@ -1,0 +1,209 @@
+//! Both seed flows through the client library, receivers on two devices each, and
+//! the failures a receiver must be told plainly.
+
+use depot::client::open::{checks, open};
+use depot::client::seal::{seal_for_recipients, seal_with_symkey};
+use serde_json::json;
+
+use super::World;
+
+#[tokio::test]
+async fn known_addressee_two_recipients_on_two_devices_each() {
+    let world = World::new().await;
+    let mut alice = world.person(true).await;
+    let signing = alice.register(&world, "sig").await;
+    alice.register(&world, "enc").await;
+    let mut receivers = Vec::new();
+    for doctor in [false, true] {
+        let mut first = world.person(doctor).await;
+        first.register(&world, "enc").await;
+        let mut second = first.new_device(&world).await;
+        second.register(&world, "enc").await;
+        receivers.push([first, second]);
+    }
+
+    let recipients: Vec<_> = receivers.iter().map(|r| r[0].identifier()).collect();
+    let payload = b"lab results: all normal";
+    let (sealed, kids) = seal_for_recipients(&alice.session, &alice.device, &recipients, payload)
+        .await
+        .unwrap();
+    assert_eq!(
+        kids.len(),
+        5,
+        "2 devices x 2 recipients + the sender's own enc key"
+    );
+    let answer = alice
+        .session
+        .send("ehbox", &recipients, &sealed)
+        .await
+        .unwrap();
+    let id = answer["id"].as_str().unwrap();
+    assert!(
+        answer["sender"]["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["kid"] == signing.as_str())
+    );
+
+    for device in receivers.iter().flatten() {
+        let fetched = device.session.fetch(id).await.unwrap();
+        let verdict = open(&device.session, &device.device, &fetched, &world.trust).await;
+        assert!(verdict.valid(), "{verdict}");
+        assert_eq!(verdict.payload.as_deref(), Some(&payload[..]));
+        assert_eq!(verdict.checks.len(), 6, "{verdict}");
+    }
+    // The sender reads her own sent message with her own enc key.
+    let own = alice.session.fetch(id).await.unwrap();
+    let verdict = open(&alice.session, &alice.device, &own, &world.trust).await;
+    assert!(verdict.valid(), "{verdict}");
+    // Receipts of both recipients are in the sent box.
+    let sent = alice.session.list("sent", None).await.unwrap();
+    let receipts = &sent["messages"][0]["receipts"];
+    assert_eq!(receipts.as_array().unwrap().len(), 2);
+    assert!(
+        receipts
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["receivedAt"].is_string())
+    );
+}
+
+#[tokio::test]
+async fn unknown_addressee_reads_through_the_symmetric_keys_policy() {
+    let world = World::new().await;
+    let mut alice = world.person(true).await;
+    alice.register(&world, "sig").await;
+    // Carol has no key anywhere; two of her devices log in.
+    let carol = world.person(true).await;
+    let carol_tablet = carol.new_device(&world).await;
+    let bob = world.person(false).await;
+    assert!(
+        alice
+            .session
+            .enc_keys_of(&carol.identifier())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let policy = json!({"allow": [{"type": "nihii", "value": carol.nihii.clone().unwrap()}]});
+    let payload = b"referral letter";
+    let (sealed, key_id) = seal_with_symkey(&alice.session, &alice.device, &policy, 3600, payload)
+        .await
+        .unwrap();
+    let answer = alice
+        .session
+        .send("ehbox", &[carol.identifier()], &sealed)
+        .await
+        .unwrap();
+    let id = answer["id"].as_str().unwrap();
+
+    for device in [&carol, &carol_tablet] {
+        let fetched = device.session.fetch(id).await.unwrap();
+        let verdict = open(&device.session, &device.device, &fetched, &world.trust).await;
+        assert!(verdict.valid(), "{verdict}");
+        assert_eq!(verdict.payload.as_deref(), Some(&payload[..]));
+        assert!(verdict.checks[0].detail.contains(&key_id), "{verdict}");
+    }
+    // Someone the policy does not allow gets neither the message nor the key.
+    assert_eq!(bob.session.fetch(id).await.unwrap_err().status(), Some(404));
+    assert_eq!(
+        bob.session.symkey(&key_id).await.unwrap_err().status(),
+        Some(403)
+    );
+}
+
+#[tokio::test]
+async fn a_message_older_than_this_devices_key_says_so() {
+    let world = World::new().await;
+    let mut alice = world.person(true).await;
+    alice.register(&world, "sig").await;
+    let mut bob = world.person(false).await;
+    bob.register(&world, "enc").await;
+    let (sealed, _) = seal_for_recipients(&alice.session, &alice.device, &[bob.identifier()], b"x")
+        .await
+        .unwrap();
+    let answer = alice
+        .session
+        .send("ehbox", &[bob.identifier()], &sealed)
+        .await
+        .unwrap();
+    let id = answer["id"].as_str().unwrap();
+
+    // Bob's new tablet gets its key after the message was received.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let mut tablet = bob.new_device(&world).await;
+    tablet.register(&world, "enc").await;
+    let fetched = tablet.session.fetch(id).await.unwrap();
+    let verdict = open(&tablet.session, &tablet.device, &fetched, &world.trust).await;
+    assert!(!verdict.valid());
+    let failure = verdict.failure().unwrap();
+    assert_eq!(failure.name, checks::DECRYPT);
+    assert!(
+        failure
+            .detail
+            .contains("encrypted before this device's key existed"),
+        "{verdict}"
+    );
+    assert!(verdict.payload.is_none());
+    // The phone that had a key then opens it.
+    let fetched = bob.session.fetch(id).await.unwrap();
+    assert!(
+        open(&bob.session, &bob.device, &fetched, &world.trust)
+            .await
+            .valid()
+    );
+}
+
+#[tokio::test]
+async fn a_signing_key_revoked_before_the_timestamp_fails_one_revoked_after_verifies() {
+    let world = World::new().await;
+    let mut alice = world.person(true).await;
+    let old = alice.register(&world, "sig").await;
+    let mut bob = world.person(false).await;
+    bob.register(&world, "enc").await;
+    let to = [bob.identifier()];
+
+    // Sent, then the key is revoked: the message still verifies.
+    let (sealed, _) = seal_for_recipients(&alice.session, &alice.device, &to, b"before")
+        .await
+        .unwrap();
+    let first = alice.session.send("ehbox", &to, &sealed).await.unwrap();
+    // A token issued while the key was active still references it.
+    let stale_token = alice.session.clone();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    alice.session.revoke_key(&old).await.unwrap();
+    let fetched = bob
+        .session
+        .fetch(first["id"].as_str().unwrap())
+        .await
+        .unwrap();
+    let verdict = open(&bob.session, &bob.device, &fetched, &world.trust).await;
+    assert!(verdict.valid(), "{verdict}");
+    assert!(
+        verdict.checks[4].detail.contains("revoked later"),
+        "{verdict}"
+    );
+
+    // Signed with the revoked key after its revocation: refused at genTime.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (sealed, _) = seal_for_recipients(&stale_token, &alice.device, &to, b"after")
+        .await
+        .unwrap();
+    let second = stale_token.send("ehbox", &to, &sealed).await.unwrap();
+    let fetched = bob
+        .session
+        .fetch(second["id"].as_str().unwrap())
+        .await
+        .unwrap();
+    let verdict = open(&bob.session, &bob.device, &fetched, &world.trust).await;
+    assert!(!verdict.valid());
+    assert_eq!(
+        verdict.failure().unwrap().name,
+        checks::KEY_AT_TIMESTAMP,
+        "{verdict}"
+    );
+    assert!(verdict.payload.is_none());
+}
