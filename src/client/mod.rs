@@ -13,6 +13,7 @@ pub mod device;
 pub mod login;
 pub mod open;
 pub mod seal;
+pub mod verdict;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
@@ -22,7 +23,7 @@ use serde_json::{Value, json};
 use crate::people::Identifier;
 
 pub use device::{Device, DeviceKey};
-pub use open::{Check, Verdict};
+pub use verdict::{Check, Verdict};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

@@ -4,9 +4,9 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use depot::client::Fetched;
 use depot::client::open::{checks, open};
 use depot::client::seal::{encrypt_for_keys, seal_for_recipients, sign};
+use depot::client::{Fetched, Verdict};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -24,6 +24,20 @@ async fn sent(world: &World) -> (Person, Person, String) {
         .unwrap();
     let answer = alice.session.send("ehbox", &to, &sealed).await.unwrap();
     (alice, bob, answer["id"].as_str().unwrap().to_owned())
+}
+
+/// Alice seals `jws` as it is for Bob's keys and posts it; Bob fetches and opens it.
+async fn seal_send_open(world: &World, alice: &Person, bob: &Person, jws: &str) -> Verdict {
+    let keys = alice.session.enc_keys_of(&bob.identifier()).await.unwrap();
+    let sealed = encrypt_for_keys(jws.as_bytes(), &keys).unwrap();
+    let answer = alice
+        .session
+        .send("ehbox", &[bob.identifier()], &sealed)
+        .await
+        .unwrap();
+    let id = answer["id"].as_str().unwrap();
+    let fetched = bob.session.fetch(id).await.unwrap();
+    open(&bob.session, &bob.device, &fetched, &world.trust).await
 }
 
 /// The fetched message with its `sealed` JSON object changed by `edit`.
@@ -102,19 +116,7 @@ async fn a_signature_by_another_persons_key_is_caught() {
 
     // Alice posts what Eve signed, encrypted for Bob.
     let forged = sign(b"pay Eve", eve.device.signing_key().unwrap()).unwrap();
-    let keys = alice.session.enc_keys_of(&bob.identifier()).await.unwrap();
-    let sealed = encrypt_for_keys(forged.as_bytes(), &keys).unwrap();
-    let answer = alice
-        .session
-        .send("ehbox", &[bob.identifier()], &sealed)
-        .await
-        .unwrap();
-    let fetched = bob
-        .session
-        .fetch(answer["id"].as_str().unwrap())
-        .await
-        .unwrap();
-    let verdict = open(&bob.session, &bob.device, &fetched, &world.trust).await;
+    let verdict = seal_send_open(&world, &alice, &bob, &forged).await;
     assert!(!verdict.valid());
     let failure = verdict.failure().unwrap();
     assert_eq!(failure.name, checks::KEY_REFERENCE, "{verdict}");
@@ -138,19 +140,7 @@ async fn a_signature_that_does_not_match_its_content_is_caught() {
     let jws = sign(b"dose: 5 mg", alice.device.signing_key().unwrap()).unwrap();
     let parts: Vec<&str> = jws.split('.').collect();
     let altered = format!("{}.{}.{}", parts[0], B64.encode("dose: 50 mg"), parts[2]);
-    let keys = alice.session.enc_keys_of(&bob.identifier()).await.unwrap();
-    let sealed = encrypt_for_keys(altered.as_bytes(), &keys).unwrap();
-    let answer = alice
-        .session
-        .send("ehbox", &[bob.identifier()], &sealed)
-        .await
-        .unwrap();
-    let fetched = bob
-        .session
-        .fetch(answer["id"].as_str().unwrap())
-        .await
-        .unwrap();
-    let verdict = open(&bob.session, &bob.device, &fetched, &world.trust).await;
+    let verdict = seal_send_open(&world, &alice, &bob, &altered).await;
     assert_eq!(
         verdict.failure().unwrap().name,
         checks::SIGNATURE,
