@@ -111,16 +111,12 @@ impl Session {
     /// The claims of this session's access token (not verified: it is ours to show,
     /// the service verifies it).
     pub fn claims(&self) -> Result<Value, ClientError> {
-        use base64::Engine as _;
         let payload = self
             .token
             .split('.')
             .nth(1)
             .ok_or_else(|| ClientError::Protocol("the access token is not a JWT".into()))?;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        b64_json(payload)
             .ok_or_else(|| ClientError::Protocol("the access token's claims do not parse".into()))
     }
 
@@ -350,6 +346,15 @@ impl Session {
             })?
             .to_vec())
     }
+}
+
+/// A base64url (unpadded) JSON object: a JOSE header or a JWT's claims.
+pub(crate) fn b64_json(text: &str) -> Option<Value> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// `ssin` / `nihii` / `cbe` and the value, as the JWKS search takes them.

@@ -23,7 +23,7 @@ use serde_json::Value;
 
 use super::seal::symkey_parts;
 pub use super::verdict::{Check, Verdict, checks};
-use super::{ClientError, Device, Fetched, Session};
+use super::{ClientError, Device, Fetched, Session, b64_json};
 use crate::tsa::client::{new_request, verify_response};
 
 /// The roots a timestamp must chain to.
@@ -89,18 +89,12 @@ pub async fn open(session: &Session, device: &Device, fetched: &Fetched, trust: 
 
 /// The kids of the JWE's recipient entries and whether it is a compact one.
 fn entries(sealed: &[u8]) -> Result<Vec<String>, String> {
-    use base64::Engine as _;
     let text = std::str::from_utf8(sealed).map_err(|_| "not UTF-8")?;
     let headers: Vec<Value> = if text.starts_with('{') {
         let json: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        let protected: Value = json["protected"]
+        let protected = json["protected"]
             .as_str()
-            .and_then(|p| {
-                base64::engine::general_purpose::URL_SAFE_NO_PAD
-                    .decode(p)
-                    .ok()
-            })
-            .and_then(|p| serde_json::from_slice(&p).ok())
+            .and_then(b64_json)
             .unwrap_or_default();
         let mut headers: Vec<Value> = json["recipients"]
             .as_array()
@@ -118,13 +112,7 @@ fn entries(sealed: &[u8]) -> Result<Vec<String>, String> {
             .collect()
     } else {
         let first = text.split('.').next().unwrap_or_default();
-        vec![
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(first)
-                .ok()
-                .and_then(|h| serde_json::from_slice(&h).ok())
-                .ok_or("the compact JWE's header does not parse")?,
-        ]
+        vec![b64_json(first).ok_or("the compact JWE's header does not parse")?]
     };
     Ok(headers
         .iter()
@@ -309,13 +297,7 @@ fn signed_form(plaintext: &[u8], verdict: &mut Verdict) -> Option<(String, Strin
         .ok()
         .filter(|t| t.split('.').count() == 3)
         .and_then(|t| t.split('.').next())
-        .and_then(|h| {
-            use base64::Engine as _;
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(h)
-                .ok()
-        })
-        .and_then(|h| serde_json::from_slice::<Value>(&h).ok());
+        .and_then(b64_json);
     let Some(header) = header else {
         verdict.fail(name, "the decrypted content is not a compact JWS");
         return None;
