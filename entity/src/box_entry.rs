@@ -1,6 +1,6 @@
 //! A message in a box: one entry per recipient identifier (folder `inbox`, with that
-//! recipient's receipts) and one for the sender (folder `sent`). `seq` orders a box
-//! and is its listing cursor.
+//! recipient's receipts) and one for the sender (folder `sent`). `(xid, seq)` orders a
+//! box and is its listing cursor.
 
 use sea_orm::entity::prelude::*;
 
@@ -9,6 +9,9 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key)]
     pub seq: i64,
+    /// The id of the transaction that stored the entry on PostgreSQL (set by the
+    /// column's default), 0 on SQLite, where transactions commit one at a time.
+    pub xid: i64,
     pub message_id: String,
     /// `ssin:…`, `nihii:…`, `cbe:…` for an inbox; the sender's owner for `sent`.
     pub box_key: String,

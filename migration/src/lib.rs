@@ -10,6 +10,7 @@ mod m20261123_000004_service_secrets;
 mod m20261124_000005_symkeys;
 mod m20261124_000006_depot;
 mod m20261124_000007_box_usage;
+mod m20261124_000008_concurrent_ingest;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000005_symkeys::Migration),
             Box::new(m20261124_000006_depot::Migration),
             Box::new(m20261124_000007_box_usage::Migration),
+            Box::new(m20261124_000008_concurrent_ingest::Migration),
         ]
     }
 }

@@ -11,7 +11,7 @@ use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::store::{self, EntryRow, INBOX, Listing, SENT};
+use super::store::{self, Cursor, EntryRow, INBOX, Listing, SENT};
 use super::{Caller, views};
 use crate::authz::scope::{Resource, Scope};
 use crate::problem::{Problem, db_error as db_problem};
@@ -108,12 +108,10 @@ pub async fn list(
         return Err(Problem::invalid_field("wait", "at most 30 seconds"));
     }
     let after = match &query.cursor {
-        None => 0,
+        None => Cursor::default(),
         Some(c) => c
-            .parse::<i64>()
-            .ok()
-            .filter(|c| *c >= 0)
-            .ok_or_else(|| Problem::invalid_field("cursor", "not a cursor of this box"))?,
+            .parse::<Cursor>()
+            .map_err(|()| Problem::invalid_field("cursor", "not a cursor of this box"))?,
     };
     let boxes = boxes_of(&caller, folder);
     let listing = Listing {
@@ -123,11 +121,26 @@ pub async fn list(
         after,
         limit,
     };
-    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(wait);
+    let start = tokio::time::Instant::now();
+    let deadline = start + StdDuration::from_secs(wait);
+    let settle_by = deadline.max(start + SETTLE);
     let entries = loop {
-        let entries = store::entries(&state.db, &listing)
+        let below = store::listable_below(&state.db)
             .await
             .map_err(db_problem("E-DEPOT-LIST"))?;
+        let entries = store::entries(&state.db, &listing, below)
+            .await
+            .map_err(db_problem("E-DEPOT-LIST"))?;
+        if entries.len() < listing.limit as usize
+            && tokio::time::Instant::now() < settle_by
+            && let Some(below) = below
+            && let Some(xid) = store::held_back(&state.db, &listing, below)
+                .await
+                .map_err(db_problem("E-DEPOT-LIST"))?
+        {
+            settle(&state, xid, settle_by).await?;
+            continue;
+        }
         if !entries.is_empty() || tokio::time::Instant::now() >= deadline {
             break entries;
         }
@@ -139,16 +152,38 @@ pub async fn list(
         .json(json!({"messages": messages, "nextCursor": next.to_string()})))
 }
 
+/// How long a listing waits, at least, for messages that have committed but are held
+/// back behind an older transaction still running (usually a few milliseconds): so
+/// that a message is listed as soon as its `POST` has answered.
+const SETTLE: StdDuration = StdDuration::from_secs(1);
+
+/// Waits until every transaction up to `xid` has ended, or until `until`.
+async fn settle(state: &AppState, xid: i64, until: tokio::time::Instant) -> Result<(), Problem> {
+    while tokio::time::Instant::now() < until {
+        match store::listable_below(&state.db)
+            .await
+            .map_err(db_problem("E-DEPOT-LIST"))?
+        {
+            Some(below) if below <= xid => {
+                tokio::time::sleep(StdDuration::from_millis(5)).await;
+            }
+            _ => break,
+        }
+    }
+    Ok(())
+}
+
 /// The listing's items: one per message, with the receipts the caller may see; and the
 /// page's end, past every entry of the listed messages in the listed boxes. A message
-/// addressed to two of the caller's identifiers has two entries (numbered together, in
-/// one statement), so that the next page does not list it again.
+/// addressed to two of the caller's identifiers has two entries (stored by one
+/// transaction, so both are listed or neither), so that the next page does not list it
+/// again.
 async fn listed(
     state: &AppState,
     caller: &Caller,
     listing: &Listing<'_>,
     entries: &[EntryRow],
-) -> Result<(Vec<serde_json::Value>, i64), Problem> {
+) -> Result<(Vec<serde_json::Value>, Cursor), Problem> {
     let mut ids: Vec<String> = Vec::new();
     for e in entries {
         if !ids.contains(&e.message_id) {
@@ -165,8 +200,8 @@ async fn listed(
     let end = all
         .iter()
         .filter(|e| e.folder == listing.folder && listing.boxes.contains(&e.box_key))
-        .map(|e| e.seq)
-        .chain(entries.last().map(|e| e.seq))
+        .map(Cursor::of)
+        .chain(entries.last().map(Cursor::of))
         .max()
         .unwrap_or(listing.after);
     let items = ids

@@ -2,11 +2,14 @@
 //!
 //! An accepted message is one transaction: the message, a box entry per recipient
 //! and one for the sender, an outbox row per recipient, and the idempotency record.
-//! Box entries are numbered (`seq`) in commit order — on PostgreSQL a transaction
-//! lock serializes the short step that numbers them; SQLite has one writer anyway —
-//! so a listing cursor never skips an entry that commits late.
-
+//! These transactions run side by side. A box is listed in `(xid, seq)` order: on
+//! PostgreSQL `xid` is the id of the transaction that stored the entry, and a listing
+//! shows only entries of transactions older than every transaction still running in
+//! the depot's database (`listable_below`), so an entry that commits late can never
+//! land behind a cursor already handed out. On SQLite, transactions commit one at a
+//! time in `seq` order, and `xid` is 0.
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
 use entity::{box_entry, box_usage, idempotency_record, message};
@@ -25,8 +28,25 @@ pub use entity::message::Model as MessageRow;
 pub const INBOX: &str = "inbox";
 pub const SENT: &str = "sent";
 
-/// The advisory lock that orders box entries on PostgreSQL (an arbitrary constant).
-const BOX_ORDER_LOCK: i64 = 0x6465_706f_7442;
+/// How many rows a box's running totals are spread over.
+const USAGE_STRIPES: u32 = 16;
+
+/// The stripe the next message adds to (each process goes round them).
+fn next_stripe() -> i32 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    (NEXT.fetch_add(1, Ordering::Relaxed) % USAGE_STRIPES) as i32
+}
+
+/// The oldest transaction still running in this database, or the next transaction
+/// id when none is, as the `xid` column stores ids (`xid8` as a number). The running
+/// ones are those of a snapshot (`xip`) whose 32-bit ids are a backend's of this
+/// database: a long transaction in another database of the cluster does not hold
+/// this one's listings back, as `pg_snapshot_xmin` alone would.
+const LISTABLE_BELOW: &str = "SELECT COALESCE(\
+    (SELECT min(x::text::bigint) FROM pg_snapshot_xip(s) AS x \
+     WHERE x::text::bigint % 4294967296 IN (SELECT backend_xid::text::bigint \
+       FROM pg_stat_activity WHERE datname = current_database() AND backend_xid IS NOT NULL)), \
+    pg_snapshot_xmax(s)::text::bigint) AS xid FROM pg_current_snapshot() AS s";
 
 /// A recipient's box entry to create.
 pub struct Delivery {
@@ -95,17 +115,6 @@ pub async fn insert(db: &DatabaseConnection, new: NewMessage) -> Result<(), Inse
         .map(|d| d.notification.clone())
         .collect();
     queues::outbox::enqueue_all(&tx, &notifications, message.received_at).await?;
-    // From here to the commit, transactions take turns: the lock orders the entries'
-    // `seq` by commit, and the boxes' running totals are rows every message to the box
-    // updates anyway. Everything that need not wait comes before it.
-    if tx.get_database_backend() == DatabaseBackend::Postgres {
-        tx.execute_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            "SELECT pg_advisory_xact_lock($1)",
-            [BOX_ORDER_LOCK.into()],
-        ))
-        .await?;
-    }
     let mut entries = vec![entry(&message, &new.sent_box, SENT, None)];
     for delivery in &new.deliveries {
         entries.push(entry(
@@ -123,7 +132,7 @@ pub async fn insert(db: &DatabaseConnection, new: NewMessage) -> Result<(), Inse
         .iter()
         .map(|d| (d.box_key.as_str(), message.size, 1))
         .collect();
-    count_in_boxes(&tx, &usage).await?;
+    count_in_boxes(&tx, next_stripe(), &usage).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -140,24 +149,27 @@ pub async fn idempotent_answer(
         .await
 }
 
-/// The bytes each of these boxes holds now (from the running totals).
+/// The bytes each of these boxes holds now (the sums of their running totals).
 pub async fn box_bytes(
     db: &impl ConnectionTrait,
     box_keys: &[String],
 ) -> Result<HashMap<String, i64>, DbErr> {
-    Ok(box_usage::Entity::find()
+    let mut bytes = HashMap::new();
+    for stripe in box_usage::Entity::find()
         .filter(box_usage::Column::BoxKey.is_in(box_keys.iter().map(String::as_str)))
         .all(db)
         .await?
-        .into_iter()
-        .map(|u| (u.box_key, u.bytes))
-        .collect())
+    {
+        *bytes.entry(stripe.box_key).or_default() += stripe.bytes;
+    }
+    Ok(bytes)
 }
 
-/// Adds to (or, with negative amounts, takes from) boxes' running totals, in one
-/// statement; each box at most once.
+/// Adds to (or, with negative amounts, takes from) one stripe of boxes' running
+/// totals, in one statement; each box at most once.
 async fn count_in_boxes(
     db: &impl ConnectionTrait,
+    stripe: i32,
     changes: &[(&str, i64, i64)],
 ) -> Result<(), DbErr> {
     use box_usage::Column as C;
@@ -168,13 +180,14 @@ async fn count_in_boxes(
         .iter()
         .map(|(box_key, bytes, messages)| box_usage::ActiveModel {
             box_key: Set((*box_key).to_owned()),
+            stripe: Set(stripe),
             bytes: Set(*bytes),
             messages: Set(*messages),
         });
     let excluded = |c: C| Expr::col((Alias::new("excluded"), c));
     box_usage::Entity::insert_many(rows)
         .on_conflict(
-            OnConflict::column(C::BoxKey)
+            OnConflict::columns([C::BoxKey, C::Stripe])
                 .value(
                     C::Bytes,
                     Expr::col((box_usage::Entity, C::Bytes)).add(excluded(C::Bytes)),
@@ -205,8 +218,53 @@ async fn uncount(db: &impl ConnectionTrait, entries: &[EntryRow]) -> Result<(), 
         .into_iter()
         .map(|(box_key, (bytes, messages))| (box_key, -bytes, -messages))
         .collect();
-    count_in_boxes(db, &changes).await?;
+    count_in_boxes(db, next_stripe(), &changes).await?;
     Ok(())
+}
+
+/// A place in a box's order: just after the entry `(xid, seq)`. Written `seq` when
+/// `xid` is 0 (SQLite, and entries stored before transactions ran side by side, whose
+/// cursors were plain `seq` numbers), `xid:seq` otherwise.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cursor {
+    pub xid: i64,
+    pub seq: i64,
+}
+
+impl Cursor {
+    pub fn of(entry: &EntryRow) -> Self {
+        Self {
+            xid: entry.xid,
+            seq: entry.seq,
+        }
+    }
+}
+
+impl std::str::FromStr for Cursor {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let number = |n: &str| n.parse::<i64>().ok().filter(|n| *n >= 0).ok_or(());
+        match s.split_once(':') {
+            None => Ok(Self {
+                xid: 0,
+                seq: number(s)?,
+            }),
+            Some((xid, seq)) => Ok(Self {
+                xid: number(xid)?,
+                seq: number(seq)?,
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.xid {
+            0 => write!(f, "{}", self.seq),
+            xid => write!(f, "{xid}:{}", self.seq),
+        }
+    }
 }
 
 /// Which entries to list.
@@ -214,29 +272,81 @@ pub struct Listing<'a> {
     pub boxes: &'a [String],
     pub folder: &'a str,
     pub application: Option<&'a str>,
-    pub after: i64,
+    pub after: Cursor,
     pub limit: u64,
 }
 
-/// Live entries after the cursor, oldest first.
-pub async fn entries(
-    db: &impl ConnectionTrait,
-    listing: &Listing<'_>,
-) -> Result<Vec<EntryRow>, DbErr> {
+/// The live entries of the listing after its cursor, in no particular order.
+fn after_cursor(listing: &Listing<'_>) -> sea_orm::Select<box_entry::Entity> {
     use box_entry::Column as C;
     let mut query = box_entry::Entity::find()
         .filter(C::BoxKey.is_in(listing.boxes.iter().map(String::as_str)))
         .filter(C::Folder.eq(listing.folder))
         .filter(C::DeletedAt.is_null())
-        .filter(C::Seq.gt(listing.after));
+        .filter(
+            Expr::tuple([Expr::col(C::Xid), Expr::col(C::Seq)]).gt(Expr::tuple([
+                listing.after.xid.into(),
+                listing.after.seq.into(),
+            ])),
+        );
     if let Some(application) = listing.application {
         query = query.filter(C::Application.eq(application));
     }
     query
+}
+
+/// On PostgreSQL, the transaction id below which every entry is in its final place:
+/// every transaction older than it has ended. Read before the listing itself, whose
+/// statement then sees all of them committed.
+pub async fn listable_below(db: &impl ConnectionTrait) -> Result<Option<i64>, DbErr> {
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        return Ok(None);
+    }
+    let row = db
+        .query_one_raw(Statement::from_string(
+            DatabaseBackend::Postgres,
+            LISTABLE_BELOW,
+        ))
+        .await?;
+    row.map(|r| r.try_get::<i64>("", "xid")).transpose()
+}
+
+/// Live entries after the cursor, oldest first; with `below` (PostgreSQL), only those
+/// of transactions older than it.
+pub async fn entries(
+    db: &impl ConnectionTrait,
+    listing: &Listing<'_>,
+    below: Option<i64>,
+) -> Result<Vec<EntryRow>, DbErr> {
+    use box_entry::Column as C;
+    let mut query = after_cursor(listing);
+    if let Some(below) = below {
+        query = query.filter(C::Xid.lt(below));
+    }
+    query
+        .order_by_asc(C::Xid)
         .order_by_asc(C::Seq)
         .limit(listing.limit)
         .all(db)
         .await
+}
+
+/// The newest transaction among the committed entries after the cursor that `entries`
+/// holds back because they are not `below`.
+pub async fn held_back(
+    db: &impl ConnectionTrait,
+    listing: &Listing<'_>,
+    below: i64,
+) -> Result<Option<i64>, DbErr> {
+    use box_entry::Column as C;
+    let newest: Option<Option<i64>> = after_cursor(listing)
+        .filter(C::Xid.gte(below))
+        .select_only()
+        .column_as(C::Xid.max(), "xid")
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(newest.flatten())
 }
 
 /// The messages' rows without their sealed content, for listings.
@@ -273,6 +383,7 @@ pub async fn summaries(
 pub async fn entries_of(db: &impl ConnectionTrait, ids: &[String]) -> Result<Vec<EntryRow>, DbErr> {
     box_entry::Entity::find()
         .filter(box_entry::Column::MessageId.is_in(ids.iter().map(String::as_str)))
+        .order_by_asc(box_entry::Column::Xid)
         .order_by_asc(box_entry::Column::Seq)
         .all(db)
         .await
@@ -420,4 +531,22 @@ pub async fn purge(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<u64, D
         .rows_affected;
     let sent = queues::outbox::purge_sent(db, now - Duration::days(1)).await?;
     Ok(expired + orphans + records + sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cursor;
+
+    #[test]
+    fn cursors_read_back_as_written_and_old_ones_still_read() {
+        for (text, xid, seq) in [("0", 0, 0), ("42", 0, 42), ("7:42", 7, 42)] {
+            let cursor: Cursor = text.parse().unwrap();
+            assert_eq!(cursor, Cursor { xid, seq }, "{text}");
+            assert_eq!(cursor.to_string(), text);
+        }
+        assert!(Cursor { xid: 7, seq: 1 } > Cursor { xid: 6, seq: 99 });
+        for bad in ["", "abc", "-1", "1:-2", "1:2:3", ":5", "5:", "1.5"] {
+            assert!(bad.parse::<Cursor>().is_err(), "{bad:?}");
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! Listing a box: cursor paging that neither repeats nor misses a message (also one that
-//! arrives between pages), the long poll, the `application` filter, the parameters it
-//! refuses; and the box summary as messages are read and removed.
+//! arrives between pages, and one whose transaction commits after a later one's), the
+//! long poll, the `application` filter, the parameters it refuses; and the box summary
+//! as messages are read and removed.
 
 use std::time::{Duration, Instant};
 
@@ -120,4 +121,81 @@ async fn cursor_paging_long_polling_filtering_and_the_box_summary() {
     assert_eq!(summary["unread"], 6, "{summary}");
     assert_eq!(summary["bytes"], bytes - lab_size, "{summary}");
     assert!(!listed_ids(&list(&app, &reader.token, "").await).contains(&lab));
+}
+
+/// On PostgreSQL, accepted messages commit side by side, so one can commit after a
+/// message accepted later. Played here by a transaction that stores a message into the
+/// reader's box and stays open while another message is sent and the box listed: the
+/// listing holds the later message back, and its cursor does not pass the open
+/// transaction, so that once it commits the next page has both, the late one first.
+#[tokio::test]
+async fn a_cursor_never_passes_a_message_that_commits_late() {
+    use sea_orm::{ActiveModelTrait, IntoActiveModel, Set, TransactionTrait};
+    if postgres_url().is_none() {
+        println!("skipped: DATABASE_URL not set (SQLite commits one transaction at a time)");
+        return;
+    }
+    let app = depot_app().await;
+    let sender = system_party(&app, "hospital-gw", "03123456").await;
+    let reader = system_party(&app, "gp-gw", "05123456").await;
+    let r = &reader.id;
+    let first = send_small(&app, &sender, "ehbox", &[r], "first").await;
+    let page = list(&app, &reader.token, "").await;
+    assert_eq!(listed_ids(&page), [first.as_str()]);
+    let cursor = next_cursor(&page);
+
+    // The slow one: as the depot stores a message, in a transaction that stays open.
+    let slow = app.state.db.begin().await.unwrap();
+    let mut late = entity::message::Entity::find_by_id(first.clone())
+        .one(&slow)
+        .await
+        .unwrap()
+        .unwrap();
+    late.id = uuid::Uuid::new_v4().to_string();
+    late.clone()
+        .into_active_model()
+        .insert(&slow)
+        .await
+        .unwrap();
+    entity::box_entry::ActiveModel {
+        message_id: Set(late.id.clone()),
+        box_key: Set(format!("cbe:{}", r["value"].as_str().unwrap())),
+        folder: Set("inbox".into()),
+        application: Set(late.application.clone()),
+        recipient: Set(Some(r.clone())),
+        size: Set(late.size),
+        received_at: Set(late.received_at),
+        ..Default::default()
+    }
+    .insert(&slow)
+    .await
+    .unwrap();
+
+    let second = send_small(&app, &sender, "ehbox", &[r], "second").await;
+    let started = Instant::now();
+    let page = list(&app, &reader.token, &format!("cursor={cursor}")).await;
+    assert!(listed_ids(&page).is_empty(), "held back: {page}");
+    assert_eq!(next_cursor(&page), cursor, "the cursor stays put");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "it waited for the open transaction first: {:?}",
+        started.elapsed()
+    );
+    let sent = list(&app, &sender.token, "box=sent").await;
+    assert_eq!(listed_ids(&sent), [first.as_str()], "the sent box too");
+
+    slow.commit().await.unwrap();
+    let page = list(&app, &reader.token, &format!("cursor={cursor}")).await;
+    assert_eq!(listed_ids(&page), [late.id.as_str(), second.as_str()]);
+    let next = list(
+        &app,
+        &reader.token,
+        &format!("cursor={}", next_cursor(&page)),
+    )
+    .await;
+    assert!(listed_ids(&next).is_empty(), "{next}");
+    assert_eq!(
+        listed_ids(&list(&app, &reader.token, "").await),
+        [first.as_str(), late.id.as_str(), second.as_str()]
+    );
 }
