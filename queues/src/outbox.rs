@@ -9,11 +9,11 @@
 
 use chrono::{DateTime, Utc};
 use entity::outbox;
-use sea_orm::sea_query::{Expr, LockBehavior, LockType};
+use sea_orm::sea_query::{Expr, InsertStatement, LockBehavior, LockType};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    QueryOrder, QuerySelect, QueryTrait,
 };
 
 use crate::{MessageReceived, routing_key};
@@ -37,6 +37,18 @@ pub async fn enqueue_all(
     notifications: &[MessageReceived],
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
+    if let Some(statement) = enqueue_statement(notifications, now)? {
+        db.execute(&statement).await?;
+    }
+    Ok(())
+}
+
+/// The statement that adds these notifications (none for none), for a caller that
+/// runs it with others, e.g. as one statement of common table expressions.
+pub fn enqueue_statement(
+    notifications: &[MessageReceived],
+    now: DateTime<Utc>,
+) -> Result<Option<InsertStatement>, DbErr> {
     let mut rows = Vec::with_capacity(notifications.len());
     for notification in notifications {
         let routing_key = routing_key(&notification.application);
@@ -58,12 +70,9 @@ pub async fn enqueue_all(
         });
     }
     if rows.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
-    outbox::Entity::insert_many(rows)
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
+    Ok(Some(outbox::Entity::insert_many(rows).into_query()))
 }
 
 /// How many notifications wait for the relay.
