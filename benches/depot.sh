@@ -36,6 +36,8 @@
 # recipients, checks `sealed` comes back as posted, decrypts it with both recipients' keys and checks
 # the timestamp's imprint; the script stops on any unexpected answer and prints the request and answer.
 # PostgreSQL gets a fresh database (PG_DB) per sitting, dropped at the end (KEEP_DB=1 keeps it).
+# Run ../shared/peers/services-up.sh first: it gives PostgreSQL the settings the peers' ceiling was
+# measured with (shared_buffers 2GB, max_wal_size 16GB, …); the summary's header prints those in force.
 # Box quotas are lifted for the bench (DEPOT_BOX_QUOTA_BYTES, default quota 1 GiB = ~1000 messages
 # of 1 MiB). No broker (AMQP_URL unset unless you export it): notifications wait in the outbox table.
 #
