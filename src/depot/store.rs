@@ -42,13 +42,15 @@ fn next_stripe() -> i32 {
 
 /// The oldest transaction still running in this database, or the next transaction
 /// id when none is, as the `xid` column stores ids (`xid8` as a number). The running
-/// ones are those of a snapshot (`xip`) whose 32-bit ids are a backend's of this
-/// database: a long transaction in another database of the cluster does not hold
-/// this one's listings back, as `pg_snapshot_xmin` alone would.
+/// ones are those of a snapshot (`xip`), less those a backend of another database of
+/// the cluster holds: a long transaction there does not hold this database's listings
+/// back, as `pg_snapshot_xmin` alone would. A transaction this role may not see the
+/// backend of (another role's, without `pg_read_all_stats`) still counts: it can delay
+/// a listing, never make it skip an entry.
 const LISTABLE_BELOW: &str = "SELECT COALESCE(\
     (SELECT min(x::text::bigint) FROM pg_snapshot_xip(s) AS x \
-     WHERE x::text::bigint % 4294967296 IN (SELECT backend_xid::text::bigint \
-       FROM pg_stat_activity WHERE datname = current_database() AND backend_xid IS NOT NULL)), \
+     WHERE x::text::bigint % 4294967296 NOT IN (SELECT backend_xid::text::bigint \
+       FROM pg_stat_activity WHERE datname <> current_database() AND backend_xid IS NOT NULL)), \
     pg_snapshot_xmax(s)::text::bigint) AS xid FROM pg_current_snapshot() AS s";
 
 /// A recipient's box entry to create.

@@ -199,3 +199,27 @@ async fn a_cursor_never_passes_a_message_that_commits_late() {
         [first.as_str(), late.id.as_str(), second.as_str()]
     );
 }
+
+/// Only this database's transactions hold a listing back: one left open in another
+/// database of the same cluster does not (PostgreSQL's own `pg_snapshot_xmin` would).
+#[tokio::test]
+async fn a_transaction_in_another_database_does_not_hold_listings_back() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let Some(base) = postgres_url() else {
+        println!("skipped: DATABASE_URL not set (PostgreSQL only)");
+        return;
+    };
+    let app = depot_app().await;
+    let sender = system_party(&app, "hospital-gw", "03123456").await;
+    let reader = system_party(&app, "gp-gw", "05123456").await;
+    let elsewhere = sea_orm::Database::connect(&base).await.unwrap();
+    let open = elsewhere.begin().await.unwrap();
+    open.execute_unprepared("SELECT pg_current_xact_id()")
+        .await
+        .unwrap();
+
+    let id = send_small(&app, &sender, "ehbox", &[&reader.id], "now").await;
+    let page = list(&app, &reader.token, "").await;
+    assert_eq!(listed_ids(&page), [id.as_str()]);
+    open.rollback().await.unwrap();
+}
