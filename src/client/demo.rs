@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::login::{self, ClientAuth, ScriptedBrowser};
+use super::login::{self, Credentials, ScriptedBrowser};
 use super::open::{Trust, open};
 use super::seal::{seal_for_recipients, seal_with_symkey};
 use super::{ClientError, Device, Session};
@@ -420,21 +420,20 @@ async fn person_login(
 ) -> Result<Person, ClientError> {
     let browser = ScriptedBrowser::new()
         .map_err(|e| ClientError::Protocol(format!("{name}'s browser: {e}")))?;
-    let (username, profile) = (ssin.to_owned(), profile.map(str::to_owned));
-    let tokens = login::login_with_browser(
-        http,
-        issuer,
-        &ClientAuth::public(app),
-        SCOPES,
-        move |url| async move {
-            browser
-                .login(&url, &username, PASSWORD, None, profile.as_deref())
-                .await
-        },
-        Duration::from_secs(30),
-    )
-    .await
-    .map_err(|e| ClientError::Protocol(format!("{name}'s login: {e}")))?;
+    let tokens = browser
+        .log_in(
+            http,
+            issuer,
+            app,
+            SCOPES,
+            Credentials {
+                username: ssin,
+                password: PASSWORD,
+                profile,
+            },
+        )
+        .await
+        .map_err(|e| ClientError::Protocol(format!("{name}'s login: {e}")))?;
     Ok(Person {
         session: Session::new(http.clone(), issuer, &tokens.access_token),
         device: Device::new(issuer, app),

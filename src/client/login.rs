@@ -31,5 +31,5 @@ pub use error::LoginError;
 pub use loopback::LoopbackRedirect;
 pub use pkce::Pkce;
 pub use refresh_token::refresh;
-pub use scripted_browser::{Consent, ScriptedBrowser};
+pub use scripted_browser::{Consent, Credentials, ScriptedBrowser};
 pub use token_endpoint::Tokens;

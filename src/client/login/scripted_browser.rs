@@ -25,6 +25,15 @@ pub enum Consent {
     Deny,
 }
 
+/// Who logs in, and as which profile (`citizen`, `professional:<nihii>`, …; the
+/// preselected one when `None`).
+#[derive(Clone, Copy, Debug)]
+pub struct Credentials<'a> {
+    pub username: &'a str,
+    pub password: &'a str,
+    pub profile: Option<&'a str>,
+}
+
 /// A browser with a cookie jar that fills the login pages as told.
 #[derive(Clone)]
 pub struct ScriptedBrowser {
@@ -60,6 +69,34 @@ impl ScriptedBrowser {
     pub fn with_consent(mut self, consent: Consent) -> Self {
         self.consent = consent;
         self
+    }
+
+    /// Logs a person in for the public app `client_id`, this browser standing in for
+    /// them: [`login_with_browser`](super::login_with_browser) (authorization
+    /// code + PKCE, loopback redirect) with [`Self::login`] at the pages, within 30 s.
+    pub async fn log_in(
+        self,
+        http: &reqwest::Client,
+        issuer: &str,
+        client_id: &str,
+        scope: &str,
+        person: Credentials<'_>,
+    ) -> Result<super::Tokens, LoginError> {
+        let username = person.username.to_owned();
+        let password = person.password.to_owned();
+        let profile = person.profile.map(str::to_owned);
+        super::login_with_browser(
+            http,
+            issuer,
+            &super::ClientAuth::public(client_id),
+            scope,
+            move |url| async move {
+                self.login(&url, &username, &password, None, profile.as_deref())
+                    .await
+            },
+            Duration::from_secs(30),
+        )
+        .await
     }
 
     /// Opens `authorization_url` and goes through the pages the server shows: the

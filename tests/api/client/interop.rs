@@ -2,39 +2,12 @@
 //! message it signs and seals (general JSON, one entry per key) is accepted by the
 //! depot and opened by our client; one our client seals is opened and verified by it.
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
-
 use depot::client::open::open;
 use depot::client::seal::{Sealed, seal_for_recipients};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::World;
-use crate::symkeys::jwcrypto_available;
-
-/// Runs a jwcrypto script with `input` as JSON on stdin; answers its stdout.
-fn jwcrypto(script: &str, input: &Value) -> String {
-    let mut child = Command::new("python3")
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "jwcrypto failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
+use crate::symkeys::{jwcrypto, jwcrypto_available};
 
 /// Signs (ES256, kid) and encrypts for every given public JWK (ECDH-ES+A256KW,
 /// A256GCM), JWE general JSON.

@@ -7,9 +7,7 @@ mod flows;
 mod interop;
 mod tampering;
 
-use std::time::Duration;
-
-use depot::client::login::{self, ClientAuth, ScriptedBrowser};
+use depot::client::login::{Credentials, ScriptedBrowser};
 use depot::client::open::Trust;
 use depot::client::{Device, Session};
 use depot::people::Identifier;
@@ -119,22 +117,21 @@ impl World {
     /// A login as the app does it, with the scripted user agent at the pages.
     pub async fn login_session(&self, ssin: &str, nihii: Option<&str>) -> Session {
         let profile = nihii.map(|n| format!("professional:{n}"));
-        let browser = ScriptedBrowser::new().unwrap();
-        let username = ssin.to_owned();
-        let tokens = login::login_with_browser(
-            &self.http,
-            &self.app.issuer,
-            &ClientAuth::public(&self.client_id),
-            SCOPES,
-            move |url| async move {
-                browser
-                    .login(&url, &username, PASSWORD, None, profile.as_deref())
-                    .await
-            },
-            Duration::from_secs(30),
-        )
-        .await
-        .unwrap();
+        let tokens = ScriptedBrowser::new()
+            .unwrap()
+            .log_in(
+                &self.http,
+                &self.app.issuer,
+                &self.client_id,
+                SCOPES,
+                Credentials {
+                    username: ssin,
+                    password: PASSWORD,
+                    profile: profile.as_deref(),
+                },
+            )
+            .await
+            .unwrap();
         Session::new(self.http.clone(), &self.app.issuer, &tokens.access_token)
     }
 }

@@ -391,8 +391,13 @@ sys.stdout.write(token.payload.decode())
 
 pub(super) fn jwcrypto_decrypt(key: &PKey<Private>, compact: &str) -> String {
     let pem = String::from_utf8(key.private_key_to_pem_pkcs8().unwrap()).unwrap();
+    jwcrypto(JWCRYPTO_DECRYPT, &json!({"pem": pem, "jwe": compact}))
+}
+
+/// Runs a jwcrypto script with `input` as JSON on stdin; answers its stdout.
+pub(crate) fn jwcrypto(script: &str, input: &serde_json::Value) -> String {
     let mut child = Command::new("python3")
-        .args(["-c", JWCRYPTO_DECRYPT])
+        .args(["-c", script])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -402,12 +407,12 @@ pub(super) fn jwcrypto_decrypt(key: &PKey<Private>, compact: &str) -> String {
         .stdin
         .take()
         .unwrap()
-        .write_all(json!({"pem": pem, "jwe": compact}).to_string().as_bytes())
+        .write_all(input.to_string().as_bytes())
         .unwrap();
     let output = child.wait_with_output().unwrap();
     assert!(
         output.status.success(),
-        "jwcrypto could not decrypt the JWE: {}",
+        "jwcrypto failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap()
