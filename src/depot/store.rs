@@ -119,23 +119,12 @@ pub async fn insert(db: &DatabaseConnection, new: NewMessage) -> Result<(), Inse
 /// its notifications and its recipients' box totals; then its box entries.
 fn insert_statements(new: NewMessage) -> Result<(Vec<InsertStatement>, InsertStatement), DbErr> {
     let message = new.row;
-    let mut statements =
-        vec![message::Entity::insert(message::ActiveModel::from(message.clone())).into_query()];
-    if let Some(record) = new.idempotency {
-        statements.push(
-            idempotency_record::Entity::insert(idempotency_record::ActiveModel::from(record))
-                .into_query(),
-        );
-    }
     let notifications: Vec<MessageReceived> = new
         .deliveries
         .iter()
         .map(|d| d.notification.clone())
         .collect();
-    statements.extend(queues::outbox::enqueue_statement(
-        &notifications,
-        message.received_at,
-    )?);
+    let outbox = queues::outbox::enqueue_statement(&notifications, message.received_at)?;
     let mut entries = vec![entry(&message, &new.sent_box, SENT, None)];
     for delivery in &new.deliveries {
         entries.push(entry(
@@ -150,7 +139,19 @@ fn insert_statements(new: NewMessage) -> Result<(Vec<InsertStatement>, InsertSta
         .iter()
         .map(|d| (d.box_key.as_str(), message.size, 1))
         .collect();
-    statements.extend(usage_statement(next_stripe(), &usage));
+    let usage = usage_statement(next_stripe(), &usage);
+    // Built last so that the row moves into its statement instead of being copied:
+    // `sealed` can be megabytes. It still runs first.
+    let mut statements =
+        vec![message::Entity::insert(message::ActiveModel::from(message)).into_query()];
+    if let Some(record) = new.idempotency {
+        statements.push(
+            idempotency_record::Entity::insert(idempotency_record::ActiveModel::from(record))
+                .into_query(),
+        );
+    }
+    statements.extend(outbox);
+    statements.extend(usage);
     Ok((
         statements,
         box_entry::Entity::insert_many(entries).into_query(),
