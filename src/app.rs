@@ -73,6 +73,7 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
             .context("configuring the TSA client")?,
     );
     Ok(AppState {
+        messages: crate::depot::store::Writer::new(db.clone()),
         keystore,
         tsa,
         service_client,

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod authz;
+pub mod batch;
 pub mod body;
 pub mod cache;
 pub mod client;

@@ -29,6 +29,8 @@ pub struct AppState {
     pub service_client: Arc<crate::service_client::ServiceClient>,
     /// How the depot obtains proofs of reception.
     pub tsa_client: Arc<crate::tsa::TsaClient>,
+    /// Stores accepted messages, several to a statement under load.
+    pub messages: crate::depot::store::Writer,
     /// The outbox relay, when a broker is configured and the server runs.
     pub relay: Option<queues::relay::RelayControl>,
 }

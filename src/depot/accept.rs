@@ -349,7 +349,7 @@ async fn store(
         deliveries,
         idempotency,
     };
-    match store::insert(&state.db, new).await {
+    match state.messages.insert(new).await {
         Ok(()) => {
             state.wake_relay();
             tracing::info!(message_id = id, "message accepted");

@@ -21,6 +21,8 @@ use sea_orm::{
 };
 use serde_json::Value;
 
+use crate::batch::Batcher;
+
 pub use entity::box_entry::Model as EntryRow;
 pub use entity::idempotency_record::Model as IdempotencyRow;
 pub use entity::message::Model as MessageRow;
@@ -42,12 +44,14 @@ fn next_stripe() -> i32 {
 }
 
 /// A recipient's box entry to create.
+#[derive(Clone)]
 pub struct Delivery {
     pub box_key: String,
     pub recipient: Value,
     pub notification: MessageReceived,
 }
 
+#[derive(Clone)]
 pub struct NewMessage {
     pub row: MessageRow,
     pub sent_box: String,
@@ -85,14 +89,75 @@ fn entry(
     }
 }
 
-/// Stores an accepted message with everything that goes with it, or nothing. On
-/// PostgreSQL it is one statement, each insert a common table expression of it: atomic
-/// by itself, and one round trip to the database instead of six (begin, four inserts,
-/// commit), which was most of what an accepted message cost in system calls. On
-/// SQLite, one transaction.
-pub async fn insert(db: &DatabaseConnection, new: NewMessage) -> Result<(), InsertError> {
-    let idempotent = new.idempotency.is_some();
-    let (steps_before, entries) = insert_statements(new)?;
+/// Messages up to this size share statements with others (see [`Writer`]); a bigger
+/// one is stored alone, where its bytes, not the round trip, are the cost.
+const SHARED_MESSAGE_MAX: i64 = 256 * 1024;
+/// At most this many messages in one statement.
+const MAX_BATCH: usize = 32;
+/// At most this many of those statements running at a time.
+const MAX_IN_FLIGHT: usize = 4;
+
+/// Stores accepted messages. Messages accepted at the same moment are stored together,
+/// in one statement: one round trip and one commit for them all (see `crate::batch`).
+/// When such a statement fails, each of its messages is stored again on its own, so
+/// that one message's error (an idempotency race) is that message's alone.
+#[derive(Clone)]
+pub struct Writer {
+    db: DatabaseConnection,
+    batcher: Batcher<NewMessage, Result<(), InsertError>>,
+}
+
+impl Writer {
+    pub fn new(db: DatabaseConnection) -> Self {
+        let shared = db.clone();
+        Self {
+            db,
+            batcher: Batcher::new(MAX_BATCH, MAX_IN_FLIGHT, move |batch| {
+                insert_together(shared.clone(), batch)
+            }),
+        }
+    }
+
+    /// Stores the message with everything that goes with it, or nothing.
+    pub async fn insert(&self, new: NewMessage) -> Result<(), InsertError> {
+        if new.row.size > SHARED_MESSAGE_MAX {
+            return insert(&self.db, vec![new]).await;
+        }
+        self.batcher
+            .submit(new)
+            .await
+            .unwrap_or_else(|e| Err(InsertError::Db(DbErr::Custom(e.to_string()))))
+    }
+}
+
+async fn insert_together(
+    db: DatabaseConnection,
+    batch: Vec<NewMessage>,
+) -> Vec<Result<(), InsertError>> {
+    if batch.len() == 1 {
+        return vec![insert(&db, batch).await];
+    }
+    match insert(&db, batch.clone()).await {
+        Ok(()) => batch.iter().map(|_| Ok(())).collect(),
+        Err(e) => {
+            tracing::debug!(error = %e, messages = batch.len(), "a shared insert failed: one by one");
+            let mut results = Vec::with_capacity(batch.len());
+            for new in batch {
+                results.push(insert(&db, vec![new]).await);
+            }
+            results
+        }
+    }
+}
+
+/// Stores messages with everything that goes with them, or nothing. On PostgreSQL it
+/// is one statement, each insert a common table expression of it: atomic by itself,
+/// and one round trip to the database instead of six (begin, four inserts, commit),
+/// which was most of what an accepted message cost in system calls. On SQLite, one
+/// transaction.
+async fn insert(db: &DatabaseConnection, messages: Vec<NewMessage>) -> Result<(), InsertError> {
+    let idempotent = messages.iter().any(|m| m.idempotency.is_some());
+    let (steps_before, entries) = insert_statements(messages)?;
     let stored = match db.get_database_backend() {
         DatabaseBackend::Postgres => {
             let mut steps = WithClause::new();
@@ -106,7 +171,11 @@ pub async fn insert(db: &DatabaseConnection, new: NewMessage) -> Result<(), Inse
             }
             db.execute(&entries.with(steps)).await.map(drop)
         }
-        _ => in_transaction(db, steps_before.iter().chain([&entries])).await,
+        _ => {
+            let mut statements = steps_before;
+            statements.push(entries);
+            in_transaction(db, &statements).await
+        }
     };
     stored.map_err(|e| match e.sql_err() {
         // Another request with the same idempotency key committed first.
@@ -115,52 +184,62 @@ pub async fn insert(db: &DatabaseConnection, new: NewMessage) -> Result<(), Inse
     })
 }
 
-/// The inserts that store an accepted message: the message, its idempotency record,
-/// its notifications and its recipients' box totals; then its box entries.
-fn insert_statements(new: NewMessage) -> Result<(Vec<InsertStatement>, InsertStatement), DbErr> {
-    let message = new.row;
-    let notifications: Vec<MessageReceived> = new
-        .deliveries
-        .iter()
-        .map(|d| d.notification.clone())
-        .collect();
-    let outbox = queues::outbox::enqueue_statement(&notifications, message.received_at)?;
-    let mut entries = vec![entry(&message, &new.sent_box, SENT, None)];
-    for delivery in &new.deliveries {
-        entries.push(entry(
-            &message,
-            &delivery.box_key,
-            INBOX,
-            Some(delivery.recipient.clone()),
-        ));
+/// The inserts that store accepted messages: the messages, their idempotency records,
+/// their notifications and their recipients' box totals; then their box entries.
+fn insert_statements(
+    messages: Vec<NewMessage>,
+) -> Result<(Vec<InsertStatement>, InsertStatement), DbErr> {
+    let mut notifications = Vec::new();
+    let mut entries = Vec::new();
+    // One change per box: a statement may not update a row twice.
+    let mut usage: Vec<(&str, i64, i64)> = Vec::new();
+    for new in &messages {
+        let message = &new.row;
+        entries.push(entry(message, &new.sent_box, SENT, None));
+        for delivery in &new.deliveries {
+            notifications.push(delivery.notification.clone());
+            entries.push(entry(
+                message,
+                &delivery.box_key,
+                INBOX,
+                Some(delivery.recipient.clone()),
+            ));
+            match usage.iter_mut().find(|u| u.0 == delivery.box_key) {
+                Some(u) => {
+                    u.1 += message.size;
+                    u.2 += 1;
+                }
+                None => usage.push((&delivery.box_key, message.size, 1)),
+            }
+        }
     }
-    let usage: Vec<(&str, i64, i64)> = new
-        .deliveries
-        .iter()
-        .map(|d| (d.box_key.as_str(), message.size, 1))
-        .collect();
+    let latest = messages.iter().map(|m| m.row.received_at).max();
+    let outbox = match latest {
+        Some(at) => queues::outbox::enqueue_statement(&notifications, at)?,
+        None => None,
+    };
     let usage = usage_statement(next_stripe(), &usage);
-    // Built last so that the row moves into its statement instead of being copied:
+    let entries = box_entry::Entity::insert_many(entries).into_query();
+    // Built last so that the rows move into their statement instead of being copied:
     // `sealed` can be megabytes. It still runs first.
-    let mut statements =
-        vec![message::Entity::insert(message::ActiveModel::from(message)).into_query()];
-    if let Some(record) = new.idempotency {
-        statements.push(
-            idempotency_record::Entity::insert(idempotency_record::ActiveModel::from(record))
-                .into_query(),
-        );
+    let mut rows = Vec::with_capacity(messages.len());
+    let mut records = Vec::new();
+    for new in messages {
+        rows.push(message::ActiveModel::from(new.row));
+        records.extend(new.idempotency.map(idempotency_record::ActiveModel::from));
+    }
+    let mut statements = vec![message::Entity::insert_many(rows).into_query()];
+    if !records.is_empty() {
+        statements.push(idempotency_record::Entity::insert_many(records).into_query());
     }
     statements.extend(outbox);
     statements.extend(usage);
-    Ok((
-        statements,
-        box_entry::Entity::insert_many(entries).into_query(),
-    ))
+    Ok((statements, entries))
 }
 
 async fn in_transaction(
     db: &DatabaseConnection,
-    statements: impl IntoIterator<Item = &InsertStatement>,
+    statements: &[InsertStatement],
 ) -> Result<(), DbErr> {
     let tx = db.begin().await?;
     for statement in statements {

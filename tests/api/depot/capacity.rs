@@ -57,6 +57,49 @@ async fn a_full_box_refuses_until_it_is_emptied() {
     .await;
 }
 
+/// Messages accepted at the same moment are stored several to a statement: each is
+/// still stored once, listed once, and counted in its box's total.
+#[tokio::test]
+async fn messages_sent_at_once_are_each_stored_listed_and_counted() {
+    let app = depot_app_with(|s| s.box_quota_bytes = 20_000).await;
+    let sender = system_party(&app, "hospital-gw", "03123456").await;
+    let recipient = system_party(&app, "gp-gw", "05123456").await;
+    let payload = [b'c'; 200];
+    let sealed = || quoted(&seal_compact(&payload, sender.key()));
+    let body = || message("ehbox", &[&recipient.id], &sealed());
+
+    let first = send(&app, &sender.token, &body()).await;
+    let size = box_summary(&app, &recipient.token).await["bytes"]
+        .as_u64()
+        .unwrap();
+    let room = usize::try_from((20_000 - size) / size).unwrap();
+    assert!(room >= 8, "room for {room} more messages of {size} bytes");
+
+    let bodies: Vec<String> = (0..room).map(|_| body()).collect();
+    let answers =
+        futures_util::future::join_all(bodies.iter().map(|b| send(&app, &sender.token, b))).await;
+    let mut ids: Vec<String> = std::iter::once(&first)
+        .chain(&answers)
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), room + 1, "every message got its own id");
+    assert_eq!(stored(&app).await, (room as u64 + 1, room as u64 + 1));
+
+    let listing = list(&app, &recipient.token, "limit=100").await;
+    let mut listed = listed_ids(&listing);
+    listed.sort();
+    assert_eq!(listed, ids, "each listed once");
+    let summary = box_summary(&app, &recipient.token).await;
+    assert_eq!(summary["messages"], room + 1, "{summary}");
+
+    // Every one of them counts against the quota: the box is now full.
+    let response = post_message(&app, &sender.token, &body(), None).await;
+    problem(response, 422, "a box filled by concurrent messages").await;
+    assert_eq!(stored(&app).await.0, room as u64 + 1, "nothing more stored");
+}
+
 #[tokio::test]
 async fn without_a_time_stamp_authority_nothing_is_accepted() {
     let tmp = tempfile::tempdir().unwrap();
