@@ -48,7 +48,7 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
     let verifier = TokenVerifier {
         issuer: config.issuer.as_str().into(),
         keys: keys.clone(),
-        db: db.clone(),
+        revocations: crate::authz::store::Revocations::new(db.clone()),
         clock: clock.clone(),
         leeway_seconds: i64::from(settings.clock_leeway_seconds),
     };
@@ -73,7 +73,8 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
             .context("configuring the TSA client")?,
     );
     Ok(AppState {
-        messages: crate::depot::store::Writer::new(db.clone()),
+        depot: crate::depot::store::Store::new(db.clone()),
+        tsa_serials: crate::tsa::Serials::new(db.clone()),
         keystore,
         tsa,
         service_client,

@@ -25,12 +25,14 @@ pub struct AppState {
     pub keystore: Arc<crate::keys::Keystore>,
     /// The co-hosted time-stamp authority.
     pub tsa: Arc<crate::tsa::Authority>,
+    /// Its serial numbers.
+    pub tsa_serials: crate::tsa::Serials,
     /// The depot's own OAuth client (client credentials with private_key_jwt).
     pub service_client: Arc<crate::service_client::ServiceClient>,
     /// How the depot obtains proofs of reception.
     pub tsa_client: Arc<crate::tsa::TsaClient>,
     /// Stores accepted messages, several to a statement under load.
-    pub messages: crate::depot::store::Writer,
+    pub depot: crate::depot::store::Store,
     /// The outbox relay, when a broker is configured and the server runs.
     pub relay: Option<queues::relay::RelayControl>,
 }

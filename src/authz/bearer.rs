@@ -10,7 +10,6 @@ use actix_web::HttpRequest;
 use actix_web::http::StatusCode;
 use actix_web::http::header::AUTHORIZATION;
 use jsonwebtoken::{Algorithm, Validation};
-use sea_orm::DatabaseConnection;
 
 use super::scope::{Resource, Scope};
 use super::signing::SigningKeys;
@@ -42,7 +41,7 @@ pub enum TokenError {
 pub struct TokenVerifier {
     pub issuer: Arc<str>,
     pub keys: Arc<SigningKeys>,
-    pub db: DatabaseConnection,
+    pub revocations: store::Revocations,
     pub clock: Clock,
     pub leeway_seconds: i64,
 }
@@ -99,7 +98,9 @@ impl TokenVerifier {
         if claims.nbf - self.leeway_seconds > now || claims.iat - self.leeway_seconds > now {
             return Err(TokenError::Invalid("the token is not valid yet".into()));
         }
-        if store::is_revoked(&self.db, &claims.jti)
+        if self
+            .revocations
+            .is_revoked(&claims.jti)
             .await
             .map_err(|e| TokenError::Internal(e.to_string()))?
         {

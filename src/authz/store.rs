@@ -7,13 +7,14 @@ use sea_orm::ExprTrait;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, Set, SqlErr,
+    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
 };
 use serde_json::Value;
 
 use super::client::{Client, ClientId, ClientType};
 use super::jwks::ClientJwks;
 use super::scope::{Acr, Scope, ScopeSet};
+use crate::batch::Batcher;
 use crate::people::Cbe;
 
 #[derive(Debug, thiserror::Error)]
@@ -314,11 +315,50 @@ pub async fn revoke_token(
     }
 }
 
-pub async fn is_revoked(db: &DatabaseConnection, jti: &str) -> Result<bool, StoreError> {
-    Ok(revoked_token::Entity::find_by_id(jti.to_owned())
-        .one(db)
-        .await?
-        .is_some())
+/// The revocation look-ups of every token check: those of concurrent requests share
+/// one query (`crate::batch`).
+#[derive(Clone)]
+pub struct Revocations {
+    batcher: Batcher<String, Result<bool, String>>,
+}
+
+impl Revocations {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self {
+            batcher: Batcher::new(64, 2, move |jtis: Vec<String>| {
+                let db = db.clone();
+                async move {
+                    match revoked_among(&db, &jtis).await {
+                        Ok(revoked) => jtis.iter().map(|j| Ok(revoked.contains(j))).collect(),
+                        Err(e) => jtis.iter().map(|_| Err(e.to_string())).collect(),
+                    }
+                }
+            }),
+        }
+    }
+
+    pub async fn is_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        self.batcher
+            .submit(jti.to_owned())
+            .await
+            .map_err(|e| DbErr::Custom(e.to_string()))?
+            .map_err(|e| StoreError::Db(DbErr::Custom(e)))
+    }
+}
+
+/// Which of these token ids are revoked.
+async fn revoked_among(
+    db: &DatabaseConnection,
+    jtis: &[String],
+) -> Result<std::collections::HashSet<String>, DbErr> {
+    let revoked: Vec<String> = revoked_token::Entity::find()
+        .select_only()
+        .column(revoked_token::Column::Jti)
+        .filter(revoked_token::Column::Jti.is_in(jtis.iter().map(String::as_str)))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(revoked.into_iter().collect())
 }
 
 /// Drops replay-store entries and revocations whose tokens have expired anyway.

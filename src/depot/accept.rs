@@ -236,7 +236,9 @@ async fn check_keys(
 async fn check_quotas(state: &AppState, posted: &PostedMessage) -> Result<(), Problem> {
     let quota = state.config.settings.box_quota_bytes;
     let keys: Vec<String> = posted.recipients.iter().map(box_key).collect();
-    let used = store::box_bytes(&state.db, &keys)
+    let used = state
+        .depot
+        .box_bytes(keys.clone())
         .await
         .map_err(|e| Problem::internal("E-DEPOT-QUOTA", &e))?;
     let size = posted.sealed.text.len() as u64;
@@ -276,7 +278,10 @@ async fn own_token(state: &AppState) -> Result<(), Problem> {
 async fn timestamp(state: &AppState, posted: &PostedMessage) -> Result<ReceptionProof, Problem> {
     let data = posted.sealed.text.as_bytes();
     let proof = match state.config.settings.tsa_url {
-        None => crate::tsa::stamp_in_process(&state.tsa, &state.db, data, state.clock.now()).await,
+        None => {
+            crate::tsa::stamp_in_process(&state.tsa, &state.tsa_serials, data, state.clock.now())
+                .await
+        }
         Some(_) => state.tsa_client.stamp(data).await,
     };
     proof.map_err(|e| tsa_unavailable(&e))
@@ -349,7 +354,7 @@ async fn store(
         deliveries,
         idempotency,
     };
-    match state.messages.insert(new).await {
+    match state.depot.insert(new).await {
         Ok(()) => {
             state.wake_relay();
             tracing::info!(message_id = id, "message accepted");

@@ -97,25 +97,54 @@ const MAX_BATCH: usize = 32;
 /// At most this many of those statements running at a time.
 const MAX_IN_FLIGHT: usize = 4;
 
-/// Stores accepted messages. Messages accepted at the same moment are stored together,
-/// in one statement: one round trip and one commit for them all (see `crate::batch`).
-/// When such a statement fails, each of its messages is stored again on its own, so
-/// that one message's error (an idempotency race) is that message's alone.
+/// The accept pipeline's work on the database, shared by the requests that need it at
+/// the same moment (`crate::batch`): box totals are read in one query for them all, and
+/// their messages stored in one statement, with one commit. When such a statement
+/// fails, each of its messages is stored again on its own, so that one message's error
+/// (an idempotency race) is that message's alone.
 #[derive(Clone)]
-pub struct Writer {
+pub struct Store {
     db: DatabaseConnection,
-    batcher: Batcher<NewMessage, Result<(), InsertError>>,
+    writes: Batcher<NewMessage, Result<(), InsertError>>,
+    totals: Batcher<Vec<String>, Result<HashMap<String, i64>, String>>,
 }
 
-impl Writer {
+impl Store {
     pub fn new(db: DatabaseConnection) -> Self {
-        let shared = db.clone();
+        let (writing, reading) = (db.clone(), db.clone());
         Self {
             db,
-            batcher: Batcher::new(MAX_BATCH, MAX_IN_FLIGHT, move |batch| {
-                insert_together(shared.clone(), batch)
+            writes: Batcher::new(MAX_BATCH, MAX_IN_FLIGHT, move |batch| {
+                insert_together(writing.clone(), batch)
+            }),
+            totals: Batcher::new(64, 2, move |wanted: Vec<Vec<String>>| {
+                let db = reading.clone();
+                async move {
+                    let all: Vec<String> = wanted.iter().flatten().cloned().collect();
+                    match box_bytes(&db, &all).await {
+                        Ok(bytes) => wanted
+                            .iter()
+                            .map(|keys| {
+                                Ok(keys
+                                    .iter()
+                                    .filter_map(|k| Some((k.clone(), *bytes.get(k)?)))
+                                    .collect())
+                            })
+                            .collect(),
+                        Err(e) => wanted.iter().map(|_| Err(e.to_string())).collect(),
+                    }
+                }
             }),
         }
+    }
+
+    /// The bytes each of these boxes holds now.
+    pub async fn box_bytes(&self, box_keys: Vec<String>) -> Result<HashMap<String, i64>, DbErr> {
+        self.totals
+            .submit(box_keys)
+            .await
+            .map_err(|e| DbErr::Custom(e.to_string()))?
+            .map_err(DbErr::Custom)
     }
 
     /// Stores the message with everything that goes with it, or nothing.
@@ -123,7 +152,7 @@ impl Writer {
         if new.row.size > SHARED_MESSAGE_MAX {
             return insert(&self.db, vec![new]).await;
         }
-        self.batcher
+        self.writes
             .submit(new)
             .await
             .unwrap_or_else(|e| Err(InsertError::Db(DbErr::Custom(e.to_string()))))
@@ -261,7 +290,7 @@ pub async fn idempotent_answer(
 }
 
 /// The bytes each of these boxes holds now (the sums of their running totals).
-pub async fn box_bytes(
+async fn box_bytes(
     db: &impl ConnectionTrait,
     box_keys: &[String],
 ) -> Result<HashMap<String, i64>, DbErr> {

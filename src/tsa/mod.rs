@@ -6,39 +6,21 @@ pub mod authority;
 pub mod client;
 pub mod generated;
 pub mod routes;
+pub mod serials;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use openssl::x509::X509;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 
 pub use authority::{Authority, AuthorityError, Refusal};
 pub use client::{ReceptionProof, TsaClient, TsaClientConfig, TsaError};
+pub use serials::Serials;
 
 use crate::authz::scope::Resource;
 use crate::config::{Config, TsaAuth};
 use crate::service_client::ServiceClient;
-
-/// The next serial number: unique and increasing across every instance sharing the
-/// database (a PostgreSQL sequence; on SQLite, a counter row updated by its one writer).
-pub async fn next_serial(db: &DatabaseConnection) -> Result<u64, DbErr> {
-    let backend = db.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => "SELECT nextval('tsa_serial')",
-        _ => {
-            "INSERT INTO tsa_serial (id, value) VALUES (1, 1) \
-             ON CONFLICT (id) DO UPDATE SET value = tsa_serial.value + 1 RETURNING value"
-        }
-    };
-    let row = db
-        .query_one_raw(Statement::from_string(backend, sql))
-        .await?
-        .ok_or_else(|| DbErr::Custom("the serial number query returned nothing".into()))?;
-    let value: i64 = row.try_get_by_index(0)?;
-    u64::try_from(value).map_err(|_| DbErr::Custom(format!("serial number {value} is negative")))
-}
 
 /// A proof of reception from the co-hosted authority, called in-process: the same
 /// request, serial number and signed TimeStampResp as `POST /tsa` answers, without
@@ -47,12 +29,13 @@ pub async fn next_serial(db: &DatabaseConnection) -> Result<u64, DbErr> {
 /// through [`TsaClient`] instead, token and verification included.)
 pub async fn stamp_in_process(
     authority: &Authority,
-    db: &DatabaseConnection,
+    serials: &Serials,
     data: &[u8],
     now: DateTime<Utc>,
 ) -> Result<ReceptionProof, TsaError> {
     let request = client::new_request(data).map_err(TsaError::Invalid)?;
-    let serial = next_serial(db)
+    let serial = serials
+        .next()
         .await
         .map_err(|e| TsaError::Unavailable(format!("no serial number: {e}")))?;
     let response = authority

@@ -48,7 +48,7 @@ pub async fn stamp(
             authority::refuse(&refusal)
         }
         Ok(request) => {
-            let serial = super::next_serial(&state.db).await.map_err(|e| {
+            let serial = state.tsa_serials.next().await.map_err(|e| {
                 tracing::error!(error = %e, "no TSA serial number");
                 Problem::unavailable("the time-stamp authority cannot allocate a serial number")
                     .with_header("Retry-After", "5".into())
