@@ -75,6 +75,7 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
     Ok(AppState {
         depot: crate::depot::store::Store::new(db.clone()),
         tsa_serials: crate::tsa::Serials::new(db.clone()),
+        active_kids: crate::keys::store::ActiveKids::new(db.clone(), keystore.policy),
         keystore,
         tsa,
         service_client,

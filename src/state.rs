@@ -23,6 +23,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub policy: Arc<Policy>,
     pub keystore: Arc<crate::keys::Keystore>,
+    /// Which registered keys are active (the depot's check of a message's kids).
+    pub active_kids: crate::keys::store::ActiveKids,
     /// The co-hosted time-stamp authority.
     pub tsa: Arc<crate::tsa::Authority>,
     /// Its serial numbers.

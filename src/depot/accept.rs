@@ -192,7 +192,10 @@ async fn enc_kids(
         }
     }
     kids.extend(
-        keystore::active_kids_of_any(&state.db, &identities, KeyUse::Enc, now, policy).await?,
+        state
+            .active_kids
+            .of_any(identities, KeyUse::Enc, now)
+            .await?,
     );
     Ok(kids)
 }

@@ -13,6 +13,9 @@ use serde_json::Value;
 use super::jwk::PublicJwk;
 use super::{KeyUse, Lifetime, Owner, Policy, Source, Status};
 
+mod active;
+
+pub use active::ActiveKids;
 pub use entity::key_registration::Model as Registration;
 pub use entity::public_key::Model as KeyRow;
 
@@ -289,30 +292,21 @@ impl IdentityFilter {
                 .add(C::Profile.is_in(["organization", "system"])),
         }
     }
-}
 
-/// The kids of the keys of any of these identities that were active at `at` and
-/// serve `key_use`: one query for a message's recipients and sender together.
-pub async fn active_kids_of_any(
-    db: &impl ConnectionTrait,
-    identities: &[IdentityFilter],
-    wanted: KeyUse,
-    at: DateTime<Utc>,
-    policy: &Policy,
-) -> Result<Vec<String>, DbErr> {
-    let any = identities
-        .iter()
-        .fold(Condition::any(), |any, id| any.add(id.condition()));
-    let keys = public_key::Entity::find()
-        .filter(public_key::Column::NotBefore.lte(at))
-        .filter(any)
-        .all(db)
-        .await?;
-    Ok(keys
-        .into_iter()
-        .filter(|k| status(k, policy, at) == Status::Active && key_use(k).serves(wanted))
-        .map(|k| k.kid)
-        .collect())
+    /// Whether the key is one of this identity's: the rule of `condition`, for rows
+    /// already read.
+    fn matches(&self, key: &KeyRow) -> bool {
+        let profile = key.profile.as_str();
+        match self {
+            Self::Ssin(ssin) => {
+                key.ssin.as_deref() == Some(ssin) && matches!(profile, "citizen" | "professional")
+            }
+            Self::Nihii(nihii) => key.nihii.as_deref() == Some(nihii) && profile == "professional",
+            Self::Cbe(cbe) => {
+                key.cbe.as_deref() == Some(cbe) && matches!(profile, "organization" | "system")
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
