@@ -55,8 +55,13 @@ pub async fn accept(
         return Ok(answer);
     }
     let posted = parse(state, req, &body, now)?;
-    check_keys(state, &sender, &posted, now).await?;
-    check_quotas(state, &posted).await?;
+    // Steps 5 and 6 only read: they run side by side, and a message failing both is
+    // refused for the first, as if they had run in turn.
+    let (keys, quotas) = tokio::join!(
+        check_keys(state, &sender, &posted, now),
+        check_quotas(state, &posted)
+    );
+    keys.and(quotas)?;
     own_token(state).await?;
     let proof = timestamp(state, &posted).await?;
     let stored = store(state, &sender, posted, proof, idempotency.as_ref()).await;
