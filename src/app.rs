@@ -49,6 +49,7 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         issuer: config.issuer.as_str().into(),
         keys: keys.clone(),
         revocations: crate::authz::store::Revocations::new(db.clone()),
+        verified: Arc::new(crate::cache::Memo::new(VERIFIED_TOKENS)),
         clock: clock.clone(),
         leeway_seconds: i64::from(settings.clock_leeway_seconds),
     };
@@ -91,6 +92,9 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         relay: None,
     })
 }
+
+/// How many verified access tokens the token check remembers (a few MiB at most).
+const VERIFIED_TOKENS: usize = 4096;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(ops::health::live)

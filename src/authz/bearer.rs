@@ -15,6 +15,7 @@ use super::scope::{Resource, Scope};
 use super::signing::SigningKeys;
 use super::store;
 use super::tokens::{AT_JWT, AccessTokenClaims};
+use crate::cache::Memo;
 use crate::clock::Clock;
 use crate::problem::Problem;
 
@@ -42,6 +43,8 @@ pub struct TokenVerifier {
     pub issuer: Arc<str>,
     pub keys: Arc<SigningKeys>,
     pub revocations: store::Revocations,
+    /// Tokens whose signature verified, with their claims (see `verify`).
+    pub verified: Arc<Memo<String, AccessTokenClaims>>,
     pub clock: Clock,
     pub leeway_seconds: i64,
 }
@@ -80,17 +83,23 @@ impl TokenVerifier {
         validation.validate_exp = false;
         validation.validate_nbf = false;
         validation.validate_aud = false;
-        let claims = jsonwebtoken::decode::<AccessTokenClaims>(token, key, &validation)
-            .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::InvalidIssuer => {
-                    TokenError::Invalid("the token was issued by someone else".into())
-                }
-                jsonwebtoken::errors::ErrorKind::InvalidSignature => {
-                    TokenError::Invalid("the token's signature does not verify".into())
-                }
-                _ => TokenError::Invalid(format!("the token is malformed: {e}")),
-            })?
-            .claims;
+        // A client sends the same token with every call until it expires: its
+        // signature, verified once, holds for the same bytes under the same key, which
+        // is still in the ring (checked above, so a withdrawn key refuses at once). Time
+        // and revocation are checked below on every call.
+        let claims = self.verified.get_or_try_insert(token, || {
+            jsonwebtoken::decode::<AccessTokenClaims>(token, key, &validation)
+                .map(|data| data.claims)
+                .map_err(|e| match e.kind() {
+                    jsonwebtoken::errors::ErrorKind::InvalidIssuer => {
+                        TokenError::Invalid("the token was issued by someone else".into())
+                    }
+                    jsonwebtoken::errors::ErrorKind::InvalidSignature => {
+                        TokenError::Invalid("the token's signature does not verify".into())
+                    }
+                    _ => TokenError::Invalid(format!("the token is malformed: {e}")),
+                })
+        })?;
         let now = self.clock.now().timestamp();
         if claims.exp + self.leeway_seconds <= now {
             return Err(TokenError::Expired);

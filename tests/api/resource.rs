@@ -194,6 +194,8 @@ async fn rotation_keeps_old_tokens_until_they_expire_and_revocation_drops_them_a
     // A compromised key: rotate and revoke; its tokens are refused at once.
     let third = app.admin_token().await;
     assert_eq!(jwt_header(&third)["kid"], second_kid);
+    // Used once, its verified signature is remembered: that must not outlive the key.
+    assert_eq!(admin_call(&app, &third).await.status(), 200);
     depot::operator::rotate_signing_key(&app.config, true)
         .await
         .unwrap();
