@@ -25,6 +25,10 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))
+        // A pooled connection is pinged before use only once it has sat idle long
+        // enough to have been dropped (server restart, proxy or firewall timeout):
+        // pinging on every checkout cost a round trip per query, as much as the query.
+        .test_before_acquire_if_idle_for(Duration::from_secs(30))
         .sqlx_logging(false);
     let synchronous = match config.settings.sqlite_synchronous {
         SqliteDurability::Full => SqliteSynchronous::Full,
