@@ -97,6 +97,33 @@ where
     }
 }
 
+impl<Req, R> Batcher<Req, Result<R, String>>
+where
+    Req: Send + 'static,
+    R: Send + 'static,
+{
+    /// [`submit`](Self::submit) for work answered with results: one error either way.
+    pub async fn ask(&self, item: Req) -> Result<R, String> {
+        self.submit(item).await.map_err(|e| e.to_string())?
+    }
+}
+
+/// The answers of a batch that one query serves: each item's part of the query's
+/// result or, when the query failed, its error for every item.
+pub fn answer_each<Req, T, R, E: std::fmt::Display>(
+    items: &[Req],
+    result: Result<T, E>,
+    part: impl Fn(&Req, &T) -> R,
+) -> Vec<Result<R, String>> {
+    match result {
+        Ok(all) => items.iter().map(|item| Ok(part(item, &all))).collect(),
+        Err(e) => {
+            let e = e.to_string();
+            items.iter().map(|_| Err(e.clone())).collect()
+        }
+    }
+}
+
 impl<Req, Resp> Shared<Req, Resp> {
     /// The queue. A panic while it was held cannot leave it half-changed (every change
     /// is one push, pop or count), so a poisoned lock is taken as it is.

@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::client::{Client, ClientId, ClientType};
 use super::jwks::ClientJwks;
 use super::scope::{Acr, Scope, ScopeSet};
-use crate::batch::Batcher;
+use crate::batch::{Batcher, answer_each};
 use crate::people::Cbe;
 
 #[derive(Debug, thiserror::Error)]
@@ -328,10 +328,8 @@ impl Revocations {
             batcher: Batcher::new(64, 2, move |jtis: Vec<String>| {
                 let db = db.clone();
                 async move {
-                    match revoked_among(&db, &jtis).await {
-                        Ok(revoked) => jtis.iter().map(|j| Ok(revoked.contains(j))).collect(),
-                        Err(e) => jtis.iter().map(|_| Err(e.to_string())).collect(),
-                    }
+                    let revoked = revoked_among(&db, &jtis).await;
+                    answer_each(&jtis, revoked, |jti, revoked| revoked.contains(jti))
                 }
             }),
         }
@@ -339,9 +337,8 @@ impl Revocations {
 
     pub async fn is_revoked(&self, jti: &str) -> Result<bool, StoreError> {
         self.batcher
-            .submit(jti.to_owned())
+            .ask(jti.to_owned())
             .await
-            .map_err(|e| DbErr::Custom(e.to_string()))?
             .map_err(|e| StoreError::Db(DbErr::Custom(e)))
     }
 }

@@ -35,11 +35,7 @@ impl Serials {
 
     /// The next serial number.
     pub async fn next(&self) -> Result<u64, DbErr> {
-        self.batcher
-            .submit(())
-            .await
-            .map_err(|e| DbErr::Custom(e.to_string()))?
-            .map_err(DbErr::Custom)
+        self.batcher.ask(()).await.map_err(DbErr::Custom)
     }
 }
 

@@ -7,7 +7,7 @@ use entity::public_key;
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 
 use super::{IdentityFilter, KeyRow, key_use, status};
-use crate::batch::Batcher;
+use crate::batch::{Batcher, answer_each};
 use crate::keys::{KeyUse, Policy, Status};
 
 /// One request's question: the kids of these identities' keys active at `at` that
@@ -29,13 +29,8 @@ impl ActiveKids {
             batcher: Batcher::new(64, 2, move |questions: Vec<Question>| {
                 let db = db.clone();
                 async move {
-                    match keys_of(&db, &questions).await {
-                        Ok(keys) => questions
-                            .iter()
-                            .map(|q| Ok(answer(q, &keys, &policy)))
-                            .collect(),
-                        Err(e) => questions.iter().map(|_| Err(e.to_string())).collect(),
-                    }
+                    let keys = keys_of(&db, &questions).await;
+                    answer_each(&questions, keys, |q, keys| answer(q, keys, &policy))
                 }
             }),
         }
@@ -50,13 +45,12 @@ impl ActiveKids {
         at: DateTime<Utc>,
     ) -> Result<Vec<String>, DbErr> {
         self.batcher
-            .submit(Question {
+            .ask(Question {
                 identities,
                 wanted,
                 at,
             })
             .await
-            .map_err(|e| DbErr::Custom(e.to_string()))?
             .map_err(DbErr::Custom)
     }
 }

@@ -1,0 +1,242 @@
+//! Storing an accepted message: the message, a box entry per recipient and one for
+//! the sender, an outbox row per recipient, the idempotency record and the recipients'
+//! box totals, all at once; and the [`Store`] through which concurrent requests share
+//! their round trips.
+
+use std::collections::HashMap;
+
+use entity::{box_entry, idempotency_record, message};
+use queues::MessageReceived;
+use sea_orm::sea_query::{Alias, CommonTableExpression, InsertStatement, WithClause};
+use sea_orm::{
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, QueryTrait, Set,
+    SqlErr, TransactionTrait,
+};
+use serde_json::Value;
+
+use super::{INBOX, IdempotencyRow, MessageRow, SENT, box_bytes, next_stripe, usage_statement};
+use crate::batch::{Batcher, answer_each};
+
+/// A recipient's box entry to create.
+#[derive(Clone)]
+pub struct Delivery {
+    pub box_key: String,
+    pub recipient: Value,
+    pub notification: MessageReceived,
+}
+
+#[derive(Clone)]
+pub struct NewMessage {
+    pub row: MessageRow,
+    pub sent_box: String,
+    pub deliveries: Vec<Delivery>,
+    pub idempotency: Option<IdempotencyRow>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InsertError {
+    /// Another request with the same idempotency key committed first.
+    #[error("the idempotency key was used meanwhile")]
+    IdempotencyRace,
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+fn entry(
+    message: &MessageRow,
+    box_key: &str,
+    folder: &str,
+    recipient: Option<Value>,
+) -> box_entry::ActiveModel {
+    box_entry::ActiveModel {
+        message_id: Set(message.id.clone()),
+        box_key: Set(box_key.to_owned()),
+        folder: Set(folder.to_owned()),
+        application: Set(message.application.clone()),
+        recipient: Set(recipient),
+        size: Set(message.size),
+        received_at: Set(message.received_at),
+        fetched_at: Set(None),
+        read_at: Set(None),
+        deleted_at: Set(None),
+        ..Default::default()
+    }
+}
+
+/// Messages up to this size share statements with others (see [`Store`]); a bigger
+/// one is stored alone, where its bytes, not the round trip, are the cost.
+const SHARED_MESSAGE_MAX: i64 = 256 * 1024;
+/// At most this many messages in one statement.
+const MAX_BATCH: usize = 32;
+/// At most this many of those statements running at a time.
+const MAX_IN_FLIGHT: usize = 4;
+
+/// The accept pipeline's work on the database, shared by the requests that need it at
+/// the same moment (`crate::batch`): box totals are read in one query for them all, and
+/// their messages stored in one statement, with one commit. When such a statement
+/// fails, each of its messages is stored again on its own, so that one message's error
+/// (an idempotency race) is that message's alone.
+#[derive(Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+    writes: Batcher<NewMessage, Result<(), InsertError>>,
+    totals: Batcher<Vec<String>, Result<HashMap<String, i64>, String>>,
+}
+
+impl Store {
+    pub fn new(db: DatabaseConnection) -> Self {
+        let (writing, reading) = (db.clone(), db.clone());
+        Self {
+            db,
+            writes: Batcher::new(MAX_BATCH, MAX_IN_FLIGHT, move |batch| {
+                insert_together(writing.clone(), batch)
+            }),
+            totals: Batcher::new(64, 2, move |wanted: Vec<Vec<String>>| {
+                let db = reading.clone();
+                async move {
+                    let all: Vec<String> = wanted.iter().flatten().cloned().collect();
+                    let bytes = box_bytes(&db, &all).await;
+                    answer_each(&wanted, bytes, |keys, bytes| {
+                        keys.iter()
+                            .filter_map(|k| Some((k.clone(), *bytes.get(k)?)))
+                            .collect()
+                    })
+                }
+            }),
+        }
+    }
+
+    /// The bytes each of these boxes holds now.
+    pub async fn box_bytes(&self, box_keys: Vec<String>) -> Result<HashMap<String, i64>, DbErr> {
+        self.totals.ask(box_keys).await.map_err(DbErr::Custom)
+    }
+
+    /// Stores the message with everything that goes with it, or nothing.
+    pub async fn insert(&self, new: NewMessage) -> Result<(), InsertError> {
+        if new.row.size > SHARED_MESSAGE_MAX {
+            return insert(&self.db, vec![new]).await;
+        }
+        self.writes
+            .submit(new)
+            .await
+            .unwrap_or_else(|e| Err(InsertError::Db(DbErr::Custom(e.to_string()))))
+    }
+}
+
+async fn insert_together(
+    db: DatabaseConnection,
+    batch: Vec<NewMessage>,
+) -> Vec<Result<(), InsertError>> {
+    if batch.len() == 1 {
+        return vec![insert(&db, batch).await];
+    }
+    match insert(&db, batch.clone()).await {
+        Ok(()) => batch.iter().map(|_| Ok(())).collect(),
+        Err(e) => {
+            tracing::debug!(error = %e, messages = batch.len(), "a shared insert failed: one by one");
+            let mut results = Vec::with_capacity(batch.len());
+            for new in batch {
+                results.push(insert(&db, vec![new]).await);
+            }
+            results
+        }
+    }
+}
+
+/// Stores messages with everything that goes with them, or nothing. On PostgreSQL it
+/// is one statement, each insert a common table expression of it: atomic by itself,
+/// and one round trip to the database instead of six (begin, four inserts, commit),
+/// which was most of what an accepted message cost in system calls. On SQLite, one
+/// transaction.
+async fn insert(db: &DatabaseConnection, messages: Vec<NewMessage>) -> Result<(), InsertError> {
+    let idempotent = messages.iter().any(|m| m.idempotency.is_some());
+    let (steps_before, entries) = insert_statements(messages)?;
+    let stored = match db.get_database_backend() {
+        DatabaseBackend::Postgres => {
+            let mut steps = WithClause::new();
+            for (i, statement) in steps_before.into_iter().enumerate() {
+                steps.cte(
+                    CommonTableExpression::new()
+                        .query(statement)
+                        .table_name(Alias::new(format!("step{i}")))
+                        .to_owned(),
+                );
+            }
+            db.execute(&entries.with(steps)).await.map(drop)
+        }
+        _ => {
+            let mut statements = steps_before;
+            statements.push(entries);
+            in_transaction(db, &statements).await
+        }
+    };
+    stored.map_err(|e| match e.sql_err() {
+        // Another request with the same idempotency key committed first.
+        Some(SqlErr::UniqueConstraintViolation(_)) if idempotent => InsertError::IdempotencyRace,
+        _ => e.into(),
+    })
+}
+
+/// The inserts that store accepted messages: the messages, their idempotency records,
+/// their notifications and their recipients' box totals; then their box entries.
+fn insert_statements(
+    messages: Vec<NewMessage>,
+) -> Result<(Vec<InsertStatement>, InsertStatement), DbErr> {
+    let mut notifications = Vec::new();
+    let mut entries = Vec::new();
+    // One change per box: a statement may not update a row twice.
+    let mut usage: Vec<(&str, i64, i64)> = Vec::new();
+    for new in &messages {
+        let message = &new.row;
+        entries.push(entry(message, &new.sent_box, SENT, None));
+        for delivery in &new.deliveries {
+            notifications.push(delivery.notification.clone());
+            entries.push(entry(
+                message,
+                &delivery.box_key,
+                INBOX,
+                Some(delivery.recipient.clone()),
+            ));
+            match usage.iter_mut().find(|u| u.0 == delivery.box_key) {
+                Some(u) => {
+                    u.1 += message.size;
+                    u.2 += 1;
+                }
+                None => usage.push((&delivery.box_key, message.size, 1)),
+            }
+        }
+    }
+    let latest = messages.iter().map(|m| m.row.received_at).max();
+    let outbox = match latest {
+        Some(at) => queues::outbox::enqueue_statement(&notifications, at)?,
+        None => None,
+    };
+    let usage = usage_statement(next_stripe(), &usage);
+    let entries = box_entry::Entity::insert_many(entries).into_query();
+    // Built last so that the rows move into their statement instead of being copied:
+    // `sealed` can be megabytes. It still runs first.
+    let mut rows = Vec::with_capacity(messages.len());
+    let mut records = Vec::new();
+    for new in messages {
+        rows.push(message::ActiveModel::from(new.row));
+        records.extend(new.idempotency.map(idempotency_record::ActiveModel::from));
+    }
+    let mut statements = vec![message::Entity::insert_many(rows).into_query()];
+    if !records.is_empty() {
+        statements.push(idempotency_record::Entity::insert_many(records).into_query());
+    }
+    statements.extend(outbox);
+    statements.extend(usage);
+    Ok((statements, entries))
+}
+
+async fn in_transaction(
+    db: &DatabaseConnection,
+    statements: &[InsertStatement],
+) -> Result<(), DbErr> {
+    let tx = db.begin().await?;
+    for statement in statements {
+        tx.execute(statement).await?;
+    }
+    tx.commit().await
+}
