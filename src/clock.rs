@@ -17,11 +17,13 @@ impl Clock {
         Self::default()
     }
 
-    /// The current time, at microsecond precision: what every database we support
-    /// stores, so a value read back equals the value written.
+    /// The current time, to the millisecond: the precision of every time the service
+    /// states (RFC 3161 `genTime`, key validity, receipts), so that a key registered
+    /// and used within one second compares exactly with the timestamp of its use, and
+    /// a value read back from any database we support equals the value written.
     pub fn now(&self) -> DateTime<Utc> {
         let now = Utc::now() + Duration::seconds(self.offset_seconds.load(Ordering::Relaxed));
-        now.duration_trunc(Duration::microseconds(1)).unwrap_or(now)
+        now.duration_trunc(Duration::milliseconds(1)).unwrap_or(now)
     }
 
     /// Moves this clock (and every clone of it) forward.

@@ -49,7 +49,7 @@ const KNOWN_KEYS: &[&str] = &[
     "KEY_REGISTRATION_TIMEOUT_SECONDS",
     "CERTIFICATE_TRUST_ROOTS",
     "TSA_POLICY",
-    "TSA_ACCURACY_SECONDS",
+    "TSA_ACCURACY_MILLIS",
     "TSA_CERT_FILE",
     "TSA_KEY_FILE",
     "TSA_URL",
@@ -142,8 +142,9 @@ pub struct Settings {
     pub certificate_trust_roots: Option<PathBuf>,
     /// The policy OID of the co-hosted TSA's timestamps.
     pub tsa_policy: String,
-    /// The accuracy the co-hosted TSA claims for `genTime` (0: none stated).
-    pub tsa_accuracy_seconds: u32,
+    /// The accuracy the co-hosted TSA states for `genTime`, in milliseconds (0: none
+    /// stated). `genTime` itself has milliseconds.
+    pub tsa_accuracy_millis: u32,
     /// The co-hosted TSA's certificate chain (PEM, TSA certificate first) and key;
     /// none: generated at first start.
     pub tsa_cert_file: Option<PathBuf>,
@@ -208,7 +209,7 @@ impl Default for Settings {
             key_registration_timeout_seconds: 300,
             certificate_trust_roots: None,
             tsa_policy: "1.2.3.4.1".to_owned(),
-            tsa_accuracy_seconds: 1,
+            tsa_accuracy_millis: 1,
             tsa_cert_file: None,
             tsa_key_file: None,
             tsa_url: None,

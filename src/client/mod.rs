@@ -246,7 +246,7 @@ impl Session {
 
     /// The key `kid` as it was at `at`, if it was active then.
     pub async fn key_at(&self, kid: &str, at: DateTime<Utc>) -> Result<Option<Value>, ClientError> {
-        let at = at.to_rfc3339_opts(SecondsFormat::Secs, true);
+        let at = at.to_rfc3339_opts(SecondsFormat::Millis, true);
         Ok(self
             .jwks(&[("kid", kid), ("at", at.as_str())])
             .await?

@@ -14,7 +14,7 @@
 //! Every check is reported, passed or failed, with what it proved or why it failed;
 //! the payload is released only when all passed.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::SecondsFormat;
 use josekit::jwe::{self, JweDecrypter};
 use josekit::jwk::Jwk;
 use josekit::jws::{self, JwsVerifier};
@@ -24,7 +24,7 @@ use serde_json::Value;
 use super::seal::symkey_parts;
 pub use super::verdict::{Check, Verdict, checks};
 use super::{ClientError, Device, Fetched, Session, b64_json};
-use crate::tsa::client::{new_request, verify_response};
+use crate::tsa::client::{Verified, new_request, verify_response};
 
 /// The roots a timestamp must chain to.
 pub struct Trust {
@@ -62,8 +62,8 @@ pub async fn open(session: &Session, device: &Device, fetched: &Fetched, trust: 
     let mut verdict = Verdict::default();
     let sealed = fetched.sealed_bytes();
     let plaintext = decrypt(session, device, fetched, &sealed, &mut verdict).await;
-    let gen_time = timestamp(fetched, &sealed, trust, &mut verdict);
-    verdict.gen_time = gen_time;
+    let stamped = timestamp(fetched, &sealed, trust, &mut verdict);
+    verdict.gen_time = stamped.as_ref().map(|v| v.gen_time);
     let Some(plaintext) = plaintext else {
         return verdict;
     };
@@ -73,10 +73,10 @@ pub async fn open(session: &Session, device: &Device, fetched: &Fetched, trust: 
     let Some(jkt) = key_reference(fetched, &kid, &mut verdict) else {
         return verdict;
     };
-    let Some(gen_time) = gen_time else {
+    let Some(stamped) = stamped else {
         return verdict;
     };
-    let Some(jwk) = key_at(session, &kid, &jkt, gen_time, &mut verdict).await else {
+    let Some(jwk) = key_at(session, &kid, &jkt, &stamped, &mut verdict).await else {
         return verdict;
     };
     if let Some(payload) = signature(&plaintext, &jwk, &alg, &mut verdict)
@@ -213,8 +213,8 @@ fn not_for_this_device(device: &Device, fetched: &Fetched, kids: &[String]) -> S
             "the message was encrypted before this device's key existed: it was received at {}, this device's keys were registered from {}; open it on a device that had a key then",
             fetched
                 .received_at
-                .to_rfc3339_opts(SecondsFormat::Secs, true),
-            newest.to_rfc3339_opts(SecondsFormat::Secs, true)
+                .to_rfc3339_opts(SecondsFormat::Millis, true),
+            newest.to_rfc3339_opts(SecondsFormat::Millis, true)
         );
     }
     format!(
@@ -257,7 +257,7 @@ fn timestamp(
     sealed: &[u8],
     trust: &Trust,
     verdict: &mut Verdict,
-) -> Option<DateTime<Utc>> {
+) -> Option<Verified> {
     use base64::Engine as _;
     let name = checks::TIMESTAMP;
     let Ok(der) = base64::engine::general_purpose::STANDARD.decode(&fetched.timestamp) else {
@@ -278,10 +278,10 @@ fn timestamp(
                 format!(
                     "RFC 3161 token serial {} over SHA-256 of the sealed bytes, chained to the TSA root: received at {}",
                     verified.serial,
-                    verified.gen_time.to_rfc3339_opts(SecondsFormat::Secs, true)
+                    verified.gen_time.to_rfc3339_opts(SecondsFormat::Millis, true)
                 ),
             );
-            Some(verified.gen_time)
+            Some(verified)
         }
         Err(e) => {
             verdict.fail(name, e.to_string());
@@ -347,17 +347,33 @@ fn key_reference(fetched: &Fetched, kid: &str, verdict: &mut Verdict) -> Option<
     }
 }
 
-/// Step 5: the key as the keystore had it at `gen_time`.
+/// Step 5: the key as the keystore had it when the depot received the message: at the
+/// latest moment the timestamp allows (`genTime` plus its accuracy; a whole second for
+/// a TSA that states neither a fraction nor an accuracy). A key registered within that
+/// time counts (the depot checked the sender's token then), and a key revoked or
+/// expired before its end does not (the message may have been stamped after).
 async fn key_at(
     session: &Session,
     kid: &str,
     jkt: &str,
-    gen_time: DateTime<Utc>,
+    stamped: &Verified,
     verdict: &mut Verdict,
 ) -> Option<Value> {
     let name = checks::KEY_AT_TIMESTAMP;
-    let at = gen_time.to_rfc3339_opts(SecondsFormat::Secs, true);
-    match session.key_at(kid, gen_time).await {
+    let latest = stamped.latest();
+    let at = if latest == stamped.gen_time {
+        latest.to_rfc3339_opts(SecondsFormat::Millis, true)
+    } else {
+        format!(
+            "{} (genTime {} + accuracy {} ms)",
+            latest.to_rfc3339_opts(SecondsFormat::Millis, true),
+            stamped
+                .gen_time
+                .to_rfc3339_opts(SecondsFormat::Millis, true),
+            stamped.uncertainty.num_milliseconds()
+        )
+    };
+    match session.key_at(kid, latest).await {
         Err(e) => {
             verdict.fail(name, format!("the keystore cannot be asked: {e}"));
             None

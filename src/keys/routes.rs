@@ -6,7 +6,7 @@ use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, DurationRound, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -399,7 +399,11 @@ impl JwksQuery {
                     .map_err(|e| {
                         Problem::invalid_field("at", format!("not an RFC 3339 time: {e}"))
                     })?
-                    .with_timezone(&Utc),
+                    .with_timezone(&Utc)
+                    // Key times are kept to the millisecond (the clock's precision):
+                    // compare at that precision (cut, so never a later time than asked).
+                    .duration_trunc(chrono::TimeDelta::milliseconds(1))
+                    .map_err(|e| Problem::invalid_field("at", format!("out of range: {e}")))?,
             ),
         };
         if identity.is_none() && self.client_id.is_none() && self.kid.is_none() {

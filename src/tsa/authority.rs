@@ -7,7 +7,6 @@
 //! key is kept sealed under the master key, so that every instance signs with it.
 
 use std::path::Path;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use cmpv2::status::PkiStatus;
@@ -15,7 +14,7 @@ use cms::builder::{SignedDataBuilder, SignerInfoBuilder};
 use cms::cert::CertificateChoices;
 use cms::signed_data::{EncapsulatedContentInfo, SignerIdentifier};
 use const_oid::ObjectIdentifier;
-use der::asn1::{Any, BitString, GeneralizedTime, Int, OctetString, SetOfVec, Uint};
+use der::asn1::{Any, BitString, Int, OctetString, SetOfVec, Uint};
 use der::{Decode, Encode, Tag, Tagged};
 use openssl::hash::{MessageDigest, hash};
 use openssl::nid::Nid;
@@ -24,12 +23,12 @@ use openssl::x509::X509;
 use spki::{AlgorithmIdentifierOwned, DynSignatureAlgorithmIdentifier, SignatureBitStringEncoding};
 use x509_cert::attr::Attribute;
 use x509_cert::ext::pkix::name::GeneralName;
-use x509_tsp::{Accuracy, MessageImprint, TimeStampReq, TspVersion, TstInfo};
+use x509_tsp::{Accuracy, MessageImprint, TimeStampReq, TspVersion};
 
 use super::asn1::{
-    ECDSA_WITH_SHA_256, EssCertIdV2, FailureInfo, ID_AA_SIGNING_CERTIFICATE_V_2, ID_CT_TST_INFO,
-    ID_KP_TIME_STAMPING, ID_SHA_256, ID_SHA_384, ID_SHA_512, IssuerSerial,
-    SHA_256_WITH_RSA_ENCRYPTION, SigningCertificateV2, StatusInfo, TimeStampReply,
+    ECDSA_WITH_SHA_256, EssCertIdV2, FailureInfo, GenTime, ID_AA_SIGNING_CERTIFICATE_V_2,
+    ID_CT_TST_INFO, ID_KP_TIME_STAMPING, ID_SHA_256, ID_SHA_384, ID_SHA_512, IssuerSerial,
+    SHA_256_WITH_RSA_ENCRYPTION, SigningCertificateV2, StatusInfo, TimeStampReply, TstInfo,
     issuer_and_serial,
 };
 use crate::config::Config;
@@ -118,7 +117,7 @@ impl Authority {
             chain,
             key,
             &settings.tsa_policy,
-            settings.tsa_accuracy_seconds,
+            settings.tsa_accuracy_millis,
         )
     }
 
@@ -128,7 +127,7 @@ impl Authority {
         chain: Vec<X509>,
         key: PKey<Private>,
         policy: &str,
-        accuracy_seconds: u32,
+        accuracy_millis: u32,
     ) -> Result<Self, AuthorityError> {
         let leaf = chain.first().ok_or_else(|| {
             AuthorityError::Config("DEPOT_TSA_CERT_FILE holds no PEM certificate".into())
@@ -183,11 +182,7 @@ impl Authority {
             certificates,
             signing_certificate,
             policy,
-            accuracy: (accuracy_seconds > 0).then_some(Accuracy {
-                seconds: Some(u64::from(accuracy_seconds)),
-                millis: None,
-                micros: None,
-            }),
+            accuracy: accuracy(accuracy_millis),
             chain_pem,
             anchors,
         })
@@ -239,14 +234,12 @@ impl Authority {
         serial: u64,
         now: DateTime<Utc>,
     ) -> Result<Vec<u8>, AuthorityError> {
-        let seconds = u64::try_from(now.timestamp())
-            .map_err(|_| AuthorityError::Config("the clock is before 1970".into()))?;
         let tst_info = TstInfo {
             version: TspVersion::V1,
             policy: self.policy,
             message_imprint: request.message_imprint.clone(),
             serial_number: Int::from(Uint::new(&serial.to_be_bytes())?),
-            gen_time: GeneralizedTime::from_unix_duration(Duration::from_secs(seconds))?,
+            gen_time: GenTime::from_millis(now)?,
             accuracy: self.accuracy.clone(),
             ordering: false,
             nonce: request.nonce.clone(),
@@ -297,6 +290,19 @@ impl Authority {
         }
         .to_der()?)
     }
+}
+
+/// The stated accuracy of `genTime` (RFC 3161 § 2.4.2), in seconds and milliseconds;
+/// none when zero.
+fn accuracy(millis: u32) -> Option<Accuracy> {
+    let whole = u64::from(millis / 1000);
+    // Below 1000, so it fits the field's INTEGER (1..999).
+    let rest = (millis % 1000) as i16;
+    (millis > 0).then_some(Accuracy {
+        seconds: (whole > 0).then_some(whole),
+        millis: (rest > 0).then_some(rest),
+        micros: None,
+    })
 }
 
 /// A TimeStampResp with status `rejection`, the failure bit and a text.

@@ -22,9 +22,9 @@ use openssl::x509::verify::X509VerifyParam;
 use openssl::x509::{X509, X509PurposeId, X509StoreContext};
 use spki::AlgorithmIdentifierOwned;
 use x509_cert::attr::Attribute;
-use x509_tsp::{MessageImprint, TimeStampReq, TspVersion, TstInfo};
+use x509_tsp::{Accuracy, MessageImprint, TimeStampReq, TspVersion};
 
-use super::asn1::{self, FailureInfo, SignedDataView, SignerInfoView, TimeStampReply};
+use super::asn1::{self, FailureInfo, SignedDataView, SignerInfoView, TimeStampReply, TstInfo};
 use super::authority::timestamping_only;
 use crate::service_client::{ServiceClient, ServiceTokenError};
 
@@ -42,8 +42,34 @@ pub struct ReceptionProof {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
     pub gen_time: DateTime<Utc>,
+    /// How far from `gen_time` the TSA says the true time may be: its stated accuracy;
+    /// for a whole-second `genTime` that states none, one second (the TSA may have cut
+    /// or rounded the time to the second); zero for a fraction with no accuracy.
+    pub uncertainty: chrono::TimeDelta,
     pub serial: String,
     pub policy: String,
+}
+
+impl Verified {
+    /// The latest moment the TSA can have been asked: `gen_time` plus its uncertainty.
+    pub fn latest(&self) -> DateTime<Utc> {
+        self.gen_time + self.uncertainty
+    }
+}
+
+/// RFC 3161 § 2.4.2: the accuracy of `genTime`, or what a missing one means here.
+fn uncertainty(accuracy: Option<&Accuracy>, fraction: bool) -> chrono::TimeDelta {
+    match accuracy {
+        Some(a) => {
+            // A year bounds an absurd accuracy (the arithmetic stays in range).
+            let seconds = a.seconds.unwrap_or(0).min(366 * 86_400) as i64;
+            chrono::TimeDelta::seconds(seconds)
+                + chrono::TimeDelta::milliseconds(i64::from(a.millis.unwrap_or(0)))
+                + chrono::TimeDelta::microseconds(i64::from(a.micros.unwrap_or(0)))
+        }
+        None if fraction => chrono::TimeDelta::zero(),
+        None => chrono::TimeDelta::seconds(1),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -353,13 +379,14 @@ pub fn verify_token(
     }
 
     timestamping_only(&parsed)?;
-    let gen_time = DateTime::<Utc>::from(std::time::SystemTime::from(tst.gen_time));
+    let gen_time = tst.gen_time.to_utc();
     chain(certificate, &certificates, anchors, gen_time)?;
     let serial = BigNum::from_slice(tst.serial_number.as_bytes())
         .and_then(|n| n.to_dec_str().map(|s| s.to_string()))
         .map_err(|e| e.to_string())?;
     Ok(Verified {
         gen_time,
+        uncertainty: uncertainty(tst.accuracy.as_ref(), tst.gen_time.has_fraction()),
         serial,
         policy: tst.policy.to_string(),
     })
@@ -514,5 +541,39 @@ fn chain(
         (false, reason) => Err(format!(
             "the signing certificate does not chain to a trusted root: {reason}"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accuracy(seconds: Option<u64>, millis: Option<i16>, micros: Option<i16>) -> Accuracy {
+        Accuracy {
+            seconds,
+            millis,
+            micros,
+        }
+    }
+
+    #[test]
+    fn the_latest_moment_a_timestamp_allows() {
+        use chrono::TimeDelta as D;
+        // Ours: milliseconds, accuracy 1 ms.
+        let ours = accuracy(None, Some(1), None);
+        assert_eq!(uncertainty(Some(&ours), true), D::milliseconds(1));
+        // Another TSA's stated accuracy is taken as it is, with or without a fraction.
+        let other = accuracy(Some(2), Some(500), Some(7));
+        assert_eq!(
+            uncertainty(Some(&other), false),
+            D::milliseconds(2_500) + D::microseconds(7)
+        );
+        // A whole second and no accuracy: the time may have been cut to the second.
+        assert_eq!(uncertainty(None, false), D::seconds(1));
+        // A fraction and no accuracy: the time as stated.
+        assert_eq!(uncertainty(None, true), D::zero());
+        // An absurd accuracy stays in range.
+        let absurd = accuracy(Some(u64::MAX), None, None);
+        assert_eq!(uncertainty(Some(&absurd), false), D::days(366));
     }
 }

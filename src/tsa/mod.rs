@@ -11,7 +11,7 @@ pub mod serials;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use openssl::x509::X509;
 
 pub use authority::{Authority, AuthorityError, Refusal};
@@ -41,12 +41,12 @@ pub async fn stamp_in_process(
     let response = authority
         .sign(&request, serial, now)
         .map_err(|e| TsaError::Invalid(e.to_string()))?;
-    // The TSTInfo's genTime is `now` to the second (no fraction is issued).
-    let gen_time = DateTime::from_timestamp(now.timestamp(), 0)
-        .ok_or_else(|| TsaError::Invalid("the clock is out of range".into()))?;
     Ok(ReceptionProof {
         response,
-        gen_time,
+        // The TSTInfo's genTime: `now` to the millisecond.
+        gen_time: now
+            .duration_trunc(TimeDelta::milliseconds(1))
+            .unwrap_or(now),
         serial: serial.to_string(),
     })
 }

@@ -86,6 +86,7 @@ async fn queries_made_by_openssl_are_answered_and_verify_with_openssl() {
     let (_tmp, dir) = data_dir();
     save_chain(&app, &dir).await;
 
+    let mut with_fraction = 0;
     for md in ["-sha256", "-sha384", "-sha512"] {
         openssl(
             &dir,
@@ -102,7 +103,24 @@ async fn queries_made_by_openssl_are_answered_and_verify_with_openssl() {
             text.contains("Policy OID: 1.2.3.4.1") || text.contains("Policy OID: tsa_policy1"),
             "{text}"
         );
-        assert!(text.contains("Accuracy: 0x01 seconds"), "{text}");
+        assert!(
+            text.contains("Accuracy: unspecified seconds, 0x01 millis, unspecified micros"),
+            "{text}"
+        );
+        // genTime to the millisecond, as openssl reads it: "Dec  3 05:34:04.088 2026 GMT"
+        // (no fraction in the one case in a thousand where it is .000).
+        let shown = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Time stamp: "))
+            .unwrap_or_else(|| panic!("no time in\n{text}"));
+        let clock = shown.split_whitespace().nth(2).unwrap();
+        if let Some((_, fraction)) = clock.split_once('.') {
+            assert!(
+                (1..=3).contains(&fraction.len()) && !fraction.ends_with('0'),
+                "{shown}"
+            );
+            with_fraction += 1;
+        }
         // -verify checks the imprint against the data, the nonce against the query,
         // the ESS signing certificate, the signature and the chain with the
         // timeStamping purpose.
@@ -131,6 +149,8 @@ async fn queries_made_by_openssl_are_answered_and_verify_with_openssl() {
             "{against_query}"
         );
     }
+    // Three stamps all at a whole second happen once in a billion.
+    assert!(with_fraction > 0, "no genTime had milliseconds");
 
     // Other data: openssl refuses the reply.
     std::fs::write(dir.join("other.bin"), b"other bytes").unwrap();
