@@ -69,18 +69,26 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
             .await
             .context("registering the depot's own client")?,
     );
-    let tsa_client = Arc::new(
-        crate::tsa::client_from_config(&config, &tsa, service_client.clone())
-            .context("configuring the TSA client")?,
+    let tsa_serials = crate::tsa::Serials::new(db.clone());
+    let stamper = Arc::new(
+        crate::tsa::stamper_from_config(
+            &config,
+            tsa.clone(),
+            tsa_serials.clone(),
+            service_client.clone(),
+            clock.clone(),
+        )
+        .context("configuring the TSA client")?,
     );
     Ok(AppState {
         depot: crate::depot::store::Store::new(db.clone()),
-        tsa_serials: crate::tsa::Serials::new(db.clone()),
-        active_kids: crate::keys::store::ActiveKids::new(db.clone(), keystore.policy),
+        tsa_serials,
+        key_directory: crate::keys::directory::KeyDirectory::new(db.clone(), keystore.policy),
+        live_symkeys: crate::symkeys::store::LiveSymkeys::new(db.clone()),
         keystore,
         tsa,
         service_client,
-        tsa_client,
+        stamper,
         config: Arc::new(config),
         db,
         clock,

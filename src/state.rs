@@ -24,7 +24,9 @@ pub struct AppState {
     pub policy: Arc<Policy>,
     pub keystore: Arc<crate::keys::Keystore>,
     /// Which registered keys are active (the depot's check of a message's kids).
-    pub active_kids: crate::keys::store::ActiveKids,
+    pub key_directory: crate::keys::directory::KeyDirectory,
+    /// Which symmetric keys are live (likewise).
+    pub live_symkeys: crate::symkeys::store::LiveSymkeys,
     /// The co-hosted time-stamp authority.
     pub tsa: Arc<crate::tsa::Authority>,
     /// Its serial numbers.
@@ -32,19 +34,9 @@ pub struct AppState {
     /// The depot's own OAuth client (client credentials with private_key_jwt).
     pub service_client: Arc<crate::service_client::ServiceClient>,
     /// How the depot obtains proofs of reception.
-    pub tsa_client: Arc<crate::tsa::TsaClient>,
+    pub stamper: Arc<crate::tsa::Stamper>,
     /// Stores accepted messages, several to a statement under load.
     pub depot: crate::depot::store::Store,
     /// The outbox relay, when a broker is configured and the server runs.
     pub relay: Option<queues::relay::RelayControl>,
-}
-
-impl AppState {
-    /// A message was committed: let the relay publish its notifications now rather
-    /// than at its next poll.
-    pub fn wake_relay(&self) {
-        if let Some(relay) = &self.relay {
-            relay.wake();
-        }
-    }
 }

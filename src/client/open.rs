@@ -24,7 +24,7 @@ use serde_json::Value;
 use super::seal::symkey_parts;
 pub use super::verdict::{Check, Verdict, checks};
 use super::{ClientError, Device, Fetched, Session, b64_json};
-use crate::tsa::client::{Verified, new_request, verify_response};
+use crate::tsa::verify::{Verified, new_request, verify_response};
 
 /// The roots a timestamp must chain to.
 pub struct Trust {

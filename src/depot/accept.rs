@@ -1,24 +1,21 @@
-//! `POST /depot/messages`: the accept pipeline, one step per function, in the order
-//! the depot's contract gives (API.md "Depot"; DESIGN.md, seed figure 7):
+//! Accepting a sealed message (`POST /depot/messages`), as a use case that knows
+//! nothing of HTTP: the route has checked the sender's token and read the body within
+//! its limit; then, in the order of the depot's contract (API.md "Depot"; DESIGN.md,
+//! seed figure 7):
 //!
-//! 1. the sender's token (`depot:send`, audience depot);
-//! 2. the body limit;
-//! 3. `Idempotency-Key`: a retry gets the first answer;
-//! 4. the body and the sealed message's shape, without decrypting;
-//! 5. every encryption `kid` belongs to a recipient, the sender or a live symmetric key;
-//! 6. no recipient's box is full;
-//! 7. the depot's own client-credentials token;
-//! 8. an RFC 3161 timestamp over the exact bytes of `sealed`;
-//! 9. one transaction: message, sender claims, boxes, outbox, idempotency record;
-//! 10. 201.
+//! 1. `Idempotency-Key`: a retry gets the first answer;
+//! 2. the body and the sealed message's shape, without decrypting;
+//! 3. every encryption `kid` belongs to a recipient, the sender or a live symmetric key;
+//! 4. no recipient's box is full;
+//! 5. the depot's own client-credentials token, and an RFC 3161 timestamp over the
+//!    exact bytes of `sealed` ([`Stamper`]);
+//! 6. one transaction: message, sender claims, deliveries, outbox, idempotency record;
+//! 7. the answer the route gives with its 201.
 //!
 //! Nothing is stored unless every step passed.
 
 use std::collections::HashSet;
 
-use actix_web::http::StatusCode;
-use actix_web::http::header::LOCATION;
-use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD as B64};
 use chrono::{DateTime, Duration, Utc};
@@ -26,70 +23,141 @@ use serde_json::{Value, json};
 
 use super::Caller;
 use super::boxes::box_key;
+use super::deliveries::deliveries;
 use super::request::{self, BodyError, PostedMessage, Retention};
-use super::store::{self, Delivery, IdempotencyRow, InsertError, MessageRow, NewMessage};
-use crate::authz::scope::{Resource, Scope};
-use crate::body;
+use super::store::{IdempotencyRow, InsertError, MessageRow, NewMessage, Store};
+use crate::clock::Clock;
+use crate::config::Settings;
 use crate::keys::KeyUse;
-use crate::keys::store::{self as keystore, IdentityFilter, Search};
+use crate::keys::directory::KeyDirectory;
+use crate::keys::store::IdentityFilter;
 use crate::people::Identifier;
-use crate::problem::Problem;
-use crate::state::AppState;
-use crate::tsa::client::ReceptionProof;
+use crate::symkeys::store::LiveSymkeys;
+use crate::tsa::{ReceptionProof, Stamper, TsaError};
 
 /// Longest accepted `Idempotency-Key`.
-const MAX_IDEMPOTENCY_KEY: usize = 255;
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 
+/// What accepting a message needs, and nothing more.
+pub struct Accepting<'a> {
+    pub store: &'a Store,
+    pub keys: &'a KeyDirectory,
+    pub symkeys: &'a LiveSymkeys,
+    pub stamper: &'a Stamper,
+    pub clock: &'a Clock,
+    pub limits: Limits,
+    /// Told of each stored message, so that its notifications go out now rather than
+    /// at the relay's next poll.
+    pub relay: Option<&'a queues::relay::RelayControl>,
+}
+
+/// The configured bounds of a message.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub retention: Retention,
+    pub box_quota_bytes: u64,
+    pub idempotency: Duration,
+}
+
+impl Limits {
+    pub fn from_settings(settings: &Settings) -> Self {
+        Self {
+            retention: Retention {
+                default: Duration::days(i64::from(settings.message_retention_days)),
+                max: Duration::days(i64::from(settings.message_max_retention_days)),
+            },
+            box_quota_bytes: settings.box_quota_bytes,
+            idempotency: Duration::hours(i64::from(settings.idempotency_hours)),
+        }
+    }
+}
+
+/// A message as posted.
+pub struct Submission<'a> {
+    pub body: &'a [u8],
+    /// Whether the body was declared `application/json`.
+    pub declared_json: bool,
+    /// The `Idempotency-Key`, as sent.
+    pub idempotency_key: Option<&'a [u8]>,
+}
+
+/// Why a message is not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum AcceptError {
+    #[error("the Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters")]
+    IdempotencyKey,
+    #[error("this Idempotency-Key was used with another body; use a new key for a new message")]
+    IdempotencyReused,
+    #[error("the body must be application/json")]
+    NotJson,
+    #[error("{0}")]
+    Malformed(String),
+    #[error("{field}: {detail}")]
+    Field { field: String, detail: String },
+    #[error(
+        "kid {0:?} is neither an active enc key of a recipient or of the sender, nor a live symmetric key"
+    )]
+    UnknownKid(String),
+    #[error(
+        "recipients[{index}]: the recipient's box is full ({held} of {quota} bytes used); it accepts new messages once it is emptied"
+    )]
+    BoxFull { index: usize, held: u64, quota: u64 },
+    #[error(transparent)]
+    NoTimestamp(#[from] TsaError),
+    #[error("{code}: {detail}")]
+    Internal { code: &'static str, detail: String },
+}
+
+fn internal(code: &'static str) -> impl Fn(sea_orm::DbErr) -> AcceptError {
+    move |e| AcceptError::Internal {
+        code,
+        detail: e.to_string(),
+    }
+}
+
+/// Accepts `submission` from `sender`: the 201 answer (`id`, `receivedAt`,
+/// `timestamp`, `sender`), the first one again for a retry.
 pub async fn accept(
-    state: &AppState,
-    req: &HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, Problem> {
-    let sender = authorize(state, req).await?;
-    let body = read_body(state, payload).await?;
-    let idempotency = idempotency(req, &sender, &body)?;
-    let now = state.clock.now();
+    deps: &Accepting<'_>,
+    sender: &Caller,
+    submission: Submission<'_>,
+) -> Result<Value, AcceptError> {
+    let idempotency = idempotency(submission.idempotency_key, sender, submission.body)?;
+    let now = deps.clock.now();
     if let Some(idempotency) = &idempotency
-        && let Some(answer) = replay(state, idempotency, now).await?
+        && let Some(answer) = replay(deps, idempotency, now).await?
     {
         return Ok(answer);
     }
-    let posted = parse(state, req, &body, now)?;
-    // Steps 5 and 6 only read: they run side by side, and a message failing both is
+    if !submission.declared_json {
+        return Err(AcceptError::NotJson);
+    }
+    let posted = parse(deps, submission.body, now)?;
+    // Steps 3 and 4 only read: they run side by side, and a message failing both is
     // refused for the first, as if they had run in turn.
     let (keys, quotas) = tokio::join!(
-        check_keys(state, &sender, &posted, now),
-        check_quotas(state, &posted)
+        check_keys(deps, sender, &posted, now),
+        check_quotas(deps, &posted)
     );
     keys.and(quotas)?;
-    own_token(state).await?;
-    let proof = timestamp(state, &posted).await?;
-    let stored = store(state, &sender, posted, proof, idempotency.as_ref()).await;
-    match (stored, idempotency) {
-        (Err(StoreOutcome::Race), Some(idempotency)) => replay(state, &idempotency, now)
+    let proof = deps.stamper.stamp(posted.sealed.text.as_bytes()).await?;
+    match (
+        store(deps, sender, posted, proof, idempotency.as_ref()).await,
+        idempotency,
+    ) {
+        (Err(InsertError::IdempotencyRace), Some(idempotency)) => replay(deps, &idempotency, now)
             .await?
-            .ok_or_else(|| Problem::internal("E-DEPOT-IDEMPOTENCY", &"the racing record vanished")),
-        (Err(StoreOutcome::Race), None) => Err(Problem::internal(
-            "E-DEPOT-IDEMPOTENCY",
-            &"an idempotency race without a key",
-        )),
-        (Err(StoreOutcome::Failed(problem)), _) => Err(problem),
-        (Ok(answer), _) => Ok(created(&answer)),
+            .ok_or_else(|| AcceptError::Internal {
+                code: "E-DEPOT-IDEMPOTENCY",
+                detail: "the racing record vanished".into(),
+            }),
+        (Err(InsertError::IdempotencyRace), None) => Err(AcceptError::Internal {
+            code: "E-DEPOT-IDEMPOTENCY",
+            detail: "an idempotency race without a key".into(),
+        }),
+        (Err(InsertError::Db(e)), _) => Err(internal("E-DEPOT-STORE")(e)),
+        (Ok(answer), _) => Ok(answer),
     }
-}
-
-/// Step 1: a token with `depot:send` for the depot.
-async fn authorize(state: &AppState, req: &HttpRequest) -> Result<Caller, Problem> {
-    let claims = state
-        .verifier
-        .require(req, Resource::Depot, Scope::DepotSend)
-        .await?;
-    Caller::of_token(claims).map_err(|e| Problem::new(StatusCode::FORBIDDEN, "no-identity", e))
-}
-
-/// Step 2: the body, refused as soon as it passes the configured limit.
-async fn read_body(state: &AppState, payload: web::Payload) -> Result<web::Bytes, Problem> {
-    body::read(payload, state.config.settings.message_max_bytes).await
 }
 
 /// A key the sender chose, scoped to the sending (client, user), with the body's hash.
@@ -99,26 +167,20 @@ pub struct Idempotency {
     request_hash: String,
 }
 
-/// Step 3a: the `Idempotency-Key` header, if any.
+/// Step 1a: the `Idempotency-Key`, if any.
 fn idempotency(
-    req: &HttpRequest,
+    header: Option<&[u8]>,
     sender: &Caller,
     body: &[u8],
-) -> Result<Option<Idempotency>, Problem> {
-    let Some(header) = req.headers().get("idempotency-key") else {
+) -> Result<Option<Idempotency>, AcceptError> {
+    let Some(header) = header else {
         return Ok(None);
     };
-    let key = header
-        .to_str()
+    let key = std::str::from_utf8(header)
         .ok()
         .filter(|k| (1..=MAX_IDEMPOTENCY_KEY).contains(&k.len()))
         .filter(|k| k.bytes().all(|b| b.is_ascii_graphic()))
-        .ok_or_else(|| {
-            Problem::invalid_field(
-                "Idempotency-Key",
-                format!("1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters"),
-            )
-        })?;
+        .ok_or(AcceptError::IdempotencyKey)?;
     Ok(Some(Idempotency {
         scope: format!("{} {}", sender.claims.client_id, sender.owner.owner),
         key: key.to_owned(),
@@ -126,190 +188,127 @@ fn idempotency(
     }))
 }
 
-/// Step 3b: the first answer to this key, when there was one.
+/// Step 1b: the first answer to this key, when there was one.
 async fn replay(
-    state: &AppState,
+    deps: &Accepting<'_>,
     idempotency: &Idempotency,
     now: DateTime<Utc>,
-) -> Result<Option<HttpResponse>, Problem> {
-    let Some(record) =
-        store::idempotent_answer(&state.db, &idempotency.scope, &idempotency.key, now)
-            .await
-            .map_err(|e| Problem::internal("E-DEPOT-IDEMPOTENCY", &e))?
+) -> Result<Option<Value>, AcceptError> {
+    let Some(record) = deps
+        .store
+        .idempotent_answer(&idempotency.scope, &idempotency.key, now)
+        .await
+        .map_err(internal("E-DEPOT-IDEMPOTENCY"))?
     else {
         return Ok(None);
     };
     if record.request_hash != idempotency.request_hash {
-        return Err(Problem::conflict(
-            "this Idempotency-Key was used with another body; use a new key for a new message",
-        ));
+        return Err(AcceptError::IdempotencyReused);
     }
-    Ok(Some(created(&record.response)))
+    Ok(Some(record.response))
 }
 
-/// Step 4: the body and the sealed message's shape.
+/// Step 2: the body and the sealed message's shape.
 fn parse(
-    state: &AppState,
-    req: &HttpRequest,
+    deps: &Accepting<'_>,
     body: &[u8],
     now: DateTime<Utc>,
-) -> Result<PostedMessage, Problem> {
-    if !body::media_type(req).eq_ignore_ascii_case("application/json") {
-        return Err(Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            "the body must be application/json",
-        ));
-    }
-    let settings = &state.config.settings;
-    let retention = Retention {
-        default: Duration::days(i64::from(settings.message_retention_days)),
-        max: Duration::days(i64::from(settings.message_max_retention_days)),
-    };
-    request::parse(body, now, retention).map_err(|e| match e {
-        BodyError::Malformed(detail) => Problem::bad_request(detail),
-        BodyError::Field(f) => Problem::invalid_field(f.field, f.detail),
+) -> Result<PostedMessage, AcceptError> {
+    request::parse(body, now, deps.limits.retention).map_err(|e| match e {
+        BodyError::Malformed(detail) => AcceptError::Malformed(detail),
+        BodyError::Field(f) => AcceptError::Field {
+            field: f.field,
+            detail: f.detail,
+        },
     })
 }
 
 /// The kids of the active `enc` keys of the recipients and of the sender.
 async fn enc_kids(
-    state: &AppState,
+    deps: &Accepting<'_>,
     sender: &Caller,
     posted: &PostedMessage,
     now: DateTime<Utc>,
 ) -> Result<HashSet<String>, sea_orm::DbErr> {
-    let policy = &state.keystore.policy;
     let mut identities: Vec<IdentityFilter> =
         posted.recipients.iter().map(IdentityFilter::from).collect();
     let mut kids = HashSet::new();
     match serde_json::from_value::<Identifier>(sender.owner.identifier()) {
         Ok(id) => identities.push(IdentityFilter::from(&id)),
         // A system client of no organization: its own keys.
-        Err(_) => {
-            let search = Search {
-                client_id: Some(sender.claims.client_id.clone()),
-                key_use: Some(KeyUse::Enc),
-                ..Search::default()
-            };
-            let own = keystore::search(&state.db, &search, now, policy).await?;
-            kids.extend(own.into_iter().map(|k| k.kid));
-        }
+        Err(_) => kids.extend(
+            deps.keys
+                .active_of_client(&sender.claims.client_id, KeyUse::Enc, now)
+                .await?,
+        ),
     }
     kids.extend(
-        state
-            .active_kids
-            .of_any(identities, KeyUse::Enc, now)
+        deps.keys
+            .active_of_any(identities, KeyUse::Enc, now)
             .await?,
     );
     Ok(kids)
 }
 
-/// Step 5: every recipient entry is encrypted to an active `enc` key of a recipient
+/// Step 3: every recipient entry is encrypted to an active `enc` key of a recipient
 /// or of the sender (so the sent box stays readable), or to a live symmetric key.
 async fn check_keys(
-    state: &AppState,
+    deps: &Accepting<'_>,
     sender: &Caller,
     posted: &PostedMessage,
     now: DateTime<Utc>,
-) -> Result<(), Problem> {
-    let known = enc_kids(state, sender, posted, now)
+) -> Result<(), AcceptError> {
+    let known = enc_kids(deps, sender, posted, now)
         .await
-        .map_err(|e| Problem::internal("E-DEPOT-KEYS", &e))?;
+        .map_err(internal("E-DEPOT-KEYS"))?;
     for recipient in &posted.sealed.envelope.recipients {
         if known.contains(&recipient.kid) {
             continue;
         }
         let live_symkey = match uuid::Uuid::parse_str(&recipient.kid) {
-            Ok(_) => crate::symkeys::store::get(&state.db, &recipient.kid)
+            Ok(_) => deps
+                .symkeys
+                .is_live(&recipient.kid, now)
                 .await
-                .map_err(|e| Problem::internal("E-DEPOT-SYMKEY", &e))?
-                .is_some_and(|k| k.expires_at > now),
+                .map_err(internal("E-DEPOT-SYMKEY"))?,
             Err(_) => false,
         };
         if !live_symkey {
-            return Err(Problem::invalid_field(
-                "sealed",
-                format!(
-                    "kid {:?} is neither an active enc key of a recipient or of the sender, nor a live symmetric key",
-                    recipient.kid
-                ),
-            ));
+            return Err(AcceptError::UnknownKid(recipient.kid.clone()));
         }
     }
     Ok(())
 }
 
-/// Step 6: a full box refuses new messages.
-async fn check_quotas(state: &AppState, posted: &PostedMessage) -> Result<(), Problem> {
-    let quota = state.config.settings.box_quota_bytes;
+/// Step 4: a full box refuses new messages.
+async fn check_quotas(deps: &Accepting<'_>, posted: &PostedMessage) -> Result<(), AcceptError> {
+    let quota = deps.limits.box_quota_bytes;
     let keys: Vec<String> = posted.recipients.iter().map(box_key).collect();
-    let used = state
-        .depot
+    let used = deps
+        .store
         .box_bytes(keys.clone())
         .await
-        .map_err(|e| Problem::internal("E-DEPOT-QUOTA", &e))?;
+        .map_err(internal("E-DEPOT-QUOTA"))?;
     let size = posted.sealed.text.len() as u64;
-    for (i, key) in keys.iter().enumerate() {
+    for (index, key) in keys.iter().enumerate() {
         let held = used.get(key).copied().unwrap_or(0).max(0).cast_unsigned();
         if held + size > quota {
-            return Err(Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "box-full",
-                format!(
-                    "recipients[{i}]: the recipient's box is full ({held} of {quota} bytes used); it accepts new messages once it is emptied"
-                ),
-            )
-            .with_member("field", json!(format!("recipients[{i}]"))));
+            return Err(AcceptError::BoxFull { index, held, quota });
         }
     }
     Ok(())
 }
 
-fn tsa_unavailable(e: &dyn std::fmt::Display) -> Problem {
-    tracing::warn!(error = %e, "no timestamp: message refused");
-    Problem::unavailable("the time-stamp authority cannot be reached; try again shortly")
-        .with_header("Retry-After", "5".into())
-}
-
-/// Step 7: the depot's own client-credentials token for the TSA.
-async fn own_token(state: &AppState) -> Result<(), Problem> {
-    state
-        .tsa_client
-        .authenticate()
-        .await
-        .map_err(|e| tsa_unavailable(&e))
-}
-
-/// Step 8: the proof of reception over the exact bytes of `sealed`.
-/// The co-hosted TSA is called in-process; one named by `DEPOT_TSA_URL` over HTTP.
-async fn timestamp(state: &AppState, posted: &PostedMessage) -> Result<ReceptionProof, Problem> {
-    let data = posted.sealed.text.as_bytes();
-    let proof = match state.config.settings.tsa_url {
-        None => {
-            crate::tsa::stamp_in_process(&state.tsa, &state.tsa_serials, data, state.clock.now())
-                .await
-        }
-        Some(_) => state.tsa_client.stamp(data).await,
-    };
-    proof.map_err(|e| tsa_unavailable(&e))
-}
-
-enum StoreOutcome {
-    Race,
-    Failed(Problem),
-}
-
-/// Step 9: everything in one transaction; answers the 201 body.
+/// Step 6: everything in one transaction; the 201 body.
 async fn store(
-    state: &AppState,
+    deps: &Accepting<'_>,
     sender: &Caller,
     posted: PostedMessage,
     proof: ReceptionProof,
     idempotency: Option<&Idempotency>,
-) -> Result<Value, StoreOutcome> {
+) -> Result<Value, InsertError> {
     let id = uuid::Uuid::now_v7().to_string();
-    let received_at = state.clock.now();
+    let received_at = deps.clock.now();
     let claims = sender.sender_claims();
     let answer = json!({
         "id": id,
@@ -317,21 +316,7 @@ async fn store(
         "timestamp": STANDARD.encode(&proof.response),
         "sender": claims,
     });
-    let deliveries = posted
-        .recipients
-        .iter()
-        .map(|recipient| Delivery {
-            box_key: box_key(recipient),
-            recipient: json!(recipient),
-            notification: queues::MessageReceived {
-                kind: "message.received".into(),
-                message_id: id.clone(),
-                application: posted.application.clone(),
-                recipient: json!(recipient),
-                received_at: received_at.to_rfc3339(),
-            },
-        })
-        .collect();
+    let deliveries = deliveries(&posted.recipients, &id, &posted.application, received_at);
     let idempotency = idempotency.map(|i| IdempotencyRow {
         scope: i.scope.clone(),
         key: i.key.clone(),
@@ -339,8 +324,7 @@ async fn store(
         message_id: id.clone(),
         response: answer.clone(),
         created_at: received_at,
-        expires_at: received_at
-            + Duration::hours(i64::from(state.config.settings.idempotency_hours)),
+        expires_at: received_at + deps.limits.idempotency,
     });
     let row = MessageRow {
         id: id.clone(),
@@ -362,23 +346,10 @@ async fn store(
         deliveries,
         idempotency,
     };
-    match state.depot.insert(new).await {
-        Ok(()) => {
-            state.wake_relay();
-            tracing::info!(message_id = id, "message accepted");
-            Ok(answer)
-        }
-        Err(InsertError::IdempotencyRace) => Err(StoreOutcome::Race),
-        Err(InsertError::Db(e)) => {
-            Err(StoreOutcome::Failed(Problem::internal("E-DEPOT-STORE", &e)))
-        }
+    deps.store.insert(new).await?;
+    if let Some(relay) = deps.relay {
+        relay.wake();
     }
-}
-
-/// Step 10: 201 with the message's location.
-fn created(answer: &Value) -> HttpResponse {
-    let id = answer["id"].as_str().unwrap_or_default();
-    HttpResponse::Created()
-        .insert_header((LOCATION, format!("/depot/messages/{id}")))
-        .json(answer)
+    tracing::info!(message_id = id, "message accepted");
+    Ok(answer)
 }

@@ -5,6 +5,7 @@
 
 pub mod accept;
 pub mod boxes;
+pub mod deliveries;
 pub mod jwe;
 pub mod request;
 pub mod routes;

@@ -6,11 +6,12 @@
 use std::time::Duration as StdDuration;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::CACHE_CONTROL;
+use actix_web::http::header::{CACHE_CONTROL, LOCATION};
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::accept::{AcceptError, Accepting, Limits, MAX_IDEMPOTENCY_KEY, Submission, accept};
 use super::store::{self, Cursor, EntryRow, INBOX, Listing, SENT};
 use super::{Caller, views};
 use crate::authz::scope::{Resource, Scope};
@@ -26,19 +27,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(remove);
 }
 
-async fn reader(state: &AppState, req: &HttpRequest) -> Result<Caller, Problem> {
-    let claims = state
-        .verifier
-        .require(req, Resource::Depot, Scope::DepotRead)
-        .await?;
+async fn caller(state: &AppState, req: &HttpRequest, scope: Scope) -> Result<Caller, Problem> {
+    let claims = state.verifier.require(req, Resource::Depot, scope).await?;
     Caller::of_token(claims).map_err(|e| Problem::new(StatusCode::FORBIDDEN, "no-identity", e))
+}
+
+async fn reader(state: &AppState, req: &HttpRequest) -> Result<Caller, Problem> {
+    caller(state, req, Scope::DepotRead).await
 }
 
 fn no_such_message() -> Problem {
     Problem::not_found("no such message in your boxes")
 }
 
-/// Accepts a sealed message (see [`super::accept`]).
+/// Accepts a sealed message (see [`super::accept`]): the sender's token, the body
+/// within its limit, then the use case.
 #[utoipa::path(post, path = "/depot/messages", tag = "depot",
     request_body(content = serde_json::Value, description = "{application, recipients: [identifier…], sealed: JWE compact string or JSON object, expiresAt?, metadata?}"),
     params(("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key and body gets the first answer")),
@@ -54,7 +57,59 @@ pub async fn send(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
-    super::accept::accept(&state, &req, payload).await
+    let sender = caller(&state, &req, Scope::DepotSend).await?;
+    let body = crate::body::read(payload, state.config.settings.message_max_bytes).await?;
+    let submission = Submission {
+        body: &body,
+        declared_json: crate::body::media_type(&req).eq_ignore_ascii_case("application/json"),
+        idempotency_key: req.headers().get("idempotency-key").map(|h| h.as_bytes()),
+    };
+    let accepting = Accepting {
+        store: &state.depot,
+        keys: &state.key_directory,
+        symkeys: &state.live_symkeys,
+        stamper: &state.stamper,
+        clock: &state.clock,
+        limits: Limits::from_settings(&state.config.settings),
+        relay: state.relay.as_ref(),
+    };
+    let answer = accept(&accepting, &sender, submission).await?;
+    let id = answer["id"].as_str().unwrap_or_default();
+    Ok(HttpResponse::Created()
+        .insert_header((LOCATION, format!("/depot/messages/{id}")))
+        .json(&answer))
+}
+
+impl From<AcceptError> for Problem {
+    fn from(e: AcceptError) -> Self {
+        match e {
+            AcceptError::IdempotencyKey => Problem::invalid_field(
+                "Idempotency-Key",
+                format!("1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters"),
+            ),
+            AcceptError::IdempotencyReused => Problem::conflict(e.to_string()),
+            AcceptError::NotJson => Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                e.to_string(),
+            ),
+            AcceptError::Malformed(detail) => Problem::bad_request(detail),
+            AcceptError::Field { field, detail } => Problem::invalid_field(field, detail),
+            AcceptError::UnknownKid(_) => Problem::invalid_field("sealed", e.to_string()),
+            AcceptError::BoxFull { index, .. } => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "box-full", e.to_string())
+                    .with_member("field", json!(format!("recipients[{index}]")))
+            }
+            AcceptError::NoTimestamp(e) => {
+                tracing::warn!(error = %e, "no timestamp: message refused");
+                Problem::unavailable(
+                    "the time-stamp authority cannot be reached; try again shortly",
+                )
+                .with_header("Retry-After", "5".into())
+            }
+            AcceptError::Internal { code, detail } => Problem::internal(code, &detail),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod ceremony;
 pub mod certificate;
+pub mod directory;
 pub mod jwk;
 pub mod owner;
 pub mod routes;

@@ -89,6 +89,26 @@ pub async fn get(db: &impl ConnectionTrait, key_id: &str) -> Result<Option<KeyRo
         .await
 }
 
+/// Which symmetric keys are live: what the depot asks of a message's kid that is no
+/// registered key.
+#[derive(Clone)]
+pub struct LiveSymkeys {
+    db: DatabaseConnection,
+}
+
+impl LiveSymkeys {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// Whether `key_id` names a key that exists and has not expired at `at`.
+    pub async fn is_live(&self, key_id: &str, at: DateTime<Utc>) -> Result<bool, DbErr> {
+        Ok(get(&self.db, key_id)
+            .await?
+            .is_some_and(|k| k.expires_at > at))
+    }
+}
+
 /// The owner that created a key, from the audit trail: it outlives the key's row.
 pub async fn creator_of_removed(
     db: &impl ConnectionTrait,

@@ -4,56 +4,50 @@
 pub mod asn1;
 pub mod authority;
 pub mod client;
+pub mod error;
 pub mod generated;
 pub mod routes;
 pub mod serials;
+pub mod stamper;
+pub mod verify;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use openssl::x509::X509;
 
 pub use authority::{Authority, AuthorityError, Refusal};
-pub use client::{ReceptionProof, TsaClient, TsaClientConfig, TsaError};
+pub use client::{TsaClient, TsaClientConfig};
+pub use error::TsaError;
 pub use serials::Serials;
+pub use stamper::{ReceptionProof, Stamper};
 
 use crate::authz::scope::Resource;
+use crate::clock::Clock;
 use crate::config::{Config, TsaAuth};
 use crate::service_client::ServiceClient;
 
-/// A proof of reception from the co-hosted authority, called in-process: the same
-/// request, serial number and signed TimeStampResp as `POST /tsa` answers, without
-/// the HTTP round trip, the check of the depot's own token and the re-verification
-/// of a signature this process just made. (With `DEPOT_TSA_URL` set, the depot goes
-/// through [`TsaClient`] instead, token and verification included.)
-pub async fn stamp_in_process(
-    authority: &Authority,
-    serials: &Serials,
-    data: &[u8],
-    now: DateTime<Utc>,
-) -> Result<ReceptionProof, TsaError> {
-    let request = client::new_request(data).map_err(TsaError::Invalid)?;
-    let serial = serials
-        .next()
-        .await
-        .map_err(|e| TsaError::Unavailable(format!("no serial number: {e}")))?;
-    let response = authority
-        .sign(&request, serial, now)
-        .map_err(|e| TsaError::Invalid(e.to_string()))?;
-    Ok(ReceptionProof {
-        response,
-        // The TSTInfo's genTime: `now` to the millisecond.
-        gen_time: now
-            .duration_trunc(TimeDelta::milliseconds(1))
-            .unwrap_or(now),
-        serial: serial.to_string(),
-    })
+/// How the depot obtains proofs of reception, as configured: the co-hosted authority
+/// in-process, unless `DEPOT_TSA_URL` names another TSA.
+pub fn stamper_from_config(
+    config: &Config,
+    authority: Arc<Authority>,
+    serials: Serials,
+    service: Arc<ServiceClient>,
+    clock: Clock,
+) -> anyhow::Result<Stamper> {
+    let client = Arc::new(client_from_config(config, &authority, service)?);
+    let in_process = config
+        .settings
+        .tsa_url
+        .is_none()
+        .then_some((authority, serials));
+    Ok(Stamper::new(client, in_process, clock))
 }
 
-/// The client the depot uses, as configured: the co-hosted TSA (trusting its root)
-/// unless `DEPOT_TSA_URL` names another.
-pub fn client_from_config(
+/// The HTTP client of the configured TSA: ours at `/tsa` (trusting its root) unless
+/// `DEPOT_TSA_URL` names another.
+fn client_from_config(
     config: &Config,
     authority: &Authority,
     service: Arc<ServiceClient>,

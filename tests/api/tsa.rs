@@ -513,7 +513,7 @@ async fn an_operator_key_and_certificate_are_used_when_configured() {
     let text = openssl(&dir, &["ts", "-reply", "-in", "r.tsr", "-text"]);
     assert!(text.contains("Policy OID: 1.3.6.1.4.1.4242.1"), "{text}");
     // The depot's own client trusts the configured chain's root.
-    app.state.tsa_client.stamp(b"bytes").await.unwrap();
+    app.state.stamper.client.stamp(b"bytes").await.unwrap();
 }
 
 #[tokio::test]

@@ -84,7 +84,7 @@ const DATA: &[u8] = b"the exact bytes of a sealed message";
 #[tokio::test]
 async fn the_depot_gets_a_verified_proof_from_its_own_tsa_with_its_own_token() {
     let app = spawn_app().await;
-    let proof = app.state.tsa_client.stamp(DATA).await.unwrap();
+    let proof = app.state.stamper.client.stamp(DATA).await.unwrap();
     let drift = (proof.gen_time - app.clock.now()).num_seconds().abs();
     assert!(drift <= 2, "genTime is {drift} s off");
 
@@ -134,7 +134,7 @@ async fn the_depot_gets_a_verified_proof_from_its_own_tsa_with_its_own_token() {
     let claims = jwt_claims(&token);
     assert_eq!(claims["client_id"], "depot-service");
     assert_eq!(claims["aud"], resource);
-    app.state.tsa_client.stamp(DATA).await.unwrap();
+    app.state.stamper.client.stamp(DATA).await.unwrap();
     assert_eq!(client.token("tsa", &resource).await.unwrap(), token);
 
     // Revoked behind its back: the TSA answers 401, the client gets a new token once
@@ -149,14 +149,14 @@ async fn the_depot_gets_a_verified_proof_from_its_own_tsa_with_its_own_token() {
     )
     .await
     .unwrap();
-    app.state.tsa_client.stamp(DATA).await.unwrap();
+    app.state.stamper.client.stamp(DATA).await.unwrap();
     assert_ne!(client.token("tsa", &resource).await.unwrap(), token);
 
     // Near its expiry the cached token is replaced before anyone refuses it.
     let current = client.token("tsa", &resource).await.unwrap();
     app.clock.advance(280);
     assert_ne!(client.token("tsa", &resource).await.unwrap(), current);
-    app.state.tsa_client.stamp(DATA).await.unwrap();
+    app.state.stamper.client.stamp(DATA).await.unwrap();
 }
 
 #[tokio::test]

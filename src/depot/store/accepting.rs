@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
+
 use entity::{box_entry, idempotency_record, message};
 use queues::MessageReceived;
 use sea_orm::sea_query::{Alias, CommonTableExpression, InsertStatement, WithClause};
@@ -104,6 +106,16 @@ impl Store {
                 }
             }),
         }
+    }
+
+    /// The answer first given to this (scope, key), while it is kept.
+    pub async fn idempotent_answer(
+        &self,
+        scope: &str,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<IdempotencyRow>, DbErr> {
+        super::idempotent_answer(&self.db, scope, key, now).await
     }
 
     /// The bytes each of these boxes holds now.
