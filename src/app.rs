@@ -107,7 +107,7 @@ const VERIFIED_TOKENS: usize = 4096;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(ops::health::live)
         .service(ops::health::ready)
-        .service(ops::metrics::metrics)
+        .service(ops::routes::metrics)
         .service(openapi::openapi_json)
         .configure(authz::routes::configure)
         .configure(crate::keys::routes::configure)
@@ -145,10 +145,12 @@ impl Application {
         });
         state.relay = relay.as_ref().map(queues::relay::RelayHandle::control);
         let data = web::Data::new(state.clone());
+        let verifier = web::Data::new(state.verifier.clone());
         let body_limit = state.config.settings.body_limit_bytes;
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .app_data(verifier.clone())
                 .app_data(
                     web::JsonConfig::default()
                         .limit(body_limit)
@@ -156,7 +158,7 @@ impl Application {
                 )
                 .app_data(web::QueryConfig::default().error_handler(|e, _| problem::query_error(e)))
                 .wrap(Compress::default())
-                .wrap(from_fn(ops::metrics::middleware))
+                .wrap(from_fn(ops::routes::middleware))
                 .wrap(TracingLogger::default())
                 .configure(routes)
                 .default_service(web::to(|| async {

@@ -34,6 +34,16 @@ pub fn media_type(req: &HttpRequest) -> &str {
         .unwrap_or_default()
 }
 
+/// Reads a JSON body within `limit` and parses it into the expected shape.
+pub async fn read_json<T: DeserializeOwned>(
+    req: &HttpRequest,
+    payload: Payload,
+    limit: usize,
+) -> Result<T, Problem> {
+    let bytes = read(payload, limit).await?;
+    json(req, &bytes)
+}
+
 /// Parses a JSON body of the expected shape.
 pub fn json<T: DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result<T, Problem> {
     if !media_type(req).eq_ignore_ascii_case("application/json") {

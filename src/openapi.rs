@@ -46,7 +46,7 @@ use crate::ops;
         crate::tsa::routes::certificates,
         ops::health::live,
         ops::health::ready,
-        ops::metrics::metrics,
+        ops::routes::metrics,
     ),
     tags(
         (name = "oauth", description = "OAuth 2 / OpenID Connect endpoints"),

@@ -53,7 +53,7 @@ pub async fn bootstrap_jwks(
     }
     let created = store::upsert_client(&database, &client, clock.now()).await?;
     let policy = crate::keys::Policy::from_settings(&config.settings);
-    crate::keys::admin::record_client_keys(&database, &client, &policy, clock.now()).await?;
+    crate::keys::service::record_client_keys(&database, &client, &policy, clock.now()).await?;
     Ok(created)
 }
 

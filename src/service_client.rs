@@ -94,7 +94,7 @@ impl ServiceClient {
                 .map_err(|e| anyhow::anyhow!("the depot's own client: {e}"))?;
             store::upsert_client(db, &client, now).await?;
             let policy = crate::keys::Policy::from_settings(&config.settings);
-            crate::keys::admin::record_client_keys(db, &client, &policy, now).await?;
+            crate::keys::service::record_client_keys(db, &client, &policy, now).await?;
             tracing::info!(
                 client_id = CLIENT_ID,
                 kid,

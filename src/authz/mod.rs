@@ -8,6 +8,7 @@ pub mod client_auth;
 pub mod error;
 pub mod form;
 pub mod grants;
+pub mod guard;
 pub mod id_token;
 pub mod jose_openssl;
 pub mod jwks;

@@ -14,7 +14,7 @@ use serde_json::json;
 use super::accept::{AcceptError, Accepting, Limits, MAX_IDEMPOTENCY_KEY, Submission, accept};
 use super::store::{self, Cursor, EntryRow, INBOX, Listing, SENT};
 use super::{Caller, views};
-use crate::authz::scope::{Resource, Scope};
+use crate::authz::guard::{Authorized, needs};
 use crate::problem::{Problem, db_error as db_problem};
 use crate::state::AppState;
 
@@ -27,13 +27,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(remove);
 }
 
-async fn caller(state: &AppState, req: &HttpRequest, scope: Scope) -> Result<Caller, Problem> {
-    let claims = state.verifier.require(req, Resource::Depot, scope).await?;
-    Caller::of_token(claims).map_err(|e| Problem::new(StatusCode::FORBIDDEN, "no-identity", e))
-}
-
-async fn reader(state: &AppState, req: &HttpRequest) -> Result<Caller, Problem> {
-    caller(state, req, Scope::DepotRead).await
+/// The depot's view of a caller the guard let through.
+fn caller_of<N>(who: Authorized<N>) -> Result<Caller, Problem> {
+    Caller::of_token(who.claims).map_err(|e| Problem::new(StatusCode::FORBIDDEN, "no-identity", e))
 }
 
 fn no_such_message() -> Problem {
@@ -54,10 +50,11 @@ fn no_such_message() -> Problem {
 #[post("/depot/messages")]
 pub async fn send(
     state: web::Data<AppState>,
+    who: Authorized<needs::DepotSend>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
-    let sender = caller(&state, &req, Scope::DepotSend).await?;
+    let sender = caller_of(who)?;
     let body = crate::body::read(payload, state.config.settings.message_max_bytes).await?;
     let submission = Submission {
         body: &body,
@@ -145,10 +142,10 @@ fn boxes_of(caller: &Caller, folder: &str) -> Vec<String> {
 #[get("/depot/messages")]
 pub async fn list(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    who: Authorized<needs::DepotRead>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, Problem> {
-    let caller = reader(&state, &req).await?;
+    let caller = caller_of(who)?;
     let folder = match query.folder.as_deref() {
         None | Some("inbox") => INBOX,
         Some("sent") => SENT,
@@ -323,10 +320,10 @@ fn inbox_seqs(entries: &[EntryRow]) -> Vec<i64> {
 #[get("/depot/messages/{id}")]
 pub async fn fetch(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    who: Authorized<needs::DepotRead>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    let caller = reader(&state, &req).await?;
+    let caller = caller_of(who)?;
     let (message, mine, mut all) = access(&state, &caller, &path).await?;
     // Only a first fetch writes: a re-read finds its receipt recorded already.
     let seqs: Vec<i64> = mine
@@ -358,10 +355,10 @@ pub async fn fetch(
 #[post("/depot/messages/{id}/read")]
 pub async fn read(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    who: Authorized<needs::DepotRead>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    let caller = reader(&state, &req).await?;
+    let caller = caller_of(who)?;
     let (_, mine, _) = access(&state, &caller, &path).await?;
     let seqs = inbox_seqs(&mine);
     if seqs.is_empty() {
@@ -379,10 +376,10 @@ pub async fn read(
 #[delete("/depot/messages/{id}")]
 pub async fn remove(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    who: Authorized<needs::DepotRead>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    let caller = reader(&state, &req).await?;
+    let caller = caller_of(who)?;
     let (_, mine, _) = access(&state, &caller, &path).await?;
     store::remove_entries(&state.db, &mine, state.clock.now())
         .await
@@ -396,9 +393,9 @@ pub async fn remove(
 #[get("/depot/box")]
 pub async fn box_summary(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    who: Authorized<needs::DepotRead>,
 ) -> Result<HttpResponse, Problem> {
-    let caller = reader(&state, &req).await?;
+    let caller = caller_of(who)?;
     let counts = store::box_counts(&state.db, &caller.inboxes, state.clock.now())
         .await
         .map_err(db_problem("E-DEPOT-BOX"))?;

@@ -4,17 +4,17 @@
 
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, delete, post, web};
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::routes::{owner_view, revoke, valid_name};
+use super::service::{certificate_owner, owner_view, revoke, system_owner, valid_name};
 use super::store::{self, InsertError, NewKey};
-use super::{KeyUse, Owner, Policy, Source, jwk};
-use crate::authz::client::{Client, ClientType};
+use super::{KeyUse, Source, jwk};
+use crate::authz::client::ClientType;
+use crate::authz::guard::{Authorized, needs};
 use crate::authz::jwks::ClientJwks;
-use crate::authz::routes::admin::{admin_body, require_admin};
 use crate::authz::store as client_store;
+use crate::body;
 use crate::people::{self, Identifier};
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -37,97 +37,6 @@ pub struct AdminKey {
     pub x5c: Option<Vec<String>>,
 }
 
-/// The owner of a system client's keys.
-pub fn system_owner(client: &Client) -> Owner {
-    let cbe = client.organization.as_ref().map(ToString::to_string);
-    let mut identity = json!({"profile": "system"});
-    if let Some(cbe) = &cbe {
-        identity["cbe"] = json!(cbe);
-    }
-    Owner {
-        owner: format!("client:{}", client.id),
-        ssin: None,
-        profile: "system".into(),
-        nihii: None,
-        cbe,
-        identity,
-    }
-}
-
-/// The owner of a certificate issued to an identifier.
-fn certificate_owner(identifier: &Identifier) -> Owner {
-    match identifier {
-        Identifier::Ssin(ssin) => Owner {
-            owner: format!("ssin:{ssin}"),
-            ssin: Some(ssin.to_string()),
-            profile: "citizen".into(),
-            nihii: None,
-            cbe: None,
-            identity: json!({"profile": "citizen", "ssin": ssin}),
-        },
-        Identifier::Nihii(nihii) => Owner {
-            owner: format!("nihii:{nihii}"),
-            ssin: None,
-            profile: "professional".into(),
-            nihii: Some(nihii.to_string()),
-            cbe: None,
-            identity: json!({"profile": "professional", "nihii": nihii}),
-        },
-        Identifier::Cbe(cbe) => Owner {
-            owner: format!("cbe:{cbe}"),
-            ssin: None,
-            profile: "organization".into(),
-            nihii: None,
-            cbe: Some(cbe.to_string()),
-            identity: json!({"profile": "organization", "cbe": cbe}),
-        },
-    }
-}
-
-/// Stores the keys a system client was registered with (`POST /admin/clients`,
-/// `depot admin bootstrap`), so that they answer the JWKS search and fill the
-/// `keys` claim; keys the client no longer has are revoked.
-pub async fn record_client_keys(
-    db: &sea_orm::DatabaseConnection,
-    client: &Client,
-    policy: &Policy,
-    now: DateTime<Utc>,
-) -> anyhow::Result<()> {
-    if client.client_type != ClientType::System {
-        return Ok(());
-    }
-    let owner = system_owner(client);
-    let keys = client.jwks.iter().flat_map(|set| set.keys.iter());
-    let kept: Vec<&str> = keys.clone().map(|k| k.kid.as_str()).collect();
-    for old in store::keys_of(db, &owner.owner, Some(client.id.as_str())).await? {
-        if old.source == Source::Admin.as_str() && !kept.contains(&old.kid.as_str()) {
-            store::revoke(db, &old.kid, "re-registration", now).await?;
-        }
-    }
-    for key in keys {
-        if store::get(db, &key.kid).await?.is_some() {
-            continue;
-        }
-        let (public, key_use) = jwk::from_client_key(key);
-        let new = NewKey {
-            owner: &owner,
-            client_id: Some(client.id.as_str()),
-            name: &client.name,
-            key_use,
-            jwk: &public,
-            source: Source::Admin,
-            attestation: None,
-            not_before: now,
-            not_after: now + policy.lifetime,
-        };
-        match store::insert_key(db, &new, None, policy, now).await {
-            Ok(()) | Err(InsertError::Duplicate) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
-}
-
 /// Adds a system client's key, or imports a certificate for an identity.
 #[utoipa::path(post, path = "/admin/keys", tag = "admin", request_body = AdminKey,
     responses((status = 201, description = "the stored key"), (status = 404, description = "unknown client"),
@@ -135,13 +44,15 @@ pub async fn record_client_keys(
 #[post("/admin/keys")]
 pub async fn add_key(
     state: web::Data<AppState>,
+    _: Authorized<needs::Admin>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
-    let new: AdminKey = admin_body(&state, &req, payload).await?;
+    let new: AdminKey =
+        body::read_json(&req, payload, state.config.settings.body_limit_bytes).await?;
     let key_use = KeyUse::parse(&new.key_use)
         .ok_or_else(|| Problem::invalid_field("use", "must be \"sig\", \"enc\" or \"sig+enc\""))?;
-    let name = valid_name(&new.name)?;
+    let name = valid_name(&new.name).map_err(|e| Problem::invalid_field("name", e))?;
     let now = state.clock.now();
     let client = match &new.client_id {
         Some(id) => Some(
@@ -282,14 +193,17 @@ pub async fn add_key(
 #[delete("/admin/keys/{kid}")]
 pub async fn revoke_key(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    who: Authorized<needs::Admin>,
     kid: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    let admin = require_admin(&state, &req).await?;
+    let admin = who.claims;
     let row = store::get(&state.db, &kid)
         .await
         .map_err(|e| Problem::internal("E-KEYS-GET", &e))?
         .ok_or_else(|| Problem::not_found(format!("no key {}", kid.as_str())))?;
-    revoke(&state, &row, &format!("admin:{}", admin.client_id)).await?;
+    let by = format!("admin:{}", admin.client_id);
+    revoke(&state.db, &row, &by, state.clock.now())
+        .await
+        .map_err(|e| Problem::internal("E-KEYS-REVOKE", &e))?;
     Ok(HttpResponse::NoContent().finish())
 }

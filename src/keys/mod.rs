@@ -8,9 +8,11 @@ pub mod admin;
 pub mod ceremony;
 pub mod certificate;
 pub mod directory;
+pub mod error;
 pub mod jwk;
 pub mod owner;
 pub mod routes;
+pub mod service;
 pub mod store;
 
 use chrono::{DateTime, Duration, Utc};

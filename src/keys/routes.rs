@@ -11,9 +11,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::ceremony::{CeremonyError, UserEntity};
+use super::service::{owner_view, public_view, revoke, valid_name};
 use super::store::{self, IdentityFilter, InsertError, KeyRow, NewKey, NewRegistration, Search};
-use super::{KeyUse, Owner, Policy, Source, Status, jwk};
-use crate::authz::scope::{Resource, Scope};
+use super::{KeyUse, Owner, Source, Status, jwk};
+use crate::authz::guard::{Authorized, needs};
 use crate::authz::store as client_store;
 use crate::authz::tokens::AccessTokenClaims;
 use crate::body;
@@ -29,34 +30,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(revoke_own_key)
         .service(super::admin::add_key)
         .service(super::admin::revoke_key);
-}
-
-/// A key as its owner sees it: the JWK, its history, and the name they gave it.
-pub fn owner_view(row: &KeyRow, policy: &Policy, now: DateTime<Utc>) -> Value {
-    let mut view = public_view(row, policy, now);
-    view["name"] = json!(row.name);
-    view["key_use"] = json!(row.key_use);
-    view["created_at"] = json!(row.created_at);
-    view["last_used_at"] = json!(row.last_used_at);
-    view["source"] = json!(row.source);
-    if let Some(attestation) = &row.attestation {
-        view["attestation"] = json!(attestation);
-    }
-    view
-}
-
-/// A key as a JWKS search answers it: the JWK plus its status as of `at`.
-pub fn public_view(row: &KeyRow, policy: &Policy, at: DateTime<Utc>) -> Value {
-    let mut view = row.jwk.clone();
-    view["status"] = json!(store::status(row, policy, at));
-    view["not_before"] = json!(row.not_before);
-    view["not_after"] = json!(row.not_after);
-    if let Some(revoked_at) = row.revoked_at {
-        view["revoked_at"] = json!(revoked_at);
-    }
-    view["client_id"] = json!(row.client_id);
-    view["identity"] = store::owner(row).identifier();
-    view
 }
 
 /// The 409 of a full (person, client) pair, naming the keys that fill it.
@@ -84,12 +57,9 @@ fn limit_problem(active: &[KeyRow], max: usize) -> Problem {
     )
 }
 
-async fn caller(
-    state: &AppState,
-    req: &HttpRequest,
-    scope: Scope,
-) -> Result<(AccessTokenClaims, Owner), Problem> {
-    let claims = state.verifier.require(req, Resource::Keys, scope).await?;
+/// The keystore's view of a caller the guard let through: whose keys are theirs.
+fn caller_of<N>(who: Authorized<N>) -> Result<(AccessTokenClaims, Owner), Problem> {
+    let claims = who.claims;
     let owner = Owner::of_token(&claims)
         .map_err(|e| Problem::new(StatusCode::FORBIDDEN, "no-key-owner", e))?;
     Ok((claims, owner))
@@ -103,18 +73,6 @@ pub struct RegistrationRequest {
     pub key_use: String,
     /// The name the user gives the device key (1–100 characters).
     pub name: String,
-}
-
-/// A user-chosen key name, trimmed.
-pub fn valid_name(name: &str) -> Result<&str, Problem> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(Problem::invalid_field(
-            "name",
-            "a name of 1 to 100 printable characters is required",
-        ));
-    }
-    Ok(name)
 }
 
 /// How the authenticator shows the user: a person's name, or the client's.
@@ -141,15 +99,16 @@ async fn user_entity_names(
 #[post("/keys/registrations")]
 pub async fn start_registration(
     state: web::Data<AppState>,
+    who: Authorized<needs::KeysRegister>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
-    let (claims, owner) = caller(&state, &req, Scope::KeysRegister).await?;
+    let (claims, owner) = caller_of(who)?;
     let bytes = body::read(payload, state.config.settings.body_limit_bytes).await?;
     let request: RegistrationRequest = body::json(&req, &bytes)?;
     let key_use = KeyUse::parse(&request.key_use)
         .ok_or_else(|| Problem::invalid_field("use", "must be \"sig\", \"enc\" or \"sig+enc\""))?;
-    let name = valid_name(&request.name)?;
+    let name = valid_name(&request.name).map_err(|e| Problem::invalid_field("name", e))?;
     let keystore = &state.keystore;
     let now = state.clock.now();
     let active = store::active_of(
@@ -220,11 +179,12 @@ pub struct RegistrationResponse {
 #[post("/keys/registrations/{id}")]
 pub async fn finish_registration(
     state: web::Data<AppState>,
+    who: Authorized<needs::KeysRegister>,
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
-    let (claims, owner) = caller(&state, &req, Scope::KeysRegister).await?;
+    let (claims, owner) = caller_of(who)?;
     let bytes = body::read(payload, state.config.settings.body_limit_bytes).await?;
     let response: RegistrationResponse = body::json(&req, &bytes)?;
     let now = state.clock.now();
@@ -309,9 +269,9 @@ pub async fn finish_registration(
 #[get("/keys")]
 pub async fn own_keys(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    who: Authorized<needs::KeysRegister>,
 ) -> Result<HttpResponse, Problem> {
-    let (_, owner) = caller(&state, &req, Scope::KeysRegister).await?;
+    let (_, owner) = caller_of(who)?;
     let now = state.clock.now();
     let keys = store::keys_of(&state.db, &owner.owner, None)
         .await
@@ -322,43 +282,24 @@ pub async fn own_keys(
         .json(json!({"keys": keys.iter().map(|k| owner_view(k, policy, now)).collect::<Vec<_>>()})))
 }
 
-/// Revokes a key, keeping it in history; a system client's key also stops
-/// authenticating the client.
-pub async fn revoke(state: &AppState, row: &KeyRow, by: &str) -> Result<bool, Problem> {
-    let now = state.clock.now();
-    let revoked = store::revoke(&state.db, &row.kid, by, now)
-        .await
-        .map_err(db_problem("E-KEYS-REVOKE"))?;
-    if revoked
-        && row.profile == "system"
-        && let Some(client_id) = &row.client_id
-    {
-        client_store::withdraw_client_key(&state.db, client_id, &row.kid, now)
-            .await
-            .map_err(|e| Problem::internal("E-KEYS-REVOKE", &e))?;
-    }
-    if revoked {
-        tracing::info!(kid = %row.kid, by = %by, "key revoked");
-    }
-    Ok(revoked)
-}
-
 /// Revokes one of the caller's keys.
 #[utoipa::path(delete, path = "/keys/{kid}", tag = "keys",
     responses((status = 204, description = "revoked (or revoked already)"), (status = 404, description = "not one of the caller's keys")))]
 #[delete("/keys/{kid}")]
 pub async fn revoke_own_key(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    who: Authorized<needs::KeysRegister>,
     kid: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    let (_, owner) = caller(&state, &req, Scope::KeysRegister).await?;
+    let (_, owner) = caller_of(who)?;
     let row = store::get(&state.db, &kid)
         .await
         .map_err(db_problem("E-KEYS-GET"))?
         .filter(|row| row.owner == owner.owner)
         .ok_or_else(|| Problem::not_found(format!("you have no key {}", kid.as_str())))?;
-    revoke(&state, &row, &owner.owner).await?;
+    revoke(&state.db, &row, &owner.owner, state.clock.now())
+        .await
+        .map_err(|e| Problem::internal("E-KEYS-REVOKE", &e))?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -430,13 +371,9 @@ impl JwksQuery {
 #[get("/keys/jwks")]
 pub async fn jwks(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    _: Authorized<needs::KeysRead>,
     query: web::Query<JwksQuery>,
 ) -> Result<HttpResponse, Problem> {
-    state
-        .verifier
-        .require(&req, Resource::Keys, Scope::KeysRead)
-        .await?;
     let (search, at) = query.search()?;
     let at = at.unwrap_or_else(|| state.clock.now());
     let policy = &state.keystore.policy;

@@ -2,4 +2,5 @@
 
 pub mod health;
 pub mod metrics;
+pub mod routes;
 pub mod telemetry;

@@ -9,7 +9,8 @@ use serde::Serialize;
 use super::model::{InvalidPerson, NewPerson, Person, PersonRegistration, Profile};
 use super::store::{self, PersonRow, StoreError};
 use super::{Ssin, credentials};
-use crate::authz::routes::admin::{admin_body, require_admin};
+use crate::authz::guard::{Authorized, needs};
+use crate::body;
 use crate::problem::Problem;
 use crate::state::AppState;
 
@@ -71,10 +72,12 @@ pub async fn check_organizations(
 #[post("/admin/persons")]
 pub async fn create_person(
     state: web::Data<AppState>,
+    _: Authorized<needs::Admin>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
-    let registration: PersonRegistration = admin_body(&state, &req, payload).await?;
+    let registration: PersonRegistration =
+        body::read_json(&req, payload, state.config.settings.body_limit_bytes).await?;
     let person = registration
         .validate()
         .map_err(|e| Problem::invalid_field(e.field, e.reason))?;
@@ -123,10 +126,9 @@ pub async fn create_person(
 #[get("/admin/persons/{ssin}")]
 pub async fn get_person(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    _: Authorized<needs::Admin>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    require_admin(&state, &req).await?;
     let ssin = Ssin::parse(&path).map_err(|e| Problem::invalid_field("ssin", e))?;
     let person = store::get_person(&state.db, &ssin)
         .await

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::policy::{self, AccessPolicy};
 use super::store::{self, AuditQuery, AuditRow, KeyRow, NewKey};
 use super::{Actor, AuditEvent, KeyMaterial, NewKeyRequest};
-use crate::authz::scope::{Resource, Scope};
+use crate::authz::guard::{Authorized, needs};
 use crate::body;
 use crate::keys::Status;
 use crate::keys::store as keystore;
@@ -27,12 +27,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(audit_log);
 }
 
-async fn actor(state: &AppState, req: &HttpRequest, scope: Scope) -> Result<Actor, Problem> {
-    let claims = state
-        .verifier
-        .require(req, Resource::Symkeys, scope)
-        .await?;
-    Actor::of_token(&claims).map_err(|e| Problem::new(StatusCode::FORBIDDEN, "no-identity", e))
+/// The symmetric-key service's view of a caller the guard let through.
+fn actor_of<N>(who: &Authorized<N>) -> Result<Actor, Problem> {
+    Actor::of_token(&who.claims).map_err(|e| Problem::new(StatusCode::FORBIDDEN, "no-identity", e))
 }
 
 fn gone() -> Problem {
@@ -63,10 +60,11 @@ fn key_id(path: &str) -> Result<String, Problem> {
 #[post("/symkeys")]
 pub async fn create(
     state: web::Data<AppState>,
+    who: Authorized<needs::SymkeysCreate>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
-    let creator = actor(&state, &req, Scope::SymkeysCreate).await?;
+    let creator = actor_of(&who)?;
     let bytes = body::read(payload, state.config.settings.body_limit_bytes).await?;
     let request: Value = body::json(&req, &bytes)?;
     let request = NewKeyRequest::parse(&request, state.config.settings.symkey_max_ttl_seconds)
@@ -188,11 +186,11 @@ async fn missing(state: &AppState, key_id: &str, reader: &Actor, now: DateTime<U
 #[get("/symkeys/{key_id}")]
 pub async fn fetch(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    who: Authorized<needs::SymkeysRead>,
     path: web::Path<String>,
     query: web::Query<FetchQuery>,
 ) -> Result<HttpResponse, Problem> {
-    let reader = actor(&state, &req, Scope::SymkeysRead).await?;
+    let reader = actor_of(&who)?;
     let now = state.clock.now();
     let wrap_to = match &query.wrap {
         Some(kid) => Some((kid.as_str(), wrap_target(&state, &reader, kid, now).await?)),
@@ -250,10 +248,10 @@ pub async fn fetch(
 #[delete("/symkeys/{key_id}")]
 pub async fn remove(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    who: Authorized<needs::SymkeysCreate>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    let caller = actor(&state, &req, Scope::SymkeysCreate).await?;
+    let caller = actor_of(&who)?;
     let key_id = key_id(&path)?;
     let now = state.clock.now();
     let (creator, live) = match store::get(&state.db, &key_id)
@@ -346,13 +344,9 @@ fn event_view(row: &AuditRow) -> Value {
 #[get("/admin/symkeys/audit")]
 pub async fn audit_log(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    _: Authorized<needs::Admin>,
     params: web::Query<AuditParams>,
 ) -> Result<HttpResponse, Problem> {
-    state
-        .verifier
-        .require(&req, Resource::Admin, Scope::Admin)
-        .await?;
     let query = params.query()?;
     let rows = store::audit_events(&state.db, &query)
         .await

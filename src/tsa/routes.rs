@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 
 use super::authority;
-use crate::authz::scope::{Resource, Scope};
+use crate::authz::guard::{Authorized, needs};
 use crate::body;
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -26,13 +26,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[post("/tsa")]
 pub async fn stamp(
     state: web::Data<AppState>,
+    _: Authorized<needs::Timestamp>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
-    state
-        .verifier
-        .require(&req, Resource::Tsa, Scope::Tsa)
-        .await?;
     if !body::media_type(&req).eq_ignore_ascii_case("application/timestamp-query") {
         return Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -20,7 +20,7 @@ use crate::authz::login::store::{self, Purpose};
 use crate::authz::store as client_store;
 use crate::crypto::secrets_equal;
 use crate::keys::Status;
-use crate::keys::routes::{revoke, valid_name};
+use crate::keys::service::{revoke, valid_name};
 use crate::keys::store as key_store;
 use crate::people::Person;
 use crate::state::AppState;
@@ -255,9 +255,9 @@ pub async fn revoke_key(
         Ok(_) => return error_page(lang, StatusCode::NOT_FOUND, "no such key"),
         Err(e) => return internal_page(lang, "E-ACCOUNT-REVOKE-KEY", &e),
     };
-    match revoke(&state, &row, &owner).await {
+    match revoke(&state.db, &row, &owner, state.clock.now()).await {
         Ok(_) => see_other("/account/keys").finish(),
-        Err(problem) => internal_page(lang, "E-ACCOUNT-REVOKE-KEY", &problem.detail),
+        Err(e) => internal_page(lang, "E-ACCOUNT-REVOKE-KEY", &e),
     }
 }
 

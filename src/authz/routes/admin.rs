@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::authz::client::{Client, ClientRegistration};
-use crate::authz::scope::{Resource, Scope};
+use crate::authz::guard::{Authorized, needs};
 use crate::authz::store::{self, Organization, StoreError};
 use crate::body;
 use crate::people::Cbe;
@@ -82,28 +82,6 @@ fn store_problem(e: StoreError) -> Problem {
     }
 }
 
-/// The caller must hold a token with scope `admin` for the admin audience.
-pub(crate) async fn require_admin(
-    state: &AppState,
-    req: &HttpRequest,
-) -> Result<crate::authz::tokens::AccessTokenClaims, Problem> {
-    state
-        .verifier
-        .require(req, Resource::Admin, Scope::Admin)
-        .await
-}
-
-/// The JSON body of an admin request, once the caller is known to be an administrator.
-pub(crate) async fn admin_body<T: serde::de::DeserializeOwned>(
-    state: &AppState,
-    req: &HttpRequest,
-    payload: web::Payload,
-) -> Result<T, Problem> {
-    require_admin(state, req).await?;
-    let bytes = body::read(payload, state.config.settings.body_limit_bytes).await?;
-    body::json(req, &bytes)
-}
-
 /// Registers an organization.
 #[utoipa::path(
     post, path = "/admin/organizations", tag = "admin", request_body = NewOrganization,
@@ -112,10 +90,12 @@ pub(crate) async fn admin_body<T: serde::de::DeserializeOwned>(
 #[post("/admin/organizations")]
 pub async fn create_organization(
     state: web::Data<AppState>,
+    _: Authorized<needs::Admin>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
-    let new: NewOrganization = admin_body(&state, &req, payload).await?;
+    let new: NewOrganization =
+        body::read_json(&req, payload, state.config.settings.body_limit_bytes).await?;
     let cbe = Cbe::parse(&new.cbe).map_err(|e| Problem::invalid_field("cbe", e))?;
     let name = new.name.trim();
     if name.is_empty() || name.chars().count() > 200 {
@@ -147,13 +127,9 @@ pub async fn create_organization(
 #[get("/admin/organizations/{cbe}")]
 pub async fn get_organization(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    _: Authorized<needs::Admin>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    state
-        .verifier
-        .require(&req, Resource::Admin, Scope::Admin)
-        .await?;
     let cbe = Cbe::parse(&path).map_err(|e| Problem::invalid_field("cbe", e))?;
     let org = store::get_organization(&state.db, &cbe)
         .await
@@ -170,10 +146,12 @@ pub async fn get_organization(
 #[post("/admin/clients")]
 pub async fn create_client(
     state: web::Data<AppState>,
+    _: Authorized<needs::Admin>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
-    let registration: ClientRegistration = admin_body(&state, &req, payload).await?;
+    let registration: ClientRegistration =
+        body::read_json(&req, payload, state.config.settings.body_limit_bytes).await?;
     let client = registration
         .validate(state.clock.now())
         .map_err(|e| Problem::invalid_field(e.field, e.reason))?;
@@ -208,7 +186,7 @@ pub async fn create_client(
             }
             other => store_problem(other),
         })?;
-    crate::keys::admin::record_client_keys(
+    crate::keys::service::record_client_keys(
         &state.db,
         &client,
         &state.keystore.policy,
@@ -227,13 +205,9 @@ pub async fn create_client(
 #[get("/admin/clients/{client_id}")]
 pub async fn get_client(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    _: Authorized<needs::Admin>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    state
-        .verifier
-        .require(&req, Resource::Admin, Scope::Admin)
-        .await?;
     let client = store::get_client(&state.db, &path)
         .await
         .map_err(store_problem)?
@@ -247,13 +221,10 @@ pub async fn get_client(
 #[delete("/admin/clients/{client_id}")]
 pub async fn delete_client(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    who: Authorized<needs::Admin>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    let caller = state
-        .verifier
-        .require(&req, Resource::Admin, Scope::Admin)
-        .await?;
+    let caller = who.claims;
     if caller.client_id == *path {
         return Err(Problem::conflict("a client cannot delete itself"));
     }
