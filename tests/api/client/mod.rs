@@ -5,6 +5,7 @@
 mod demo;
 mod flows;
 mod interop;
+mod login_checks;
 mod tampering;
 
 use depot::client::login::{Credentials, ScriptedBrowser};
