@@ -269,9 +269,24 @@ impl Session {
         .await
     }
 
-    /// The JWK of a symmetric key, when its policy lets this caller read it.
+    /// The JWK of a symmetric key, in clear, when its policy lets this caller read it.
+    /// A device that has an `enc` key asks for it wrapped instead
+    /// ([`Self::symkey_wrapped`]), so that the key never travels in clear.
     pub async fn symkey(&self, key_id: &str) -> Result<Value, ClientError> {
         Ok(self.get_json(&format!("/symkeys/{key_id}")).await?["jwk"].clone())
+    }
+
+    /// A symmetric key as a compact JWE encrypted to the caller's registered `enc`
+    /// key `kid` (`GET /symkeys/{keyId}?wrap=<kid>`), when its policy lets this caller
+    /// read it.
+    pub async fn symkey_wrapped(&self, key_id: &str, kid: &str) -> Result<String, ClientError> {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("wrap", kid)
+            .finish();
+        let answer = self.get_json(&format!("/symkeys/{key_id}?{query}")).await?;
+        answer["jwe"].as_str().map(str::to_owned).ok_or_else(|| {
+            ClientError::Protocol(format!("GET /symkeys/{key_id}?wrap: no jwe in the answer"))
+        })
     }
 
     // Depot.

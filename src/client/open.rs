@@ -2,7 +2,8 @@
 //!
 //! In order (DESIGN.md, "the two flows end to end"):
 //! 1. decrypt with this device's key, or with the symmetric key the message names
-//!    (fetched with the receiver's own token, so its policy decides);
+//!    (fetched with the receiver's own token, so its policy decides; wrapped to this
+//!    device's own `enc` key when it has one, so that the key never travels in clear);
 //! 2. verify the RFC 3161 timestamp over the exact sealed bytes, chained to the TSA's
 //!    root: its `genTime` is when the depot received the message;
 //! 3. the plaintext is a compact JWS naming its key (`kid`) and an allowed algorithm;
@@ -23,7 +24,7 @@ use serde_json::Value;
 
 use super::seal::symkey_parts;
 pub use super::verdict::{Check, Verdict, checks};
-use super::{ClientError, Device, Fetched, Session, b64_json};
+use super::{ClientError, Device, DeviceKey, Fetched, Session, b64_json};
 use crate::tsa::client::{new_request, verify_response};
 
 /// The roots a timestamp must chain to.
@@ -157,11 +158,8 @@ async fn decrypt(
                 format!("this device's key {}", key.kid),
             )
         }
-        None => match symmetric(session, &kids).await {
-            Ok(Some((decrypter, key_id))) => {
-                let via = format!("symmetric key {key_id}");
-                (decrypter, key_id, via)
-            }
+        None => match symmetric(session, device, &kids).await {
+            Ok(Some(found)) => found,
             Ok(None) => {
                 verdict.fail(name, not_for_this_device(device, fetched, &kids));
                 return None;
@@ -227,18 +225,29 @@ fn not_for_this_device(device: &Device, fetched: &Fetched, kids: &[String]) -> S
     )
 }
 
-/// A symmetric key named by one of the entries, fetched with the receiver's token.
+/// A symmetric key named by one of the entries (its decrypter, its id, and how it
+/// came), fetched with the receiver's token:
+/// wrapped to one of this device's `enc` keys (newest first) when it has any, in clear
+/// only when it has none. A wrapped request is never retried in clear: a key the
+/// server will not wrap to (revoked, expired) is skipped for the next one.
 async fn symmetric(
     session: &Session,
+    device: &Device,
     kids: &[String],
-) -> Result<Option<(Box<dyn JweDecrypter>, String)>, String> {
+) -> Result<Option<(Box<dyn JweDecrypter>, String, String)>, String> {
+    let own: Vec<&DeviceKey> = device.keys.iter().rev().filter(|k| k.decrypts()).collect();
     for kid in kids {
         // Symmetric key ids are UUIDs; registered keys' kids are base64url ids.
         if uuid::Uuid::parse_str(kid).is_err() {
             continue;
         }
-        let jwk = match session.symkey(kid).await {
-            Ok(jwk) => jwk,
+        let fetched = if own.is_empty() {
+            session.symkey(kid).await.map(|jwk| (jwk, None))
+        } else {
+            wrapped_symkey(session, kid, &own).await
+        };
+        let (jwk, wrapped_to) = match fetched {
+            Ok(found) => found,
             Err(e) if e.status() == Some(404) => continue,
             Err(e) => return Err(format!("symmetric key {kid}: {e}")),
         };
@@ -246,9 +255,65 @@ async fn symmetric(
         let decrypter = jwe::A256KW
             .decrypter_from_bytes(&raw)
             .map_err(|e| e.to_string())?;
-        return Ok(Some((Box::new(decrypter), kid.clone())));
+        let via = match wrapped_to {
+            Some(own_kid) => {
+                format!("symmetric key {kid} (wrapped to this device's key {own_kid})")
+            }
+            None => format!("symmetric key {kid}"),
+        };
+        return Ok(Some((Box::new(decrypter), kid.clone(), via)));
     }
     Ok(None)
+}
+
+/// The symmetric key `key_id` wrapped to the first of `own` the server wraps to,
+/// unwrapped here: its JWK and the kid it was wrapped to.
+async fn wrapped_symkey(
+    session: &Session,
+    key_id: &str,
+    own: &[&DeviceKey],
+) -> Result<(Value, Option<String>), ClientError> {
+    let mut last = None;
+    for key in own {
+        match session.symkey_wrapped(key_id, &key.kid).await {
+            Ok(jwe) => {
+                return unwrap_symkey(&jwe, key_id, key).map(|jwk| (jwk, Some(key.kid.clone())));
+            }
+            // 422: the server does not take this key as an active enc key of ours.
+            Err(e) if e.status() == Some(422) => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| ClientError::Sealing("no enc key on this device".into())))
+}
+
+/// Decrypts the compact JWE of a wrapped symmetric key with this device's key, and
+/// checks that it holds the key asked for.
+fn unwrap_symkey(jwe: &str, key_id: &str, key: &DeviceKey) -> Result<Value, ClientError> {
+    let crypto = |e: josekit::JoseError| {
+        ClientError::Crypto(format!("the symmetric key wrapped to {}: {e}", key.kid))
+    };
+    let decrypter = jwe::ECDH_ES_A256KW
+        .decrypter_from_pem(key.private_pem.as_bytes())
+        .map_err(crypto)?;
+    let (plaintext, header) = jwe::deserialize_compact(jwe, &decrypter).map_err(crypto)?;
+    if header.key_id().is_some_and(|named| named != key.kid) {
+        return Err(ClientError::Crypto(format!(
+            "the symmetric key was wrapped to {:?}, not to {}",
+            header.key_id(),
+            key.kid
+        )));
+    }
+    let jwk: Value = serde_json::from_slice(&plaintext).map_err(|e| {
+        ClientError::Protocol(format!("the wrapped symmetric key is not a JWK: {e}"))
+    })?;
+    if jwk["kid"] != key_id {
+        return Err(ClientError::Protocol(format!(
+            "asked for symmetric key {key_id}, the wrapped one is {}",
+            jwk["kid"]
+        )));
+    }
+    Ok(jwk)
 }
 
 /// Step 2: the timestamp's genTime, when it verifies over these exact bytes.
