@@ -33,13 +33,16 @@ pub struct Trust {
 }
 
 impl Trust {
-    /// The self-signed certificates of the TSA chain the service serves. (A client
-    /// that must not trust the service for this is given the root out of band:
-    /// [`Trust::from_pem`].)
+    /// The self-signed certificates of the TSA chain the service serves. That trusts
+    /// the service for its own timestamps; a client that must not is given the root
+    /// out of band instead: [`Trust::from_pem`].
     pub async fn from_service(session: &Session) -> Result<Self, ClientError> {
         Self::from_pem(&session.tsa_chain().await?)
     }
 
+    /// The self-signed certificates of a PEM file (a root given out of band, e.g.
+    /// `depot client open --tsa-root FILE.pem`); other certificates in it are ignored,
+    /// and a file without a self-signed one is refused.
     pub fn from_pem(pem: &[u8]) -> Result<Self, ClientError> {
         let chain = X509::stack_from_pem(pem).map_err(|e| ClientError::Crypto(e.to_string()))?;
         let anchors: Vec<X509> = chain

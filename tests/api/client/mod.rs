@@ -2,6 +2,7 @@
 //! (authorization code + PKCE, loopback redirect, the scripted user agent at the login
 //! pages), register device keys through the ceremony, seal, send, fetch and open.
 
+mod commands;
 mod demo;
 mod flows;
 mod interop;
