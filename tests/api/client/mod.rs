@@ -8,6 +8,7 @@ mod flows;
 mod interop;
 mod login_checks;
 mod tampering;
+mod terminal;
 
 use depot::client::login::{Credentials, ScriptedBrowser};
 use depot::client::open::Trust;
