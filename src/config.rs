@@ -65,6 +65,10 @@ const KNOWN_KEYS: &[&str] = &[
     "IDEMPOTENCY_HOURS",
 ];
 
+/// The variables of the `depot client` commands (API.md "Running"): not the service's
+/// configuration, and not unknown either.
+const CLIENT_KEYS: &[&str] = &["SERVER", "CLIENT_HOME"];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -259,7 +263,9 @@ impl Config {
             .unwrap_or_else(|| PathBuf::from("depot.toml"));
         let figment = Figment::from(Serialized::defaults(Settings::default()))
             .merge(Toml::file(&file))
-            .merge(Env::prefixed("DEPOT_").ignore(&["CONFIG"]))
+            // Only the settings: any other DEPOT_ variable (a typo, or one of the
+            // `depot client` commands') is reported below, never a failure.
+            .merge(Env::prefixed("DEPOT_").ignore(&["CONFIG"]).only(KNOWN_KEYS))
             .merge(Env::raw().only(&["DATABASE_URL", "AMQP_URL"]));
         for unknown in unknown_variables(std::env::vars().map(|(k, _)| k)) {
             tracing::warn!(variable = %unknown, "unknown DEPOT_ configuration variable ignored");
@@ -393,7 +399,7 @@ fn unknown_variables(names: impl Iterator<Item = String>) -> Vec<String> {
     names
         .filter_map(|name| {
             let key = name.strip_prefix("DEPOT_")?;
-            (!KNOWN_KEYS.contains(&key)).then_some(name)
+            (!KNOWN_KEYS.contains(&key) && !CLIENT_KEYS.contains(&key)).then_some(name)
         })
         .collect()
 }
@@ -428,7 +434,14 @@ mod tests {
 
     #[test]
     fn unknown_depot_variables_are_reported() {
-        let names = ["DEPOT_LISTEN", "DEPOT_LISTN", "PATH"].map(String::from);
+        let names = [
+            "DEPOT_LISTEN",
+            "DEPOT_LISTN",
+            "PATH",
+            "DEPOT_SERVER",
+            "DEPOT_CLIENT_HOME",
+        ]
+        .map(String::from);
         assert_eq!(unknown_variables(names.into_iter()), vec!["DEPOT_LISTN"]);
     }
 }

@@ -2,7 +2,10 @@
 //! (`--home`, default `./.depot-client`): `session.json` (tokens) and `device.json`
 //! (this device's private keys), both readable by their owner only.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -12,8 +15,9 @@ use serde_json::{Value, json};
 use super::device::{read_private, write_private};
 use super::login::{self, ClientAuth, Tokens};
 use super::open::{Trust, open};
+use super::renewal::Renewer;
 use super::seal::{seal_for_recipients, seal_with_symkey};
-use super::{Device, Session};
+use super::{ClientError, Device, Session};
 use crate::people::Identifier;
 
 /// What a person's app asks for by default.
@@ -90,6 +94,11 @@ enum ClientCommand {
         /// Where to write the payload (default: standard output).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// The TSA's root certificate(s), PEM, obtained out of band: timestamps must
+        /// chain to them, and the chain the service serves at /tsa/certs is not
+        /// trusted. Without it, the served chain's self-signed roots are.
+        #[arg(long, value_name = "FILE.pem")]
+        tsa_root: Option<PathBuf>,
     },
 }
 
@@ -172,15 +181,14 @@ pub async fn run(args: ClientArgs, configured_issuer: &str) -> anyhow::Result<bo
             println!("logged in to {issuer} as {}", session.claims()?["identity"]);
         }
         ClientCommand::RegisterKey { key_use, name } => {
-            let (mut saved, session) = resume(&http, &session_path, &issuer).await?;
-            let mut device = load_device(&device_path, &saved)?;
+            let (file, session) = resume(&http, &session_path, &issuer).await?;
+            let mut device = load_device(&device_path, &file).await?;
             let key = session.register_key(&key_use, &name).await?;
             println!("registered {key_use} key {}", key.kid);
             device.keys.push(key);
             device.save(&device_path)?;
             // A new token, so that the key is among its references.
-            renew(&http, &mut saved).await?;
-            save(&session_path, &saved)?;
+            file.renew().await?;
         }
         ClientCommand::Send {
             to,
@@ -189,24 +197,25 @@ pub async fn run(args: ClientArgs, configured_issuer: &str) -> anyhow::Result<bo
             allow,
             ttl_seconds,
         } => {
-            let (saved, session) = resume(&http, &session_path, &issuer).await?;
-            let device = load_device(&device_path, &saved)?;
+            // The input first: a typo is reported before anything is asked of the service.
             let recipients = to
                 .iter()
                 .map(|r| identifier(r))
                 .collect::<anyhow::Result<Vec<_>>>()?;
+            let allow = allow
+                .iter()
+                .map(|s| selector(s))
+                .collect::<anyhow::Result<Vec<_>>>()?;
             let payload =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let (file, session) = resume(&http, &session_path, &issuer).await?;
+            let device = load_device(&device_path, &file).await?;
             let sealed = if allow.is_empty() {
                 let (sealed, kids) =
                     seal_for_recipients(&session, &device, &recipients, &payload).await?;
                 eprintln!("encrypted for {} keys: {}", kids.len(), kids.join(", "));
                 sealed
             } else {
-                let allow = allow
-                    .iter()
-                    .map(|s| selector(s))
-                    .collect::<anyhow::Result<Vec<_>>>()?;
                 let (sealed, key_id) = seal_with_symkey(
                     &session,
                     &device,
@@ -228,14 +237,33 @@ pub async fn run(args: ClientArgs, configured_issuer: &str) -> anyhow::Result<bo
         }
         ClientCommand::Fetch { id } => {
             let (_, session) = resume(&http, &session_path, &issuer).await?;
-            let fetched = session.get_json(&format!("/depot/messages/{id}")).await?;
+            let fetched = session
+                .get_json(&format!("/depot/messages/{id}"))
+                .await
+                .map_err(|e| not_yours(&id, e))?;
             println!("{}", serde_json::to_string_pretty(&fetched)?);
         }
-        ClientCommand::Open { id, out } => {
-            let (saved, session) = resume(&http, &session_path, &issuer).await?;
-            let device = load_device(&device_path, &saved)?;
-            let fetched = session.fetch(&id).await?;
-            let trust = Trust::from_service(&session).await?;
+        ClientCommand::Open { id, out, tsa_root } => {
+            // Read before anything else: a root that cannot be read is never replaced
+            // by the served one.
+            let trust = match &tsa_root {
+                Some(path) => {
+                    let pem = std::fs::read(path)
+                        .with_context(|| format!("reading --tsa-root {}", path.display()))?;
+                    Some(
+                        Trust::from_pem(&pem)
+                            .with_context(|| format!("--tsa-root {}", path.display()))?,
+                    )
+                }
+                None => None,
+            };
+            let (file, session) = resume(&http, &session_path, &issuer).await?;
+            let device = load_device(&device_path, &file).await?;
+            let fetched = session.fetch(&id).await.map_err(|e| not_yours(&id, e))?;
+            let trust = match trust {
+                Some(trust) => trust,
+                None => Trust::from_service(&session).await?,
+            };
             let verdict = open(&session, &device, &fetched, &trust).await;
             eprintln!(
                 "message {id} from {}:\n{verdict}",
@@ -262,32 +290,66 @@ fn save(path: &Path, saved: &Saved) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The saved session, renewed when its access token has (nearly) expired.
+/// The session file and the tokens it holds. Renewing writes the file, and renewals
+/// take turns (see [`super::renewal`]): the refresh token is spent by each one.
+struct SessionFile {
+    path: PathBuf,
+    http: reqwest::Client,
+    saved: tokio::sync::Mutex<Saved>,
+}
+
+impl SessionFile {
+    /// A new access token, kept in the file; answers it.
+    async fn renew(&self) -> Result<String, ClientError> {
+        let mut saved = self.saved.lock().await;
+        renew(&self.http, &mut saved)
+            .await
+            .map_err(|e| ClientError::Renewal(format!("{e:#}")))?;
+        save(&self.path, &saved).map_err(|e| ClientError::Renewal(format!("{e:#}")))?;
+        Ok(saved.access_token.clone())
+    }
+}
+
+impl Renewer for SessionFile {
+    fn renew(&self) -> Pin<Box<dyn Future<Output = Result<String, ClientError>> + Send + '_>> {
+        Box::pin(SessionFile::renew(self))
+    }
+}
+
+/// The saved session, renewed when its access token has (nearly) expired by this
+/// machine's clock, and again whenever the service refuses it (its clock decides).
 async fn resume(
     http: &reqwest::Client,
     path: &Path,
     issuer: &str,
-) -> anyhow::Result<(Saved, Session)> {
+) -> anyhow::Result<(Arc<SessionFile>, Session)> {
     let text = read_private(path).context("not logged in: run `depot client login` first")?;
-    let mut saved: Saved = serde_json::from_str(&text)?;
+    let saved: Saved = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a session file", path.display()))?;
     if saved.issuer != issuer {
         bail!(
             "the session is for {}, not {issuer}: log in again or pass --server",
             saved.issuer
         );
     }
-    let session = Session::new(http.clone(), issuer, &saved.access_token);
-    let exp = session.claims()?["exp"].as_i64().unwrap_or_default();
-    if exp < chrono::Utc::now().timestamp() + 30 {
-        renew(http, &mut saved).await?;
-        save(path, &saved)?;
-    }
-    let session = Session::new(http.clone(), issuer, &saved.access_token);
-    Ok((saved, session))
+    let token = Session::new(http.clone(), issuer, &saved.access_token);
+    let exp = token.claims()?["exp"].as_i64().unwrap_or_default();
+    let file = Arc::new(SessionFile {
+        path: path.to_owned(),
+        http: http.clone(),
+        saved: tokio::sync::Mutex::new(saved),
+    });
+    let access_token = if exp < chrono::Utc::now().timestamp() + 30 {
+        file.renew().await?
+    } else {
+        token.token()
+    };
+    let session = Session::new(http.clone(), issuer, &access_token).renewed_by(file.clone());
+    Ok((file, session))
 }
 
 /// A new access token: client credentials again for a system client, else the
-/// refresh token.
+/// refresh token (spent: the answer's new one replaces it).
 async fn renew(http: &reqwest::Client, saved: &mut Saved) -> anyhow::Result<()> {
     let tokens: Tokens = match (&saved.system_key, &saved.refresh_token) {
         (Some((key, kid)), _) => {
@@ -302,15 +364,14 @@ async fn renew(http: &reqwest::Client, saved: &mut Saved) -> anyhow::Result<()> 
             )
             .await?
         }
-        (None, Some(refresh)) => {
-            login::refresh(
-                http,
-                &saved.issuer,
-                &ClientAuth::public(&saved.client_id),
-                refresh,
-            )
-            .await?
-        }
+        (None, Some(refresh)) => login::refresh(
+            http,
+            &saved.issuer,
+            &ClientAuth::public(&saved.client_id),
+            refresh,
+        )
+        .await
+        .context("the session has ended: run `depot client login` again")?,
         (None, None) => bail!("the session has expired: run `depot client login` again"),
     };
     saved.access_token = tokens.access_token;
@@ -320,7 +381,8 @@ async fn renew(http: &reqwest::Client, saved: &mut Saved) -> anyhow::Result<()> 
     Ok(())
 }
 
-fn load_device(path: &Path, saved: &Saved) -> anyhow::Result<Device> {
+async fn load_device(path: &Path, file: &SessionFile) -> anyhow::Result<Device> {
+    let saved = file.saved.lock().await;
     if !path.exists() {
         return Ok(Device::new(&saved.issuer, &saved.client_id));
     }
@@ -336,6 +398,18 @@ fn load_device(path: &Path, saved: &Saved) -> anyhow::Result<Device> {
         );
     }
     Ok(device)
+}
+
+/// A message the depot does not show this caller: say so plainly (the depot answers
+/// 404 alike for a wrong id and for someone else's message, on purpose).
+fn not_yours(id: &str, error: ClientError) -> anyhow::Error {
+    if error.status() == Some(404) {
+        anyhow::anyhow!(
+            "message {id} is not in your boxes: no such message, deleted, or someone else's"
+        )
+    } else {
+        error.into()
+    }
 }
 
 /// `ssin:85073003328` as an identifier.

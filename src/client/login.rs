@@ -2,7 +2,8 @@
 //!
 //! - A person, through a browser: the authorization code grant with PKCE (RFC 7636) of
 //!   a native app, whose redirect URI is a loopback listener on an ephemeral port
-//!   (RFC 8252 §7.3), the `iss` of the answer checked (RFC 9207).
+//!   (RFC 8252 §7.3), the `iss` of the answer checked (RFC 9207), the id_token verified
+//!   against the issuer's keys (OpenID Connect Core §3.1.3.7).
 //! - A system, with no person: the client credentials grant, authenticated with
 //!   `private_key_jwt` (RFC 7523 §2.2).
 //! - Refreshing the tokens of a client that was given a refresh token (RFC 6749 §6).
@@ -16,6 +17,7 @@ mod authorization_code;
 mod client_auth;
 mod client_credentials;
 mod error;
+pub mod id_token;
 mod loopback;
 mod pkce;
 mod refresh_token;

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod device;
 pub mod login;
 pub mod open;
+pub mod renewal;
 pub mod seal;
 pub mod verdict;
 
@@ -45,6 +46,16 @@ pub enum ClientError {
     Crypto(String),
     #[error("{0}")]
     Sealing(String),
+    /// 401 with `error="invalid_token"` (RFC 6750 §3.1): the service no longer takes
+    /// the access token (expired by its clock, revoked).
+    #[error("{method} {path}: the service refused the access token: {detail}")]
+    InvalidToken {
+        method: &'static str,
+        path: String,
+        detail: String,
+    },
+    #[error("the session could not be renewed: {0}")]
+    Renewal(String),
 }
 
 impl ClientError {
@@ -52,6 +63,7 @@ impl ClientError {
     pub fn status(&self) -> Option<u16> {
         match self {
             Self::Refused { status, .. } => Some(*status),
+            Self::InvalidToken { .. } => Some(401),
             _ => None,
         }
     }
@@ -87,11 +99,12 @@ impl Fetched {
     }
 }
 
-/// A logged-in caller of the service: its base URL and access token.
+/// A logged-in caller of the service: its base URL and access token. Clones share the
+/// token, and a renewal ([`Self::renewed_by`]) replaces it for all of them.
 #[derive(Clone)]
 pub struct Session {
     pub issuer: String,
-    pub token: String,
+    token: renewal::CurrentToken,
     http: reqwest::Client,
 }
 
@@ -99,9 +112,21 @@ impl Session {
     pub fn new(http: reqwest::Client, issuer: &str, token: &str) -> Self {
         Self {
             issuer: issuer.trim_end_matches('/').to_owned(),
-            token: token.to_owned(),
+            token: renewal::CurrentToken::new(token),
             http,
         }
+    }
+
+    /// The same session, which renews its token with `renewer` and repeats a call
+    /// once when the service refuses the token (see [`renewal`]).
+    pub fn renewed_by(mut self, renewer: std::sync::Arc<dyn renewal::Renewer>) -> Self {
+        self.token = self.token.renewed_by(renewer);
+        self
+    }
+
+    /// The current access token.
+    pub fn token(&self) -> String {
+        self.token.get()
     }
 
     pub fn http(&self) -> &reqwest::Client {
@@ -111,8 +136,8 @@ impl Session {
     /// The claims of this session's access token (not verified: it is ours to show,
     /// the service verifies it).
     pub fn claims(&self) -> Result<Value, ClientError> {
-        let payload = self
-            .token
+        let token = self.token();
+        let payload = token
             .split('.')
             .nth(1)
             .ok_or_else(|| ClientError::Protocol("the access token is not a JWT".into()))?;
@@ -120,8 +145,27 @@ impl Session {
             .ok_or_else(|| ClientError::Protocol("the access token's claims do not parse".into()))
     }
 
+    /// One call; when the token is refused and the session can renew it, renewed and
+    /// repeated once.
     async fn call(
         &self,
+        method: &'static str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Option<Value>, ClientError> {
+        let token = self.token();
+        match self.call_with(&token, method, path, body).await {
+            Err(ClientError::InvalidToken { .. }) if self.token.can_renew() => {
+                let fresh = self.token.replace(&token).await?;
+                self.call_with(&fresh, method, path, body).await
+            }
+            answer => answer,
+        }
+    }
+
+    async fn call_with(
+        &self,
+        token: &str,
         method: &'static str,
         path: &str,
         body: Option<&Value>,
@@ -132,7 +176,7 @@ impl Session {
             "DELETE" => self.http.delete(&url),
             _ => self.http.get(&url),
         }
-        .bearer_auth(&self.token);
+        .bearer_auth(token);
         if let Some(body) = body {
             request = request.json(body);
         }
@@ -141,6 +185,15 @@ impl Session {
             detail: e.to_string(),
         })?;
         let status = response.status();
+        let token_refused = status == reqwest::StatusCode::UNAUTHORIZED
+            && response
+                .headers()
+                .get_all(reqwest::header::WWW_AUTHENTICATE)
+                .iter()
+                .any(|h| {
+                    h.to_str()
+                        .is_ok_and(|h| h.contains("error=\"invalid_token\""))
+                });
         let text = response.text().await.unwrap_or_default();
         if !status.is_success() {
             let detail = serde_json::from_str::<Value>(&text)
@@ -153,6 +206,13 @@ impl Session {
                         .map(str::to_owned)
                 })
                 .unwrap_or_else(|| text.chars().take(300).collect());
+            if token_refused {
+                return Err(ClientError::InvalidToken {
+                    method,
+                    path: path.to_owned(),
+                    detail,
+                });
+            }
             return Err(ClientError::Refused {
                 method,
                 path: path.to_owned(),
@@ -269,9 +329,24 @@ impl Session {
         .await
     }
 
-    /// The JWK of a symmetric key, when its policy lets this caller read it.
+    /// The JWK of a symmetric key, in clear, when its policy lets this caller read it.
+    /// A device that has an `enc` key asks for it wrapped instead
+    /// ([`Self::symkey_wrapped`]), so that the key never travels in clear.
     pub async fn symkey(&self, key_id: &str) -> Result<Value, ClientError> {
         Ok(self.get_json(&format!("/symkeys/{key_id}")).await?["jwk"].clone())
+    }
+
+    /// A symmetric key as a compact JWE encrypted to the caller's registered `enc`
+    /// key `kid` (`GET /symkeys/{keyId}?wrap=<kid>`), when its policy lets this caller
+    /// read it.
+    pub async fn symkey_wrapped(&self, key_id: &str, kid: &str) -> Result<String, ClientError> {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("wrap", kid)
+            .finish();
+        let answer = self.get_json(&format!("/symkeys/{key_id}?{query}")).await?;
+        answer["jwe"].as_str().map(str::to_owned).ok_or_else(|| {
+            ClientError::Protocol(format!("GET /symkeys/{key_id}?wrap: no jwe in the answer"))
+        })
     }
 
     // Depot.

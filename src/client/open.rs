@@ -2,7 +2,8 @@
 //!
 //! In order (DESIGN.md, "the two flows end to end"):
 //! 1. decrypt with this device's key, or with the symmetric key the message names
-//!    (fetched with the receiver's own token, so its policy decides);
+//!    (fetched with the receiver's own token, so its policy decides; wrapped to this
+//!    device's own `enc` key when it has one, so that the key never travels in clear);
 //! 2. verify the RFC 3161 timestamp over the exact sealed bytes, chained to the TSA's
 //!    root: its `genTime` is when the depot received the message;
 //! 3. the plaintext is a compact JWS naming its key (`kid`) and an allowed algorithm;
@@ -15,13 +16,14 @@
 //! the payload is released only when all passed.
 
 use chrono::SecondsFormat;
-use josekit::jwe::{self, JweDecrypter};
 use josekit::jwk::Jwk;
 use josekit::jws::{self, JwsVerifier};
 use openssl::x509::X509;
 use serde_json::Value;
 
-use super::seal::symkey_parts;
+mod decrypt;
+
+use self::decrypt::decrypt;
 pub use super::verdict::{Check, Verdict, checks};
 use super::{ClientError, Device, Fetched, Session, b64_json};
 use crate::tsa::verify::{Verified, new_request, verify_response};
@@ -32,13 +34,16 @@ pub struct Trust {
 }
 
 impl Trust {
-    /// The self-signed certificates of the TSA chain the service serves. (A client
-    /// that must not trust the service for this is given the root out of band:
-    /// [`Trust::from_pem`].)
+    /// The self-signed certificates of the TSA chain the service serves. That trusts
+    /// the service for its own timestamps; a client that must not is given the root
+    /// out of band instead: [`Trust::from_pem`].
     pub async fn from_service(session: &Session) -> Result<Self, ClientError> {
         Self::from_pem(&session.tsa_chain().await?)
     }
 
+    /// The self-signed certificates of a PEM file (a root given out of band, e.g.
+    /// `depot client open --tsa-root FILE.pem`); other certificates in it are ignored,
+    /// and a file without a self-signed one is refused.
     pub fn from_pem(pem: &[u8]) -> Result<Self, ClientError> {
         let chain = X509::stack_from_pem(pem).map_err(|e| ClientError::Crypto(e.to_string()))?;
         let anchors: Vec<X509> = chain
@@ -85,170 +90,6 @@ pub async fn open(session: &Session, device: &Device, fetched: &Fetched, trust: 
         verdict.payload = Some(payload);
     }
     verdict
-}
-
-/// The kids of the JWE's recipient entries and whether it is a compact one.
-fn entries(sealed: &[u8]) -> Result<Vec<String>, String> {
-    let text = std::str::from_utf8(sealed).map_err(|_| "not UTF-8")?;
-    let headers: Vec<Value> = if text.starts_with('{') {
-        let json: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        let protected = json["protected"]
-            .as_str()
-            .and_then(b64_json)
-            .unwrap_or_default();
-        let mut headers: Vec<Value> = json["recipients"]
-            .as_array()
-            .map(|r| r.iter().map(|r| r["header"].clone()).collect())
-            .unwrap_or_default();
-        if headers.is_empty() {
-            headers.push(json["header"].clone());
-        }
-        headers
-            .into_iter()
-            .map(|h| match h["kid"] {
-                Value::Null => protected.clone(),
-                _ => h,
-            })
-            .collect()
-    } else {
-        let first = text.split('.').next().unwrap_or_default();
-        vec![b64_json(first).ok_or("the compact JWE's header does not parse")?]
-    };
-    Ok(headers
-        .iter()
-        .filter_map(|h| h["kid"].as_str().map(str::to_owned))
-        .collect())
-}
-
-/// Step 1.
-async fn decrypt(
-    session: &Session,
-    device: &Device,
-    fetched: &Fetched,
-    sealed: &[u8],
-    verdict: &mut Verdict,
-) -> Option<Vec<u8>> {
-    let name = checks::DECRYPT;
-    let kids = match entries(sealed) {
-        Ok(kids) => kids,
-        Err(e) => {
-            verdict.fail(name, format!("not a JWE: {e}"));
-            return None;
-        }
-    };
-    let mine = device
-        .keys
-        .iter()
-        .filter(|k| k.decrypts())
-        .find(|k| kids.contains(&k.kid));
-    let (decrypter, kid, via): (Box<dyn JweDecrypter>, String, String) = match mine {
-        Some(key) => {
-            let decrypter = match jwe::ECDH_ES_A256KW.decrypter_from_pem(key.private_pem.as_bytes())
-            {
-                Ok(d) => d,
-                Err(e) => {
-                    verdict.fail(name, format!("this device's key {}: {e}", key.kid));
-                    return None;
-                }
-            };
-            (
-                Box::new(decrypter),
-                key.kid.clone(),
-                format!("this device's key {}", key.kid),
-            )
-        }
-        None => match symmetric(session, &kids).await {
-            Ok(Some((decrypter, key_id))) => {
-                let via = format!("symmetric key {key_id}");
-                (decrypter, key_id, via)
-            }
-            Ok(None) => {
-                verdict.fail(name, not_for_this_device(device, fetched, &kids));
-                return None;
-            }
-            Err(e) => {
-                verdict.fail(name, e);
-                return None;
-            }
-        },
-    };
-    let text = String::from_utf8_lossy(sealed);
-    let opened = if text.starts_with('{') {
-        jwe::deserialize_json_with_selector(&text, |header| {
-            Ok(header
-                .key_id()
-                .is_some_and(|named| named == kid)
-                .then_some(decrypter.as_ref()))
-        })
-    } else {
-        jwe::deserialize_compact(&text, decrypter.as_ref())
-    };
-    match opened {
-        Ok((plaintext, _)) => {
-            verdict.pass(name, format!("decrypted with {via} (A256GCM tag verified)"));
-            Some(plaintext)
-        }
-        Err(e) => {
-            verdict.fail(
-                name,
-                format!(
-                    "the entry for {via} does not decrypt: the ciphertext, its protected header or the wrapped key was altered ({e})"
-                ),
-            );
-            None
-        }
-    }
-}
-
-/// Why none of this device's keys can open the message.
-fn not_for_this_device(device: &Device, fetched: &Fetched, kids: &[String]) -> String {
-    let own: Vec<_> = device.keys.iter().filter(|k| k.decrypts()).collect();
-    if !own.is_empty() && own.iter().all(|k| k.registered_at > fetched.received_at) {
-        let newest = own
-            .iter()
-            .map(|k| k.registered_at)
-            .min()
-            .unwrap_or_default();
-        return format!(
-            "the message was encrypted before this device's key existed: it was received at {}, this device's keys were registered from {}; open it on a device that had a key then",
-            fetched
-                .received_at
-                .to_rfc3339_opts(SecondsFormat::Millis, true),
-            newest.to_rfc3339_opts(SecondsFormat::Millis, true)
-        );
-    }
-    format!(
-        "the message is not encrypted to this device (its entries name {}; this device holds {})",
-        kids.join(", "),
-        own.iter()
-            .map(|k| k.kid.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
-}
-
-/// A symmetric key named by one of the entries, fetched with the receiver's token.
-async fn symmetric(
-    session: &Session,
-    kids: &[String],
-) -> Result<Option<(Box<dyn JweDecrypter>, String)>, String> {
-    for kid in kids {
-        // Symmetric key ids are UUIDs; registered keys' kids are base64url ids.
-        if uuid::Uuid::parse_str(kid).is_err() {
-            continue;
-        }
-        let jwk = match session.symkey(kid).await {
-            Ok(jwk) => jwk,
-            Err(e) if e.status() == Some(404) => continue,
-            Err(e) => return Err(format!("symmetric key {kid}: {e}")),
-        };
-        let (_, raw) = symkey_parts(&jwk).map_err(|e| e.to_string())?;
-        let decrypter = jwe::A256KW
-            .decrypter_from_bytes(&raw)
-            .map_err(|e| e.to_string())?;
-        return Ok(Some((Box::new(decrypter), kid.clone())));
-    }
-    Ok(None)
 }
 
 /// Step 2: the timestamp's genTime, when it verifies over these exact bytes.

@@ -106,16 +106,35 @@ async fn a_native_app_gets_a_persons_tokens_through_its_loopback_redirect() {
     let id_token = jwt_claims(tokens.id_token.as_deref().unwrap());
     assert_eq!(id_token["sub"], person);
     assert_eq!(id_token["aud"], "depot-cli");
-    assert!(
-        tokens.refresh_token.is_none(),
-        "this server gives public clients no refresh token"
-    );
+    let refresh_token = tokens
+        .refresh_token
+        .clone()
+        .expect("a public client gets a rotating refresh token");
     assert_eq!(
         app.get("/oauth2/userinfo", &tokens.access_token)
             .await
             .status(),
         200,
         "the token is accepted by the service"
+    );
+
+    // The app renews with its client_id alone; the refresh token is rotated.
+    let http = reqwest::Client::new();
+    let renewed = refresh(
+        &http,
+        &app.issuer,
+        &ClientAuth::public("depot-cli"),
+        &refresh_token,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        jwt_claims(&renewed.access_token)["identity"],
+        claims["identity"]
+    );
+    assert_ne!(
+        renewed.refresh_token.as_deref(),
+        Some(refresh_token.as_str())
     );
 }
 

@@ -1,5 +1,6 @@
 //! The token endpoint's person grants: codes (PKCE, single use, bindings, lifetime) and
-//! refresh tokens (confidential clients only, rotation, reuse, narrowing, revocation).
+//! refresh tokens (public and confidential clients, each its own, rotation, reuse,
+//! narrowing, revocation).
 
 use serde_json::json;
 
@@ -191,7 +192,73 @@ async fn a_code_is_bound_to_its_client_redirect_uri_and_lifetime() {
 }
 
 #[tokio::test]
-async fn refresh_tokens_are_for_confidential_clients_only_and_scopes_only_narrow() {
+async fn a_public_client_refreshes_with_its_client_id_and_a_reused_token_revokes_the_family() {
+    let app = spawn_app().await;
+    let person = app.citizen("850730033", false).await;
+    let client = app
+        .register_app("gp-app", false, &["depot:read"], json!({}))
+        .await;
+    let pkce = Pkce::new();
+    let (code, _) = code_for(&app, &client, &person, &pkce).await;
+    let tokens = token_json(app.redeem(&client, &code, &pkce.verifier).await).await;
+    let first = tokens["refresh_token"]
+        .as_str()
+        .expect("a public client gets a refresh token (RFC 9700 §2.2.2)")
+        .to_owned();
+    let first_access = tokens["access_token"].as_str().unwrap().to_owned();
+
+    // Refreshed with `client_id` alone, rotated: a new refresh token each time.
+    let second = token_json(app.refresh(&client, &first).await).await;
+    let second_refresh = second["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(second_refresh, first);
+    let second_access = second["access_token"].as_str().unwrap().to_owned();
+    let claims = jwt_claims(&second_access);
+    assert_eq!(claims["client_id"], "gp-app");
+    assert_eq!(claims["sub"], person);
+    assert_eq!(
+        app.get("/depot/box", &second_access).await.status(),
+        200,
+        "the refreshed token is accepted"
+    );
+    let third = token_json(app.refresh(&client, &second_refresh).await).await;
+    let third_refresh = third["refresh_token"].as_str().unwrap().to_owned();
+    let third_access = third["access_token"].as_str().unwrap().to_owned();
+
+    // Another public client naming itself cannot use it.
+    let other = app
+        .register_app("other-app", false, &["depot:read"], json!({}))
+        .await;
+    let description = expect_oauth_error(
+        app.refresh(&other, &third_refresh).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    assert!(description.contains("another client"), "{description}");
+
+    // The first token again (stolen, or replayed): the whole family is revoked, the
+    // newest refresh token and every access token issued with the family too.
+    let description =
+        expect_oauth_error(app.refresh(&client, &first).await, 400, "invalid_grant").await;
+    assert!(description.contains("already used"), "{description}");
+    expect_oauth_error(
+        app.refresh(&client, &third_refresh).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    for access in [&second_access, &third_access] {
+        assert_eq!(app.get("/oauth2/userinfo", access).await.status(), 401);
+    }
+    // The access token of the code itself is of the family as well.
+    assert_eq!(
+        app.get("/oauth2/userinfo", &first_access).await.status(),
+        401
+    );
+}
+
+#[tokio::test]
+async fn a_refresh_token_is_only_its_clients_and_scopes_only_narrow() {
     let app = spawn_app().await;
     let person = app.citizen("850730033", false).await;
     let client = app
@@ -208,12 +275,10 @@ async fn refresh_tokens_are_for_confidential_clients_only_and_scopes_only_narrow
     };
     app.register_app("pub", false, &["depot:read"], json!({}))
         .await;
-    expect_oauth_error(
-        app.refresh(&public, refresh).await,
-        400,
-        "unauthorized_client",
-    )
-    .await;
+    // A public client naming itself gets nothing with a confidential client's token.
+    let description =
+        expect_oauth_error(app.refresh(&public, refresh).await, 400, "invalid_grant").await;
+    assert!(description.contains("another client"), "{description}");
 
     let (app, client) = (&app, &client);
     let with_scope = |scope: &'static str| {

@@ -61,8 +61,8 @@ async fn a_public_client_gets_tokens_through_login_profile_and_consent() {
 
     let tokens = token_json(app.redeem(&client, &params["code"], &pkce.verifier).await).await;
     assert!(
-        tokens.get("refresh_token").is_none(),
-        "no refresh token for a public client"
+        tokens["refresh_token"].is_string(),
+        "a public client gets a rotating refresh token"
     );
     let access = jwt_claims(tokens["access_token"].as_str().unwrap());
     assert_eq!(access["sub"], person);

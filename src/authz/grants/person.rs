@@ -96,9 +96,11 @@ pub struct Issued {
     pub refresh_family: Option<String>,
 }
 
-/// Mints the access token, the id_token (scope `openid`) and, for a confidential
-/// client, a refresh token in `family` (a new family when `None`) expiring at
-/// `refresh_expires_at` (the family's absolute end when rotating).
+/// Mints the access token, the id_token (scope `openid`) and a refresh token in
+/// `family` (a new family when `None`) expiring at `refresh_expires_at` (the family's
+/// absolute end when rotating). Public clients get one too: it is rotated on every use
+/// and its reuse revokes the family (RFC 9700 §2.2.2), so that a person's app need not
+/// send them back to the login pages every five minutes.
 pub async fn issue(
     state: &AppState,
     client_type: ClientType,
@@ -139,7 +141,7 @@ pub async fn issue(
         );
     }
     let mut refresh_family = None;
-    if client_type == ClientType::Confidential {
+    if matches!(client_type, ClientType::Confidential | ClientType::Public) {
         let token =
             crate::crypto::random_token().map_err(|e| OAuthError::server_error("E-RAND", &e))?;
         let (family, expires_at) = match family {

@@ -1,6 +1,10 @@
 //! RFC 6749 §6 with the rotation of RFC 9700 §4.14.2: a refresh token is used once and
 //! replaced by a new one of the same family; a used one presented again revokes the
-//! whole family. Refresh tokens are only issued to confidential clients.
+//! whole family. Confidential clients prove who they are (`private_key_jwt`); a public
+//! client names itself (`client_id`, RFC 6749 §6: "if the client type is confidential
+//! or the client was issued client credentials"), and rotation with reuse detection is
+//! what makes its refresh tokens acceptable (RFC 9700 §2.2.2, §4.14.2): a stolen token
+//! is good for one use, and the next use by either party revokes the family.
 
 use super::person::{self, access_expiry};
 use super::store;
@@ -23,14 +27,15 @@ pub async fn refresh(
     form: &OAuthForm,
 ) -> Result<TokenResponse, OAuthError> {
     let client = &client.client;
-    // Step 1: the client kind.
-    if client.client_type != ClientType::Confidential {
+    // Step 1: the client was authenticated as its type requires; system clients have no
+    // person's grant to refresh (they ask for client credentials again).
+    if client.client_type == ClientType::System {
         return Err(OAuthError::new(
             OAuthErrorCode::UnauthorizedClient,
-            "refresh tokens are only for confidential clients",
+            "system clients get new tokens with client_credentials",
         ));
     }
-    // Step 2: the token and its state.
+    // Step 2: the token, bound to the client it was issued to, and its state.
     let token = form.require("refresh_token")?;
     let digest = token_digest(token);
     let stored = store::find_refresh(&state.db, &digest)

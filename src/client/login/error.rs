@@ -29,6 +29,9 @@ pub enum LoginError {
         expected: String,
         found: Option<String>,
     },
+    /// RFC 6749 §3.1: response parameters must not be included more than once.
+    #[error("the answer at the redirect URI carries {0} more than once: refused")]
+    RepeatedParameter(String),
     #[error("the answer at the redirect URI carries neither a code nor an error")]
     MissingCode,
     #[error("no answer from the browser within {0:?}")]
@@ -45,8 +48,9 @@ pub enum LoginError {
         status: u16,
         detail: String,
     },
-    /// OpenID Connect Core §3.1.3.7: the id_token is not the one of this login.
-    #[error("the id_token does not belong to this login: {0}")]
+    /// OpenID Connect Core §3.1.3.7: the id_token is not the issuer's, not for this
+    /// client, expired, or not of this login.
+    #[error("the id_token is refused: {0}")]
     IdToken(String),
     #[error("the client's private key: {0}")]
     ClientKey(String),

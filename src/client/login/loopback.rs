@@ -125,10 +125,21 @@ async fn answer(req: HttpRequest, callback: web::Data<Callback>) -> HttpResponse
     response
 }
 
+/// The parameters of an answer that are read; each may appear once (RFC 6749 §3.1).
+const READ: [&str; 5] = ["state", "iss", "code", "error", "error_description"];
+
 /// What the authorization server's answer says (RFC 6749 §4.1.2, §4.1.2.1): first
 /// whether it is this login's (`state`, §10.12) and from the expected server (`iss`,
-/// RFC 9207 §2.4), then the code or the error.
+/// RFC 9207 §2.4) — an error answer as much as a code, so that no other server's error
+/// is shown as this one's — then the code or the error. A parameter given twice is
+/// refused before anything else: which of its values counts would be a guess.
 fn check(params: &[(String, String)], expected: &Expected) -> Result<String, LoginError> {
+    if let Some(name) = READ
+        .iter()
+        .find(|name| params.iter().filter(|(k, _)| k == *name).count() > 1)
+    {
+        return Err(LoginError::RepeatedParameter((*name).to_owned()));
+    }
     let get = |name: &str| {
         params
             .iter()
@@ -237,6 +248,84 @@ mod tests {
             check(&without_iss, &expected()),
             Err(LoginError::IssuerMismatch { found: None, .. })
         ));
+    }
+
+    #[test]
+    fn an_error_answer_is_believed_only_from_the_expected_issuer() {
+        // RFC 9207 §2.4 applies to error answers too: another server's (or an
+        // attacker's) `access_denied` is not reported as this server's refusal.
+        for iss in [Some("https://other.example"), None] {
+            let mut answer = vec![
+                ("error", "access_denied"),
+                ("error_description", "the person refused consent"),
+                ("state", "s-1"),
+            ];
+            answer.extend(iss.map(|iss| ("iss", iss)));
+            match check(&params(&answer), &expected()) {
+                Err(LoginError::IssuerMismatch { expected, found }) => {
+                    assert_eq!(expected, "https://depot.example");
+                    assert_eq!(found.as_deref(), iss);
+                }
+                other => panic!("{iss:?}: {other:?}"),
+            }
+        }
+        // The issuer compares as a string (RFC 9207 §2.4): no normalization.
+        let trailing = params(&[
+            ("code", "c-1"),
+            ("state", "s-1"),
+            ("iss", "https://depot.example/"),
+        ]);
+        assert!(matches!(
+            check(&trailing, &expected()),
+            Err(LoginError::IssuerMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn a_parameter_given_twice_is_refused() {
+        for repeated in [
+            vec![
+                ("code", "c-1"),
+                ("code", "c-2"),
+                ("state", "s-1"),
+                ("iss", "https://depot.example"),
+            ],
+            vec![
+                ("code", "c-1"),
+                ("state", "s-1"),
+                ("iss", "https://other.example"),
+                ("iss", "https://depot.example"),
+            ],
+            vec![
+                ("code", "c-1"),
+                ("state", "s-1"),
+                ("state", "s-2"),
+                ("iss", "https://depot.example"),
+            ],
+            vec![
+                ("error", "access_denied"),
+                ("error", "server_error"),
+                ("state", "s-1"),
+                ("iss", "https://depot.example"),
+            ],
+        ] {
+            assert!(
+                matches!(
+                    check(&params(&repeated), &expected()),
+                    Err(LoginError::RepeatedParameter(_))
+                ),
+                "{repeated:?}"
+            );
+        }
+        // Parameters the client does not read may repeat.
+        let extra = params(&[
+            ("code", "c-1"),
+            ("state", "s-1"),
+            ("iss", "https://depot.example"),
+            ("session_state", "a"),
+            ("session_state", "b"),
+        ]);
+        assert_eq!(check(&extra, &expected()).unwrap(), "c-1");
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! Refreshing tokens (RFC 6749 §6). This server issues refresh tokens only to
-//! confidential clients and rotates them: use the new `refresh_token` of the answer
-//! next time, the old one is spent.
+//! Refreshing tokens (RFC 6749 §6). This server rotates refresh tokens (RFC 9700
+//! §4.14.2): use the new `refresh_token` of the answer next time; the old one is spent,
+//! and presenting it again revokes every token of the login. A public client refreshes
+//! with its `client_id` ([`ClientAuth::public`]), a confidential one with its key.
 
 use super::token_endpoint::{self, Tokens};
 use super::{ClientAuth, LoginError};

@@ -3,7 +3,7 @@
 
 use depot::client::open::{checks, open};
 use depot::client::seal::{seal_for_recipients, seal_with_symkey};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::World;
 
@@ -283,5 +283,69 @@ async fn a_key_registered_and_used_within_one_second_verifies() {
     assert!(
         within_one_second > 0,
         "no round stamped within the second of registration"
+    );
+}
+
+#[tokio::test]
+async fn a_reader_with_an_enc_key_gets_the_symmetric_key_wrapped_to_it() {
+    let world = World::new().await;
+    let mut alice = world.person(true).await;
+    alice.register(&world, "sig").await;
+    // Carol's phone has a sig+enc key (it counts as an enc key); her tablet only signs.
+    let mut carol = world.person(true).await;
+    let phone_key = carol.register(&world, "sig+enc").await;
+    let mut tablet = carol.new_device(&world).await;
+    tablet.register(&world, "sig").await;
+
+    let policy = json!({"allow": [{"type": "nihii", "value": carol.nihii.clone().unwrap()}]});
+    let payload = b"referral letter";
+    let (sealed, key_id) = seal_with_symkey(&alice.session, &alice.device, &policy, 3600, payload)
+        .await
+        .unwrap();
+    let answer = alice
+        .session
+        .send("ehbox", &[carol.identifier()], &sealed)
+        .await
+        .unwrap();
+    let id = answer["id"].as_str().unwrap();
+
+    let fetched = carol.session.fetch(id).await.unwrap();
+    let verdict = open(&carol.session, &carol.device, &fetched, &world.trust).await;
+    assert!(verdict.valid(), "{verdict}");
+    assert_eq!(verdict.payload.as_deref(), Some(&payload[..]));
+    assert!(
+        verdict.checks[0]
+            .detail
+            .contains(&format!("wrapped to this device's key {phone_key}")),
+        "{verdict}"
+    );
+    // The tablet has no enc key: it asks for the key in clear, and opens too.
+    let fetched = tablet.session.fetch(id).await.unwrap();
+    let verdict = open(&tablet.session, &tablet.device, &fetched, &world.trust).await;
+    assert!(verdict.valid(), "{verdict}");
+    assert!(!verdict.checks[0].detail.contains("wrapped"), "{verdict}");
+
+    // The service's audit trail says which was asked: first the tablet's clear read,
+    // then the phone's wrapped one (newest first).
+    let token = world.app.admin_token().await;
+    let audit: Value = world
+        .app
+        .get(&format!("/admin/symkeys/audit?key_id={key_id}"), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let reasons: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "granted")
+        .map(|e| e["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons.len(), 2, "{audit}");
+    assert!(!reasons[0].contains("wrapped"), "{audit}");
+    assert!(
+        reasons[1].contains(&format!("wrapped for key {phone_key}")),
+        "{audit}"
     );
 }

@@ -2,10 +2,13 @@
 //! (authorization code + PKCE, loopback redirect, the scripted user agent at the login
 //! pages), register device keys through the ceremony, seal, send, fetch and open.
 
+mod commands;
 mod demo;
 mod flows;
 mod interop;
+mod login_checks;
 mod tampering;
+mod terminal;
 
 use depot::client::login::{Credentials, ScriptedBrowser};
 use depot::client::open::Trust;
