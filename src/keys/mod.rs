@@ -5,10 +5,13 @@
 //! and inactivity are times, so "which keys were active at T" always has an answer.
 
 pub mod admin;
+pub mod alg;
 pub mod ceremony;
 pub mod certificate;
+pub mod cose;
 pub mod jwk;
 pub mod owner;
+pub mod packed;
 pub mod routes;
 pub mod store;
 
