@@ -1,11 +1,12 @@
 //! A software authenticator for this device's keys: it answers the keystore's
 //! registration ceremony (`PublicKeyCredentialCreationOptions`) with a credential for a
-//! P-256 key the client generated and keeps, attested by `packed` self-attestation
-//! (W3C WebAuthn Level 2 §8.2: the credential key signs its own attestation).
+//! key the client generated and keeps (ES256, EdDSA, RS256 or PS256), attested by
+//! `packed` self-attestation (W3C WebAuthn Level 2 §8.2: the credential key signs its
+//! own attestation).
 //!
 //! It plays the client side of `navigator.credentials.create()` (§5.1.3) and
-//! authenticatorMakeCredential (§6.3.2) for ES256 only: CBOR through `serde_cbor_2`,
-//! hashes and the signature through OpenSSL.
+//! authenticatorMakeCredential (§6.3.2): CBOR through `serde_cbor_2`, hashes and the
+//! signature through OpenSSL.
 
 use std::collections::BTreeMap;
 
@@ -13,27 +14,24 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use openssl::bn::BigNumContext;
 use openssl::ec::PointConversionForm;
-use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Private};
 use openssl::sha::sha256;
-use openssl::sign::Signer;
 use serde_cbor_2::Value as Cbor;
 use serde_json::{Value, json};
 
 use super::ClientError;
-
-/// COSE algorithm ES256 (RFC 9053).
-const COSE_ES256: i128 = -7;
+use crate::keys::alg::Alg;
 /// Authenticator data flags: user present, user verified, attested credential data.
 const FLAGS: u8 = 0x01 | 0x04 | 0x40;
 
-/// The `RegistrationResponseJSON` for `key`, answering `options` (the
-/// `publicKey` member of `POST /keys/registrations`) as seen from `origin`. The
+/// The `RegistrationResponseJSON` for `key`, to sign with `alg`, answering `options`
+/// (the `publicKey` member of `POST /keys/registrations`) as seen from `origin`. The
 /// credential id is random; it becomes the key's `kid`.
 pub fn make_credential(
     options: &Value,
     origin: &str,
     key: &PKey<Private>,
+    alg: Alg,
 ) -> Result<Value, ClientError> {
     let field = |name: &str, value: Option<&str>| {
         value
@@ -42,13 +40,22 @@ pub fn make_credential(
     };
     let challenge = field("challenge", options["challenge"].as_str())?;
     let rp_id = field("rp.id", options["rp"]["id"].as_str())?;
-    let offers_es256 = options["pubKeyCredParams"]
+    let offered = options["pubKeyCredParams"]
         .as_array()
-        .is_some_and(|p| p.iter().any(|p| p["alg"] == json!(-7)));
-    if !offers_es256 {
-        return Err(ClientError::Protocol(
-            "the keystore does not offer ES256 (COSE -7)".into(),
-        ));
+        .is_some_and(|p| p.iter().any(|p| p["alg"] == json!(alg.cose())));
+    if !offered {
+        return Err(ClientError::Protocol(format!(
+            "the keystore does not offer {} (COSE {})",
+            alg.jose(),
+            alg.cose()
+        )));
+    }
+    if !alg.fits(key) {
+        return Err(ClientError::Crypto(format!(
+            "{} needs {}",
+            alg.jose(),
+            alg.key_kind()
+        )));
     }
     // §5.8.1.1: these members in this order, the challenge exactly as received.
     let client_data = json!({
@@ -71,16 +78,15 @@ pub fn make_credential(
     auth_data.extend_from_slice(&[0; 16]);
     auth_data.extend_from_slice(&32u16.to_be_bytes());
     auth_data.extend_from_slice(&credential_id);
-    auth_data.extend(cbor(&cose_key(key)?)?);
+    auth_data.extend(cbor(&cose_key(key, alg)?)?);
 
     // §8.2, self attestation: the credential key signs authData ‖ SHA-256(clientData).
     let mut signed = auth_data.clone();
     signed.extend_from_slice(&sha256(&client_data));
-    let mut signer = Signer::new(MessageDigest::sha256(), key).map_err(crypto)?;
-    let signature = signer.sign_oneshot_to_vec(&signed).map_err(crypto)?;
+    let signature = alg.sign(key, &signed).map_err(crypto)?;
 
     let statement = map([
-        ("alg", Cbor::Integer(COSE_ES256)),
+        ("alg", Cbor::Integer(alg.cose().into())),
         ("sig", Cbor::Bytes(signature)),
     ]);
     let attestation = cbor(&map([
@@ -102,9 +108,33 @@ pub fn make_credential(
     }))
 }
 
-/// RFC 9053 §7.1.1: an EC2 key on P-256 for ES256.
-fn cose_key(key: &PKey<Private>) -> Result<Cbor, ClientError> {
+/// The COSE_Key of `key` for `alg`: RFC 9053 §7.1 (EC2 on P-256), §7.2 (OKP
+/// Ed25519), RFC 8230 §4 (RSA).
+fn cose_key(key: &PKey<Private>, alg: Alg) -> Result<Cbor, ClientError> {
     let crypto = |e: openssl::error::ErrorStack| ClientError::Crypto(e.to_string());
+    let label = |n: i128, v: Cbor| (Cbor::Integer(n), v);
+    let alg_id = Cbor::Integer(alg.cose().into());
+    match alg {
+        Alg::Es256 => {}
+        Alg::EdDsa => {
+            let x = key.raw_public_key().map_err(crypto)?;
+            return Ok(Cbor::Map(BTreeMap::from([
+                label(1, Cbor::Integer(1)),
+                label(3, alg_id),
+                label(-1, Cbor::Integer(6)),
+                label(-2, Cbor::Bytes(x)),
+            ])));
+        }
+        Alg::Rs256 | Alg::Ps256 => {
+            let rsa = key.rsa().map_err(crypto)?;
+            return Ok(Cbor::Map(BTreeMap::from([
+                label(1, Cbor::Integer(3)),
+                label(3, alg_id),
+                label(-1, Cbor::Bytes(rsa.n().to_vec())),
+                label(-2, Cbor::Bytes(rsa.e().to_vec())),
+            ])));
+        }
+    }
     let ec = key.ec_key().map_err(crypto)?;
     let mut ctx = BigNumContext::new().map_err(crypto)?;
     let point = ec
@@ -116,11 +146,11 @@ fn cose_key(key: &PKey<Private>) -> Result<Cbor, ClientError> {
     }
     let (x, y) = point[1..].split_at(32);
     Ok(Cbor::Map(BTreeMap::from([
-        (Cbor::Integer(1), Cbor::Integer(2)),
-        (Cbor::Integer(3), Cbor::Integer(COSE_ES256)),
-        (Cbor::Integer(-1), Cbor::Integer(1)),
-        (Cbor::Integer(-2), Cbor::Bytes(x.to_vec())),
-        (Cbor::Integer(-3), Cbor::Bytes(y.to_vec())),
+        label(1, Cbor::Integer(2)),
+        label(3, alg_id),
+        label(-1, Cbor::Integer(1)),
+        label(-2, Cbor::Bytes(x.to_vec())),
+        label(-3, Cbor::Bytes(y.to_vec())),
     ])))
 }
 

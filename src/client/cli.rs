@@ -55,10 +55,15 @@ enum ClientCommand {
     /// Generate a key on this device and register it (WebAuthn ceremony, packed
     /// self-attestation); the session then gets a token that references it.
     RegisterKey {
-        #[arg(long = "use", default_value = "sig+enc", value_parser = ["sig", "enc", "sig+enc"])]
-        key_use: String,
+        /// sig, enc or sig+enc [default: sig+enc, or sig for EdDSA]
+        #[arg(long = "use", value_parser = ["sig", "enc", "sig+enc"])]
+        key_use: Option<String>,
         #[arg(long, default_value = "depot client")]
         name: String,
+        /// The key's signature algorithm: ES256 (P-256), EdDSA (Ed25519, signing
+        /// only: --use sig), RS256 or PS256 (RSA 2048).
+        #[arg(long, default_value = "ES256", value_parser = ["ES256", "EdDSA", "RS256", "PS256"])]
+        alg: String,
     },
     /// Sign a file and encrypt it for every active enc key of every recipient (and
     /// yours), then post it. With --allow, for an unknown addressee: encrypt with a
@@ -180,11 +185,22 @@ pub async fn run(args: ClientArgs, configured_issuer: &str) -> anyhow::Result<bo
             let session = Session::new(http, &issuer, &tokens.access_token);
             println!("logged in to {issuer} as {}", session.claims()?["identity"]);
         }
-        ClientCommand::RegisterKey { key_use, name } => {
+        ClientCommand::RegisterKey { key_use, name, alg } => {
+            let alg = crate::keys::alg::Alg::from_jose(&alg)
+                .ok_or_else(|| anyhow::anyhow!("unknown algorithm {alg}"))?;
+            // An Ed25519 key cannot encrypt.
+            let key_use = key_use.unwrap_or_else(|| {
+                let default = if alg == crate::keys::alg::Alg::EdDsa {
+                    "sig"
+                } else {
+                    "sig+enc"
+                };
+                default.to_owned()
+            });
             let (file, session) = resume(&http, &session_path, &issuer).await?;
             let mut device = load_device(&device_path, &file).await?;
-            let key = session.register_key(&key_use, &name).await?;
-            println!("registered {key_use} key {}", key.kid);
+            let key = session.register_key_with(&key_use, &name, alg).await?;
+            println!("registered {key_use} {} key {}", alg.jose(), key.kid);
             device.keys.push(key);
             device.save(&device_path)?;
             // A new token, so that the key is among its references.

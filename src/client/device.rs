@@ -1,8 +1,8 @@
 //! This device's private keys, in a local file only its owner can read.
 //!
 //! The file is JSON: which service and client the keys were registered with, and for
-//! each key its kid (the credential id the keystore answered), its use, when it was
-//! registered, and the PKCS#8 PEM private key. It is written with mode 0600 through a
+//! each key its kid (the credential id the keystore answered), its use, its signature
+//! algorithm, when it was registered, and the PKCS#8 PEM private key. It is written with mode 0600 through a
 //! temporary file and a rename, and refused when group or others can read it (as ssh
 //! refuses a private key file anyone else can read).
 
@@ -12,9 +12,11 @@ use chrono::{DateTime, Utc};
 use openssl::ec::{EcGroup, EcKey};
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
+use openssl::rsa::Rsa;
 use serde::{Deserialize, Serialize};
 
 use super::ClientError;
+use crate::keys::alg::{Alg, MIN_RSA_BITS};
 
 /// One registered key and its private half.
 #[derive(Clone, Serialize, Deserialize)]
@@ -23,6 +25,11 @@ pub struct DeviceKey {
     /// `sig`, `enc` or `sig+enc`.
     #[serde(rename = "use")]
     pub key_use: String,
+    /// The JOSE signature algorithm it was registered with (`ES256`, `EdDSA`, `RS256`,
+    /// `PS256`); absent in files written before there was a choice, where the key
+    /// type says it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alg: Option<String>,
     pub registered_at: DateTime<Utc>,
     /// PKCS#8 PEM.
     pub private_pem: String,
@@ -32,6 +39,19 @@ impl DeviceKey {
     pub fn private_key(&self) -> Result<PKey<Private>, ClientError> {
         PKey::private_key_from_pem(self.private_pem.as_bytes())
             .map_err(|e| ClientError::Device(format!("key {}: {e}", self.kid)))
+    }
+
+    /// The algorithm this key signs with: the registered one, else the one its type
+    /// implies.
+    pub fn sig_alg(&self) -> Result<Alg, ClientError> {
+        match &self.alg {
+            Some(name) => Alg::from_jose(name).ok_or_else(|| {
+                ClientError::Device(format!("key {}: unknown algorithm {name:?}", self.kid))
+            }),
+            None => Alg::implied_by(self.private_key()?.as_ref()).ok_or_else(|| {
+                ClientError::Device(format!("key {}: no signature algorithm fits it", self.kid))
+            }),
+        }
     }
 
     pub fn signs(&self) -> bool {
@@ -48,6 +68,7 @@ impl std::fmt::Debug for DeviceKey {
         f.debug_struct("DeviceKey")
             .field("kid", &self.kid)
             .field("use", &self.key_use)
+            .field("alg", &self.alg)
             .field("registered_at", &self.registered_at)
             .finish_non_exhaustive()
     }
@@ -154,9 +175,22 @@ fn check_private(_path: &Path) -> Result<(), ClientError> {
 
 /// A new P-256 key pair, as PKCS#8 PEM.
 pub fn generate_p256() -> Result<(PKey<Private>, String), ClientError> {
+    generate(Alg::Es256)
+}
+
+/// A new key pair for `alg` (P-256, Ed25519, or RSA of 2048 bits), as PKCS#8 PEM.
+pub fn generate(alg: Alg) -> Result<(PKey<Private>, String), ClientError> {
     let crypto = |e: openssl::error::ErrorStack| ClientError::Crypto(e.to_string());
-    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).map_err(crypto)?;
-    let key = PKey::from_ec_key(EcKey::generate(&group).map_err(crypto)?).map_err(crypto)?;
+    let key = match alg {
+        Alg::Es256 => {
+            let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).map_err(crypto)?;
+            PKey::from_ec_key(EcKey::generate(&group).map_err(crypto)?).map_err(crypto)?
+        }
+        Alg::EdDsa => PKey::generate_ed25519().map_err(crypto)?,
+        Alg::Rs256 | Alg::Ps256 => {
+            PKey::from_rsa(Rsa::generate(MIN_RSA_BITS).map_err(crypto)?).map_err(crypto)?
+        }
+    };
     let pem = key.private_key_to_pem_pkcs8().map_err(crypto)?;
     let pem = String::from_utf8(pem).map_err(|e| ClientError::Crypto(e.to_string()))?;
     Ok((key, pem))
@@ -175,12 +209,19 @@ mod tests {
         device.keys.push(DeviceKey {
             kid: "k1".into(),
             key_use: "sig".into(),
+            alg: None,
             registered_at: Utc::now(),
             private_pem: pem,
         });
         device.save(&path).unwrap();
         let loaded = Device::load(&path).unwrap();
         assert_eq!(loaded.signing_key().unwrap().kid, "k1");
+        assert_eq!(
+            loaded.keys[0].sig_alg().unwrap(),
+            Alg::Es256,
+            "implied by the key"
+        );
+        assert!(!std::fs::read_to_string(&path).unwrap().contains("\"alg\""));
         assert!(loaded.keys[0].private_key().is_ok());
         #[cfg(unix)]
         {

@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 
 use crate::people::Identifier;
 
+pub use crate::keys::alg::Alg;
 pub use device::{Device, DeviceKey};
 pub use verdict::{Check, Verdict};
 
@@ -242,10 +243,22 @@ impl Session {
 
     // Keystore.
 
-    /// Runs the registration ceremony for a new key of this device: generates a P-256
-    /// key pair, answers the options with a packed self-attested credential, and
-    /// returns the key as registered (its kid is the credential id).
+    /// Runs the registration ceremony for a new ES256 key of this device; see
+    /// [`Session::register_key_with`].
     pub async fn register_key(&self, key_use: &str, name: &str) -> Result<DeviceKey, ClientError> {
+        self.register_key_with(key_use, name, Alg::Es256).await
+    }
+
+    /// Runs the registration ceremony for a new key of this device: generates a key
+    /// pair for `alg` (P-256, Ed25519 or RSA 2048), answers the options with a packed
+    /// self-attested credential, and returns the key as registered (its kid is the
+    /// credential id).
+    pub async fn register_key_with(
+        &self,
+        key_use: &str,
+        name: &str,
+        alg: Alg,
+    ) -> Result<DeviceKey, ClientError> {
         let started = self
             .post_json(
                 "/keys/registrations",
@@ -255,8 +268,9 @@ impl Session {
         let id = started["registrationId"]
             .as_str()
             .ok_or_else(|| ClientError::Protocol("no registrationId".into()))?;
-        let (key, pem) = device::generate_p256()?;
-        let credential = authenticator::make_credential(&started["publicKey"], &self.issuer, &key)?;
+        let (key, pem) = device::generate(alg)?;
+        let credential =
+            authenticator::make_credential(&started["publicKey"], &self.issuer, &key, alg)?;
         let registered = self
             .post_json(
                 &format!("/keys/registrations/{id}"),
@@ -273,6 +287,7 @@ impl Session {
         Ok(DeviceKey {
             kid: kid.to_owned(),
             key_use: key_use.to_owned(),
+            alg: Some(alg.jose().to_owned()),
             registered_at,
             private_pem: pem,
         })

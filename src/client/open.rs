@@ -6,11 +6,13 @@
 //!    device's own `enc` key when it has one, so that the key never travels in clear);
 //! 2. verify the RFC 3161 timestamp over the exact sealed bytes, chained to the TSA's
 //!    root: its `genTime` is when the depot received the message;
-//! 3. the plaintext is a compact JWS naming its key (`kid`) and an allowed algorithm;
+//! 3. the plaintext is a compact JWS naming its key (`kid`) and an allowed algorithm
+//!    (ES256, EdDSA, RS256, PS256);
 //! 4. that kid is among the sender's key references the depot stored from the
 //!    sender's token;
 //! 5. the keystore had that key active at `genTime`, with the referenced thumbprint;
-//! 6. the signature verifies with that key.
+//! 6. the signature verifies with that key, in the algorithm the key was registered
+//!    for: the JWS header cannot choose another.
 //!
 //! Every check is reported, passed or failed, with what it proved or why it failed;
 //! the payload is released only when all passed.
@@ -24,6 +26,7 @@ use serde_json::Value;
 mod decrypt;
 
 use self::decrypt::decrypt;
+use super::Alg;
 pub use super::verdict::{Check, Verdict, checks};
 use super::{ClientError, Device, Fetched, Session, b64_json};
 use crate::tsa::verify::{Verified, new_request, verify_response};
@@ -144,8 +147,11 @@ fn signed_form(plaintext: &[u8], verdict: &mut Verdict) -> Option<(String, Strin
         return None;
     };
     let alg = header["alg"].as_str().unwrap_or_default().to_owned();
-    if !["ES256", "RS256", "PS256"].contains(&alg.as_str()) {
-        verdict.fail(name, format!("signature algorithm {alg:?} is not accepted"));
+    if Alg::from_jose(&alg).is_none() {
+        verdict.fail(
+            name,
+            format!("signature algorithm {alg:?} is not accepted (ES256, EdDSA, RS256, PS256)"),
+        );
         return None;
     }
     let Some(kid) = header["kid"].as_str() else {
@@ -274,25 +280,45 @@ fn signature(plaintext: &[u8], jwk: &Value, alg: &str, verdict: &mut Verdict) ->
     }
 }
 
-/// A verifier for the registered key, for the algorithm its type allows only (a JWS
-/// cannot choose another: no algorithm confusion).
+/// A verifier for the registered key, for the algorithm it was registered with only
+/// (a JWS cannot choose another: no algorithm confusion). A `sig+enc` key's JWK has no
+/// `alg` (API.md); its type says it then: ES256 for EC P-256, EdDSA for Ed25519, and
+/// RS256 or PS256 for RSA, the two RSA signature schemes of the keystore.
 fn verifier(jwk: &Value, alg: &str) -> Result<Box<dyn JwsVerifier>, String> {
     let map = jwk.as_object().ok_or("the key is not a JWK")?.clone();
     let mut key = Jwk::from_map(map).map_err(|e| e.to_string())?;
-    if let Some(stated) = jwk["alg"].as_str()
-        && stated != alg
-    {
-        return Err(format!(
-            "the key is registered for {stated}, the JWS says {alg}"
-        ));
-    }
+    let allowed: Vec<Alg> = match jwk["alg"].as_str() {
+        Some(stated) => Alg::from_jose(stated).into_iter().collect(),
+        None => match (key.key_type(), key.curve()) {
+            ("EC", Some("P-256")) => vec![Alg::Es256],
+            ("OKP", Some("Ed25519")) => vec![Alg::EdDsa],
+            ("RSA", _) => vec![Alg::Rs256, Alg::Ps256],
+            _ => Vec::new(),
+        },
+    };
+    let registered = allowed
+        .iter()
+        .map(|a| a.jose())
+        .collect::<Vec<_>>()
+        .join(" or ");
+    let Some(alg) = allowed.into_iter().find(|a| a.jose() == alg) else {
+        return Err(match registered.as_str() {
+            "" => format!("the key cannot verify {alg}"),
+            registered => format!("the key is registered for {registered}, the JWS says {alg}"),
+        });
+    };
     key.set_key_use("sig");
-    key.set_algorithm(alg);
+    key.set_algorithm(alg.jose());
     let err = |e: josekit::JoseError| e.to_string();
-    Ok(match (key.key_type(), alg) {
-        ("EC", "ES256") => Box::new(jws::ES256.verifier_from_jwk(&key).map_err(err)?),
-        ("RSA", "RS256") => Box::new(jws::RS256.verifier_from_jwk(&key).map_err(err)?),
-        ("RSA", "PS256") => Box::new(jws::PS256.verifier_from_jwk(&key).map_err(err)?),
-        (kty, alg) => return Err(format!("a {kty} key cannot verify {alg}")),
+    Ok(match (key.key_type(), key.curve(), alg) {
+        ("EC", Some("P-256"), Alg::Es256) => {
+            Box::new(jws::ES256.verifier_from_jwk(&key).map_err(err)?)
+        }
+        ("OKP", Some("Ed25519"), Alg::EdDsa) => {
+            Box::new(jws::EdDSA.verifier_from_jwk(&key).map_err(err)?)
+        }
+        ("RSA", _, Alg::Rs256) => Box::new(jws::RS256.verifier_from_jwk(&key).map_err(err)?),
+        ("RSA", _, Alg::Ps256) => Box::new(jws::PS256.verifier_from_jwk(&key).map_err(err)?),
+        (kty, _, alg) => return Err(format!("a {kty} key cannot verify {}", alg.jose())),
     })
 }

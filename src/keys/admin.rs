@@ -91,6 +91,12 @@ pub async fn add_key(
                 .first()
                 .map(jwk::from_client_key)
                 .ok_or_else(|| Problem::invalid_field("jwk", "no key"))?;
+            if key_use.can_encrypt() && public.jwk.get("kty") == Some(&json!("OKP")) {
+                return Err(Problem::invalid_field(
+                    "jwk",
+                    "an Ed25519 key can only sign: register it for use \"sig\"",
+                ));
+            }
             (
                 system_owner(client),
                 public,

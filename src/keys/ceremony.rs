@@ -1,30 +1,38 @@
-//! The W3C WebAuthn Level 2 registration ceremony (§7.1), done by webauthn-rs-core:
-//! creation options with a random challenge, then the verification of the response
-//! (type, challenge, origin, rpIdHash, flags, attestation signature, algorithm).
-//! What the crate leaves to the relying party is decided here: which attestation is
-//! trusted (packed self-attestation always; packed with x5c when the chain reaches a
-//! configured root; `none` only for clients that allow it), and that the response's
-//! `type` and `id` agree with what the authenticator signed.
+//! The W3C WebAuthn Level 2 registration ceremony (§7.1). webauthn-rs-core builds the
+//! creation options and parses what comes back (the client data, the authenticator
+//! data, the COSE key's CBOR); the checks of §7.1 are made here, in the order of the
+//! specification, the same way for every algorithm offered (ES256, EdDSA, RS256,
+//! PS256), with the signatures verified by OpenSSL: webauthn-rs-core 0.6 refuses
+//! EdDSA and PS256 keys and RSA moduli other than 2048 bits.
+//!
+//! What the relying party decides: which attestation is trusted (`packed`
+//! self-attestation always; `packed` with `x5c` when the chain reaches a configured
+//! root; `none` only for clients that allow it; no other format), and that the
+//! response's `type` and `id` agree with what the authenticator signed.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use openssl::sha::sha256;
+use serde::{Deserialize, Serialize};
+use serde_cbor_2::Value as Cbor;
 use serde_json::Value;
 use webauthn_rs_core::WebauthnCore;
-use webauthn_rs_core::attestation::verify_attestation_ca_chain;
+use webauthn_rs_core::internals::AuthenticatorData;
+use webauthn_rs_core::proto::origin::origins_match;
 use webauthn_rs_core::proto::{
-    AttestationCaList, AttestationConveyancePreference, COSEAlgorithm, COSEKey,
-    ParsedAttestationData, RegisterPublicKeyCredential, RegistrationState, UserVerificationPolicy,
+    AttestationConveyancePreference, COSEAlgorithm, CollectedClientData,
+    RegisterPublicKeyCredential, Registration, UserVerificationPolicy,
 };
 
+use super::alg::Alg;
+use super::certificate::CertificateRoots;
+use super::cose::CredentialKey;
+use super::packed::{self, Packed};
 use crate::config::Config;
 
 const RP_NAME: &str = "eHealth depot";
-
-/// The algorithms offered in `pubKeyCredParams`, in order of preference: those
-/// webauthn-rs-core can verify a packed attestation with (see the README).
-pub const ALGORITHMS: [COSEAlgorithm; 2] = [COSEAlgorithm::ES256, COSEAlgorithm::RS256];
 
 #[derive(Debug, thiserror::Error)]
 pub enum CeremonyError {
@@ -48,14 +56,27 @@ pub struct UserEntity<'a> {
 #[derive(Debug)]
 pub struct Attested {
     pub credential_id: Vec<u8>,
-    pub key: COSEKey,
+    pub key: CredentialKey,
     /// `packed/self`, `packed/x5c` or `none`.
     pub attestation: &'static str,
 }
 
+/// What is kept from the options until the response comes back.
+#[derive(Debug, Serialize, Deserialize)]
+struct Pending {
+    /// base64url.
+    challenge: String,
+    /// COSE identifiers of `pubKeyCredParams`.
+    algorithms: Vec<i64>,
+    /// base64url ids of `excludeCredentials`.
+    exclude: Vec<String>,
+}
+
 pub struct Ceremony {
     core: WebauthnCore,
-    roots: Option<AttestationCaList>,
+    rp_id_hash: [u8; 32],
+    origins: Vec<url::Url>,
+    roots: CertificateRoots,
 }
 
 impl Ceremony {
@@ -90,50 +111,65 @@ impl Ceremony {
                 "DEPOT_WEBAUTHN_ORIGINS names no origin".into(),
             ));
         }
-        let roots = match &settings.webauthn_trust_roots {
-            Some(path) => Some(load_roots(path)?),
-            None => None,
-        };
+        let roots = CertificateRoots::load_named(
+            settings.webauthn_trust_roots.as_deref(),
+            "DEPOT_WEBAUTHN_TRUST_ROOTS",
+        )
+        .map_err(CeremonyError::Config)?;
         let timeout = Duration::from_secs(u64::from(settings.key_registration_timeout_seconds));
         Ok(Self {
             core: WebauthnCore::new_unsafe_experts_only(
                 RP_NAME,
                 &rp_id,
-                origins,
+                origins.clone(),
                 timeout,
                 Some(false),
                 Some(false),
             ),
+            rp_id_hash: sha256(rp_id.as_bytes()),
+            origins,
             roots,
         })
     }
 
     /// PublicKeyCredentialCreationOptions (JSON) and the state to keep until the
-    /// response comes back.
+    /// response comes back. `pubKeyCredParams` offers every algorithm, in the order
+    /// of API.md.
     pub fn start(
         &self,
         user: &UserEntity<'_>,
         exclude: Vec<Vec<u8>>,
     ) -> Result<(Value, Value), CeremonyError> {
         let internal = |e: &dyn std::fmt::Display| CeremonyError::Internal(e.to_string());
+        let pending_exclude = exclude.iter().map(|id| B64.encode(id)).collect();
         let builder = self
             .core
             .new_challenge_register_builder(user.handle, user.name, user.display_name)
             .map_err(|e| internal(&e))?
             .attestation(AttestationConveyancePreference::Direct)
             .user_verification_policy(UserVerificationPolicy::Preferred)
-            .credential_algorithms(ALGORITHMS.to_vec())
+            .credential_algorithms(Alg::ALL.into_iter().map(cose_algorithm).collect())
             .exclude_credentials(Some(exclude));
-        let (options, state) = self
+        let (options, _) = self
             .core
             .generate_challenge_register(builder)
             .map_err(|e| internal(&e))?;
+        let pending = Pending {
+            challenge: B64.encode(&options.public_key.challenge),
+            algorithms: options
+                .public_key
+                .pub_key_cred_params
+                .iter()
+                .map(|p| p.alg)
+                .collect(),
+            exclude: pending_exclude,
+        };
         let options = serde_json::to_value(options.public_key).map_err(|e| internal(&e))?;
-        let state = serde_json::to_value(state).map_err(|e| internal(&e))?;
+        let state = serde_json::to_value(pending).map_err(|e| internal(&e))?;
         Ok((options, state))
     }
 
-    /// Verifies a RegistrationResponseJSON against the kept state.
+    /// Verifies a RegistrationResponseJSON against the kept state: §7.1 steps 5–22.
     pub fn finish(
         &self,
         credential: &Value,
@@ -143,7 +179,7 @@ impl Ceremony {
         let refused = |what: String| CeremonyError::Refused(what);
         let reg: RegisterPublicKeyCredential = serde_json::from_value(credential.clone())
             .map_err(|e| refused(format!("credential is not a RegistrationResponseJSON: {e}")))?;
-        let state: RegistrationState = serde_json::from_value(state.clone())
+        let pending: Pending = serde_json::from_value(state.clone())
             .map_err(|e| CeremonyError::Internal(format!("stored ceremony state: {e}")))?;
         if reg.type_ != "public-key" {
             return Err(refused(format!(
@@ -154,96 +190,164 @@ impl Ceremony {
         if reg.id != B64.encode(&reg.raw_id) {
             return Err(refused("credential id and rawId differ".into()));
         }
-        let credential = self
-            .core
-            .register_credential(&reg, &state, None)
-            .map_err(|e| refused(describe(&e)))?;
-        if credential.cred_id != reg.raw_id {
+
+        // Steps 5–10: the client data.
+        let client_data_json = &reg.response.client_data_json;
+        let client_data: CollectedClientData = serde_json::from_slice(client_data_json)
+            .map_err(|e| refused(format!("clientDataJSON is not CollectedClientData: {e}")))?;
+        if client_data.type_ != "webauthn.create" {
+            return Err(refused("clientDataJSON.type is not webauthn.create".into()));
+        }
+        if B64.encode(&client_data.challenge) != pending.challenge {
+            return Err(refused(
+                "clientDataJSON.challenge is not this registration's challenge".into(),
+            ));
+        }
+        if !self
+            .origins
+            .iter()
+            .any(|allowed| origins_match(false, false, &client_data.origin, allowed))
+        {
+            return Err(refused(
+                "clientDataJSON.origin is not an allowed origin".into(),
+            ));
+        }
+        if client_data.cross_origin == Some(true) {
+            return Err(refused(
+                "cross-origin registrations are not accepted".into(),
+            ));
+        }
+        // Step 11.
+        let client_data_hash = sha256(client_data_json);
+
+        // Step 12: fmt, authData and attStmt.
+        let (fmt, auth_data_bytes, att_stmt) =
+            attestation_object(&reg.response.attestation_object).map_err(refused)?;
+        let auth_data = AuthenticatorData::<Registration>::try_from(auth_data_bytes.as_slice())
+            .map_err(|_| refused("the authenticator data does not parse".into()))?;
+        // Steps 13–15. (User verification is preferred, not required.)
+        if auth_data_bytes.get(..32) != Some(self.rp_id_hash.as_slice()) {
+            return Err(refused(
+                "the authenticator data's rpIdHash is not the hash of this relying party's id"
+                    .into(),
+            ));
+        }
+        if !auth_data.user_present {
+            return Err(refused(
+                "the authenticator data does not have the user-present flag".into(),
+            ));
+        }
+        if auth_data.backup_state && !auth_data.backup_eligible {
+            return Err(refused(
+                "the authenticator data says backed up but not backup eligible".into(),
+            ));
+        }
+        let acd = auth_data
+            .acd
+            .as_ref()
+            .ok_or_else(|| refused("the authenticator data has no attested credential".into()))?;
+        if acd.credential_id != reg.raw_id {
             return Err(refused(
                 "rawId is not the credential id in the authenticator data".into(),
             ));
         }
-        let attestation = match &credential.attestation.data {
-            ParsedAttestationData::Self_ => "packed/self",
-            ParsedAttestationData::None if allow_none => "none",
-            ParsedAttestationData::None => {
+        // Step 16: the key's alg is one of pubKeyCredParams (and the key fits it).
+        let offered: Vec<Alg> = pending
+            .algorithms
+            .iter()
+            .filter_map(|id| Alg::from_cose((*id).into()))
+            .collect();
+        let key = CredentialKey::from_cose(&acd.credential_pk, &offered).map_err(refused)?;
+
+        // Steps 18–21: the attestation statement and whether it is trusted.
+        let attestation = match fmt.as_str() {
+            "packed" => {
+                match packed::verify(
+                    &att_stmt,
+                    &auth_data_bytes,
+                    &client_data_hash,
+                    &key,
+                    &acd.aaguid,
+                )
+                .map_err(refused)?
+                {
+                    Packed::SelfAttestation => "packed/self",
+                    Packed::Certified(chain) => {
+                        self.trusted(&chain)?;
+                        "packed/x5c"
+                    }
+                }
+            }
+            "none" if !allow_none => {
                 return Err(refused(
                     "attestation \"none\" is not accepted for this client".into(),
                 ));
             }
-            data @ (ParsedAttestationData::Basic(_)
-            | ParsedAttestationData::AttCa(_)
-            | ParsedAttestationData::AnonCa(_)) => {
-                let roots = self.roots.as_ref().ok_or_else(|| {
-                    refused(
-                        "attestation certificates are not accepted: no trust roots are configured"
-                            .into(),
-                    )
-                })?;
-                match verify_attestation_ca_chain(data, roots, SystemTime::now()) {
-                    Ok(Some(_)) => "packed/x5c",
-                    Ok(None) | Err(_) => {
-                        return Err(refused(
-                            "the attestation certificate does not chain to a trusted root".into(),
-                        ));
-                    }
-                }
+            "none" if att_stmt == Cbor::Map(Default::default()) => "none",
+            "none" => {
+                return Err(refused(
+                    "a \"none\" attestation statement must be empty".into(),
+                ));
             }
             other => {
                 return Err(refused(format!(
-                    "attestation type {other:?} is not accepted"
+                    "attestation format {other:?} is not accepted (packed, or none where the client allows it)"
                 )));
             }
         };
+
+        // Step 22 (this pair's active keys; the store refuses any other duplicate).
+        if pending.exclude.contains(&B64.encode(&acd.credential_id)) {
+            return Err(refused(
+                "the credential is excluded: this application has it registered already".into(),
+            ));
+        }
         Ok(Attested {
-            credential_id: credential.cred_id.clone(),
-            key: credential.cred.clone(),
+            credential_id: acd.credential_id.clone(),
+            key,
             attestation,
+        })
+    }
+
+    /// §7.1 steps 20–21: the attestation certificate chains to a configured root.
+    fn trusted(&self, chain: &[openssl::x509::X509]) -> Result<(), CeremonyError> {
+        if !self.roots.is_configured() {
+            return Err(CeremonyError::Refused(
+                "attestation certificates are not accepted: no trust roots are configured".into(),
+            ));
+        }
+        let (leaf, rest) = chain
+            .split_first()
+            .ok_or_else(|| CeremonyError::Refused("x5c is empty".into()))?;
+        self.roots.verify_chain(leaf, rest).map_err(|reason| {
+            CeremonyError::Refused(format!(
+                "the attestation certificate does not chain to a trusted root: {reason}"
+            ))
         })
     }
 }
 
-/// Every certificate of a PEM file, as blanket-trusted attestation roots.
-fn load_roots(path: &std::path::Path) -> Result<AttestationCaList, CeremonyError> {
-    let fail = |what: String| {
-        CeremonyError::Config(format!(
-            "DEPOT_WEBAUTHN_TRUST_ROOTS {}: {what}",
-            path.display()
-        ))
-    };
-    let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
-    let certs = openssl::x509::X509::stack_from_pem(&pem).map_err(|e| fail(e.to_string()))?;
-    if certs.is_empty() {
-        return Err(fail("no certificate in the file".into()));
+fn cose_algorithm(alg: Alg) -> COSEAlgorithm {
+    match alg {
+        Alg::Es256 => COSEAlgorithm::ES256,
+        Alg::EdDsa => COSEAlgorithm::EDDSA,
+        Alg::Rs256 => COSEAlgorithm::RS256,
+        Alg::Ps256 => COSEAlgorithm::PS256,
     }
-    let mut list = AttestationCaList::default();
-    for cert in certs {
-        let one = cert.to_pem().map_err(|e| fail(e.to_string()))?;
-        let ca = AttestationCaList::try_from(one.as_slice()).map_err(|e| fail(e.to_string()))?;
-        list.union(&ca);
-    }
-    Ok(list)
 }
 
-/// The crate's errors, in words a client developer can act on.
-fn describe(e: &webauthn_rs_core::error::WebauthnError) -> String {
-    use webauthn_rs_core::error::WebauthnError as W;
-    match e {
-        W::InvalidClientDataType => "clientDataJSON.type is not webauthn.create".into(),
-        W::MismatchedChallenge => {
-            "clientDataJSON.challenge is not this registration's challenge".into()
+/// The attestation object (§6.5.4): `{fmt: text, attStmt: map, authData: bytes}`.
+fn attestation_object(bytes: &[u8]) -> Result<(String, Vec<u8>, Cbor), String> {
+    let value: Cbor = serde_cbor_2::from_slice(bytes)
+        .map_err(|e| format!("the attestation object is not CBOR: {e}"))?;
+    let Cbor::Map(mut map) = value else {
+        return Err("the attestation object is not a CBOR map".into());
+    };
+    let mut take = |name: &str| map.remove(&Cbor::Text(name.to_owned()));
+    match (take("fmt"), take("authData"), take("attStmt")) {
+        (Some(Cbor::Text(fmt)), Some(Cbor::Bytes(auth_data)), Some(att_stmt @ Cbor::Map(_))) => {
+            Ok((fmt, auth_data, att_stmt))
         }
-        W::InvalidRPOrigin => "clientDataJSON.origin is not an allowed origin".into(),
-        W::CredentialCrossOrigin => "cross-origin registrations are not accepted".into(),
-        W::InvalidRPIDHash => {
-            "the authenticator data's rpIdHash is not the hash of this relying party's id".into()
-        }
-        W::UserNotPresent => "the authenticator data does not have the user-present flag".into(),
-        W::CredentialAlteredAlgFromRequest => {
-            "the credential's algorithm was not offered, or the credential is excluded".into()
-        }
-        W::AttestationNotSupported => "the attestation format is not supported".into(),
-        W::AttestationStatementSigInvalid => "the attestation signature does not verify".into(),
-        other => format!("the credential does not verify: {other}"),
+        _ => Err("the attestation object lacks fmt, authData or attStmt".into()),
     }
 }

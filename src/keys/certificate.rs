@@ -38,11 +38,15 @@ fn to_chrono(time: &Asn1TimeRef) -> Result<DateTime<Utc>, String> {
 
 impl CertificateRoots {
     pub fn load(path: Option<&std::path::Path>) -> Result<Self, String> {
+        Self::load_named(path, "DEPOT_CERTIFICATE_TRUST_ROOTS")
+    }
+
+    /// The roots in a PEM file, `variable` naming the setting in errors.
+    pub fn load_named(path: Option<&std::path::Path>, variable: &str) -> Result<Self, String> {
         let Some(path) = path else {
             return Ok(Self { store: None });
         };
-        let fail =
-            |what: String| format!("DEPOT_CERTIFICATE_TRUST_ROOTS {}: {what}", path.display());
+        let fail = |what: String| format!("{variable} {}: {what}", path.display());
         let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
         let certs = X509::stack_from_pem(&pem).map_err(|e| fail(e.to_string()))?;
         if certs.is_empty() {
@@ -74,22 +78,8 @@ impl CertificateRoots {
             })
             .collect::<Result<Vec<_>, String>>()?;
         let (leaf, rest) = certs.split_first().ok_or("x5c is empty")?;
-        let mut chain = Stack::new().map_err(|e| e.to_string())?;
-        for cert in rest {
-            chain.push(cert.clone()).map_err(|e| e.to_string())?;
-        }
-        let mut context = X509StoreContext::new().map_err(|e| e.to_string())?;
-        let verdict = context
-            .init(store, leaf, &chain, |ctx| {
-                Ok(ctx.verify_cert()?.then_some(()).ok_or(ctx.error()))
-            })
-            .map_err(|e| e.to_string())?;
-        if let Err(reason) = verdict {
-            return Err(format!(
-                "the certificate chain is not trusted: {}",
-                reason.error_string()
-            ));
-        }
+        verify_path(store, leaf, rest)
+            .map_err(|reason| format!("the certificate chain is not trusted: {reason}"))?;
         let digest = leaf
             .digest(MessageDigest::sha256())
             .map_err(|e| e.to_string())?;
@@ -101,4 +91,30 @@ impl CertificateRoots {
             not_after: to_chrono(leaf.not_after())?,
         })
     }
+
+    /// Whether any root is configured.
+    pub fn is_configured(&self) -> bool {
+        self.store.is_some()
+    }
+
+    /// Checks that `leaf` chains, through `rest`, to one of the roots now (RFC 5280
+    /// path validation by OpenSSL); the reason when not. No roots: never.
+    pub fn verify_chain(&self, leaf: &X509, rest: &[X509]) -> Result<(), String> {
+        let store = self.store.as_ref().ok_or("no trust roots are configured")?;
+        verify_path(store, leaf, rest)
+    }
+}
+
+fn verify_path(store: &X509Store, leaf: &X509, rest: &[X509]) -> Result<(), String> {
+    let mut chain = Stack::new().map_err(|e| e.to_string())?;
+    for cert in rest {
+        chain.push(cert.clone()).map_err(|e| e.to_string())?;
+    }
+    let mut context = X509StoreContext::new().map_err(|e| e.to_string())?;
+    let verdict = context
+        .init(store, leaf, &chain, |ctx| {
+            Ok(ctx.verify_cert()?.then_some(()).ok_or(ctx.error()))
+        })
+        .map_err(|e| e.to_string())?;
+    verdict.map_err(|reason| reason.error_string().to_owned())
 }

@@ -1,7 +1,8 @@
-//! Public keys as JWKs (RFC 7517/7518) with their RFC 7638 thumbprint, from a WebAuthn
-//! COSE key or from an X.509 certificate's key, and the rules a key must meet for its
-//! use: EC P-256 (ES256 / ECDH-ES+A256KW) or RSA of at least 2048 bits
-//! (RS256 / RSA-OAEP-256).
+//! Public keys as JWKs (RFC 7517/7518, RFC 8037 for OKP) with their RFC 7638
+//! thumbprint, from a WebAuthn credential key or from an X.509 certificate's key, and
+//! the rules a key must meet for its use: EC P-256 (ES256 / ECDH-ES+A256KW), Ed25519
+//! (EdDSA; it cannot encrypt) or RSA of at least 2048 bits (RS256 or PS256 as
+//! registered / RSA-OAEP-256).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -9,12 +10,11 @@ use openssl::bn::BigNumContext;
 use openssl::nid::Nid;
 use openssl::pkey::{Id, PKeyRef, Public};
 use serde_json::{Map, Value, json};
-use webauthn_rs_core::proto::{COSEAlgorithm, COSEKey, COSEKeyType, ECDSACurve};
 
 use super::KeyUse;
+use super::alg::{Alg, MIN_RSA_BITS};
+use super::cose::CredentialKey;
 use crate::authz::jwks::thumbprint;
-
-pub const MIN_RSA_BITS: usize = 2048;
 
 /// A public key ready to be stored and published.
 #[derive(Debug, Clone)]
@@ -29,18 +29,25 @@ pub struct PublicJwk {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kty {
     EcP256,
+    Ed25519,
     Rsa,
 }
 
-/// The JWK `alg` of a key type for a use; none for `sig+enc` (API.md: both omitted).
-fn alg(kty: Kty, key_use: KeyUse) -> Option<&'static str> {
-    match (kty, key_use) {
+/// The JWK `alg` of a key type for a use, `sig` being the key's signature
+/// algorithm; none for `sig+enc` (API.md: both omitted).
+fn alg(kty: Kty, key_use: KeyUse, sig: Alg) -> Result<Option<&'static str>, String> {
+    Ok(match (kty, key_use) {
+        (Kty::Ed25519, KeyUse::Enc | KeyUse::SigEnc) => {
+            return Err(format!(
+                "an Ed25519 key can only sign, it cannot be registered for use {:?}: register it for \"sig\" (an encryption key is EC P-256 or RSA)",
+                key_use.as_str()
+            ));
+        }
         (_, KeyUse::SigEnc) => None,
-        (Kty::EcP256, KeyUse::Sig) => Some("ES256"),
+        (_, KeyUse::Sig) => Some(sig.jose()),
         (Kty::EcP256, KeyUse::Enc) => Some("ECDH-ES+A256KW"),
-        (Kty::Rsa, KeyUse::Sig) => Some("RS256"),
         (Kty::Rsa, KeyUse::Enc) => Some("RSA-OAEP-256"),
-    }
+    })
 }
 
 fn finish(
@@ -48,10 +55,11 @@ fn finish(
     mut members: Map<String, Value>,
     kid: &str,
     key_use: KeyUse,
+    sig: Alg,
 ) -> Result<PublicJwk, String> {
+    let alg = alg(kty, key_use, sig)?;
     let jkt = thumbprint(&Value::Object(members.clone()))
         .ok_or_else(|| "the public key cannot be expressed as a JWK".to_owned())?;
-    let alg = alg(kty, key_use);
     members.insert("kid".into(), json!(kid));
     if let Some(alg) = alg {
         members.insert("use".into(), json!(key_use.as_str()));
@@ -66,20 +74,22 @@ fn finish(
 
 /// A key of a client's registered JWK Set (already checked by [`ClientJwks`]), as the
 /// keystore keeps it. Its use is the JWK's `use`, else what its `alg` implies, else
-/// both; the published JWK then carries `use` and `alg` unless it serves both
-/// (API.md), the signature algorithm being the one its type implies and the
-/// encryption algorithm the one this keystore uses for its type.
+/// both (an Ed25519 key: signing); the published JWK then carries `use` and `alg`
+/// unless it serves both (API.md), the signature algorithm being the one its type
+/// implies and the encryption algorithm the one this keystore uses for its type.
 ///
 /// [`ClientJwks`]: crate::authz::jwks::ClientJwks
 pub fn from_client_key(key: &crate::authz::jwks::ClientKey) -> (PublicJwk, KeyUse) {
     let stated_alg = key.jwk.get("alg").and_then(Value::as_str);
+    let kty = key.jwk.get("kty").and_then(Value::as_str);
     let key_use = match (key.key_use.as_deref().and_then(KeyUse::parse), stated_alg) {
         (Some(key_use), _) => key_use,
         (None, Some(alg)) if crate::authz::jwks::ENC_ALGS.contains(&alg) => KeyUse::Enc,
         (None, Some(_)) => KeyUse::Sig,
+        (None, None) if kty == Some("OKP") => KeyUse::Sig,
         (None, None) => KeyUse::SigEnc,
     };
-    let enc_alg = match key.jwk.get("kty").and_then(Value::as_str) {
+    let enc_alg = match kty {
         Some("RSA") => Some("RSA-OAEP-256"),
         Some("EC") if key.jwk.get("crv").and_then(Value::as_str) == Some("P-256") => {
             Some("ECDH-ES+A256KW")
@@ -118,13 +128,25 @@ fn ec_p256(x: &[u8], y: &[u8]) -> Result<Map<String, Value>, String> {
     Ok(m)
 }
 
+/// RFC 8037 §2.
+fn okp_ed25519(x: &[u8]) -> Result<Map<String, Value>, String> {
+    if x.len() != 32 {
+        return Err("an Ed25519 key is 32 bytes".into());
+    }
+    let mut m = Map::new();
+    m.insert("kty".into(), json!("OKP"));
+    m.insert("crv".into(), json!("Ed25519"));
+    m.insert("x".into(), json!(B64.encode(x)));
+    Ok(m)
+}
+
 fn rsa(n: &[u8], e: &[u8]) -> Result<Map<String, Value>, String> {
     let n = strip_zeros(n);
     let e = strip_zeros(e);
-    if n.len() * 8 < MIN_RSA_BITS {
+    let bits = n.len() * 8;
+    if bits < MIN_RSA_BITS as usize {
         return Err(format!(
-            "an RSA key must have at least {MIN_RSA_BITS} bits, this one has {}",
-            n.len() * 8
+            "an RSA key must have at least {MIN_RSA_BITS} bits, this one has {bits}"
         ));
     }
     if e.is_empty() {
@@ -142,30 +164,34 @@ fn strip_zeros(bytes: &[u8]) -> &[u8] {
     &bytes[start..]
 }
 
-/// The JWK of a credential's COSE key. ES256 on P-256 and RS256 are the algorithms
-/// the ceremony offers; anything else is refused here too.
-pub fn from_cose(key: &COSEKey, kid: &str, key_use: KeyUse) -> Result<PublicJwk, String> {
-    match (&key.type_, &key.key) {
-        (COSEAlgorithm::ES256, COSEKeyType::EC_EC2(ec)) if ec.curve == ECDSACurve::SECP256R1 => {
-            finish(Kty::EcP256, ec_p256(&ec.x, &ec.y)?, kid, key_use)
-        }
-        (COSEAlgorithm::RS256, COSEKeyType::RSA(r)) => {
-            finish(Kty::Rsa, rsa(&r.n, &r.e)?, kid, key_use)
-        }
-        (alg, _) => Err(format!(
-            "the credential's algorithm {alg:?} is not one of those offered (ES256 on P-256, RS256)"
-        )),
-    }
+/// The JWK of a registered credential's key; a signing key's `alg` is the one it was
+/// registered with (an RSA key is RS256 or PS256).
+pub fn from_credential(
+    key: &CredentialKey,
+    kid: &str,
+    key_use: KeyUse,
+) -> Result<PublicJwk, String> {
+    from_public(&key.key, Some(key.alg), kid, key_use)
 }
 
-/// The JWK of a certificate's public key (EC P-256 or RSA ≥ 2048).
+/// The JWK of a certificate's (or a generated) public key: EC P-256, Ed25519 or
+/// RSA ≥ 2048, signing with the algorithm its type implies (RSA: RS256).
 pub fn from_openssl(
     key: &PKeyRef<Public>,
     kid: &str,
     key_use: KeyUse,
 ) -> Result<PublicJwk, String> {
+    from_public(key, None, kid, key_use)
+}
+
+fn from_public(
+    key: &PKeyRef<Public>,
+    sig: Option<Alg>,
+    kid: &str,
+    key_use: KeyUse,
+) -> Result<PublicJwk, String> {
     let err = |e: openssl::error::ErrorStack| e.to_string();
-    match key.id() {
+    let (kty, members) = match key.id() {
         Id::EC => {
             let ec = key.ec_key().map_err(err)?;
             if ec.group().curve_name() != Some(Nid::X9_62_PRIME256V1) {
@@ -179,19 +205,23 @@ pub fn from_openssl(
                 .map_err(err)?;
             let x = x.to_vec_padded(32).map_err(err)?;
             let y = y.to_vec_padded(32).map_err(err)?;
-            finish(Kty::EcP256, ec_p256(&x, &y)?, kid, key_use)
+            (Kty::EcP256, ec_p256(&x, &y)?)
         }
+        Id::ED25519 => (
+            Kty::Ed25519,
+            okp_ed25519(&key.raw_public_key().map_err(err)?)?,
+        ),
         Id::RSA => {
             let r = key.rsa().map_err(err)?;
-            finish(
-                Kty::Rsa,
-                rsa(&r.n().to_vec(), &r.e().to_vec())?,
-                kid,
-                key_use,
-            )
+            (Kty::Rsa, rsa(&r.n().to_vec(), &r.e().to_vec())?)
         }
-        _ => Err("only EC P-256 and RSA keys are accepted".into()),
-    }
+        _ => return Err("only EC P-256, Ed25519 and RSA keys are accepted".into()),
+    };
+    let sig = sig
+        .or_else(|| Alg::implied_by(key))
+        .filter(|a| a.fits(key))
+        .ok_or("the key does not fit its signature algorithm")?;
+    finish(kty, members, kid, key_use, sig)
 }
 
 /// A JWE encrypter to a registered public `enc` key, with the algorithm this
@@ -232,7 +262,6 @@ mod tests {
     use openssl::ec::{EcGroup, EcKey};
     use openssl::pkey::PKey;
     use openssl::rsa::Rsa;
-    use webauthn_rs_core::proto::{COSEEC2Key, COSERSAKey};
 
     fn public(pkey: &PKey<openssl::pkey::Private>) -> PKey<Public> {
         PKey::public_key_from_der(&pkey.public_key_to_der().unwrap()).unwrap()
@@ -271,39 +300,77 @@ mod tests {
     }
 
     #[test]
-    fn cose_keys() {
-        let ec = COSEKey {
-            type_: COSEAlgorithm::ES256,
-            key: COSEKeyType::EC_EC2(COSEEC2Key {
-                curve: ECDSACurve::SECP256R1,
-                x: vec![1; 32],
-                y: vec![2; 32],
-            }),
+    fn credential_keys_keep_their_algorithm() {
+        let ed = PKey::generate_ed25519().unwrap();
+        let credential = CredentialKey {
+            alg: Alg::EdDsa,
+            key: public(&ed),
         };
+        let jwk = from_credential(&credential, "k", KeyUse::Sig).unwrap();
+        assert_eq!(jwk.jwk["kty"], "OKP");
+        assert_eq!(jwk.jwk["crv"], "Ed25519");
+        assert_eq!(jwk.jwk["alg"], "EdDSA");
         assert_eq!(
-            from_cose(&ec, "k", KeyUse::Sig).unwrap().jwk["crv"],
-            "P-256"
+            jwk.jwk["x"],
+            B64.encode(ed.raw_public_key().unwrap()).as_str()
         );
-        let rsa = COSEKey {
-            type_: COSEAlgorithm::RS256,
-            key: COSEKeyType::RSA(COSERSAKey {
-                n: vec![0xc3; 128],
-                e: [1, 0, 1],
-            }),
+        for key_use in [KeyUse::Enc, KeyUse::SigEnc] {
+            let refused = from_credential(&credential, "k", key_use).unwrap_err();
+            assert!(refused.contains("Ed25519 key can only sign"), "{refused}");
+        }
+
+        let rsa = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        for alg in [Alg::Rs256, Alg::Ps256] {
+            let credential = CredentialKey {
+                alg,
+                key: public(&rsa),
+            };
+            let sig = from_credential(&credential, "k", KeyUse::Sig).unwrap();
+            assert_eq!(sig.jwk["alg"], alg.jose());
+            let enc = from_credential(&credential, "k", KeyUse::Enc).unwrap();
+            assert_eq!(enc.jwk["alg"], "RSA-OAEP-256");
+            assert_eq!(sig.jkt, enc.jkt);
+        }
+        // A key that does not fit the algorithm it claims.
+        let mismatch = CredentialKey {
+            alg: Alg::Es256,
+            key: public(&rsa),
         };
-        assert!(
-            from_cose(&rsa, "k", KeyUse::Enc)
-                .unwrap_err()
-                .contains("2048")
+        assert!(from_credential(&mismatch, "k", KeyUse::Sig).is_err());
+        // A certificate's Ed25519 key signs EdDSA.
+        let jwk = from_openssl(&public(&ed), "k", KeyUse::Sig).unwrap();
+        assert_eq!(jwk.jwk["alg"], "EdDSA");
+    }
+
+    #[test]
+    fn a_client_keys_ed25519_key_without_use_signs_only() {
+        let ed = PKey::generate_ed25519().unwrap();
+        let x = B64.encode(ed.raw_public_key().unwrap());
+        let set = crate::authz::jwks::ClientJwks::parse(
+            &json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": x}]}),
+        )
+        .unwrap();
+        let (public, key_use) = from_client_key(&set.keys[0]);
+        assert_eq!(key_use, KeyUse::Sig, "never found as an encryption key");
+        assert_eq!(public.jwk["alg"], "EdDSA");
+        assert_eq!(public.jwk["use"], "sig");
+    }
+
+    #[test]
+    fn rfc8037_okp_thumbprint() {
+        // RFC 8037 Appendix A.3.
+        let key = PKey::public_key_from_raw_bytes(
+            &B64.decode("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo")
+                .unwrap(),
+            Id::ED25519,
+        )
+        .unwrap();
+        let jwk = from_openssl(&key, "k", KeyUse::Sig).unwrap();
+        assert_eq!(jwk.jkt, "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+        assert_eq!(
+            thumbprint(&Value::Object(jwk.jwk.clone())).unwrap(),
+            jwk.jkt,
+            "the published JWK (with kid, use, alg) has the same thumbprint"
         );
-        let es384 = COSEKey {
-            type_: COSEAlgorithm::ES384,
-            key: COSEKeyType::EC_EC2(COSEEC2Key {
-                curve: ECDSACurve::SECP384R1,
-                x: vec![1; 48],
-                y: vec![2; 48],
-            }),
-        };
-        assert!(from_cose(&es384, "k", KeyUse::Sig).is_err());
     }
 }

@@ -5,12 +5,15 @@
 //! and inactivity are times, so "which keys were active at T" always has an answer.
 
 pub mod admin;
+pub mod alg;
 pub mod ceremony;
 pub mod certificate;
+pub mod cose;
 pub mod directory;
 pub mod error;
 pub mod jwk;
 pub mod owner;
+pub mod packed;
 pub mod routes;
 pub mod service;
 pub mod store;

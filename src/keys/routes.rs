@@ -221,7 +221,8 @@ pub async fn finish_registration(
             other => Problem::internal("E-KEYS-VERIFY", &other),
         })?;
     let kid = B64.encode(&attested.credential_id);
-    let public = jwk::from_cose(&attested.key, &kid, key_use).map_err(Problem::unprocessable)?;
+    let public =
+        jwk::from_credential(&attested.key, &kid, key_use).map_err(Problem::unprocessable)?;
     let not_after = now + keystore.policy.lifetime;
     let new = NewKey {
         owner: &registered_owner,

@@ -1,14 +1,17 @@
 //! A small software WebAuthn authenticator and client, playing the external authenticator in
 //! integration tests.
 //!
-//! `webauthn-authenticator-rs` (`SoftPasskey`) only makes well-formed ES256 credentials. The tests
-//! also need what a real but unusual, or broken, authenticator might send: RSA keys (RS256 and
-//! PS256, at 2048 and 1024 bits), an ES384 key (an algorithm the server does not offer), a response
-//! without the User Present flag, `fmt: "none"`, and authenticator data hashed over the wrong RP ID.
+//! `webauthn-authenticator-rs` (`SoftPasskey`, `SoftToken`) only makes well-formed ES256
+//! credentials. The tests also need what a real but unusual, or broken, authenticator might send:
+//! Ed25519 keys (EdDSA), RSA keys (RS256 and PS256, at 2048 and 1024 bits), an ES384 key (an
+//! algorithm the server does not offer), attestation certificates of every key type (`packed` with
+//! `x5c`, see `attestation.rs`), a wrong attestation signature or `alg`, a response without the
+//! User Present flag, `fmt: "none"`, and authenticator data hashed over the wrong RP ID.
 //! So this module is an independent authenticator built directly from primitives: `openssl` for
 //! keys, hashes and signatures and `serde_cbor_2` for CBOR. It implements the client side of
 //! `navigator.credentials.create()` (W3C WebAuthn Level 2 §5.1.3) and authenticatorMakeCredential
-//! (§6.3.2) in the plainest way, with packed self attestation (§8.2) or none attestation (§8.7).
+//! (§6.3.2) in the plainest way, with packed self attestation or attestation by a certificate
+//! (§8.2), or none attestation (§8.7).
 //!
 //! The unit test at the bottom checks it against `webauthn-rs-core`'s verifier, so that the
 //! authenticator is a faithful peer of a well-known relying party implementation.
@@ -25,6 +28,7 @@ use openssl::pkey::{Id, PKey, Private};
 use openssl::rsa::{Padding, Rsa};
 use openssl::sha::sha256;
 use openssl::sign::{RsaPssSaltlen, Signer};
+use openssl::x509::X509;
 use serde_cbor_2::Value as Cbor;
 use serde_json::{Value, json};
 
@@ -35,6 +39,8 @@ pub enum KeyKind {
     Es256,
     /// ECDSA on P-384 with SHA-384 (COSE alg -35).
     Es384,
+    /// EdDSA on Ed25519 (COSE alg -8).
+    EdDsa,
     /// RSASSA-PKCS1-v1_5 with SHA-256 (COSE alg -257), modulus of `bits` bits, e = 65537.
     Rs256 { bits: u32 },
     /// RSASSA-PSS with SHA-256, salt length 32 (COSE alg -37), modulus of `bits` bits, e = 65537.
@@ -47,6 +53,7 @@ impl KeyKind {
         match self {
             KeyKind::Es256 => -7,
             KeyKind::Es384 => -35,
+            KeyKind::EdDsa => -8,
             KeyKind::Rs256 { .. } => -257,
             KeyKind::Ps256 { .. } => -37,
         }
@@ -54,12 +61,22 @@ impl KeyKind {
 }
 
 /// The attestation statement format of the attestation object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Format {
     /// `fmt: "packed"` with self attestation: `attStmt = {alg, sig}`, signed by the credential key.
     PackedSelf,
+    /// `fmt: "packed"` with `attStmt = {alg, sig, x5c}`, signed by the attestation key.
+    PackedX5c(Attester),
     /// `fmt: "none"` with an empty `attStmt`.
     None,
+}
+
+/// An attestation key and its certificate chain (leaf first), as an authenticator model holds it.
+#[derive(Debug, Clone)]
+pub struct Attester {
+    pub kind: KeyKind,
+    pub key: PKey<Private>,
+    pub x5c: Vec<X509>,
 }
 
 /// How to build the credential; [`Options::default`] gives a correct ES256 packed self attestation.
@@ -75,6 +92,12 @@ pub struct Options {
     pub rp_id: Option<String>,
     /// A credential ID to use instead of a fresh random one (a cloned or replaying device).
     pub credential_id: Option<Vec<u8>>,
+    /// The authenticator's AAGUID.
+    pub aaguid: [u8; 16],
+    /// An `attStmt.alg` to state instead of the signing key's.
+    pub statement_alg: Option<i64>,
+    /// Whether to spoil the attestation signature after signing.
+    pub bad_signature: bool,
 }
 
 impl Default for Options {
@@ -85,6 +108,9 @@ impl Default for Options {
             user_present: true,
             rp_id: None,
             credential_id: None,
+            aaguid: [0; 16],
+            statement_alg: None,
+            bad_signature: false,
         }
     }
 }
@@ -146,20 +172,41 @@ pub fn register(public_key: &Value, origin: &str, options: &Options) -> Made {
     auth_data.push(flags);
     auth_data.extend_from_slice(&0u32.to_be_bytes());
     // §6.5.1: aaguid || credentialIdLength || credentialId || credentialPublicKey.
-    auth_data.extend_from_slice(&[0; 16]);
+    auth_data.extend_from_slice(&options.aaguid);
     let id_len = u16::try_from(credential_id.len()).expect("credential ID fits a u16 length");
     auth_data.extend_from_slice(&id_len.to_be_bytes());
     auth_data.extend_from_slice(&credential_id);
     auth_data.extend(serde_cbor_2::to_vec(&cose_key(options.kind, &key)).expect("COSE_Key CBOR"));
 
-    let (fmt, att_stmt) = match options.format {
+    // §8.2: sig over authenticatorData || clientDataHash, with the credential key itself or the
+    // attestation key.
+    let mut signed = auth_data.clone();
+    signed.extend_from_slice(&sha256(&client_data_json));
+    let statement = |kind: KeyKind, key: &PKey<Private>| {
+        let mut sig = sign(kind, key, &signed);
+        if options.bad_signature {
+            let last = sig.len() - 1;
+            sig[last] ^= 0x01;
+        }
+        let alg = options.statement_alg.unwrap_or(kind.cose_alg());
+        (Cbor::Integer(alg.into()), Cbor::Bytes(sig))
+    };
+    let (fmt, att_stmt) = match &options.format {
         Format::PackedSelf => {
-            // §8.2: sig over authenticatorData || clientDataHash, with the credential key itself.
-            let mut signed = auth_data.clone();
-            signed.extend_from_slice(&sha256(&client_data_json));
+            let (alg, sig) = statement(options.kind, &key);
+            ("packed", cbor_map([(text("alg"), alg), (text("sig"), sig)]))
+        }
+        Format::PackedX5c(attester) => {
+            let (alg, sig) = statement(attester.kind, &attester.key);
+            let x5c = attester
+                .x5c
+                .iter()
+                .map(|cert| Cbor::Bytes(cert.to_der().expect("certificate DER")))
+                .collect();
             let statement = cbor_map([
-                (text("alg"), Cbor::Integer(options.kind.cose_alg().into())),
-                (text("sig"), Cbor::Bytes(sign(options.kind, &key, &signed))),
+                (text("alg"), alg),
+                (text("sig"), sig),
+                (text("x5c"), Cbor::Array(x5c)),
             ]);
             ("packed", statement)
         }
@@ -222,6 +269,11 @@ pub fn jwk_of(key: &PKey<Private>) -> Value {
                 "y": URL_SAFE_NO_PAD.encode(y),
             })
         }
+        Id::ED25519 => json!({
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "x": URL_SAFE_NO_PAD.encode(key.raw_public_key().expect("Ed25519 public key")),
+        }),
         Id::RSA => {
             let rsa = key.rsa().expect("RSA key");
             json!({
@@ -235,10 +287,11 @@ pub fn jwk_of(key: &PKey<Private>) -> Value {
 }
 
 /// Generates a key pair of `kind`.
-fn generate(kind: KeyKind) -> PKey<Private> {
+pub fn generate(kind: KeyKind) -> PKey<Private> {
     match kind {
         KeyKind::Es256 => ec_key(Nid::X9_62_PRIME256V1),
         KeyKind::Es384 => ec_key(Nid::SECP384R1),
+        KeyKind::EdDsa => PKey::generate_ed25519().expect("Ed25519 key generation"),
         KeyKind::Rs256 { bits } | KeyKind::Ps256 { bits } => {
             let e = BigNum::from_u32(65537).expect("e");
             let rsa = Rsa::generate_with_e(bits, &e).expect("RSA key generation");
@@ -264,7 +317,7 @@ fn coordinates<T: openssl::pkey::HasPublic>(ec: &EcKey<T>, size: i32) -> (Vec<u8
     (pad(&x), pad(&y))
 }
 
-/// The credential public key as a COSE_Key (RFC 9053 §7.1 EC2, RFC 8230 §4 RSA).
+/// The credential public key as a COSE_Key (RFC 9053 §7.1 EC2, §7.2 OKP, RFC 8230 §4 RSA).
 fn cose_key(kind: KeyKind, key: &PKey<Private>) -> Cbor {
     let alg = Cbor::Integer(kind.cose_alg().into());
     match kind {
@@ -283,6 +336,15 @@ fn cose_key(kind: KeyKind, key: &PKey<Private>) -> Cbor {
                 (Cbor::Integer(-3), Cbor::Bytes(y)),
             ])
         }
+        KeyKind::EdDsa => cbor_map([
+            (Cbor::Integer(1), Cbor::Integer(1)),
+            (Cbor::Integer(3), alg),
+            (Cbor::Integer(-1), Cbor::Integer(6)),
+            (
+                Cbor::Integer(-2),
+                Cbor::Bytes(key.raw_public_key().expect("Ed25519 public key")),
+            ),
+        ]),
         KeyKind::Rs256 { .. } | KeyKind::Ps256 { .. } => {
             let rsa = key.rsa().expect("RSA key");
             cbor_map([
@@ -295,17 +357,22 @@ fn cose_key(kind: KeyKind, key: &PKey<Private>) -> Cbor {
     }
 }
 
-/// Signs `data` as COSE algorithm `kind` prescribes (ECDSA signatures DER-encoded).
-fn sign(kind: KeyKind, key: &PKey<Private>, data: &[u8]) -> Vec<u8> {
-    let digest = match kind {
-        KeyKind::Es384 => MessageDigest::sha384(),
-        _ => MessageDigest::sha256(),
-    };
-    let mut signer = Signer::new(digest, key).expect("signer");
+/// Signs `data` as COSE algorithm `kind` prescribes (ECDSA signatures DER-encoded; Ed25519 over
+/// the message itself, RFC 8032).
+pub fn sign(kind: KeyKind, key: &PKey<Private>, data: &[u8]) -> Vec<u8> {
+    let mut signer = match kind {
+        KeyKind::EdDsa => Signer::new_without_digest(key),
+        KeyKind::Es384 => Signer::new(MessageDigest::sha384(), key),
+        _ => Signer::new(MessageDigest::sha256(), key),
+    }
+    .expect("signer");
     if let KeyKind::Ps256 { .. } = kind {
         signer
             .set_rsa_padding(Padding::PKCS1_PSS)
             .expect("PSS padding");
+        signer
+            .set_rsa_mgf1_md(MessageDigest::sha256())
+            .expect("MGF1 SHA-256");
         signer
             .set_rsa_pss_saltlen(RsaPssSaltlen::DIGEST_LENGTH)
             .expect("PSS salt length");
@@ -322,215 +389,4 @@ fn cbor_map<const N: usize>(entries: [(Cbor, Cbor); N]) -> Cbor {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use openssl::sign::Verifier;
-    use webauthn_rs_core::WebauthnCore;
-    use webauthn_rs_core::error::WebauthnError;
-    use webauthn_rs_core::proto::{
-        COSEAlgorithm, COSEKeyType, RegisterPublicKeyCredential, RegistrationState,
-    };
-
-    const ORIGIN: &str = "http://localhost:8080";
-
-    fn options(kind: KeyKind) -> Options {
-        Options {
-            kind,
-            ..Options::default()
-        }
-    }
-
-    fn parse(made: &Made) -> RegisterPublicKeyCredential {
-        serde_json::from_value(made.credential.clone()).expect("RegisterPublicKeyCredential")
-    }
-
-    fn core() -> WebauthnCore {
-        WebauthnCore::new_unsafe_experts_only(
-            "x",
-            "localhost",
-            vec![url::Url::parse(ORIGIN).unwrap()],
-            std::time::Duration::from_secs(60),
-            None,
-            None,
-        )
-    }
-
-    /// A registration challenge offering ES256 and RS256, as the `publicKey` JSON object.
-    fn challenge(core: &WebauthnCore) -> (Value, RegistrationState) {
-        let builder = core
-            .new_challenge_register_builder(b"user", "user", "User")
-            .unwrap()
-            .credential_algorithms(vec![COSEAlgorithm::ES256, COSEAlgorithm::RS256]);
-        let (ccr, state) = core.generate_challenge_register(builder).unwrap();
-        (serde_json::to_value(&ccr.public_key).unwrap(), state)
-    }
-
-    fn verify(
-        options: &Options,
-    ) -> (
-        Made,
-        Result<webauthn_rs_core::proto::Credential, WebauthnError>,
-    ) {
-        let core = core();
-        let (public_key, state) = challenge(&core);
-        let made = register(&public_key, ORIGIN, options);
-        let result = core.register_credential(&parse(&made), &state, None);
-        (made, result)
-    }
-
-    #[test]
-    fn every_kind_deserializes_as_a_registration_response() {
-        let public_key = challenge(&core()).0;
-        for kind in [
-            KeyKind::Es256,
-            KeyKind::Es384,
-            KeyKind::Rs256 { bits: 2048 },
-            KeyKind::Rs256 { bits: 1024 },
-            KeyKind::Ps256 { bits: 2048 },
-        ] {
-            for format in [Format::PackedSelf, Format::None] {
-                let made = register(
-                    &public_key,
-                    ORIGIN,
-                    &Options {
-                        format,
-                        ..options(kind)
-                    },
-                );
-                let reg = parse(&made);
-                assert_eq!(reg.raw_id, made.credential_id);
-                assert_eq!(reg.type_, "public-key");
-                let client_data: Value =
-                    serde_json::from_slice(&reg.response.client_data_json).unwrap();
-                assert_eq!(client_data["challenge"], public_key["challenge"]);
-                assert_eq!(client_data["origin"], ORIGIN);
-            }
-        }
-    }
-
-    #[test]
-    fn a_well_known_verifier_accepts_correct_credentials() {
-        for options in [
-            options(KeyKind::Es256),
-            options(KeyKind::Rs256 { bits: 2048 }),
-            Options {
-                format: Format::None,
-                ..Options::default()
-            },
-        ] {
-            let (made, result) = verify(&options);
-            let credential = result.unwrap_or_else(|e| panic!("{options:?}: {e:?}"));
-            assert_eq!(credential.cred_id.as_slice(), made.credential_id.as_slice());
-            // The key the verifier decoded from the COSE_Key is the one `jwk_of` describes.
-            let jwk = jwk_of(&made.key);
-            let b64 = |bytes: &[u8]| json!(URL_SAFE_NO_PAD.encode(bytes));
-            match &credential.cred.key {
-                COSEKeyType::EC_EC2(ec) => {
-                    assert_eq!(
-                        (b64(&ec.x), b64(&ec.y)),
-                        (jwk["x"].clone(), jwk["y"].clone())
-                    );
-                }
-                COSEKeyType::RSA(rsa) => {
-                    assert_eq!(
-                        (b64(&rsa.n), b64(&rsa.e)),
-                        (jwk["n"].clone(), jwk["e"].clone())
-                    );
-                }
-                other => panic!("unexpected key {other:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn a_well_known_verifier_rejects_faulty_credentials() {
-        let (_, result) = verify(&Options {
-            user_present: false,
-            ..Options::default()
-        });
-        assert!(
-            matches!(result, Err(WebauthnError::UserNotPresent)),
-            "{result:?}"
-        );
-
-        let (_, result) = verify(&Options {
-            rp_id: Some("evil.example".into()),
-            ..Options::default()
-        });
-        assert!(
-            matches!(result, Err(WebauthnError::InvalidRPIDHash)),
-            "{result:?}"
-        );
-
-        // Correctly signed, but with an algorithm the relying party did not offer.
-        let (_, result) = verify(&options(KeyKind::Es384));
-        assert!(
-            matches!(result, Err(WebauthnError::CredentialAlteredAlgFromRequest)),
-            "{result:?}"
-        );
-
-        let core = core();
-        let (public_key, state) = challenge(&core);
-        let mut made = register(&public_key, ORIGIN, &Options::default());
-        // A member the verifier ignores: only the signature notices the change.
-        tamper_client_data(&mut made.credential, |c| c["other"] = json!("x"));
-        let result = core.register_credential(&parse(&made), &state, None);
-        assert!(
-            matches!(result, Err(WebauthnError::AttestationStatementSigInvalid)),
-            "{result:?}"
-        );
-        tamper_client_data(&mut made.credential, |c| {
-            c["origin"] = json!("http://evil.example")
-        });
-        let result = core.register_credential(&parse(&made), &state, None);
-        assert!(
-            matches!(result, Err(WebauthnError::InvalidRPOrigin)),
-            "{result:?}"
-        );
-    }
-
-    #[test]
-    fn ps256_and_es384_signatures_verify_with_openssl() {
-        for kind in [KeyKind::Es384, KeyKind::Ps256 { bits: 2048 }] {
-            let key = generate(kind);
-            let signature = sign(kind, &key, b"data");
-            let digest = if kind == KeyKind::Es384 {
-                MessageDigest::sha384()
-            } else {
-                MessageDigest::sha256()
-            };
-            let mut verifier = Verifier::new(digest, &key).unwrap();
-            if kind != KeyKind::Es384 {
-                verifier.set_rsa_padding(Padding::PKCS1_PSS).unwrap();
-                verifier
-                    .set_rsa_pss_saltlen(RsaPssSaltlen::DIGEST_LENGTH)
-                    .unwrap();
-            }
-            assert!(
-                verifier.verify_oneshot(&signature, b"data").unwrap(),
-                "{kind:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn jwk_matches_the_key() {
-        let key = generate(KeyKind::Es384);
-        let jwk = jwk_of(&key);
-        assert_eq!(jwk["kty"], "EC");
-        assert_eq!(jwk["crv"], "P-384");
-        for c in ["x", "y"] {
-            let bytes = URL_SAFE_NO_PAD.decode(jwk[c].as_str().unwrap()).unwrap();
-            assert_eq!(bytes.len(), 48);
-        }
-        assert_eq!(jwk_of(&generate(KeyKind::Es256))["crv"], "P-256");
-
-        let key = generate(KeyKind::Rs256 { bits: 1024 });
-        let jwk = jwk_of(&key);
-        assert_eq!(jwk["kty"], "RSA");
-        assert_eq!(jwk["e"], "AQAB");
-        let n = URL_SAFE_NO_PAD.decode(jwk["n"].as_str().unwrap()).unwrap();
-        assert_eq!(n, key.rsa().unwrap().n().to_vec());
-        assert_eq!(n.len(), 128);
-    }
-}
+mod tests;

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod admin;
+mod attestation;
 mod authenticator;
 mod authorize;
 mod chromium;
@@ -16,6 +17,7 @@ mod helpers;
 mod introspection;
 mod keys;
 mod keys_admin;
+mod keys_algorithms;
 mod keys_certificates;
 mod login;
 mod operations;

@@ -66,8 +66,7 @@ pub(super) async fn decrypt(
         .find(|k| kids.contains(&k.kid));
     let (decrypter, kid, via): (Box<dyn JweDecrypter>, String, String) = match mine {
         Some(key) => {
-            let decrypter = match jwe::ECDH_ES_A256KW.decrypter_from_pem(key.private_pem.as_bytes())
-            {
+            let decrypter = match device_decrypter(key) {
                 Ok(d) => d,
                 Err(e) => {
                     verdict.fail(name, format!("this device's key {}: {e}", key.kid));
@@ -75,7 +74,7 @@ pub(super) async fn decrypt(
                 }
             };
             (
-                Box::new(decrypter),
+                decrypter,
                 key.kid.clone(),
                 format!("this device's key {}", key.kid),
             )
@@ -215,10 +214,10 @@ fn unwrap_symkey(jwe: &str, key_id: &str, key: &DeviceKey) -> Result<Value, Clie
     let crypto = |e: josekit::JoseError| {
         ClientError::Crypto(format!("the symmetric key wrapped to {}: {e}", key.kid))
     };
-    let decrypter = jwe::ECDH_ES_A256KW
-        .decrypter_from_pem(key.private_pem.as_bytes())
-        .map_err(crypto)?;
-    let (plaintext, header) = jwe::deserialize_compact(jwe, &decrypter).map_err(crypto)?;
+    let decrypter = device_decrypter(key).map_err(|e| {
+        ClientError::Crypto(format!("the symmetric key wrapped to {}: {e}", key.kid))
+    })?;
+    let (plaintext, header) = jwe::deserialize_compact(jwe, &*decrypter).map_err(crypto)?;
     if header.key_id().is_some_and(|named| named != key.kid) {
         return Err(ClientError::Crypto(format!(
             "the symmetric key was wrapped to {:?}, not to {}",
@@ -236,4 +235,24 @@ fn unwrap_symkey(jwe: &str, key_id: &str, key: &DeviceKey) -> Result<Value, Clie
         )));
     }
     Ok(jwk)
+}
+
+/// The decrypter of a device key, with the algorithm the keystore uses for its type:
+/// ECDH-ES+A256KW for EC P-256, RSA-OAEP-256 for RSA.
+fn device_decrypter(key: &DeviceKey) -> Result<Box<dyn JweDecrypter>, String> {
+    let pem = key.private_pem.as_bytes();
+    let private = key.private_key().map_err(|e| e.to_string())?;
+    Ok(match private.id() {
+        openssl::pkey::Id::EC => Box::new(
+            jwe::ECDH_ES_A256KW
+                .decrypter_from_pem(pem)
+                .map_err(|e| e.to_string())?,
+        ),
+        openssl::pkey::Id::RSA => Box::new(
+            jwe::RSA_OAEP_256
+                .decrypter_from_pem(pem)
+                .map_err(|e| e.to_string())?,
+        ),
+        _ => return Err("this kind of key cannot decrypt".into()),
+    })
 }

@@ -57,7 +57,7 @@ async fn person_at_terminal(app: &TestApp, ssin: &str, key_use: Option<&str>) ->
         assert!(
             registered
                 .stdout
-                .starts_with(&format!("registered {key_use} key ")),
+                .starts_with(&format!("registered {key_use} ES256 key ")),
             "{registered:#?}"
         );
     }

@@ -2,6 +2,7 @@
 //! (authorization code + PKCE, loopback redirect, the scripted user agent at the login
 //! pages), register device keys through the ceremony, seal, send, fetch and open.
 
+mod algorithms;
 mod commands;
 mod demo;
 mod flows;
@@ -71,7 +72,12 @@ impl Person {
 
 impl World {
     pub async fn new() -> Self {
-        let app = spawn_app().await;
+        Self::with(|_| {}).await
+    }
+
+    /// The same, with the service's settings changed by `tweak`.
+    pub async fn with(tweak: impl FnOnce(&mut depot::config::Settings)) -> Self {
+        let app = spawn_app_with(tweak).await;
         let client_id = "mailbox-app".to_owned();
         app.admin_create(
             "/admin/clients",

@@ -27,7 +27,12 @@ async fn sent(world: &World) -> (Person, Person, String) {
 }
 
 /// Alice seals `jws` as it is for Bob's keys and posts it; Bob fetches and opens it.
-async fn seal_send_open(world: &World, alice: &Person, bob: &Person, jws: &str) -> Verdict {
+pub(super) async fn seal_send_open(
+    world: &World,
+    alice: &Person,
+    bob: &Person,
+    jws: &str,
+) -> Verdict {
     let keys = alice.session.enc_keys_of(&bob.identifier()).await.unwrap();
     let sealed = encrypt_for_keys(jws.as_bytes(), &keys).unwrap();
     let answer = alice
