@@ -80,7 +80,18 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         )
         .context("configuring the TSA client")?,
     );
+    let config = Arc::new(config);
+    let authz = crate::authz::context::AuthzContext {
+        config: config.clone(),
+        db: db.clone(),
+        clock: clock.clone(),
+        master: master.clone(),
+        keys: keys.clone(),
+        policy: policy.clone(),
+        keystore: keystore.clone(),
+    };
     Ok(AppState {
+        authz,
         depot: crate::depot::store::Store::new(db.clone()),
         tsa_serials,
         key_directory: crate::keys::directory::KeyDirectory::new(db.clone(), keystore.policy),
@@ -89,7 +100,7 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         tsa,
         service_client,
         stamper,
-        config: Arc::new(config),
+        config,
         db,
         clock,
         master,
@@ -105,8 +116,8 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
 const VERIFIED_TOKENS: usize = 4096;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(ops::health::live)
-        .service(ops::health::ready)
+    cfg.service(ops::routes::live)
+        .service(ops::routes::ready)
         .service(ops::routes::metrics)
         .service(openapi::openapi_json)
         .configure(authz::routes::configure)

@@ -14,6 +14,8 @@ use crate::ops::metrics::Metrics;
 
 #[derive(Clone)]
 pub struct AppState {
+    /// What the authorization server's flows need (a part of what is below).
+    pub authz: crate::authz::context::AuthzContext,
     pub config: Arc<Config>,
     pub db: DatabaseConnection,
     pub clock: Clock,

@@ -15,7 +15,7 @@ use super::form::OAuthForm;
 use super::jwks::SigAlg;
 use super::store;
 use super::tokens::Audience;
-use crate::state::AppState;
+use crate::authz::context::AuthzContext;
 
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const MAX_ASSERTION_BYTES: usize = 8 * 1024;
@@ -55,7 +55,7 @@ fn decode_segment(segment: &str) -> Result<Value, OAuthError> {
 
 /// Authenticates the caller of an OAuth endpoint whose own URL is `endpoint`.
 pub async fn authenticate(
-    state: &AppState,
+    ctx: &AuthzContext,
     authorization: Option<&str>,
     form: &OAuthForm,
     endpoint: &str,
@@ -68,7 +68,7 @@ pub async fn authenticate(
         ));
     }
     let Some(assertion) = form.get("client_assertion") else {
-        return authenticate_public(state, form).await;
+        return authenticate_public(ctx, form).await;
     };
     if form.get("client_assertion_type") != Some(JWT_BEARER) {
         return Err(OAuthError::invalid_client(format!(
@@ -110,7 +110,7 @@ pub async fn authenticate(
         ));
     }
 
-    let client = store::get_client(&state.db, &unverified.iss)
+    let client = store::get_client(&ctx.db, &unverified.iss)
         .await
         .map_err(|e| OAuthError::server_error("E-CLIENT", &e))?
         .ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
@@ -141,10 +141,10 @@ pub async fn authenticate(
         ));
     }
 
-    let expires_at = check_claims(state, &unverified, endpoint)?;
+    let expires_at = check_claims(ctx, &unverified, endpoint)?;
     let jti = unverified.jti.as_deref().unwrap_or_default();
     // RFC 7523 §3 item 7: a jti is accepted once; kept until the assertion expires.
-    let fresh = store::remember_jti(&state.db, &unverified.iss, jti, expires_at)
+    let fresh = store::remember_jti(&ctx.db, &unverified.iss, jti, expires_at)
         .await
         .map_err(|e| OAuthError::server_error("E-JTI", &e))?;
     if !fresh {
@@ -160,21 +160,21 @@ pub async fn authenticate(
 
 /// The time checks and the binding of the assertion to this server and client.
 fn check_claims(
-    state: &AppState,
+    ctx: &AuthzContext,
     claims: &AssertionClaims,
     endpoint: &str,
 ) -> Result<DateTime<Utc>, OAuthError> {
-    let settings = &state.config.settings;
+    let settings = &ctx.config.settings;
     let leeway = i64::from(settings.clock_leeway_seconds);
     let max_lifetime = i64::from(settings.max_assertion_lifetime_seconds);
-    let now = state.clock.now().timestamp();
+    let now = ctx.clock.now().timestamp();
     if claims.sub != claims.iss {
         return Err(OAuthError::invalid_client(
             "the assertion's sub must equal its iss",
         ));
     }
-    let issuer = state.config.issuer.as_str();
-    let token_endpoint = state.config.url("/oauth2/token");
+    let issuer = ctx.config.issuer.as_str();
+    let token_endpoint = ctx.config.url("/oauth2/token");
     if ![issuer, token_endpoint.as_str(), endpoint]
         .iter()
         .any(|aud| claims.aud.contains(aud))
@@ -217,13 +217,13 @@ fn check_claims(
 
 /// `none`: a public client names itself and proves nothing but PKCE later.
 async fn authenticate_public(
-    state: &AppState,
+    ctx: &AuthzContext,
     form: &OAuthForm,
 ) -> Result<AuthenticatedClient, OAuthError> {
     let client_id = form.get("client_id").ok_or_else(|| {
         OAuthError::invalid_client("no client authentication: use private_key_jwt")
     })?;
-    let client = store::get_client(&state.db, client_id)
+    let client = store::get_client(&ctx.db, client_id)
         .await
         .map_err(|e| OAuthError::server_error("E-CLIENT", &e))?
         .ok_or_else(|| OAuthError::invalid_client("unknown client"))?;

@@ -5,6 +5,7 @@
 pub mod bearer;
 pub mod client;
 pub mod client_auth;
+pub mod context;
 pub mod error;
 pub mod form;
 pub mod grants;

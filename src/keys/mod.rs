@@ -4,7 +4,6 @@
 //! (the eHealth certificate / ETK case). Nothing is ever deleted: revocation, expiry
 //! and inactivity are times, so "which keys were active at T" always has an answer.
 
-pub mod admin;
 pub mod alg;
 pub mod ceremony;
 pub mod certificate;

@@ -1,6 +1,5 @@
 //! Operations: health, metrics, request ids, logging.
 
-pub mod health;
 pub mod metrics;
 pub mod routes;
 pub mod telemetry;

@@ -1,5 +1,6 @@
-//! The operations' HTTP surface that needs the application: the request metrics
-//! middleware and `GET /metrics`.
+//! The operations' HTTP surface: `/health/live` (the process answers),
+//! `/health/ready` (its dependencies answer), `GET /metrics` and the request metrics
+//! middleware.
 
 use std::time::Instant;
 
@@ -8,6 +9,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, get, web};
+use serde_json::json;
 
 use crate::state::AppState;
 
@@ -59,4 +61,41 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         ))
         .body(state.metrics.render())
+}
+
+/// The process is up.
+#[utoipa::path(get, path = "/health/live", tag = "operations", responses((status = 200, description = "alive")))]
+#[get("/health/live")]
+pub async fn live() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "live"}))
+}
+
+/// The service accepts requests: the database answers (and the broker, once configured).
+#[utoipa::path(get, path = "/health/ready", tag = "operations", responses((status = 200, description = "ready"), (status = 503, description = "a dependency is down")))]
+#[get("/health/ready")]
+pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    let database = match state.db.ping().await {
+        Ok(()) => "ok".to_owned(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: database unreachable");
+            "unreachable".to_owned()
+        }
+    };
+    let outbox = queues::outbox::pending(&state.db).await.ok();
+    let broker = match (&state.relay, state.config.amqp_url.is_some()) {
+        (Some(relay), _) => {
+            let status = relay.status();
+            json!({"relay": if status.connected {"connected"} else {"disconnected: notifications wait in the outbox"},
+                "lastError": status.last_error, "published": status.published})
+        }
+        (None, true) => json!({"relay": "configured, not running in this process"}),
+        (None, false) => json!({"relay": "not configured: notifications wait in the outbox"}),
+    };
+    let body = json!({"status": if database == "ok" {"ready"} else {"unavailable"}, "database": database,
+        "broker": broker, "outboxPending": outbox});
+    if database == "ok" {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
 }

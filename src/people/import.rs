@@ -7,9 +7,8 @@ use anyhow::Context;
 use sea_orm::TransactionTrait;
 use serde::Deserialize;
 
-use super::model::{NewPerson, PersonRegistration, Profile};
+use super::model::{NewPerson, Organization, PersonRegistration, Profile};
 use super::store::{self, PersonRow};
-use crate::authz::store::{self as authz_store, Organization};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::MasterKey;
@@ -70,9 +69,7 @@ pub async fn import_file(config: &Config, path: &std::path::Path) -> anyhow::Res
         for (j, profile) in person.profiles.iter().enumerate() {
             if let Profile::Organization { cbe } = profile
                 && !organizations.iter().any(|(c, _)| c == cbe)
-                && authz_store::get_organization(&database, cbe)
-                    .await?
-                    .is_none()
+                && store::get_organization(&database, cbe).await?.is_none()
             {
                 anyhow::bail!(
                     "persons[{i}].profiles[{j}].cbe: no organization {cbe} is registered"
@@ -94,7 +91,7 @@ pub async fn import_file(config: &Config, path: &std::path::Path) -> anyhow::Res
             name: name.clone(),
             created_at: now,
         };
-        authz_store::upsert_organization(&txn, &org).await?;
+        store::upsert_organization(&txn, &org).await?;
     }
     for (person, (password_hash, sealed_totp_secret)) in persons.iter().zip(protected) {
         let row = PersonRow {

@@ -3,10 +3,10 @@
 //! organization, mandatee), their credentials, the admin API and the JSON import.
 
 pub mod credentials;
-pub mod http;
 pub mod identifiers;
 pub mod import;
 pub mod model;
+pub mod routes;
 pub mod store;
 
 pub use identifiers::{Cbe, Identifier, IdentifierError, Nihii, Ssin};

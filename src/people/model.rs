@@ -1,5 +1,6 @@
 //! Persons and their profiles, and the rules a registration must satisfy.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -392,4 +393,12 @@ mod tests {
             assert_eq!(err.field, field, "{extra}");
         }
     }
+}
+
+/// An organization known by its CBE number (the enterprises of the Crossroads Bank).
+#[derive(Debug, Clone)]
+pub struct Organization {
+    pub cbe: Cbe,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
 }

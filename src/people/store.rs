@@ -1,21 +1,21 @@
 //! Storage of persons. The only people code that sees sea-orm.
 
 use chrono::{DateTime, Utc};
-use entity::person;
+use entity::{organization, person};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, ExprTrait, QueryFilter,
-    Set, SqlErr,
+    ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    ExprTrait, QueryFilter, Set, SqlErr,
 };
 
-use super::identifiers::Ssin;
-use super::model::{Person, Profile};
+use super::identifiers::{Cbe, Ssin};
+use super::model::{Organization, Person, Profile};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("already exists")]
     Conflict,
-    #[error("stored person is inconsistent: {0}")]
+    #[error("stored record is inconsistent: {0}")]
     Corrupt(String),
     #[error(transparent)]
     Db(#[from] DbErr),
@@ -119,4 +119,62 @@ pub async fn use_totp_step(
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
+}
+
+// ---- organizations -------------------------------------------------------------
+
+pub async fn insert_organization(
+    db: &DatabaseConnection,
+    org: &Organization,
+) -> Result<(), StoreError> {
+    let row = organization::ActiveModel {
+        cbe: Set(org.cbe.to_string()),
+        name: Set(org.name.clone()),
+        created_at: Set(org.created_at),
+    };
+    match organization::Entity::insert(row).exec(db).await {
+        Ok(_) => Ok(()),
+        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            Err(StoreError::Conflict)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Creates the organization or renames it (the people import).
+pub async fn upsert_organization(
+    db: &impl ConnectionTrait,
+    org: &Organization,
+) -> Result<(), StoreError> {
+    let row = organization::ActiveModel {
+        cbe: Set(org.cbe.to_string()),
+        name: Set(org.name.clone()),
+        created_at: Set(org.created_at),
+    };
+    organization::Entity::insert(row)
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::column(organization::Column::Cbe)
+                .update_column(organization::Column::Name)
+                .to_owned(),
+        )
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn get_organization(
+    db: &impl ConnectionTrait,
+    cbe: &Cbe,
+) -> Result<Option<Organization>, StoreError> {
+    let Some(row) = organization::Entity::find_by_id(cbe.to_string())
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(Organization {
+        cbe: cbe.clone(),
+        name: row.name,
+        created_at: row.created_at,
+    }))
 }

@@ -6,11 +6,11 @@ use super::person::{self, access_expiry};
 use super::store;
 use crate::authz::client::ClientType;
 use crate::authz::client_auth::AuthenticatedClient;
+use crate::authz::context::AuthzContext;
 use crate::authz::error::{OAuthError, OAuthErrorCode};
 use crate::authz::form::OAuthForm;
 use crate::authz::tokens::TokenResponse;
 use crate::crypto::{secrets_equal, token_digest};
-use crate::state::AppState;
 
 fn invalid_grant(description: &str) -> OAuthError {
     OAuthError::new(OAuthErrorCode::InvalidGrant, description)
@@ -32,7 +32,7 @@ pub fn s256(verifier: &str) -> String {
 }
 
 pub async fn exchange(
-    state: &AppState,
+    ctx: &AuthzContext,
     client: &AuthenticatedClient,
     form: &OAuthForm,
 ) -> Result<TokenResponse, OAuthError> {
@@ -57,17 +57,17 @@ pub async fn exchange(
     }
     // Step 3: the code, and what it is bound to.
     let digest = token_digest(code);
-    let stored = store::find_code(&state.db, &digest)
+    let stored = store::find_code(&ctx.db, &digest)
         .await
         .map_err(|e| OAuthError::server_error("E-CODE-STORE", &e))?
         .ok_or_else(|| invalid_grant("the code is unknown or has expired"))?;
     if stored.used_at.is_some() {
-        return Err(reused(state, &stored).await);
+        return Err(reused(ctx, &stored).await);
     }
     if stored.client_id != client.id.as_str() {
         return Err(invalid_grant("the code was issued to another client"));
     }
-    if stored.expires_at <= state.clock.now() {
+    if stored.expires_at <= ctx.clock.now() {
         return Err(invalid_grant("the code has expired"));
     }
     if stored.grant.redirect_uri != redirect_uri {
@@ -81,15 +81,15 @@ pub async fn exchange(
         ));
     }
     // Step 4: single use, decided by the database, so two instances cannot both win.
-    if !store::consume_code(&state.db, &digest, state.clock.now())
+    if !store::consume_code(&ctx.db, &digest, ctx.clock.now())
         .await
         .map_err(|e| OAuthError::server_error("E-CODE-STORE", &e))?
     {
-        return Err(reused(state, &stored).await);
+        return Err(reused(ctx, &stored).await);
     }
     // Step 5: the tokens, remembered against the code.
     let issued = person::issue(
-        state,
+        ctx,
         client.client_type,
         &stored.grant.person,
         stored.grant.nonce.as_deref(),
@@ -97,7 +97,7 @@ pub async fn exchange(
     )
     .await?;
     store::record_code_issue(
-        &state.db,
+        &ctx.db,
         &digest,
         &issued.access_jti,
         issued.refresh_family.as_deref(),
@@ -108,12 +108,12 @@ pub async fn exchange(
 }
 
 /// A code presented a second time: whoever has it, what it issued is withdrawn.
-async fn reused(state: &AppState, stored: &store::StoredCode) -> OAuthError {
-    let now = state.clock.now();
-    let expiry = access_expiry(state);
+async fn reused(ctx: &AuthzContext, stored: &store::StoredCode) -> OAuthError {
+    let now = ctx.clock.now();
+    let expiry = access_expiry(ctx);
     let mut result = Ok(0);
     if let Some(jti) = &stored.access_jti {
-        result = crate::authz::store::revoke_token(&state.db, jti, &stored.client_id, now, expiry)
+        result = crate::authz::store::revoke_token(&ctx.db, jti, &stored.client_id, now, expiry)
             .await
             .map(|()| 1)
             .map_err(store::StoreError::from);
@@ -121,7 +121,7 @@ async fn reused(state: &AppState, stored: &store::StoredCode) -> OAuthError {
     if let Some(family) = &stored.refresh_family
         && result.is_ok()
     {
-        result = store::revoke_family(&state.db, family, now, expiry).await;
+        result = store::revoke_family(&ctx.db, family, now, expiry).await;
     }
     if let Err(e) = result {
         return OAuthError::server_error("E-CODE-REVOKE", &e);

@@ -2,6 +2,7 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod model;
 pub mod person;
 pub mod refresh_token;
 pub mod store;

@@ -2,56 +2,28 @@
 //! token (identity, PDP permissions, acr), the id_token, a refresh token.
 
 use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::Map;
 
+use super::model::PersonGrant;
 use super::store::{self, NewRefresh};
 use crate::authz::client::ClientType;
+use crate::authz::context::AuthzContext;
 use crate::authz::error::OAuthError;
 use crate::authz::id_token::{self, IdTokenInput};
-use crate::authz::scope::{Acr, Resource, Scope, ScopeSet};
+use crate::authz::scope::{Resource, Scope};
 use crate::authz::tokens::{Grant, TokenResponse, mint};
-use crate::people::{Profile, Ssin};
-use crate::state::AppState;
-
-/// A person's authorization, as an authorization code and its refresh tokens keep it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PersonGrant {
-    pub ssin: Ssin,
-    pub client_id: String,
-    pub scope: String,
-    pub audience: Vec<String>,
-    pub profile: Profile,
-    pub acr: Acr,
-    pub amr: Vec<String>,
-    pub auth_time: i64,
-}
-
-/// What an authorization code carries besides the grant: its bindings.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CodeGrant {
-    #[serde(flatten)]
-    pub person: PersonGrant,
-    pub redirect_uri: String,
-    pub code_challenge: String,
-    pub nonce: Option<String>,
-}
 
 impl PersonGrant {
-    pub fn scopes(&self) -> ScopeSet {
-        ScopeSet::parse(&self.scope).unwrap_or_default()
-    }
-
     /// The access token's content; permissions come from the PDP, key references
     /// from the keystore.
-    async fn access_grant(&self, state: &AppState) -> Result<Grant, OAuthError> {
-        let issuer = &state.config.issuer;
+    async fn access_grant(&self, ctx: &AuthzContext) -> Result<Grant, OAuthError> {
+        let issuer = &ctx.config.issuer;
         let resources: Vec<Resource> = self
             .audience
             .iter()
             .filter_map(|aud| Resource::from_identifier(issuer, aud))
             .collect();
-        let permissions = state.policy.permissions(
+        let permissions = ctx.policy.permissions(
             &resources,
             crate::authz::pdp::Subject {
                 profile: self.profile.kind(),
@@ -60,17 +32,17 @@ impl PersonGrant {
         );
         let audience = if self.audience.is_empty() {
             // Only `openid`: the token is good for the userinfo endpoint alone.
-            vec![state.config.url("/oauth2/userinfo")]
+            vec![ctx.config.url("/oauth2/userinfo")]
         } else {
             self.audience.clone()
         };
-        let keys = state
+        let keys = ctx
             .keystore
             .references(
-                &state.db,
+                &ctx.db,
                 &format!("ssin:{}", self.ssin),
                 &self.client_id,
-                state.clock.now(),
+                ctx.clock.now(),
             )
             .await
             .map_err(|e| OAuthError::server_error("E-KEYS-CLAIM", &e))?;
@@ -102,26 +74,26 @@ pub struct Issued {
 /// and its reuse revokes the family (RFC 9700 §2.2.2), so that a person's app need not
 /// send them back to the login pages every five minutes.
 pub async fn issue(
-    state: &AppState,
+    ctx: &AuthzContext,
     client_type: ClientType,
     grant: &PersonGrant,
     nonce: Option<&str>,
     family: Option<(&str, DateTime<Utc>)>,
 ) -> Result<Issued, OAuthError> {
-    let ring = state
+    let ring = ctx
         .keys
         .ring()
         .await
         .map_err(|e| OAuthError::server_error("E-KEYS", &e))?;
-    let settings = &state.config.settings;
-    let now = state.clock.now();
+    let settings = &ctx.config.settings;
+    let now = ctx.clock.now();
     let ttl = i64::from(settings.access_token_ttl_seconds);
     let minted = mint(
         &ring,
-        &state.config.issuer,
+        &ctx.config.issuer,
         now,
         ttl,
-        grant.access_grant(state).await?,
+        grant.access_grant(ctx).await?,
     )
     .map_err(|e| OAuthError::server_error("E-SIGN", &e))?;
     let mut response = minted.response;
@@ -136,7 +108,7 @@ pub async fn issue(
             access_token: &response.access_token,
         };
         response.id_token = Some(
-            id_token::mint(&ring, &state.config.issuer, now, ttl, &input)
+            id_token::mint(&ring, &ctx.config.issuer, now, ttl, &input)
                 .map_err(|e| OAuthError::server_error("E-SIGN", &e))?,
         );
     }
@@ -158,7 +130,7 @@ pub async fn issue(
             access_jti: &minted.jti,
             expires_at,
         };
-        store::insert_refresh(&state.db, &new, now)
+        store::insert_refresh(&ctx.db, &new, now)
             .await
             .map_err(|e| OAuthError::server_error("E-REFRESH-STORE", &e))?;
         response.refresh_token = Some(token);
@@ -172,9 +144,9 @@ pub async fn issue(
 }
 
 /// How long an access token revoked now could otherwise still be accepted.
-pub fn access_expiry(state: &AppState) -> DateTime<Utc> {
-    let settings = &state.config.settings;
-    state.clock.now()
+pub fn access_expiry(ctx: &AuthzContext) -> DateTime<Utc> {
+    let settings = &ctx.config.settings;
+    ctx.clock.now()
         + Duration::seconds(
             i64::from(settings.access_token_ttl_seconds) + i64::from(settings.clock_leeway_seconds),
         )

@@ -10,19 +10,19 @@ use super::person::{self, access_expiry};
 use super::store;
 use crate::authz::client::ClientType;
 use crate::authz::client_auth::AuthenticatedClient;
+use crate::authz::context::AuthzContext;
 use crate::authz::error::{OAuthError, OAuthErrorCode};
 use crate::authz::form::OAuthForm;
 use crate::authz::scope::ScopeSet;
 use crate::authz::tokens::TokenResponse;
 use crate::crypto::token_digest;
-use crate::state::AppState;
 
 fn invalid_grant(description: &str) -> OAuthError {
     OAuthError::new(OAuthErrorCode::InvalidGrant, description)
 }
 
 pub async fn refresh(
-    state: &AppState,
+    ctx: &AuthzContext,
     client: &AuthenticatedClient,
     form: &OAuthForm,
 ) -> Result<TokenResponse, OAuthError> {
@@ -35,10 +35,10 @@ pub async fn refresh(
             "system clients get new tokens with client_credentials",
         ));
     }
-    // Step 2: the token, bound to the client it was issued to, and its state.
+    // Step 2: the token, bound to the client it was issued to, and its ctx.
     let token = form.require("refresh_token")?;
     let digest = token_digest(token);
-    let stored = store::find_refresh(&state.db, &digest)
+    let stored = store::find_refresh(&ctx.db, &digest)
         .await
         .map_err(|e| OAuthError::server_error("E-REFRESH-STORE", &e))?
         .ok_or_else(|| invalid_grant("the refresh token is unknown or has expired"))?;
@@ -51,9 +51,9 @@ pub async fn refresh(
         return Err(invalid_grant("the refresh token has been revoked"));
     }
     if stored.used_at.is_some() {
-        return Err(reused(state, &stored.family).await);
+        return Err(reused(ctx, &stored.family).await);
     }
-    if stored.expires_at <= state.clock.now() {
+    if stored.expires_at <= ctx.clock.now() {
         return Err(invalid_grant("the refresh token has expired"));
     }
     // Step 3: a narrower scope may be asked, never a wider one (RFC 6749 §6).
@@ -73,20 +73,20 @@ pub async fn refresh(
         }
         let resources = asked.resources();
         grant.audience.retain(|aud| {
-            crate::authz::scope::Resource::from_identifier(&state.config.issuer, aud)
+            crate::authz::scope::Resource::from_identifier(&ctx.config.issuer, aud)
                 .is_some_and(|r| resources.contains(&r))
         });
         grant.scope = asked.to_string();
     }
     // Step 4: rotation, decided by the database.
-    if !store::consume_refresh(&state.db, &digest, state.clock.now())
+    if !store::consume_refresh(&ctx.db, &digest, ctx.clock.now())
         .await
         .map_err(|e| OAuthError::server_error("E-REFRESH-STORE", &e))?
     {
-        return Err(reused(state, &stored.family).await);
+        return Err(reused(ctx, &stored.family).await);
     }
     let issued = person::issue(
-        state,
+        ctx,
         client.client_type,
         &grant,
         None,
@@ -96,8 +96,8 @@ pub async fn refresh(
     Ok(issued.response)
 }
 
-async fn reused(state: &AppState, family: &str) -> OAuthError {
-    match store::revoke_family(&state.db, family, state.clock.now(), access_expiry(state)).await {
+async fn reused(ctx: &AuthzContext, family: &str) -> OAuthError {
+    match store::revoke_family(&ctx.db, family, ctx.clock.now(), access_expiry(ctx)).await {
         Ok(_) => {
             tracing::warn!(family, "refresh token reused: its family is revoked");
             invalid_grant(

@@ -5,7 +5,7 @@ use entity::{authorization_code, refresh_token};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
 
-use super::person::{CodeGrant, PersonGrant};
+use super::model::{CodeGrant, PersonGrant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

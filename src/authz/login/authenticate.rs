@@ -5,9 +5,9 @@
 use chrono::Duration;
 
 use super::store;
+use crate::authz::context::AuthzContext;
 use crate::authz::scope::Acr;
 use crate::people::{self, Person, Ssin, credentials};
-use crate::state::AppState;
 
 /// What the person typed, and from where.
 pub struct Attempt<'a> {
@@ -27,22 +27,22 @@ pub enum Failure {
 pub type Authenticated = (Person, Acr, Vec<String>);
 
 pub async fn check(
-    state: &AppState,
+    ctx: &AuthzContext,
     attempt: &Attempt<'_>,
 ) -> anyhow::Result<Result<Authenticated, Failure>> {
     let ssin = Ssin::parse(attempt.username).ok();
     let address_key = format!("address:{}", attempt.address);
     let account_key = ssin.as_ref().map(|s| format!("account:{s}"));
     let outcome = verify(
-        state,
+        ctx,
         attempt,
         ssin.as_ref(),
         &address_key,
         account_key.as_deref(),
     )
     .await?;
-    let settings = &state.config.settings;
-    let now = state.clock.now();
+    let settings = &ctx.config.settings;
+    let now = ctx.clock.now();
     let lockout = Duration::seconds(i64::from(settings.login_lockout_seconds));
     match (&outcome, &account_key) {
         (Err(Failure::BadCredentials), _) => {
@@ -58,31 +58,31 @@ pub async fn check(
             ];
             for (key, limit) in limits {
                 if let Some(key) = key {
-                    store::count_failure(&state.db, key, now, limit, lockout, lockout).await?;
+                    store::count_failure(&ctx.db, key, now, limit, lockout, lockout).await?;
                 }
             }
         }
-        (Ok(_), Some(key)) => store::clear_failures(&state.db, key).await?,
+        (Ok(_), Some(key)) => store::clear_failures(&ctx.db, key).await?,
         _ => {}
     }
     Ok(outcome)
 }
 
 async fn verify(
-    state: &AppState,
+    ctx: &AuthzContext,
     attempt: &Attempt<'_>,
     ssin: Option<&Ssin>,
     address_key: &str,
     account_key: Option<&str>,
 ) -> anyhow::Result<Result<Authenticated, Failure>> {
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     for key in std::iter::once(address_key).chain(account_key) {
-        if store::blocked_until(&state.db, key, now).await?.is_some() {
+        if store::blocked_until(&ctx.db, key, now).await?.is_some() {
             return Ok(Err(Failure::Throttled));
         }
     }
     let person = match ssin {
-        Some(ssin) => people::store::get_person(&state.db, ssin).await?,
+        Some(ssin) => people::store::get_person(&ctx.db, ssin).await?,
         None => None,
     };
     // Argon2id is slow by design: off the async executor.
@@ -101,12 +101,12 @@ async fn verify(
     let Some(sealed) = &person.sealed_totp_secret else {
         return Ok(Err(Failure::BadCredentials));
     };
-    let secret = credentials::open_totp_secret(&state.master, &person.ssin, sealed)?;
+    let secret = credentials::open_totp_secret(&ctx.master, &person.ssin, sealed)?;
     let Some(step) = credentials::totp_step(&secret, code, now.timestamp()) else {
         return Ok(Err(Failure::BadCredentials));
     };
     // RFC 6238 §5.2: a code is accepted once; the database decides across instances.
-    if !people::store::use_totp_step(&state.db, &person.ssin, step).await? {
+    if !people::store::use_totp_step(&ctx.db, &person.ssin, step).await? {
         return Ok(Err(Failure::BadCredentials));
     }
     Ok(Ok((

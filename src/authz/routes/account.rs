@@ -145,7 +145,7 @@ pub async fn revoke_consent(
             person.ssin.as_str(),
             &client_id,
             state.clock.now(),
-            access_expiry(&state),
+            access_expiry(&state.authz),
         )
         .await?;
         tracing::info!(client_id = %client_id, refresh_tokens = revoked, "consent revoked by the person");

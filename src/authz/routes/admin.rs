@@ -1,43 +1,18 @@
-//! The API portal: organizations and clients, for tokens with scope `admin` and
+//! The API portal: clients, for tokens with scope `admin` and
 //! audience `{issuer}/admin`.
 
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::authz::client::{Client, ClientRegistration};
 use crate::authz::guard::{Authorized, needs};
-use crate::authz::store::{self, Organization, StoreError};
+use crate::authz::store::{self, StoreError};
 use crate::body;
-use crate::people::Cbe;
 use crate::problem::Problem;
 use crate::state::AppState;
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewOrganization {
-    pub cbe: String,
-    pub name: String,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct OrganizationView {
-    pub cbe: String,
-    pub name: String,
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<Organization> for OrganizationView {
-    fn from(o: Organization) -> Self {
-        Self {
-            cbe: o.cbe.to_string(),
-            name: o.name,
-            created_at: o.created_at,
-        }
-    }
-}
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ClientView {
@@ -82,62 +57,6 @@ fn store_problem(e: StoreError) -> Problem {
     }
 }
 
-/// Registers an organization.
-#[utoipa::path(
-    post, path = "/admin/organizations", tag = "admin", request_body = NewOrganization,
-    responses((status = 201, body = OrganizationView), (status = 409, description = "exists"), (status = 422, description = "invalid CBE"))
-)]
-#[post("/admin/organizations")]
-pub async fn create_organization(
-    state: web::Data<AppState>,
-    _: Authorized<needs::Admin>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, Problem> {
-    let new: NewOrganization =
-        body::read_json(&req, payload, state.config.settings.body_limit_bytes).await?;
-    let cbe = Cbe::parse(&new.cbe).map_err(|e| Problem::invalid_field("cbe", e))?;
-    let name = new.name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(Problem::invalid_field(
-            "name",
-            "must be 1 to 200 characters",
-        ));
-    }
-    let org = Organization {
-        cbe,
-        name: name.to_owned(),
-        created_at: state.clock.now(),
-    };
-    store::insert_organization(&state.db, &org)
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict => {
-                Problem::conflict(format!("organization {} exists already", org.cbe))
-            }
-            other => store_problem(other),
-        })?;
-    Ok(HttpResponse::Created()
-        .insert_header((LOCATION, format!("/admin/organizations/{}", org.cbe)))
-        .json(OrganizationView::from(org)))
-}
-
-/// Reads an organization.
-#[utoipa::path(get, path = "/admin/organizations/{cbe}", tag = "admin", responses((status = 200, body = OrganizationView), (status = 404, description = "unknown")))]
-#[get("/admin/organizations/{cbe}")]
-pub async fn get_organization(
-    state: web::Data<AppState>,
-    _: Authorized<needs::Admin>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, Problem> {
-    let cbe = Cbe::parse(&path).map_err(|e| Problem::invalid_field("cbe", e))?;
-    let org = store::get_organization(&state.db, &cbe)
-        .await
-        .map_err(store_problem)?
-        .ok_or_else(|| Problem::not_found(format!("no organization {cbe}")))?;
-    Ok(HttpResponse::Ok().json(OrganizationView::from(org)))
-}
-
 /// Registers a client.
 #[utoipa::path(
     post, path = "/admin/clients", tag = "admin", request_body = ClientRegistration,
@@ -156,9 +75,9 @@ pub async fn create_client(
         .validate(state.clock.now())
         .map_err(|e| Problem::invalid_field(e.field, e.reason))?;
     if let Some(cbe) = &client.organization
-        && store::get_organization(&state.db, cbe)
+        && crate::people::store::get_organization(&state.db, cbe)
             .await
-            .map_err(store_problem)?
+            .map_err(|e| Problem::internal("E-ADMIN-STORE", &e))?
             .is_none()
     {
         return Err(Problem::invalid_field(

@@ -3,7 +3,7 @@
 
 use chrono::Duration;
 
-use crate::authz::grants::person::{CodeGrant, PersonGrant};
+use crate::authz::grants::model::{CodeGrant, PersonGrant};
 use crate::authz::grants::store as grant_store;
 use crate::authz::login::flow::{Progress, Session, Step, next_step};
 use crate::authz::login::request::{AuthorizeParams, redirect_to_client};

@@ -25,7 +25,7 @@ pub async fn introspect(
 ) -> Result<HttpResponse, OAuthError> {
     let form = read_form(&req, payload, state.config.settings.body_limit_bytes).await?;
     let endpoint = state.config.url("/oauth2/introspect");
-    let caller = authenticate(&state, authorization(&req), &form, &endpoint).await?;
+    let caller = authenticate(&state.authz, authorization(&req), &form, &endpoint).await?;
     if caller.method != AuthMethod::PrivateKeyJwt {
         return Err(OAuthError::new(
             OAuthErrorCode::UnauthorizedClient,

@@ -230,7 +230,7 @@ async fn authenticate(
         totp: form.totp.as_deref(),
         address: &page::peer_address(req),
     };
-    let (person, acr, amr) = match check(state, &attempt).await? {
+    let (person, acr, amr) = match check(&state.authz, &attempt).await? {
         Ok(ok) => ok,
         Err(failure) => {
             let (status, text) = match failure {

@@ -26,7 +26,7 @@ pub async fn revoke(
 ) -> Result<HttpResponse, OAuthError> {
     let form = read_form(&req, payload, state.config.settings.body_limit_bytes).await?;
     let endpoint = state.config.url("/oauth2/revoke");
-    let caller = authenticate(&state, authorization(&req), &form, &endpoint).await?;
+    let caller = authenticate(&state.authz, authorization(&req), &form, &endpoint).await?;
     let token = form.require("token")?;
     // Our refresh tokens are opaque (no dots); revoking one revokes its family and the
     // access tokens issued with it (RFC 7009 §2.1).
@@ -84,7 +84,7 @@ async fn revoke_refresh(
         &state.db,
         &stored.family,
         state.clock.now(),
-        access_expiry(state),
+        access_expiry(&state.authz),
     )
     .await
     .map_err(|e| OAuthError::server_error("E-REVOKE", &e))?;

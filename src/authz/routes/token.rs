@@ -61,10 +61,10 @@ async fn issue(
         ));
     }
     let endpoint = state.config.url("/oauth2/token");
-    let client = authenticate(state, authorization(req), &form, &endpoint).await?;
+    let client = authenticate(&state.authz, authorization(req), &form, &endpoint).await?;
     match grant_type {
-        "authorization_code" => authorization_code::exchange(state, &client, &form).await,
-        "refresh_token" => refresh_token::refresh(state, &client, &form).await,
+        "authorization_code" => authorization_code::exchange(&state.authz, &client, &form).await,
+        "refresh_token" => refresh_token::refresh(&state.authz, &client, &form).await,
         _ => {
             let mut grant = client_credentials::grant(
                 &client.client,

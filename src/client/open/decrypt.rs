@@ -6,8 +6,8 @@ use chrono::SecondsFormat;
 use josekit::jwe::{self, JweDecrypter};
 use serde_json::Value;
 
-use super::{Verdict, checks};
 use crate::client::seal::symkey_parts;
+use crate::client::verdict::{Verdict, checks};
 use crate::client::{ClientError, Device, DeviceKey, Fetched, Session, b64_json};
 
 /// The kids of the JWE's recipient entries and whether it is a compact one.

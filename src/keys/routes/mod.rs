@@ -1,6 +1,8 @@
 //! The keystore's HTTP surface (API.md, Keystore): the registration ceremony, the
 //! owner's keys, revocation and the JWKS search.
 
+pub mod admin;
+
 use actix_web::http::StatusCode;
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
@@ -28,8 +30,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(jwks)
         .service(own_keys)
         .service(revoke_own_key)
-        .service(super::admin::add_key)
-        .service(super::admin::revoke_key);
+        .service(admin::add_key)
+        .service(admin::revoke_key);
 }
 
 /// The 409 of a full (person, client) pair, naming the keys that fill it.

@@ -7,14 +7,14 @@ use actix_web::{HttpRequest, HttpResponse, delete, post, web};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::service::{certificate_owner, owner_view, revoke, system_owner, valid_name};
-use super::store::{self, InsertError, NewKey};
-use super::{KeyUse, Source, jwk};
 use crate::authz::client::ClientType;
 use crate::authz::guard::{Authorized, needs};
 use crate::authz::jwks::ClientJwks;
 use crate::authz::store as client_store;
 use crate::body;
+use crate::keys::service::{certificate_owner, owner_view, revoke, system_owner, valid_name};
+use crate::keys::store::{self, InsertError, NewKey};
+use crate::keys::{KeyUse, Source, jwk};
 use crate::people::{self, Identifier};
 use crate::problem::Problem;
 use crate::state::AppState;

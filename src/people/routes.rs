@@ -4,11 +4,11 @@
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::model::{InvalidPerson, NewPerson, Person, PersonRegistration, Profile};
+use super::model::{InvalidPerson, NewPerson, Organization, Person, PersonRegistration, Profile};
 use super::store::{self, PersonRow, StoreError};
-use super::{Ssin, credentials};
+use super::{Cbe, Ssin, credentials};
 use crate::authz::guard::{Authorized, needs};
 use crate::body;
 use crate::problem::Problem;
@@ -46,7 +46,7 @@ pub async fn check_organizations(
 ) -> Result<(), InvalidPerson> {
     for (i, profile) in person.profiles.iter().enumerate() {
         if let Profile::Organization { cbe } = profile {
-            let known = crate::authz::store::get_organization(&state.db, cbe)
+            let known = store::get_organization(&state.db, cbe)
                 .await
                 .map_err(|e| InvalidPerson {
                     field: "profiles".into(),
@@ -135,4 +135,84 @@ pub async fn get_person(
         .map_err(|e| Problem::internal("E-PERSON-STORE", &e))?
         .ok_or_else(|| Problem::not_found("no such person"))?;
     Ok(HttpResponse::Ok().json(PersonView::from(&person)))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrganization {
+    pub cbe: String,
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OrganizationView {
+    pub cbe: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Organization> for OrganizationView {
+    fn from(o: Organization) -> Self {
+        Self {
+            cbe: o.cbe.to_string(),
+            name: o.name,
+            created_at: o.created_at,
+        }
+    }
+}
+
+/// Registers an organization.
+#[utoipa::path(
+    post, path = "/admin/organizations", tag = "admin", request_body = NewOrganization,
+    responses((status = 201, body = OrganizationView), (status = 409, description = "exists"), (status = 422, description = "invalid CBE"))
+)]
+#[post("/admin/organizations")]
+pub async fn create_organization(
+    state: web::Data<AppState>,
+    _: Authorized<needs::Admin>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, Problem> {
+    let new: NewOrganization =
+        body::read_json(&req, payload, state.config.settings.body_limit_bytes).await?;
+    let cbe = Cbe::parse(&new.cbe).map_err(|e| Problem::invalid_field("cbe", e))?;
+    let name = new.name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(Problem::invalid_field(
+            "name",
+            "must be 1 to 200 characters",
+        ));
+    }
+    let org = Organization {
+        cbe,
+        name: name.to_owned(),
+        created_at: state.clock.now(),
+    };
+    store::insert_organization(&state.db, &org)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict => {
+                Problem::conflict(format!("organization {} exists already", org.cbe))
+            }
+            other => Problem::internal("E-PEOPLE-STORE", &other),
+        })?;
+    Ok(HttpResponse::Created()
+        .insert_header((LOCATION, format!("/admin/organizations/{}", org.cbe)))
+        .json(OrganizationView::from(org)))
+}
+
+/// Reads an organization.
+#[utoipa::path(get, path = "/admin/organizations/{cbe}", tag = "admin", responses((status = 200, body = OrganizationView), (status = 404, description = "unknown")))]
+#[get("/admin/organizations/{cbe}")]
+pub async fn get_organization(
+    state: web::Data<AppState>,
+    _: Authorized<needs::Admin>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let cbe = Cbe::parse(&path).map_err(|e| Problem::invalid_field("cbe", e))?;
+    let org = store::get_organization(&state.db, &cbe)
+        .await
+        .map_err(|e| Problem::internal("E-PEOPLE-STORE", &e))?
+        .ok_or_else(|| Problem::not_found(format!("no organization {cbe}")))?;
+    Ok(HttpResponse::Ok().json(OrganizationView::from(org)))
 }
