@@ -11,59 +11,19 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-/// Every key the configuration understands; an unknown `DEPOT_*` variable is reported.
-const KNOWN_KEYS: &[&str] = &[
-    "CONFIG",
-    "LISTEN",
-    "PUBLIC_URL",
-    "DATA_DIR",
-    "DATABASE_URL",
-    "DATABASE_URL_FILE",
-    "AMQP_URL",
-    "AMQP_URL_FILE",
-    "MASTER_KEY_FILE",
-    "ACCESS_TOKEN_TTL_SECONDS",
-    "MAX_ASSERTION_LIFETIME_SECONDS",
-    "CLOCK_LEEWAY_SECONDS",
-    "SIGNING_KEY_REFRESH_SECONDS",
-    "BODY_LIMIT_BYTES",
-    "TLS_CERT_FILE",
-    "TLS_KEY_FILE",
-    "LOG_FORMAT",
-    "LOG",
-    "WORKERS",
-    "DATABASE_MAX_CONNECTIONS",
-    "SQLITE_SYNCHRONOUS",
-    "WEBAUTHN_RP_ID",
-    "WEBAUTHN_ORIGINS",
-    "WEBAUTHN_TRUST_ROOTS",
-    "POLICY_FILE",
-    "SESSION_TTL_SECONDS",
-    "REFRESH_TOKEN_TTL_SECONDS",
-    "LOGIN_MAX_FAILURES_PER_ACCOUNT",
-    "LOGIN_MAX_FAILURES_PER_ADDRESS",
-    "LOGIN_LOCKOUT_SECONDS",
-    "KEYS_MAX_ACTIVE",
-    "KEY_LIFETIME_DAYS",
-    "KEY_INACTIVITY_DAYS",
-    "KEY_REGISTRATION_TIMEOUT_SECONDS",
-    "CERTIFICATE_TRUST_ROOTS",
-    "TSA_POLICY",
-    "TSA_ACCURACY_MILLIS",
-    "TSA_CERT_FILE",
-    "TSA_KEY_FILE",
-    "TSA_URL",
-    "TSA_AUTH",
-    "TSA_TRUST_ANCHORS",
-    "TSA_TIMEOUT_SECONDS",
-    "TSA_RETRIES",
-    "SYMKEY_MAX_TTL_SECONDS",
-    "MESSAGE_MAX_BYTES",
-    "MESSAGE_RETENTION_DAYS",
-    "MESSAGE_MAX_RETENTION_DAYS",
-    "BOX_QUOTA_BYTES",
-    "IDEMPOTENCY_HOURS",
-];
+/// Every key the configuration understands, read off `Settings` itself (a new setting
+/// is known the moment it exists), in the upper case of its `DEPOT_` variable; plus
+/// `CONFIG` (the file's path) and the two secrets, which never serialize.
+fn known_keys() -> Vec<String> {
+    let mut keys: Vec<String> = match serde_json::to_value(Settings::default()) {
+        Ok(serde_json::Value::Object(fields)) => {
+            fields.keys().map(|k| k.to_ascii_uppercase()).collect()
+        }
+        _ => Vec::new(),
+    };
+    keys.extend(["CONFIG", "DATABASE_URL", "AMQP_URL"].map(String::from));
+    keys
+}
 
 /// The variables of the `depot client` commands (API.md "Running"): not the service's
 /// configuration, and not unknown either.
@@ -261,11 +221,16 @@ impl Config {
         let file = std::env::var_os("DEPOT_CONFIG")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("depot.toml"));
+        let known = known_keys();
         let figment = Figment::from(Serialized::defaults(Settings::default()))
             .merge(Toml::file(&file))
             // Only the settings: any other DEPOT_ variable (a typo, or one of the
             // `depot client` commands') is reported below, never a failure.
-            .merge(Env::prefixed("DEPOT_").ignore(&["CONFIG"]).only(KNOWN_KEYS))
+            .merge(
+                Env::prefixed("DEPOT_")
+                    .ignore(&["CONFIG"])
+                    .only(&known.iter().map(String::as_str).collect::<Vec<_>>()),
+            )
             .merge(Env::raw().only(&["DATABASE_URL", "AMQP_URL"]));
         for unknown in unknown_variables(std::env::vars().map(|(k, _)| k)) {
             tracing::warn!(variable = %unknown, "unknown DEPOT_ configuration variable ignored");
@@ -396,10 +361,11 @@ fn secret_or_file(
 }
 
 fn unknown_variables(names: impl Iterator<Item = String>) -> Vec<String> {
+    let known = known_keys();
     names
         .filter_map(|name| {
             let key = name.strip_prefix("DEPOT_")?;
-            (!KNOWN_KEYS.contains(&key) && !CLIENT_KEYS.contains(&key)).then_some(name)
+            (!known.iter().any(|k| k == key) && !CLIENT_KEYS.contains(&key)).then_some(name)
         })
         .collect()
 }
@@ -430,6 +396,29 @@ mod tests {
             ..Settings::default()
         };
         assert!(Config::from_settings(settings).is_err());
+    }
+
+    #[test]
+    fn every_setting_is_a_known_key() {
+        let known = known_keys();
+        for key in [
+            "LISTEN",
+            "DATABASE_URL",
+            "AMQP_URL",
+            "DATABASE_URL_FILE",
+            "TSA_ACCURACY_MILLIS",
+            "IDEMPOTENCY_HOURS",
+            "CONFIG",
+        ] {
+            assert!(known.iter().any(|k| k == key), "{key} in {known:?}");
+        }
+        // One per serialized field of Settings, plus CONFIG and the two secrets.
+        let fields = serde_json::to_value(Settings::default())
+            .unwrap()
+            .as_object()
+            .unwrap()
+            .len();
+        assert_eq!(known.len(), fields + 3);
     }
 
     #[test]
