@@ -404,3 +404,87 @@ async fn bad_input_is_a_clear_error_and_a_non_zero_exit() {
         .failed("an unknown selector");
     assert!(run.stderr.contains("nobody"), "{run:#?}");
 }
+
+/// Issue 19 through the commands: a gateway registers an Ed25519 signing key and sends
+/// with it at once, the way an automated sender does; the receiver's `open` finds the
+/// key active although the depot stamped the message within the second of the key's
+/// registration. Each round's key is revoked afterwards (by the administrator), which
+/// does not matter for the message it signed before.
+#[tokio::test]
+async fn a_key_registered_and_used_at_once_through_the_commands_verifies() {
+    let app = service().await;
+    let lab = laboratory(&app).await;
+    let bob = person(&app, "850101003", None).await;
+    let bob_terminal = person_at_terminal(&app, &bob, Some("enc")).await;
+    let letter = lab.file("results.txt");
+    std::fs::write(&letter, "potassium 4.1 mmol/L").unwrap();
+    let admin = app.admin_token().await;
+
+    let mut within_one_second = 0;
+    for _ in 0..6 {
+        let registered = lab
+            .run(&["register-key", "--alg", "EdDSA"])
+            .await
+            .succeeded("register-key --alg EdDSA");
+        let kid = registered
+            .stdout
+            .trim()
+            .strip_prefix("registered sig EdDSA key ")
+            .unwrap_or_else(|| panic!("{registered:#?}"))
+            .to_owned();
+        let sent = lab
+            .run(&[
+                "send",
+                "--to",
+                &format!("ssin:{bob}"),
+                "--file",
+                letter.to_str().unwrap(),
+            ])
+            .await
+            .succeeded("send");
+        let answer = sent.json();
+        let opened = bob_terminal
+            .run(&["open", answer["id"].as_str().unwrap()])
+            .await
+            .succeeded("open");
+        assert_eq!(opened.stdout, "potassium 4.1 mmol/L");
+        assert!(
+            verdict_line(&opened, "signed form").contains("EdDSA"),
+            "{opened:#?}"
+        );
+
+        let reader = bob_terminal.session()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let found = app
+            .get(&format!("/keys/jwks?kid={kid}"), &reader)
+            .await
+            .json::<serde_json::Value>()
+            .await
+            .unwrap();
+        let key = &found["keys"][0];
+        let not_before =
+            chrono::DateTime::parse_from_rfc3339(key["not_before"].as_str().unwrap()).unwrap();
+        let received =
+            chrono::DateTime::parse_from_rfc3339(answer["receivedAt"].as_str().unwrap()).unwrap();
+        assert!(not_before <= received, "{key} {answer}");
+        if not_before.timestamp() == received.timestamp()
+            && not_before.timestamp_subsec_millis() > 0
+        {
+            within_one_second += 1;
+        }
+        let revoked = app
+            .http
+            .delete(app.url(&format!("/admin/keys/{kid}")))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(revoked.status(), 204);
+    }
+    assert!(
+        within_one_second > 0,
+        "no round was stamped within the second of its key's registration"
+    );
+}
