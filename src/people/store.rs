@@ -21,6 +21,17 @@ pub enum StoreError {
     Db(#[from] DbErr),
 }
 
+/// An insert's outcome: a row with the same key is a conflict.
+fn inserted<T>(result: Result<T, DbErr>) -> Result<(), StoreError> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            Err(StoreError::Conflict)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// A person ready to store: password already hashed, TOTP secret already sealed.
 pub struct PersonRow<'a> {
     pub ssin: &'a Ssin,
@@ -50,13 +61,7 @@ pub async fn insert_person(
     row: &PersonRow<'_>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    match person::Entity::insert(active(row, now)?).exec(db).await {
-        Ok(_) => Ok(()),
-        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-            Err(StoreError::Conflict)
-        }
-        Err(e) => Err(e.into()),
-    }
+    inserted(person::Entity::insert(active(row, now)?).exec(db).await)
 }
 
 /// Creates the person or replaces their name, credentials and profiles (the import).
@@ -132,13 +137,7 @@ pub async fn insert_organization(
         name: Set(org.name.clone()),
         created_at: Set(org.created_at),
     };
-    match organization::Entity::insert(row).exec(db).await {
-        Ok(_) => Ok(()),
-        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-            Err(StoreError::Conflict)
-        }
-        Err(e) => Err(e.into()),
-    }
+    inserted(organization::Entity::insert(row).exec(db).await)
 }
 
 /// Creates the organization or renames it (the people import).

@@ -11,10 +11,9 @@ use openidconnect::core::{
     CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
 };
 use openidconnect::{AccessToken, AccessTokenHash, ClientId, IssuerUrl, Nonce};
-use reqwest::header::ACCEPT;
 
 use super::LoginError;
-use super::token_endpoint::endpoint;
+use super::token_endpoint::{endpoint, send_json};
 
 /// How far the client's clock may be behind (expiry) or ahead of (issue time) the
 /// server's before a fresh id_token is refused (RFC 7519 §4.1.4: "some small leeway").
@@ -39,17 +38,7 @@ pub async fn fetch_jwks(
     issuer: &str,
 ) -> Result<CoreJsonWebKeySet, LoginError> {
     let url = endpoint(issuer, "/oauth2/jwks");
-    let response = http
-        .get(&url)
-        .header(ACCEPT, "application/json")
-        .send()
-        .await
-        .map_err(|e| LoginError::unreachable(&url, &e))?;
-    let status = response.status();
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| LoginError::unreachable(&url, &e))?;
+    let (status, body) = send_json(http.get(&url), &url).await?;
     let unexpected = |detail: String| LoginError::UnexpectedResponse {
         url: url.clone(),
         status: status.as_u16(),

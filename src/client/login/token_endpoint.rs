@@ -49,6 +49,25 @@ pub(super) fn token_endpoint(issuer: &str) -> String {
     endpoint(issuer, "/oauth2/token")
 }
 
+/// Sends a request that asks for JSON: the answer's status and body, or the service
+/// could not be reached at `url`.
+pub(super) async fn send_json(
+    request: reqwest::RequestBuilder,
+    url: &str,
+) -> Result<(reqwest::StatusCode, Vec<u8>), LoginError> {
+    let response = request
+        .header(ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|e| LoginError::unreachable(url, &e))?;
+    let status = response.status();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| LoginError::unreachable(url, &e))?;
+    Ok((status, body.to_vec()))
+}
+
 /// POSTs the parameters of a grant and those that authenticate the client (see
 /// `ClientAuth`) to the token endpoint of `issuer`.
 pub(super) async fn request(
@@ -63,18 +82,7 @@ pub(super) async fn request(
         .copied()
         .chain(client.iter().map(|(k, v)| (*k, v.as_str())))
         .collect();
-    let response = http
-        .post(&url)
-        .header(ACCEPT, "application/json")
-        .form(&form)
-        .send()
-        .await
-        .map_err(|e| LoginError::unreachable(&url, &e))?;
-    let status = response.status();
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| LoginError::unreachable(&url, &e))?;
+    let (status, body) = send_json(http.post(&url).form(&form), &url).await?;
     let unexpected = |detail: String| LoginError::UnexpectedResponse {
         url: url.clone(),
         status: status.as_u16(),

@@ -102,6 +102,20 @@ async fn laboratory(app: &TestApp) -> Terminal {
     terminal
 }
 
+/// `depot client send --to ssin:<ssin> --file <letter>`, which must succeed.
+async fn send_to_person(terminal: &Terminal, ssin: &str, letter: &Path) -> Run {
+    terminal
+        .run(&[
+            "send",
+            "--to",
+            &format!("ssin:{ssin}"),
+            "--file",
+            letter.to_str().unwrap(),
+        ])
+        .await
+        .succeeded("send")
+}
+
 fn verdict_line<'a>(run: &'a Run, check: &str) -> &'a str {
     run.stderr
         .lines()
@@ -164,16 +178,7 @@ async fn known_addressee_through_the_commands() {
 
     let letter = lab.file("results.txt");
     std::fs::write(&letter, "lab results: all normal").unwrap();
-    let sent = lab
-        .run(&[
-            "send",
-            "--to",
-            &format!("ssin:{bob}"),
-            "--file",
-            letter.to_str().unwrap(),
-        ])
-        .await
-        .succeeded("send");
+    let sent = send_to_person(&lab, &bob, &letter).await;
     let answer = sent.json();
     let id = answer["id"].as_str().unwrap().to_owned();
     assert!(answer["timestamp"].is_string(), "{answer}");
@@ -432,17 +437,7 @@ async fn a_key_registered_and_used_at_once_through_the_commands_verifies() {
             .strip_prefix("registered sig EdDSA key ")
             .unwrap_or_else(|| panic!("{registered:#?}"))
             .to_owned();
-        let sent = lab
-            .run(&[
-                "send",
-                "--to",
-                &format!("ssin:{bob}"),
-                "--file",
-                letter.to_str().unwrap(),
-            ])
-            .await
-            .succeeded("send");
-        let answer = sent.json();
+        let answer = send_to_person(&lab, &bob, &letter).await.json();
         let opened = bob_terminal
             .run(&["open", answer["id"].as_str().unwrap()])
             .await

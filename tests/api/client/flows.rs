@@ -70,6 +70,25 @@ async fn known_addressee_two_recipients_on_two_devices_each() {
     );
 }
 
+/// Alice seals `payload` under a new symmetric key that Carol's NIHII may read, and
+/// sends it to Carol: the message id and the key id.
+async fn referral(
+    alice: &super::Person,
+    carol: &super::Person,
+    payload: &[u8],
+) -> (String, String) {
+    let policy = json!({"allow": [{"type": "nihii", "value": carol.nihii.clone().unwrap()}]});
+    let (sealed, key_id) = seal_with_symkey(&alice.session, &alice.device, &policy, 3600, payload)
+        .await
+        .unwrap();
+    let answer = alice
+        .session
+        .send("ehbox", &[carol.identifier()], &sealed)
+        .await
+        .unwrap();
+    (answer["id"].as_str().unwrap().to_owned(), key_id)
+}
+
 #[tokio::test]
 async fn unknown_addressee_reads_through_the_symmetric_keys_policy() {
     let world = World::new().await;
@@ -88,17 +107,9 @@ async fn unknown_addressee_reads_through_the_symmetric_keys_policy() {
             .is_empty()
     );
 
-    let policy = json!({"allow": [{"type": "nihii", "value": carol.nihii.clone().unwrap()}]});
     let payload = b"referral letter";
-    let (sealed, key_id) = seal_with_symkey(&alice.session, &alice.device, &policy, 3600, payload)
-        .await
-        .unwrap();
-    let answer = alice
-        .session
-        .send("ehbox", &[carol.identifier()], &sealed)
-        .await
-        .unwrap();
-    let id = answer["id"].as_str().unwrap();
+    let (id, key_id) = referral(&alice, &carol, payload).await;
+    let id = id.as_str();
 
     for device in [&carol, &carol_tablet] {
         let fetched = device.session.fetch(id).await.unwrap();
@@ -297,17 +308,9 @@ async fn a_reader_with_an_enc_key_gets_the_symmetric_key_wrapped_to_it() {
     let mut tablet = carol.new_device(&world).await;
     tablet.register(&world, "sig").await;
 
-    let policy = json!({"allow": [{"type": "nihii", "value": carol.nihii.clone().unwrap()}]});
     let payload = b"referral letter";
-    let (sealed, key_id) = seal_with_symkey(&alice.session, &alice.device, &policy, 3600, payload)
-        .await
-        .unwrap();
-    let answer = alice
-        .session
-        .send("ehbox", &[carol.identifier()], &sealed)
-        .await
-        .unwrap();
-    let id = answer["id"].as_str().unwrap();
+    let (id, key_id) = referral(&alice, &carol, payload).await;
+    let id = id.as_str();
 
     let fetched = carol.session.fetch(id).await.unwrap();
     let verdict = open(&carol.session, &carol.device, &fetched, &world.trust).await;
