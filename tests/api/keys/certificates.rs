@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use crate::forms::*;
 use crate::helpers::*;
-use crate::keys_admin::*;
+use crate::keys::admin::*;
 
 // ---- certificates -----------------------------------------------------------------
 

@@ -8,7 +8,7 @@ use depot::config::Settings;
 use serde_json::json;
 
 use crate::helpers::{TestApp, spawn_app, spawn_app_with};
-use crate::tsa_pki::{Pki, openssl, openssl_fails};
+use crate::tsa::pki::{Pki, openssl, openssl_fails};
 
 /// A system client with scope `tsa` and a token for it.
 pub async fn tsa_token(app: &TestApp) -> String {

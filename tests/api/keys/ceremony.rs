@@ -9,10 +9,10 @@ use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use webauthn_authenticator_rs::softtoken::SoftToken;
 use webauthn_rs_core::proto::CreationChallengeResponse;
 
-use crate::authenticator::{self, Format, KeyKind, Options};
 use crate::forms::{App, PASSWORD, Pkce, auth_query, token_json};
 use crate::helpers::{TestApp, jwt_claims, spawn_app_with};
-use crate::keys_admin::{found as search, rfc3339};
+use crate::keys::admin::{found as search, rfc3339};
+use crate::keys::authenticator::{self, Format, KeyKind, Options};
 
 pub(crate) const ORIGIN: &str = "https://depot.example";
 const SCOPE: &str = "openid keys:register keys:read";

@@ -9,13 +9,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde_json::{Value, json};
 
-use crate::attestation::{AttestationRoot, Shape};
-use crate::authenticator::{self, Format, KeyKind, Made, Options};
 use crate::helpers::{TestApp, jwt_claims};
-use crate::keys::{
+use crate::keys::admin::found as search;
+use crate::keys::attestation::{AttestationRoot, Shape};
+use crate::keys::authenticator::{self, Format, KeyKind, Made, Options};
+use crate::keys::ceremony::{
     ORIGIN, citizen_with_app, finish, keystore_app_with, own_keys, person_token, start,
 };
-use crate::keys_admin::found as search;
 
 /// Every kind of credential key the keystore accepts, with its JOSE `alg`.
 pub const KINDS: [(KeyKind, &str); 4] = [

@@ -17,7 +17,7 @@ use openssl::x509::X509;
 use x509_tsp::TimeStampReq;
 
 use crate::helpers::{jwt_claims, spawn_app};
-use crate::tsa_pki::{Pki, openssl};
+use crate::tsa::pki::{Pki, openssl};
 
 type Behaviour = Arc<dyn Fn(Vec<u8>) -> HttpResponse + Send + Sync>;
 

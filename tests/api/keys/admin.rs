@@ -1,6 +1,6 @@
 //! The administrator's side of the keystore: system clients' keys (registered with the
 //! client or added later), revocation, and the JWKS search that answers "which keys
-//! were active at T" (certificate imports are in `keys_certificates.rs`). Every
+//! were active at T" (certificate imports are in `certificates.rs`). Every
 //! refusal is checked to have changed nothing. The helpers here serve the other
 //! keystore test modules too.
 
