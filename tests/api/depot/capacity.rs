@@ -4,7 +4,7 @@
 //! stores anything.
 
 use super::*;
-use crate::keys::admin::problem;
+use crate::keys::problem;
 use crate::tsa::pki::openssl;
 
 #[tokio::test]

@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::forms::nihii;
-use crate::keys::admin::problem;
 use crate::keys::authenticator::{KeyKind, Options};
+use crate::keys::problem;
 use crate::symkeys::{person, person_token};
 
 const PLAINTEXT: &[u8] = br#"{"subject":"Lab results","body":"Hb 14.1 g/dL, CRP < 5 mg/L"}"#;

@@ -19,7 +19,7 @@ use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-use crate::keys::admin::bare_jwk;
+use crate::keys::bare_jwk;
 use crate::symkeys::{cbe, symkeys_app_with};
 use crate::tsa::pki::openssl;
 

@@ -21,8 +21,8 @@ use serde_json::{Value, json};
 
 use crate::forms::*;
 use crate::helpers::*;
-use crate::keys::admin::problem;
 use crate::keys::authenticator::{self, Options};
+use crate::keys::problem;
 
 mod audit;
 mod policy;
