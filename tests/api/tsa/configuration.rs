@@ -123,7 +123,7 @@ async fn unusable_tsa_configurations_stop_the_start_with_the_reason() {
     for (cert, key, policy, reason) in cases {
         let dir = dir.clone();
         let data = tempfile::tempdir().unwrap();
-        let mut settings = crate::helpers::test_settings(data.path()).await;
+        let (mut settings, _database) = crate::helpers::test_settings(data.path()).await;
         settings.tsa_cert_file = Some(dir.join(cert));
         settings.tsa_key_file = Some(dir.join(key));
         if let Some(policy) = policy {
