@@ -2,8 +2,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod admin;
-mod attestation;
-mod authenticator;
 mod authorize;
 mod chromium;
 mod cli;
@@ -16,9 +14,6 @@ mod forms;
 mod helpers;
 mod introspection;
 mod keys;
-mod keys_admin;
-mod keys_algorithms;
-mod keys_certificates;
 mod login;
 mod operations;
 mod persons;
@@ -27,5 +22,3 @@ mod resource;
 mod symkeys;
 mod token;
 mod tsa;
-mod tsa_client;
-mod tsa_pki;

@@ -121,7 +121,8 @@ async fn token_of_another_issuer_is_refused() {
     // A second instance on the same database and master key, configured with another
     // public URL: same signing keys, different issuer.
     let dir = tempfile::tempdir().unwrap();
-    let mut settings = test_settings(dir.path()).await;
+    // Its own fresh database is not used: dropped at once (`_`).
+    let (mut settings, _) = test_settings(dir.path()).await;
     settings.data_dir = app.data_dir.clone();
     settings.database_url = Some(secrecy::SecretString::from(
         secrecy::ExposeSecret::expose_secret(&app.config.database_url).to_owned(),

@@ -14,9 +14,9 @@ use serde_json::json;
 
 use super::tampering::seal_send_open;
 use super::{Person, World};
-use crate::attestation::AttestationRoot;
-use crate::authenticator::{self, Format, Options};
-use crate::keys_algorithms::KINDS;
+use crate::keys::algorithms::KINDS;
+use crate::keys::attestation::AttestationRoot;
+use crate::keys::authenticator::{self, Format, Options};
 
 /// Registers a `sig` key made by the test authenticator (not the client's) for `person`, and
 /// puts its private half on the person's device.
@@ -131,7 +131,7 @@ fn verifies_with_openssl(alg: &str, pem: &str, jws: &str) -> bool {
 
 #[tokio::test]
 async fn a_message_signed_with_each_algorithm_opens_as_valid() {
-    let root = AttestationRoot::new("Vendor root", crate::authenticator::KeyKind::Es256);
+    let root = AttestationRoot::new("Vendor root", crate::keys::authenticator::KeyKind::Es256);
     let (world, _dir) = world_trusting(&root).await;
     let (alice, bob, keys) = alice_and_bob(&world, &root).await;
     for (kid, alg) in &keys {
@@ -154,7 +154,7 @@ async fn a_message_signed_with_each_algorithm_opens_as_valid() {
 
 #[tokio::test]
 async fn a_tampered_or_mislabelled_signature_does_not_open() {
-    let root = AttestationRoot::new("Vendor root", crate::authenticator::KeyKind::Es256);
+    let root = AttestationRoot::new("Vendor root", crate::keys::authenticator::KeyKind::Es256);
     let (world, _dir) = world_trusting(&root).await;
     let (alice, bob, keys) = alice_and_bob(&world, &root).await;
     let kid_of = |alg: &str| &keys.iter().find(|(_, a)| a == alg).unwrap().0;

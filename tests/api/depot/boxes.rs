@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::*;
 use crate::forms::nihii;
-use crate::keys_admin::problem;
+use crate::keys::problem;
 use crate::symkeys::{cbe, key_id, key_request, person, person_token, raw_key, sel};
 
 #[tokio::test]

@@ -4,8 +4,8 @@
 //! stores anything.
 
 use super::*;
-use crate::keys_admin::problem;
-use crate::tsa_pki::openssl;
+use crate::keys::problem;
+use crate::tsa::pki::openssl;
 
 #[tokio::test]
 async fn a_full_box_refuses_until_it_is_emptied() {

@@ -9,9 +9,9 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::authenticator::{KeyKind, Options};
 use crate::forms::nihii;
-use crate::keys_admin::problem;
+use crate::keys::authenticator::{KeyKind, Options};
+use crate::keys::problem;
 use crate::symkeys::{person, person_token};
 
 const PLAINTEXT: &[u8] = br#"{"subject":"Lab results","body":"Hb 14.1 g/dL, CRP < 5 mg/L"}"#;

@@ -6,7 +6,7 @@ use futures_util::future::join_all;
 use serde_json::Value;
 
 use super::*;
-use crate::keys_admin::problem;
+use crate::keys::problem;
 
 /// Posts and returns (status, Location, body).
 async fn post(app: &TestApp, token: &str, body: &str, key: &str) -> (u16, Option<String>, Value) {

@@ -6,8 +6,8 @@ use josekit::jwe::{self, JweDecrypter, JweEncrypter, JweHeader, JweHeaderSet};
 use openssl::pkey::{Id, PKey};
 use serde_json::Value;
 
-use crate::authenticator::{self, Options};
 use crate::helpers::*;
+use crate::keys::authenticator::{self, Options};
 use crate::symkeys::register_key;
 
 /// A registered encryption key as its holder keeps it: the kid and the private key.

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::keys_admin::invalid_field;
+use crate::keys::invalid_field;
 
 #[tokio::test]
 async fn cursor_paging_long_polling_filtering_and_the_box_summary() {

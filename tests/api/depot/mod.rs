@@ -19,9 +19,9 @@ use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-use crate::keys_admin::bare_jwk;
+use crate::keys::bare_jwk;
 use crate::symkeys::{cbe, symkeys_app_with};
-use crate::tsa_pki::openssl;
+use crate::tsa::pki::openssl;
 
 mod amqp;
 mod boxes;

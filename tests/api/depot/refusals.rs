@@ -12,7 +12,7 @@ use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 
 use super::*;
-use crate::keys_admin::{bare_jwk, delete, problem, spoiled};
+use crate::keys::{bare_jwk, delete, problem, spoiled};
 
 /// The compact JWE with its protected header replaced by `header` (the depot checks
 /// the header without decrypting, so the rest may stay).

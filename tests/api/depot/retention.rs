@@ -9,7 +9,7 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::json;
 
 use super::*;
-use crate::keys_admin::problem;
+use crate::keys::problem;
 use crate::symkeys::{
     create as create_symkey, delete as delete_symkey, key_id, key_request, raw_key, sel,
 };

@@ -19,10 +19,10 @@ use openssl::pkey::{PKey, Private};
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 
-use crate::authenticator::{self, Options};
 use crate::forms::*;
 use crate::helpers::*;
-use crate::keys_admin::problem;
+use crate::keys::authenticator::{self, Options};
+use crate::keys::problem;
 
 mod audit;
 mod policy;

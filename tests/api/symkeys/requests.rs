@@ -2,7 +2,7 @@
 //! the configured maximum TTL, and tokens lacking the right scope or audience.
 
 use super::*;
-use crate::keys_admin::invalid_field;
+use crate::keys::invalid_field;
 
 #[tokio::test]
 async fn malformed_requests_are_refused_naming_the_field_and_nothing_is_stored() {

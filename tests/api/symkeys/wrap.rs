@@ -3,8 +3,8 @@
 //! has no such active key or the policy says no.
 
 use super::*;
-use crate::authenticator::KeyKind;
-use crate::keys_admin::invalid_field;
+use crate::keys::authenticator::KeyKind;
+use crate::keys::invalid_field;
 
 #[tokio::test]
 async fn a_key_wrapped_to_the_readers_ec_and_rsa_keys_decrypts_with_jwcrypto() {

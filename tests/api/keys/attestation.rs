@@ -13,7 +13,7 @@ use openssl::pkey::{Id, PKey, Private};
 use openssl::x509::extension::{BasicConstraints, KeyUsage};
 use openssl::x509::{X509, X509Builder, X509Extension, X509NameBuilder};
 
-use crate::authenticator::{self, Attester, KeyKind};
+use super::authenticator::{self, Attester, KeyKind};
 
 /// id-fido-gen-ce-aaguid.
 const AAGUID_OID: &str = "1.3.6.1.4.1.45724.1.1.4";

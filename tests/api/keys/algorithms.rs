@@ -3,19 +3,19 @@
 //! refused for each: a wrong attestation signature, an attestation `alg` that is not the
 //! key's, an algorithm not offered, a certificate that does not chain or does not meet §8.2.1,
 //! an Ed25519 key for encryption. Credentials come from the openssl + CBOR authenticator of
-//! `authenticator.rs`, certificates from `attestation.rs`, both independent of the service.
+//! `authenticator`, certificates from `attestation`, both independent of the service.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde_json::{Value, json};
 
-use crate::attestation::{AttestationRoot, Shape};
-use crate::authenticator::{self, Format, KeyKind, Made, Options};
-use crate::helpers::{TestApp, jwt_claims};
-use crate::keys::{
-    ORIGIN, citizen_with_app, finish, keystore_app_with, own_keys, person_token, start,
+use super::attestation::{AttestationRoot, Shape};
+use super::authenticator::{self, Format, KeyKind, Made, Options};
+use super::{
+    ORIGIN, citizen_with_app, finish, found as search, keystore_app_with, own_keys, person_token,
+    start,
 };
-use crate::keys_admin::found as search;
+use crate::helpers::{TestApp, jwt_claims};
 
 /// Every kind of credential key the keystore accepts, with its JOSE `alg`.
 pub const KINDS: [(KeyKind, &str); 4] = [

@@ -19,9 +19,8 @@ use openssl::x509::extension::{
 use openssl::x509::{X509, X509Builder, X509NameBuilder};
 use serde_json::{Value, json};
 
+use super::*;
 use crate::forms::*;
-use crate::helpers::*;
-use crate::keys_admin::*;
 
 // ---- certificates -----------------------------------------------------------------
 

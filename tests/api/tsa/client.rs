@@ -16,8 +16,8 @@ use der::{Decode, Encode};
 use openssl::x509::X509;
 use x509_tsp::TimeStampReq;
 
+use super::pki::{Pki, openssl};
 use crate::helpers::{jwt_claims, spawn_app};
-use crate::tsa_pki::{Pki, openssl};
 
 type Behaviour = Arc<dyn Fn(Vec<u8>) -> HttpResponse + Send + Sync>;
 

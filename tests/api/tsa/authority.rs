@@ -1,83 +1,13 @@
 //! The co-hosted time-stamp authority, driven by the real `openssl ts` command:
-//! queries it makes are answered, its replies verify with `openssl ts -verify`, and
+//! queries it makes are answered, its replies verify with `openssl ts -verify`, two
+//! instances on one database share its key and keep serial numbers unique, and
 //! everything it refuses is refused without spending a serial number.
 
-use std::path::{Path, PathBuf};
-
 use depot::config::Settings;
-use serde_json::json;
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_with};
-use crate::tsa_pki::{Pki, openssl, openssl_fails};
-
-/// A system client with scope `tsa` and a token for it.
-pub async fn tsa_token(app: &TestApp) -> String {
-    let client = app
-        .register_system_client("stamper", &["tsa"], json!({}))
-        .await;
-    app.token_for(&client, &[("scope", "tsa")]).await
-}
-
-pub async fn post_query(app: &TestApp, token: &str, body: Vec<u8>) -> reqwest::Response {
-    app.http
-        .post(app.url("/tsa"))
-        .bearer_auth(token)
-        .header("content-type", "application/timestamp-query")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-}
-
-/// Posts `query` (a file in `dir`) and stores the reply as `reply`; asserts a 200
-/// `application/timestamp-reply`.
-async fn stamp_file(app: &TestApp, token: &str, dir: &Path, query: &str, reply: &str) {
-    let response = post_query(app, token, std::fs::read(dir.join(query)).unwrap()).await;
-    assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/timestamp-reply"
-    );
-    std::fs::write(dir.join(reply), response.bytes().await.unwrap()).unwrap();
-}
-
-/// Saves `GET /tsa/certs` as `chain.pem` and the root (its last certificate) as
-/// `root.pem`; returns the chain text.
-async fn save_chain(app: &TestApp, dir: &Path) -> String {
-    let response = app.http.get(app.url("/tsa/certs")).send().await.unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/pem-certificate-chain"
-    );
-    let chain = response.text().await.unwrap();
-    std::fs::write(dir.join("chain.pem"), &chain).unwrap();
-    let start = chain.rfind("-----BEGIN CERTIFICATE-----").unwrap();
-    std::fs::write(dir.join("root.pem"), &chain[start..]).unwrap();
-    std::fs::write(dir.join("tsa.pem"), &chain[..start]).unwrap();
-    chain
-}
-
-fn serial_of(dir: &Path, reply: &str) -> u64 {
-    let text = openssl(dir, &["ts", "-reply", "-in", reply, "-text"]);
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("Serial number:"))
-        .unwrap_or_else(|| panic!("no serial in\n{text}"));
-    let hex = line.trim_start_matches("Serial number:").trim();
-    u64::from_str_radix(hex.trim_start_matches("0x"), 16).unwrap()
-}
-
-fn data_dir() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().to_owned();
-    std::fs::write(
-        path.join("data.bin"),
-        b"a sealed message, exactly these bytes",
-    )
-    .unwrap();
-    (dir, path)
-}
+use super::pki::{openssl, openssl_fails};
+use super::*;
+use crate::helpers::{spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn queries_made_by_openssl_are_answered_and_verify_with_openssl() {
@@ -256,51 +186,6 @@ async fn cert_req_decides_whether_the_certificate_is_included() {
 }
 
 #[tokio::test]
-async fn the_generated_certificate_is_a_timestamping_certificate_and_the_key_is_sealed() {
-    let app = spawn_app().await;
-    let (_tmp, dir) = data_dir();
-    save_chain(&app, &dir).await;
-    let leaf = openssl(&dir, &["x509", "-in", "tsa.pem", "-noout", "-text"]);
-    assert!(leaf.contains("ecdsa-with-SHA256"), "{leaf}");
-    assert!(leaf.contains("NIST CURVE: P-256"), "{leaf}");
-    assert!(
-        leaf.contains("X509v3 Extended Key Usage: critical\n                Time Stamping"),
-        "{leaf}"
-    );
-    openssl(
-        &dir,
-        &[
-            "verify",
-            "-CAfile",
-            "root.pem",
-            "-purpose",
-            "timestampsign",
-            "tsa.pem",
-        ],
-    );
-
-    // The private key is stored sealed: its PKCS#8 bytes appear nowhere in the row.
-    use sea_orm::EntityTrait;
-    let row = entity::service_secret::Entity::find_by_id("tsa")
-        .one(&app.state.db)
-        .await
-        .unwrap()
-        .unwrap();
-    let opened = app
-        .state
-        .master
-        .open(&row.sealed_private, "service-secret:tsa")
-        .unwrap();
-    assert!(openssl::pkey::PKey::private_key_from_pkcs8(&opened).is_ok());
-    assert!(
-        !row.sealed_private
-            .windows(opened.len().min(32))
-            .any(|w| opened.windows(w.len()).next() == Some(w)),
-        "the stored key is not sealed"
-    );
-}
-
-#[tokio::test]
 async fn two_instances_share_the_key_and_serials_stay_unique_and_increasing() {
     let first = spawn_app().await;
     // Before the second instance bootstraps its own administrator key.
@@ -463,111 +348,4 @@ async fn the_tsa_refuses_bad_requests_without_spending_a_serial() {
     // Nothing was stamped meanwhile: the next serial follows the last good one.
     stamp_file(&app, &token, &dir, "q.tsq", "after.tsr").await;
     assert_eq!(serial_of(&dir, "after.tsr"), before + 1);
-}
-
-#[tokio::test]
-async fn an_operator_key_and_certificate_are_used_when_configured() {
-    let pki = Pki::new();
-    let dir = pki.dir.clone();
-    std::fs::write(
-        dir.join("data.bin"),
-        b"a sealed message, exactly these bytes",
-    )
-    .unwrap();
-    let (cert, key) = (dir.join("chain.pem"), dir.join("tsa.key"));
-    let app = spawn_app_with(move |s: &mut Settings| {
-        s.tsa_cert_file = Some(cert);
-        s.tsa_key_file = Some(key);
-        s.tsa_policy = "1.3.6.1.4.1.4242.1".into();
-    })
-    .await;
-    let served = app
-        .http
-        .get(app.url("/tsa/certs"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(
-        served,
-        std::fs::read_to_string(dir.join("chain.pem")).unwrap()
-    );
-
-    let token = tsa_token(&app).await;
-    openssl(
-        &dir,
-        &[
-            "ts", "-query", "-data", "data.bin", "-cert", "-out", "q.tsq",
-        ],
-    );
-    stamp_file(&app, &token, &dir, "q.tsq", "r.tsr").await;
-    let verified = openssl(
-        &dir,
-        &[
-            "ts", "-verify", "-data", "data.bin", "-in", "r.tsr", "-CAfile", "ca.crt",
-        ],
-    );
-    assert!(verified.contains("Verification: OK"), "{verified}");
-    let text = openssl(&dir, &["ts", "-reply", "-in", "r.tsr", "-text"]);
-    assert!(text.contains("Policy OID: 1.3.6.1.4.1.4242.1"), "{text}");
-    // The depot's own client trusts the configured chain's root.
-    app.state.stamper.client.stamp(b"bytes").await.unwrap();
-}
-
-#[tokio::test]
-async fn unusable_tsa_configurations_stop_the_start_with_the_reason() {
-    let pki = Pki::new();
-    let dir = pki.dir.clone();
-    let cases: [(&str, &str, Option<&str>, &str); 5] = [
-        ("noeku.crt", "tsa.key", None, "extended key usage"),
-        ("chain.pem", "other.key", None, "does not belong"),
-        ("ca.key", "tsa.key", None, "holds no PEM certificate"),
-        (
-            "chain.pem",
-            "tsa.key",
-            Some("not-an-oid"),
-            "DEPOT_TSA_POLICY",
-        ),
-        ("missing.pem", "tsa.key", None, "missing.pem"),
-    ];
-    for (cert, key, policy, reason) in cases {
-        let dir = dir.clone();
-        let data = tempfile::tempdir().unwrap();
-        let mut settings = crate::helpers::test_settings(data.path()).await;
-        settings.tsa_cert_file = Some(dir.join(cert));
-        settings.tsa_key_file = Some(dir.join(key));
-        if let Some(policy) = policy {
-            settings.tsa_policy = policy.into();
-        }
-        let config = depot::config::Config::from_settings(settings).unwrap();
-        let error = depot::app::state(config, depot::clock::Clock::system())
-            .await
-            .err()
-            .unwrap_or_else(|| panic!("{cert} + {key} was accepted"));
-        let text = format!("{error:#}");
-        assert!(text.contains(reason), "{cert} + {key}: {text}");
-    }
-
-    // Another TSA without roots to trust, or only one of the two files.
-    let mut settings = Settings {
-        tsa_url: Some("https://tsa.example/tsr".into()),
-        ..Settings::default()
-    };
-    let error = depot::config::Config::from_settings(settings.clone()).unwrap_err();
-    assert!(
-        error.to_string().contains("DEPOT_TSA_TRUST_ANCHORS"),
-        "{error}"
-    );
-    settings.tsa_url = None;
-    settings.tsa_cert_file = Some(dir.join("chain.pem"));
-    let data = tempfile::tempdir().unwrap();
-    settings.data_dir = data.path().to_owned();
-    let config = depot::config::Config::from_settings(settings).unwrap();
-    let error = depot::app::state(config, depot::clock::Clock::system())
-        .await
-        .err()
-        .unwrap();
-    assert!(format!("{error:#}").contains("go together"), "{error:#}");
 }
