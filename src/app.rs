@@ -33,14 +33,15 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
     signing::ensure_current_key(&db, &master, &clock).await?;
     let settings = &config.settings;
     let retention = chrono::Duration::seconds(
-        i64::from(settings.access_token_ttl_seconds) + i64::from(settings.clock_leeway_seconds),
+        i64::from(settings.authz.access_token_ttl_seconds)
+            + i64::from(settings.authz.clock_leeway_seconds),
     );
     let keys = Arc::new(
         SigningKeys::load(
             db.clone(),
             master.clone(),
             clock.clone(),
-            Duration::from_secs(u64::from(settings.signing_key_refresh_seconds)),
+            Duration::from_secs(u64::from(settings.authz.signing_key_refresh_seconds)),
             retention,
         )
         .await?,
@@ -51,10 +52,10 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         revocations: crate::authz::store::Revocations::new(db.clone()),
         verified: Arc::new(crate::cache::Memo::new(VERIFIED_TOKENS)),
         clock: clock.clone(),
-        leeway_seconds: i64::from(settings.clock_leeway_seconds),
+        leeway_seconds: i64::from(settings.authz.clock_leeway_seconds),
     };
     let policy = Arc::new(
-        crate::authz::pdp::Policy::load(config.settings.policy_file.as_deref())
+        crate::authz::pdp::Policy::load(config.settings.authz.policy_file.as_deref())
             .context("loading the PDP policy")?,
     );
     let keystore =
@@ -137,11 +138,13 @@ pub struct Application {
 impl Application {
     /// Binds the listener and builds the server; `run_until_stopped` serves.
     pub async fn build(mut config: Config, clock: Clock) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(config.settings.listen)
-            .with_context(|| format!("binding {}", config.settings.listen))?;
+        let listener = TcpListener::bind(config.settings.service.listen)
+            .with_context(|| format!("binding {}", config.settings.service.listen))?;
         let port = listener.local_addr()?.port();
-        if config.settings.public_url.is_none() && config.settings.listen.port() == 0 {
-            config.settings.listen.set_port(port);
+        if config.settings.service.public_url.is_none()
+            && config.settings.service.listen.port() == 0
+        {
+            config.settings.service.listen.set_port(port);
             config = Config::from_settings(config.settings)?;
         }
         let mut state = state(config, clock).await?;
@@ -157,7 +160,7 @@ impl Application {
         state.relay = relay.as_ref().map(queues::relay::RelayHandle::control);
         let data = web::Data::new(state.clone());
         let verifier = web::Data::new(state.verifier.clone());
-        let body_limit = state.config.settings.body_limit_bytes;
+        let body_limit = state.config.settings.service.body_limit_bytes;
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
@@ -179,12 +182,12 @@ impl Application {
                 }))
         })
         .shutdown_timeout(30);
-        if let Some(workers) = state.config.settings.workers {
+        if let Some(workers) = state.config.settings.service.workers {
             server = server.workers(workers);
         }
         let server = match (
-            &state.config.settings.tls_cert_file,
-            &state.config.settings.tls_key_file,
+            &state.config.settings.service.tls_cert_file,
+            &state.config.settings.service.tls_key_file,
         ) {
             (Some(cert), Some(key)) => {
                 use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod};

@@ -56,35 +56,92 @@ pub enum TsaAuth {
     None,
 }
 
-/// The raw, deserialized configuration (see the README's table).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The raw, deserialized configuration (see the README's table), grouped by the context
+/// each setting belongs to. A setting keeps its flat name in every layer (`listen` in
+/// `depot.toml`, `DEPOT_LISTEN` in the environment): the groups are flattened.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Settings {
+    #[serde(flatten)]
+    pub service: ServiceSettings,
+    #[serde(flatten)]
+    pub storage: StorageSettings,
+    #[serde(flatten)]
+    pub authz: AuthzSettings,
+    #[serde(flatten)]
+    pub keys: KeysSettings,
+    #[serde(flatten)]
+    pub tsa: TsaSettings,
+    #[serde(flatten)]
+    pub symkeys: SymkeysSettings,
+    #[serde(flatten)]
+    pub depot: DepotSettings,
+}
+
+/// The process: where it listens, what it calls itself, its files and logs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceSettings {
     pub listen: SocketAddr,
     pub public_url: Option<String>,
     pub data_dir: PathBuf,
-    #[serde(skip_serializing)]
-    pub database_url: Option<SecretString>,
-    pub database_url_file: Option<PathBuf>,
-    #[serde(skip_serializing)]
-    pub amqp_url: Option<SecretString>,
-    pub amqp_url_file: Option<PathBuf>,
     pub master_key_file: Option<PathBuf>,
-    pub access_token_ttl_seconds: u32,
-    pub max_assertion_lifetime_seconds: u32,
-    pub clock_leeway_seconds: u32,
-    pub signing_key_refresh_seconds: u32,
     pub body_limit_bytes: usize,
     pub tls_cert_file: Option<PathBuf>,
     pub tls_key_file: Option<PathBuf>,
     pub log_format: LogFormat,
     pub log: String,
     pub workers: Option<usize>,
+}
+
+impl Default for ServiceSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            data_dir: PathBuf::from("./data"),
+            master_key_file: None,
+            body_limit_bytes: 64 * 1024,
+            tls_cert_file: None,
+            tls_key_file: None,
+            log_format: LogFormat::Text,
+            log: "info".to_owned(),
+            workers: None,
+        }
+    }
+}
+
+/// The database and the broker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StorageSettings {
+    #[serde(skip_serializing)]
+    pub database_url: Option<SecretString>,
+    pub database_url_file: Option<PathBuf>,
+    #[serde(skip_serializing)]
+    pub amqp_url: Option<SecretString>,
+    pub amqp_url_file: Option<PathBuf>,
     pub database_max_connections: u32,
     pub sqlite_synchronous: SqliteDurability,
-    pub webauthn_rp_id: Option<String>,
-    pub webauthn_origins: Option<String>,
-    pub webauthn_trust_roots: Option<PathBuf>,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self {
+            database_url: None,
+            database_url_file: None,
+            amqp_url: None,
+            amqp_url_file: None,
+            database_max_connections: 16,
+            sqlite_synchronous: SqliteDurability::Full,
+        }
+    }
+}
+
+/// The authorization server: tokens, assertions, sessions, login throttling, the PDP.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthzSettings {
+    pub access_token_ttl_seconds: u32,
+    pub max_assertion_lifetime_seconds: u32,
+    pub clock_leeway_seconds: u32,
+    pub signing_key_refresh_seconds: u32,
     /// The PDP policy (TOML); the built-in one when unset.
     pub policy_file: Option<PathBuf>,
     pub session_ttl_seconds: u32,
@@ -93,6 +150,31 @@ pub struct Settings {
     pub login_max_failures_per_address: u32,
     /// How long an account or address stays blocked, and the window failures count in.
     pub login_lockout_seconds: u32,
+}
+
+impl Default for AuthzSettings {
+    fn default() -> Self {
+        Self {
+            access_token_ttl_seconds: 300,
+            max_assertion_lifetime_seconds: 300,
+            clock_leeway_seconds: 10,
+            signing_key_refresh_seconds: 10,
+            policy_file: None,
+            session_ttl_seconds: 8 * 3600,
+            refresh_token_ttl_seconds: 30 * 24 * 3600,
+            login_max_failures_per_account: 5,
+            login_max_failures_per_address: 50,
+            login_lockout_seconds: 15 * 60,
+        }
+    }
+}
+
+/// The keystore: the WebAuthn relying party and the keys' lifetimes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeysSettings {
+    pub webauthn_rp_id: Option<String>,
+    pub webauthn_origins: Option<String>,
+    pub webauthn_trust_roots: Option<PathBuf>,
     /// Active keys a person may hold per client; the next registration is refused.
     pub keys_max_active: u32,
     /// How long a registered key is valid (its `not_after`).
@@ -104,6 +186,26 @@ pub struct Settings {
     /// PEM file of the CAs that certificate-backed keys (eHealth certificates, ETKs)
     /// must chain to; none: certificate imports are refused.
     pub certificate_trust_roots: Option<PathBuf>,
+}
+
+impl Default for KeysSettings {
+    fn default() -> Self {
+        Self {
+            webauthn_rp_id: None,
+            webauthn_origins: None,
+            webauthn_trust_roots: None,
+            keys_max_active: 3,
+            key_lifetime_days: 365,
+            key_inactivity_days: 180,
+            key_registration_timeout_seconds: 300,
+            certificate_trust_roots: None,
+        }
+    }
+}
+
+/// The co-hosted time-stamp authority, and the TSA the depot asks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TsaSettings {
     /// The policy OID of the co-hosted TSA's timestamps.
     pub tsa_policy: String,
     /// The accuracy the co-hosted TSA states for `genTime`, in milliseconds (0: none
@@ -121,8 +223,42 @@ pub struct Settings {
     /// Per attempt; a failed attempt is retried `tsa_retries` times.
     pub tsa_timeout_seconds: u32,
     pub tsa_retries: u32,
+}
+
+impl Default for TsaSettings {
+    fn default() -> Self {
+        Self {
+            tsa_policy: "1.2.3.4.1".to_owned(),
+            tsa_accuracy_millis: 1,
+            tsa_cert_file: None,
+            tsa_key_file: None,
+            tsa_url: None,
+            tsa_auth: TsaAuth::Token,
+            tsa_trust_anchors: None,
+            tsa_timeout_seconds: 5,
+            tsa_retries: 2,
+        }
+    }
+}
+
+/// The symmetric-key service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SymkeysSettings {
     /// The longest lifetime a symmetric key may be given (`ttlSeconds`).
     pub symkey_max_ttl_seconds: u32,
+}
+
+impl Default for SymkeysSettings {
+    fn default() -> Self {
+        Self {
+            symkey_max_ttl_seconds: 366 * 24 * 3600,
+        }
+    }
+}
+
+/// The depot: messages and boxes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DepotSettings {
     /// The largest `POST /depot/messages` body (413 above).
     pub message_max_bytes: usize,
     /// How long a message is kept when the sender names no `expiresAt`.
@@ -135,53 +271,9 @@ pub struct Settings {
     pub idempotency_hours: u32,
 }
 
-impl Default for Settings {
+impl Default for DepotSettings {
     fn default() -> Self {
         Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            public_url: None,
-            data_dir: PathBuf::from("./data"),
-            database_url: None,
-            database_url_file: None,
-            amqp_url: None,
-            amqp_url_file: None,
-            master_key_file: None,
-            access_token_ttl_seconds: 300,
-            max_assertion_lifetime_seconds: 300,
-            clock_leeway_seconds: 10,
-            signing_key_refresh_seconds: 10,
-            body_limit_bytes: 64 * 1024,
-            tls_cert_file: None,
-            tls_key_file: None,
-            log_format: LogFormat::Text,
-            log: "info".to_owned(),
-            workers: None,
-            database_max_connections: 16,
-            sqlite_synchronous: SqliteDurability::Full,
-            webauthn_rp_id: None,
-            webauthn_origins: None,
-            webauthn_trust_roots: None,
-            policy_file: None,
-            session_ttl_seconds: 8 * 3600,
-            refresh_token_ttl_seconds: 30 * 24 * 3600,
-            login_max_failures_per_account: 5,
-            login_max_failures_per_address: 50,
-            login_lockout_seconds: 15 * 60,
-            keys_max_active: 3,
-            key_lifetime_days: 365,
-            key_inactivity_days: 180,
-            key_registration_timeout_seconds: 300,
-            certificate_trust_roots: None,
-            tsa_policy: "1.2.3.4.1".to_owned(),
-            tsa_accuracy_millis: 1,
-            tsa_cert_file: None,
-            tsa_key_file: None,
-            tsa_url: None,
-            tsa_auth: TsaAuth::Token,
-            tsa_trust_anchors: None,
-            tsa_timeout_seconds: 5,
-            tsa_retries: 2,
-            symkey_max_ttl_seconds: 366 * 24 * 3600,
             message_max_bytes: 20 * 1024 * 1024,
             message_retention_days: 365,
             message_max_retention_days: 365,
@@ -235,13 +327,23 @@ impl Config {
         for unknown in unknown_variables(std::env::vars().map(|(k, _)| k)) {
             tracing::warn!(variable = %unknown, "unknown DEPOT_ configuration variable ignored");
         }
+        // The groups are flattened, which serde cannot combine with refusing unknown
+        // fields: the file's keys are checked against the known ones here instead.
+        if let Ok(text) = std::fs::read_to_string(&file)
+            && let Some(unknown) = unknown_file_keys(&text).first()
+        {
+            return Err(ConfigError::Invalid(format!(
+                "{}: unknown key {unknown:?}",
+                file.display()
+            )));
+        }
         let settings: Settings = figment.extract().map_err(Box::new)?;
         Self::from_settings(settings)
     }
 
     /// Checks and completes raw settings (used by `load` and by tests).
     pub fn from_settings(settings: Settings) -> Result<Self, ConfigError> {
-        let issuer = match &settings.public_url {
+        let issuer = match &settings.service.public_url {
             Some(url) => {
                 let parsed = url::Url::parse(url).map_err(|e| {
                     ConfigError::Invalid(format!("DEPOT_PUBLIC_URL {url:?} is not a URL: {e}"))
@@ -257,70 +359,75 @@ impl Config {
                 url.trim_end_matches('/').to_owned()
             }
             None => {
-                let scheme = if settings.tls_cert_file.is_some() {
+                let scheme = if settings.service.tls_cert_file.is_some() {
                     "https"
                 } else {
                     "http"
                 };
-                format!("{scheme}://localhost:{}", settings.listen.port())
+                format!("{scheme}://localhost:{}", settings.service.listen.port())
             }
         };
         let database_url = match secret_or_file(
-            settings.database_url.clone(),
-            settings.database_url_file.as_deref(),
+            settings.storage.database_url.clone(),
+            settings.storage.database_url_file.as_deref(),
         )? {
             Some(url) => url,
             None => {
-                let path = settings.data_dir.join("depot.sqlite");
+                let path = settings.service.data_dir.join("depot.sqlite");
                 SecretString::from(format!("sqlite://{}?mode=rwc", path.display()))
             }
         };
-        let amqp_url =
-            secret_or_file(settings.amqp_url.clone(), settings.amqp_url_file.as_deref())?;
+        let amqp_url = secret_or_file(
+            settings.storage.amqp_url.clone(),
+            settings.storage.amqp_url_file.as_deref(),
+        )?;
         let master_key_file = settings
+            .service
             .master_key_file
             .clone()
-            .unwrap_or_else(|| settings.data_dir.join("master.key"));
-        if settings.access_token_ttl_seconds == 0 || settings.access_token_ttl_seconds > 3600 {
+            .unwrap_or_else(|| settings.service.data_dir.join("master.key"));
+        if settings.authz.access_token_ttl_seconds == 0
+            || settings.authz.access_token_ttl_seconds > 3600
+        {
             return Err(ConfigError::Invalid(
                 "DEPOT_ACCESS_TOKEN_TTL_SECONDS must be between 1 and 3600".into(),
             ));
         }
-        if settings.keys_max_active == 0
-            || settings.key_lifetime_days == 0
-            || settings.key_inactivity_days == 0
-            || !(10..=3600).contains(&settings.key_registration_timeout_seconds)
+        if settings.keys.keys_max_active == 0
+            || settings.keys.key_lifetime_days == 0
+            || settings.keys.key_inactivity_days == 0
+            || !(10..=3600).contains(&settings.keys.key_registration_timeout_seconds)
         {
             return Err(ConfigError::Invalid(
                 "DEPOT_KEYS_MAX_ACTIVE, DEPOT_KEY_LIFETIME_DAYS and DEPOT_KEY_INACTIVITY_DAYS must be positive, DEPOT_KEY_REGISTRATION_TIMEOUT_SECONDS between 10 and 3600".into(),
             ));
         }
-        if settings.tsa_timeout_seconds == 0 || settings.tsa_retries > 10 {
+        if settings.tsa.tsa_timeout_seconds == 0 || settings.tsa.tsa_retries > 10 {
             return Err(ConfigError::Invalid(
                 "DEPOT_TSA_TIMEOUT_SECONDS must be positive and DEPOT_TSA_RETRIES at most 10"
                     .into(),
             ));
         }
-        if settings.message_retention_days == 0
-            || settings.message_retention_days > settings.message_max_retention_days
-            || settings.idempotency_hours < 24
-            || settings.message_max_bytes < 1024
+        if settings.depot.message_retention_days == 0
+            || settings.depot.message_retention_days > settings.depot.message_max_retention_days
+            || settings.depot.idempotency_hours < 24
+            || settings.depot.message_max_bytes < 1024
         {
             return Err(ConfigError::Invalid(
                 "DEPOT_MESSAGE_RETENTION_DAYS must be from 1 to DEPOT_MESSAGE_MAX_RETENTION_DAYS, DEPOT_IDEMPOTENCY_HOURS at least 24 and DEPOT_MESSAGE_MAX_BYTES at least 1024".into(),
             ));
         }
-        if settings.symkey_max_ttl_seconds == 0 {
+        if settings.symkeys.symkey_max_ttl_seconds == 0 {
             return Err(ConfigError::Invalid(
                 "DEPOT_SYMKEY_MAX_TTL_SECONDS must be positive".into(),
             ));
         }
-        if settings.tsa_url.is_some() && settings.tsa_trust_anchors.is_none() {
+        if settings.tsa.tsa_url.is_some() && settings.tsa.tsa_trust_anchors.is_none() {
             return Err(ConfigError::Invalid(
                 "DEPOT_TSA_URL names another TSA: DEPOT_TSA_TRUST_ANCHORS must say which roots its replies chain to".into(),
             ));
         }
-        if settings.tls_cert_file.is_some() != settings.tls_key_file.is_some() {
+        if settings.service.tls_cert_file.is_some() != settings.service.tls_key_file.is_some() {
             return Err(ConfigError::Invalid(
                 "DEPOT_TLS_CERT_FILE and DEPOT_TLS_KEY_FILE go together".into(),
             ));
@@ -360,6 +467,23 @@ fn secret_or_file(
     }
 }
 
+/// The top-level keys of a TOML configuration that are no setting (none when the text
+/// does not parse: figment reports that).
+fn unknown_file_keys(text: &str) -> Vec<String> {
+    let known = known_keys();
+    text.parse::<toml::Table>()
+        .map(|table| {
+            table
+                .keys()
+                .filter(|key| {
+                    !known.iter().any(|k| k.eq_ignore_ascii_case(key)) || *key == "config"
+                })
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn unknown_variables(names: impl Iterator<Item = String>) -> Vec<String> {
     let known = known_keys();
     names
@@ -383,18 +507,14 @@ mod tests {
 
     #[test]
     fn public_url_loses_trailing_slash_and_rejects_queries() {
-        let settings = Settings {
-            public_url: Some("https://depot.example/".into()),
-            ..Settings::default()
-        };
+        let mut settings = Settings::default();
+        settings.service.public_url = Some("https://depot.example/".into());
         assert_eq!(
             Config::from_settings(settings).unwrap().issuer,
             "https://depot.example"
         );
-        let settings = Settings {
-            public_url: Some("https://depot.example/?x=1".into()),
-            ..Settings::default()
-        };
+        let mut settings = Settings::default();
+        settings.service.public_url = Some("https://depot.example/?x=1".into());
         assert!(Config::from_settings(settings).is_err());
     }
 
@@ -419,6 +539,24 @@ mod tests {
             .unwrap()
             .len();
         assert_eq!(known.len(), fields + 3);
+    }
+
+    #[test]
+    fn unknown_file_keys_are_found() {
+        let text = "listen = \"127.0.0.1:9000\"\ntsa_accuracy_millis = 5\nlisten_port = 1\n";
+        assert_eq!(unknown_file_keys(text), vec!["listen_port"]);
+        assert!(unknown_file_keys("not toml [").is_empty());
+    }
+
+    #[test]
+    fn grouped_settings_read_flat_keys() {
+        let figment = Figment::from(Serialized::defaults(Settings::default())).merge(Toml::string(
+            "tsa_accuracy_millis = 7\nlisten = \"127.0.0.1:9000\"",
+        ));
+        let settings: Settings = figment.extract().unwrap();
+        assert_eq!(settings.tsa.tsa_accuracy_millis, 7);
+        assert_eq!(settings.service.listen.port(), 9000);
+        assert_eq!(settings.depot.idempotency_hours, 24);
     }
 
     #[test]

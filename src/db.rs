@@ -12,16 +12,16 @@ use crate::config::{Config, SqliteDurability};
 
 pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
     if config.is_sqlite() {
-        std::fs::create_dir_all(&config.settings.data_dir).map_err(|e| {
+        std::fs::create_dir_all(&config.settings.service.data_dir).map_err(|e| {
             DbErr::Custom(format!(
                 "cannot create the data directory {}: {e}",
-                config.settings.data_dir.display()
+                config.settings.service.data_dir.display()
             ))
         })?;
     }
     let mut options = ConnectOptions::new(config.database_url.expose_secret().to_owned());
     options
-        .max_connections(config.settings.database_max_connections)
+        .max_connections(config.settings.storage.database_max_connections)
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))
@@ -30,7 +30,7 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
         // pinging on every checkout cost a round trip per query, as much as the query.
         .test_before_acquire_if_idle_for(Duration::from_secs(30))
         .sqlx_logging(false);
-    let synchronous = match config.settings.sqlite_synchronous {
+    let synchronous = match config.settings.storage.sqlite_synchronous {
         SqliteDurability::Full => SqliteSynchronous::Full,
         SqliteDurability::Normal => SqliteSynchronous::Normal,
     };

@@ -86,7 +86,10 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     depot::authz::jose_openssl::install();
     let config = Config::load()?;
-    ops::telemetry::init(config.settings.log_format, &config.settings.log);
+    ops::telemetry::init(
+        config.settings.service.log_format,
+        &config.settings.service.log,
+    );
     actix_web::rt::System::new().block_on(run(cli.command, config))
 }
 

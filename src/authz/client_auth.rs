@@ -165,8 +165,8 @@ fn check_claims(
     endpoint: &str,
 ) -> Result<DateTime<Utc>, OAuthError> {
     let settings = &ctx.config.settings;
-    let leeway = i64::from(settings.clock_leeway_seconds);
-    let max_lifetime = i64::from(settings.max_assertion_lifetime_seconds);
+    let leeway = i64::from(settings.authz.clock_leeway_seconds);
+    let max_lifetime = i64::from(settings.authz.max_assertion_lifetime_seconds);
     let now = ctx.clock.now().timestamp();
     if claims.sub != claims.iss {
         return Err(OAuthError::invalid_client(

@@ -63,11 +63,11 @@ impl Limits {
     pub fn from_settings(settings: &Settings) -> Self {
         Self {
             retention: Retention {
-                default: Duration::days(i64::from(settings.message_retention_days)),
-                max: Duration::days(i64::from(settings.message_max_retention_days)),
+                default: Duration::days(i64::from(settings.depot.message_retention_days)),
+                max: Duration::days(i64::from(settings.depot.message_max_retention_days)),
             },
-            box_quota_bytes: settings.box_quota_bytes,
-            idempotency: Duration::hours(i64::from(settings.idempotency_hours)),
+            box_quota_bytes: settings.depot.box_quota_bytes,
+            idempotency: Duration::hours(i64::from(settings.depot.idempotency_hours)),
         }
     }
 }

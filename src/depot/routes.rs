@@ -55,7 +55,7 @@ pub async fn send(
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
     let sender = caller_of(who)?;
-    let body = crate::body::read(payload, state.config.settings.message_max_bytes).await?;
+    let body = crate::body::read(payload, state.config.settings.depot.message_max_bytes).await?;
     let submission = Submission {
         body: &body,
         declared_json: crate::body::media_type(&req).eq_ignore_ascii_case("application/json"),
@@ -405,6 +405,6 @@ pub async fn box_summary(
             "messages": counts.messages,
             "unread": counts.unread,
             "bytes": counts.bytes,
-            "quota": state.config.settings.box_quota_bytes,
+            "quota": state.config.settings.depot.box_quota_bytes,
         })))
 }

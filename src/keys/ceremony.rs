@@ -86,14 +86,14 @@ impl Ceremony {
         let settings = &config.settings;
         let issuer = url::Url::parse(&config.issuer)
             .map_err(|e| CeremonyError::Config(format!("the public URL: {e}")))?;
-        let rp_id = match &settings.webauthn_rp_id {
+        let rp_id = match &settings.keys.webauthn_rp_id {
             Some(id) => id.clone(),
             None => issuer
                 .host_str()
                 .ok_or_else(|| CeremonyError::Config("the public URL has no host".into()))?
                 .to_owned(),
         };
-        let origins = match &settings.webauthn_origins {
+        let origins = match &settings.keys.webauthn_origins {
             Some(list) => list
                 .split(',')
                 .map(str::trim)
@@ -112,11 +112,12 @@ impl Ceremony {
             ));
         }
         let roots = CertificateRoots::load_named(
-            settings.webauthn_trust_roots.as_deref(),
+            settings.keys.webauthn_trust_roots.as_deref(),
             "DEPOT_WEBAUTHN_TRUST_ROOTS",
         )
         .map_err(CeremonyError::Config)?;
-        let timeout = Duration::from_secs(u64::from(settings.key_registration_timeout_seconds));
+        let timeout =
+            Duration::from_secs(u64::from(settings.keys.key_registration_timeout_seconds));
         Ok(Self {
             core: WebauthnCore::new_unsafe_experts_only(
                 RP_NAME,

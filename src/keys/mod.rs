@@ -37,7 +37,7 @@ impl Keystore {
         Ok(Self {
             ceremony: ceremony::Ceremony::from_config(config)?,
             roots: certificate::CertificateRoots::load(
-                config.settings.certificate_trust_roots.as_deref(),
+                config.settings.keys.certificate_trust_roots.as_deref(),
             )
             .map_err(anyhow::Error::msg)?,
             policy: Policy::from_settings(&config.settings),
@@ -192,11 +192,11 @@ pub struct Policy {
 impl Policy {
     pub fn from_settings(settings: &crate::config::Settings) -> Self {
         Self {
-            max_active: settings.keys_max_active as usize,
-            lifetime: Duration::days(i64::from(settings.key_lifetime_days)),
-            inactivity: Duration::days(i64::from(settings.key_inactivity_days)),
+            max_active: settings.keys.keys_max_active as usize,
+            lifetime: Duration::days(i64::from(settings.keys.key_lifetime_days)),
+            inactivity: Duration::days(i64::from(settings.keys.key_inactivity_days)),
             registration_timeout: Duration::seconds(i64::from(
-                settings.key_registration_timeout_seconds,
+                settings.keys.key_registration_timeout_seconds,
             )),
         }
     }

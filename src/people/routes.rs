@@ -76,8 +76,12 @@ pub async fn create_person(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
-    let registration: PersonRegistration =
-        body::read_json(&req, payload, state.config.settings.body_limit_bytes).await?;
+    let registration: PersonRegistration = body::read_json(
+        &req,
+        payload,
+        state.config.settings.service.body_limit_bytes,
+    )
+    .await?;
     let person = registration
         .validate()
         .map_err(|e| Problem::invalid_field(e.field, e.reason))?;
@@ -173,8 +177,12 @@ pub async fn create_organization(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
-    let new: NewOrganization =
-        body::read_json(&req, payload, state.config.settings.body_limit_bytes).await?;
+    let new: NewOrganization = body::read_json(
+        &req,
+        payload,
+        state.config.settings.service.body_limit_bytes,
+    )
+    .await?;
     let cbe = Cbe::parse(&new.cbe).map_err(|e| Problem::invalid_field("cbe", e))?;
     let name = new.name.trim();
     if name.is_empty() || name.chars().count() > 200 {

@@ -65,10 +65,13 @@ pub async fn create(
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
     let creator = actor_of(&who)?;
-    let bytes = body::read(payload, state.config.settings.body_limit_bytes).await?;
+    let bytes = body::read(payload, state.config.settings.service.body_limit_bytes).await?;
     let request: Value = body::json(&req, &bytes)?;
-    let request = NewKeyRequest::parse(&request, state.config.settings.symkey_max_ttl_seconds)
-        .map_err(|e| Problem::invalid_field(e.field, e.detail))?;
+    let request = NewKeyRequest::parse(
+        &request,
+        state.config.settings.symkeys.symkey_max_ttl_seconds,
+    )
+    .map_err(|e| Problem::invalid_field(e.field, e.detail))?;
     let key = KeyMaterial::generate().map_err(|e| Problem::internal("E-SYMKEY-RANDOM", &e))?;
     let key_id = uuid::Uuid::new_v4().hyphenated().to_string();
     let sealed = key

@@ -91,7 +91,7 @@ impl Authority {
         now: DateTime<Utc>,
     ) -> Result<Self, AuthorityError> {
         let settings = &config.settings;
-        let (chain, key) = match (&settings.tsa_cert_file, &settings.tsa_key_file) {
+        let (chain, key) = match (&settings.tsa.tsa_cert_file, &settings.tsa.tsa_key_file) {
             (Some(cert), Some(key)) => (
                 X509::stack_from_pem(&read(cert)?)?,
                 PKey::private_key_from_pem(&read(key)?)?,
@@ -116,8 +116,8 @@ impl Authority {
         Self::new(
             chain,
             key,
-            &settings.tsa_policy,
-            settings.tsa_accuracy_millis,
+            &settings.tsa.tsa_policy,
+            settings.tsa.tsa_accuracy_millis,
         )
     }
 

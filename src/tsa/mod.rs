@@ -39,6 +39,7 @@ pub fn stamper_from_config(
     let client = Arc::new(client_from_config(config, &authority, service)?);
     let in_process = config
         .settings
+        .tsa
         .tsa_url
         .is_none()
         .then_some((authority, serials));
@@ -53,7 +54,7 @@ fn client_from_config(
     service: Arc<ServiceClient>,
 ) -> anyhow::Result<TsaClient> {
     let settings = &config.settings;
-    let anchors = match &settings.tsa_trust_anchors {
+    let anchors = match &settings.tsa.tsa_trust_anchors {
         Some(path) => X509::stack_from_pem(
             &std::fs::read(path)
                 .map_err(|e| anyhow::anyhow!("DEPOT_TSA_TRUST_ANCHORS {}: {e}", path.display()))?,
@@ -65,18 +66,19 @@ fn client_from_config(
             "the TSA chain has no self-signed root: set DEPOT_TSA_TRUST_ANCHORS to the roots its timestamps chain to"
         );
     }
-    let auth = match settings.tsa_auth {
+    let auth = match settings.tsa.tsa_auth {
         TsaAuth::Token => Some((service, Resource::Tsa.identifier(&config.issuer))),
         TsaAuth::None => None,
     };
     Ok(TsaClient::new(TsaClientConfig {
         url: settings
+            .tsa
             .tsa_url
             .clone()
             .unwrap_or_else(|| config.url("/tsa")),
         auth,
         anchors,
-        timeout: Duration::from_secs(u64::from(settings.tsa_timeout_seconds)),
-        retries: settings.tsa_retries,
+        timeout: Duration::from_secs(u64::from(settings.tsa.tsa_timeout_seconds)),
+        retries: settings.tsa.tsa_retries,
     })?)
 }

@@ -246,7 +246,7 @@ async fn the_policy_file_sets_permissions_and_a_resource_minimum_level() {
     )
     .unwrap();
     let path = policy.path().to_owned();
-    let app = spawn_app_with(move |s| s.policy_file = Some(path)).await;
+    let app = spawn_app_with(move |s| s.authz.policy_file = Some(path)).await;
     let person = app.citizen("850730033", true).await;
     let client = app
         .register_app("app", false, &["depot:read"], json!({}))

@@ -233,19 +233,17 @@ pub async fn spawn_app() -> TestApp {
 /// PostgreSQL database they name: it lives while the returned [`TestDatabase`] or an
 /// app using it does, so keep it (`let (settings, _database) = …`) until the app runs.
 pub async fn test_settings(dir: &std::path::Path) -> (Settings, Option<Arc<TestDatabase>>) {
-    let mut settings = Settings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.to_owned(),
-        workers: Some(1),
-        signing_key_refresh_seconds: 0,
-        database_max_connections: 4,
-        log: std::env::var("TEST_LOG").unwrap_or_else(|_| "error".into()),
-        ..Settings::default()
-    };
+    let mut settings = Settings::default();
+    settings.service.listen = "127.0.0.1:0".parse().unwrap();
+    settings.service.data_dir = dir.to_owned();
+    settings.service.workers = Some(1);
+    settings.authz.signing_key_refresh_seconds = 0;
+    settings.storage.database_max_connections = 4;
+    settings.service.log = std::env::var("TEST_LOG").unwrap_or_else(|_| "error".into());
     let mut database = None;
     if let Some(base) = postgres_url() {
         let (made, url) = TestDatabase::create(&base).await;
-        settings.database_url = Some(SecretString::from(url));
+        settings.storage.database_url = Some(SecretString::from(url));
         database = Some(made);
     }
     (settings, database)
@@ -262,7 +260,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
 }
 
 pub async fn spawn_app_from(settings: Settings, dir: tempfile::TempDir) -> TestApp {
-    depot::ops::telemetry::init(settings.log_format, &settings.log);
+    depot::ops::telemetry::init(settings.service.log_format, &settings.service.log);
     let config = Config::from_settings(settings).unwrap();
     let clock = Clock::system();
     let app = Application::build(config, clock.clone()).await.unwrap();
@@ -557,9 +555,9 @@ async fn a_test_database_is_dropped_with_the_last_app_using_it() {
     let name = url::Url::parse(&url).unwrap().path()[1..].to_owned();
     let (issuer, master) = (first.issuer.clone(), first.config.master_key_file.clone());
     let second = spawn_app_with(move |s| {
-        s.public_url = Some(issuer);
-        s.database_url = Some(SecretString::from(url));
-        s.master_key_file = Some(master);
+        s.service.public_url = Some(issuer);
+        s.storage.database_url = Some(SecretString::from(url));
+        s.service.master_key_file = Some(master);
     })
     .await;
     assert!(exists(&name).await, "{name} is made");

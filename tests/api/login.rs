@@ -232,7 +232,7 @@ async fn failed_logins_are_throttled_per_account() {
 
 #[tokio::test]
 async fn failed_logins_are_throttled_per_address() {
-    let app = spawn_app_with(|s| s.login_max_failures_per_address = 3).await;
+    let app = spawn_app_with(|s| s.authz.login_max_failures_per_address = 3).await;
     let person = app.citizen("850730033", false).await;
     let client = app
         .register_app("app", false, &["depot:read"], json!({}))

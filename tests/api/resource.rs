@@ -123,11 +123,11 @@ async fn token_of_another_issuer_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     // Its own fresh database is not used: dropped at once (`_`).
     let (mut settings, _) = test_settings(dir.path()).await;
-    settings.data_dir = app.data_dir.clone();
-    settings.database_url = Some(secrecy::SecretString::from(
+    settings.service.data_dir = app.data_dir.clone();
+    settings.storage.database_url = Some(secrecy::SecretString::from(
         secrecy::ExposeSecret::expose_secret(&app.config.database_url).to_owned(),
     ));
-    settings.public_url = Some("https://other-depot.example".into());
+    settings.service.public_url = Some("https://other-depot.example".into());
     let other = spawn_app_from(settings, dir).await;
     let response = admin_call(&other, &token).await;
     assert_eq!(response.status(), 401);

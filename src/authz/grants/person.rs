@@ -87,7 +87,7 @@ pub async fn issue(
         .map_err(|e| OAuthError::server_error("E-KEYS", &e))?;
     let settings = &ctx.config.settings;
     let now = ctx.clock.now();
-    let ttl = i64::from(settings.access_token_ttl_seconds);
+    let ttl = i64::from(settings.authz.access_token_ttl_seconds);
     let minted = mint(
         &ring,
         &ctx.config.issuer,
@@ -120,7 +120,7 @@ pub async fn issue(
             Some((family, expires_at)) => (family.to_owned(), expires_at),
             None => (
                 uuid::Uuid::new_v4().to_string(),
-                now + Duration::seconds(i64::from(settings.refresh_token_ttl_seconds)),
+                now + Duration::seconds(i64::from(settings.authz.refresh_token_ttl_seconds)),
             ),
         };
         let new = NewRefresh {
@@ -148,6 +148,7 @@ pub fn access_expiry(ctx: &AuthzContext) -> DateTime<Utc> {
     let settings = &ctx.config.settings;
     ctx.clock.now()
         + Duration::seconds(
-            i64::from(settings.access_token_ttl_seconds) + i64::from(settings.clock_leeway_seconds),
+            i64::from(settings.authz.access_token_ttl_seconds)
+                + i64::from(settings.authz.clock_leeway_seconds),
         )
 }

@@ -43,17 +43,17 @@ pub async fn check(
     .await?;
     let settings = &ctx.config.settings;
     let now = ctx.clock.now();
-    let lockout = Duration::seconds(i64::from(settings.login_lockout_seconds));
+    let lockout = Duration::seconds(i64::from(settings.authz.login_lockout_seconds));
     match (&outcome, &account_key) {
         (Err(Failure::BadCredentials), _) => {
             let limits = [
                 (
                     Some(address_key.as_str()),
-                    settings.login_max_failures_per_address,
+                    settings.authz.login_max_failures_per_address,
                 ),
                 (
                     account_key.as_deref(),
-                    settings.login_max_failures_per_account,
+                    settings.authz.login_max_failures_per_account,
                 ),
             ];
             for (key, limit) in limits {

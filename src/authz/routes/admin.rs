@@ -69,8 +69,12 @@ pub async fn create_client(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
-    let registration: ClientRegistration =
-        body::read_json(&req, payload, state.config.settings.body_limit_bytes).await?;
+    let registration: ClientRegistration = body::read_json(
+        &req,
+        payload,
+        state.config.settings.service.body_limit_bytes,
+    )
+    .await?;
     let client = registration
         .validate(state.clock.now())
         .map_err(|e| Problem::invalid_field(e.field, e.reason))?;

@@ -23,7 +23,12 @@ pub async fn introspect(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
-    let form = read_form(&req, payload, state.config.settings.body_limit_bytes).await?;
+    let form = read_form(
+        &req,
+        payload,
+        state.config.settings.service.body_limit_bytes,
+    )
+    .await?;
     let endpoint = state.config.url("/oauth2/introspect");
     let caller = authenticate(&state.authz, authorization(&req), &form, &endpoint).await?;
     if caller.method != AuthMethod::PrivateKeyJwt {

@@ -285,7 +285,7 @@ async fn authenticate(
         auth_time: now,
         csrf: random_token()?,
     };
-    let expires = now + Duration::seconds(i64::from(settings.session_ttl_seconds));
+    let expires = now + Duration::seconds(i64::from(settings.authz.session_ttl_seconds));
     store::insert_session(&state.db, &session, now, expires).await?;
     store::mark_authenticated(&state.db, &interaction.id, &session.id, now).await?;
     tracing::info!(acr = acr.as_str(), "login succeeded");

@@ -24,7 +24,12 @@ pub async fn revoke(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
-    let form = read_form(&req, payload, state.config.settings.body_limit_bytes).await?;
+    let form = read_form(
+        &req,
+        payload,
+        state.config.settings.service.body_limit_bytes,
+    )
+    .await?;
     let endpoint = state.config.url("/oauth2/revoke");
     let caller = authenticate(&state.authz, authorization(&req), &form, &endpoint).await?;
     let token = form.require("token")?;
@@ -46,7 +51,7 @@ pub async fn revoke(
         ));
     }
     // Kept while the verifier could still accept it: until exp plus the leeway.
-    let keep_until = claims.exp + i64::from(state.config.settings.clock_leeway_seconds);
+    let keep_until = claims.exp + i64::from(state.config.settings.authz.clock_leeway_seconds);
     let expires_at =
         chrono::DateTime::from_timestamp(keep_until, 0).unwrap_or_else(|| state.clock.now());
     store::revoke_token(

@@ -51,7 +51,7 @@ async fn issue(
     req: &HttpRequest,
     payload: web::Payload,
 ) -> Result<TokenResponse, OAuthError> {
-    let form = read_form(req, payload, state.config.settings.body_limit_bytes).await?;
+    let form = read_form(req, payload, state.config.settings.service.body_limit_bytes).await?;
     let grant_type = form.require("grant_type")?;
     // An unsupported grant is refused before authentication, so that it consumes no jti.
     if !SUPPORTED.contains(&grant_type) {
@@ -87,7 +87,7 @@ async fn issue(
                 .ring()
                 .await
                 .map_err(|e| OAuthError::server_error("E-KEYS", &e))?;
-            let ttl = i64::from(state.config.settings.access_token_ttl_seconds);
+            let ttl = i64::from(state.config.settings.authz.access_token_ttl_seconds);
             mint(&ring, &state.config.issuer, state.clock.now(), ttl, grant)
                 .map(|m| m.response)
                 .map_err(|e| OAuthError::server_error("E-SIGN", &e))

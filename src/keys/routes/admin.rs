@@ -48,8 +48,12 @@ pub async fn add_key(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
-    let new: AdminKey =
-        body::read_json(&req, payload, state.config.settings.body_limit_bytes).await?;
+    let new: AdminKey = body::read_json(
+        &req,
+        payload,
+        state.config.settings.service.body_limit_bytes,
+    )
+    .await?;
     let key_use = KeyUse::parse(&new.key_use)
         .ok_or_else(|| Problem::invalid_field("use", "must be \"sig\", \"enc\" or \"sig+enc\""))?;
     let name = valid_name(&new.name).map_err(|e| Problem::invalid_field("name", e))?;

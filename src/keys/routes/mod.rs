@@ -106,7 +106,7 @@ pub async fn start_registration(
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
     let (claims, owner) = caller_of(who)?;
-    let bytes = body::read(payload, state.config.settings.body_limit_bytes).await?;
+    let bytes = body::read(payload, state.config.settings.service.body_limit_bytes).await?;
     let request: RegistrationRequest = body::json(&req, &bytes)?;
     let key_use = KeyUse::parse(&request.key_use)
         .ok_or_else(|| Problem::invalid_field("use", "must be \"sig\", \"enc\" or \"sig+enc\""))?;
@@ -187,7 +187,7 @@ pub async fn finish_registration(
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
     let (claims, owner) = caller_of(who)?;
-    let bytes = body::read(payload, state.config.settings.body_limit_bytes).await?;
+    let bytes = body::read(payload, state.config.settings.service.body_limit_bytes).await?;
     let response: RegistrationResponse = body::json(&req, &bytes)?;
     let now = state.clock.now();
     let gone = || {

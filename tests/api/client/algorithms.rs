@@ -96,8 +96,8 @@ async fn world_trusting(root: &AttestationRoot) -> (World, tempfile::TempDir) {
     let path = dir.path().join("attestation-roots.pem");
     std::fs::write(&path, root.pem()).unwrap();
     let world = World::with(|s| {
-        s.webauthn_trust_roots = Some(path);
-        s.keys_max_active = 20;
+        s.keys.webauthn_trust_roots = Some(path);
+        s.keys.keys_max_active = 20;
     })
     .await;
     (world, dir)

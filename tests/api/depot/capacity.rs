@@ -10,7 +10,7 @@ use crate::tsa::pki::openssl;
 #[tokio::test]
 async fn a_full_box_refuses_until_it_is_emptied() {
     // One message of ~700 bytes fits, two do not.
-    let app = depot_app_with(|s| s.box_quota_bytes = 1000).await;
+    let app = depot_app_with(|s| s.depot.box_quota_bytes = 1000).await;
     let sender = system_party(&app, "hospital-gw", "03123456").await;
     let recipient = system_party(&app, "gp-gw", "05123456").await;
     let roomy = identifier("cbe", &crate::symkeys::cbe("06123456"));
@@ -61,7 +61,7 @@ async fn a_full_box_refuses_until_it_is_emptied() {
 /// still stored once, listed once, and counted in its box's total.
 #[tokio::test]
 async fn messages_sent_at_once_are_each_stored_listed_and_counted() {
-    let app = depot_app_with(|s| s.box_quota_bytes = 20_000).await;
+    let app = depot_app_with(|s| s.depot.box_quota_bytes = 20_000).await;
     let sender = system_party(&app, "hospital-gw", "03123456").await;
     let recipient = system_party(&app, "gp-gw", "05123456").await;
     let payload = [b'c'; 200];
@@ -130,9 +130,9 @@ async fn without_a_time_stamp_authority_nothing_is_accepted() {
         .port();
     let anchors = tmp.path().join("root.pem");
     let app = depot_app_with(|s| {
-        s.tsa_url = Some(format!("http://127.0.0.1:{closed}/tsa"));
-        s.tsa_trust_anchors = Some(anchors);
-        s.tsa_retries = 0;
+        s.tsa.tsa_url = Some(format!("http://127.0.0.1:{closed}/tsa"));
+        s.tsa.tsa_trust_anchors = Some(anchors);
+        s.tsa.tsa_retries = 0;
     })
     .await;
     let sender = system_party(&app, "hospital-gw", "03123456").await;

@@ -30,7 +30,7 @@ fn receipt<'a>(receipts: &'a Value, recipient: &Value) -> &'a Value {
 async fn a_message_to_two_recipients_is_notified_stamped_fetched_opened_and_receipted() {
     let url = amqp_url();
     let app = depot_app_with(|s| {
-        s.amqp_url = url.clone().map(SecretString::from);
+        s.storage.amqp_url = url.clone().map(SecretString::from);
     })
     .await;
     let application = unique_application("ehbox");

@@ -112,7 +112,7 @@ async fn cursor_paging_long_polling_filtering_and_the_box_summary() {
     assert_eq!(summary["messages"], 8, "{summary}");
     assert_eq!(summary["unread"], 8, "{summary}");
     assert_eq!(summary["bytes"], bytes, "{summary}");
-    assert_eq!(summary["quota"], app.config.settings.box_quota_bytes);
+    assert_eq!(summary["quota"], app.config.settings.depot.box_quota_bytes);
     assert_eq!(mark_read(&app, &reader.token, &ids[0]).await.status(), 204);
     assert_eq!(remove(&app, &reader.token, &lab).await.status(), 204);
     let lab_size = item(&listing, &lab)["size"].as_u64().unwrap();

@@ -84,7 +84,7 @@ async fn notifications_wait_in_the_outbox_while_the_broker_is_away_then_all_arri
     let mut notifications = Notifications::bind(&url, &application).await;
     let mut proxy = Proxy::reserve(broker_address(&url));
     let proxied = via(&url, proxy.port);
-    let app = depot_app_with(|s| s.amqp_url = Some(SecretString::from(proxied))).await;
+    let app = depot_app_with(|s| s.storage.amqp_url = Some(SecretString::from(proxied))).await;
     let sender = system_party(&app, "lab-gw", "04123456").await;
     let receiver = system_party(&app, "gp-gw", "05123456").await;
 

@@ -58,7 +58,7 @@ async fn rows(app: &TestApp) -> (u64, u64, u64, u64) {
 
 #[tokio::test]
 async fn refused_messages_are_not_stored() {
-    let app = depot_app_with(|s| s.message_max_bytes = 8192).await;
+    let app = depot_app_with(|s| s.depot.message_max_bytes = 8192).await;
     let sender = system_party(&app, "hospital-gw", "03123456").await;
     let recipient = system_party(&app, "gp-gw", "05123456").await;
     let stranger = system_party(&app, "lab-gw", "04123456").await;

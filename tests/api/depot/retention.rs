@@ -66,7 +66,7 @@ async fn expired_and_abandoned_messages_are_gone_and_purged() {
         .unwrap();
     // The default is counted from acceptance (the request's parse, a moment before
     // `receivedAt` is taken).
-    let expected = Span::days(i64::from(app.config.settings.message_retention_days));
+    let expected = Span::days(i64::from(app.config.settings.depot.message_retention_days));
     let off = (row.expires_at - row.received_at - expected)
         .num_seconds()
         .abs();

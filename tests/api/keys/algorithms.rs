@@ -35,8 +35,8 @@ async fn app_trusting(roots: &[&AttestationRoot]) -> (TestApp, tempfile::TempDir
     )
     .unwrap();
     let app = keystore_app_with(|s| {
-        s.webauthn_trust_roots = Some(path);
-        s.keys_max_active = 20;
+        s.keys.webauthn_trust_roots = Some(path);
+        s.keys.keys_max_active = 20;
     })
     .await;
     (app, dir)

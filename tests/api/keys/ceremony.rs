@@ -183,11 +183,11 @@ async fn soft_token_x5c_attestation_needs_a_configured_root() {
     }
     let mut soft_token = soft_token;
 
-    let trusted = keystore_app_with(|s| s.webauthn_trust_roots = Some(roots.clone())).await;
+    let trusted = keystore_app_with(|s| s.keys.webauthn_trust_roots = Some(roots.clone())).await;
     let (status, key) = attempt(&trusted, &mut soft_token).await;
     assert_eq!(status, 201, "{key}");
 
-    let untrusted = keystore_app_with(|s| s.webauthn_trust_roots = Some(other.clone())).await;
+    let untrusted = keystore_app_with(|s| s.keys.webauthn_trust_roots = Some(other.clone())).await;
     let (status, problem) = attempt(&untrusted, &mut soft_token).await;
     assert_eq!(status, 422);
     assert!(

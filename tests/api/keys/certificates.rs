@@ -138,7 +138,7 @@ fn cert_body(identity: Value, x5c: Vec<String>) -> Value {
 async fn app_trusting(ca: &Ca, dir: &tempfile::TempDir) -> TestApp {
     let path = dir.path().join("roots.pem");
     std::fs::write(&path, ca.cert.to_pem().unwrap()).unwrap();
-    spawn_app_with(move |s| s.certificate_trust_roots = Some(path)).await
+    spawn_app_with(move |s| s.keys.certificate_trust_roots = Some(path)).await
 }
 
 #[tokio::test]

@@ -167,7 +167,7 @@ async fn only_the_owner_revokes_and_history_answers_at_any_time() {
 
 #[tokio::test]
 async fn unused_keys_become_inactive() {
-    let app = keystore_app_with(|s| s.key_inactivity_days = 30).await;
+    let app = keystore_app_with(|s| s.keys.key_inactivity_days = 30).await;
     let (ssin, client, token) = citizen_with_app(&app, "850101013", "gp-app").await;
     let kid = register_passkey(&app, &token, "sig", "old phone").await["kid"].clone();
     app.clock.advance(31 * 86_400);

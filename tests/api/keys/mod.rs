@@ -41,8 +41,8 @@ const SCOPE: &str = "openid keys:register keys:read";
 
 pub(crate) async fn keystore_app_with(tweak: impl FnOnce(&mut depot::config::Settings)) -> TestApp {
     spawn_app_with(|s| {
-        s.webauthn_rp_id = Some("depot.example".into());
-        s.webauthn_origins = Some(ORIGIN.into());
+        s.keys.webauthn_rp_id = Some("depot.example".into());
+        s.keys.webauthn_origins = Some(ORIGIN.into());
         tweak(s);
     })
     .await

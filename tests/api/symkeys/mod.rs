@@ -46,8 +46,8 @@ pub(super) const DEFAULT_MAX_TTL: u64 = 31_622_400;
 
 pub(super) async fn symkeys_app_with(tweak: impl FnOnce(&mut depot::config::Settings)) -> TestApp {
     spawn_app_with(|s| {
-        s.webauthn_rp_id = Some("depot.example".into());
-        s.webauthn_origins = Some(ORIGIN.into());
+        s.keys.webauthn_rp_id = Some("depot.example".into());
+        s.keys.webauthn_origins = Some(ORIGIN.into());
         tweak(s);
     })
     .await

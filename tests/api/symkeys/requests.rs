@@ -184,7 +184,7 @@ async fn malformed_requests_are_refused_naming_the_field_and_nothing_is_stored()
 
 #[tokio::test]
 async fn the_configured_maximum_ttl_is_enforced() {
-    let app = symkeys_app_with(|s| s.symkey_max_ttl_seconds = 3600).await;
+    let app = symkeys_app_with(|s| s.symkeys.symkey_max_ttl_seconds = 3600).await;
     let (_, token) = system_creator(&app, "hospital-gw", CBE).await;
     let response = app
         .post_json(

@@ -195,9 +195,9 @@ async fn two_instances_share_the_key_and_serials_stay_unique_and_increasing() {
     let issuer = first.issuer.clone();
     // A fleet: one public URL, one database, one master key.
     let second = spawn_app_with(move |s: &mut Settings| {
-        s.public_url = Some(issuer);
-        s.database_url = Some(database_url);
-        s.master_key_file = Some(master);
+        s.service.public_url = Some(issuer);
+        s.storage.database_url = Some(database_url);
+        s.service.master_key_file = Some(master);
     })
     .await;
     let (_tmp, dir) = data_dir();

@@ -64,9 +64,9 @@ async fn an_operator_key_and_certificate_are_used_when_configured() {
     .unwrap();
     let (cert, key) = (dir.join("chain.pem"), dir.join("tsa.key"));
     let app = spawn_app_with(move |s: &mut Settings| {
-        s.tsa_cert_file = Some(cert);
-        s.tsa_key_file = Some(key);
-        s.tsa_policy = "1.3.6.1.4.1.4242.1".into();
+        s.tsa.tsa_cert_file = Some(cert);
+        s.tsa.tsa_key_file = Some(key);
+        s.tsa.tsa_policy = "1.3.6.1.4.1.4242.1".into();
     })
     .await;
     let served = app
@@ -124,10 +124,10 @@ async fn unusable_tsa_configurations_stop_the_start_with_the_reason() {
         let dir = dir.clone();
         let data = tempfile::tempdir().unwrap();
         let (mut settings, _database) = crate::helpers::test_settings(data.path()).await;
-        settings.tsa_cert_file = Some(dir.join(cert));
-        settings.tsa_key_file = Some(dir.join(key));
+        settings.tsa.tsa_cert_file = Some(dir.join(cert));
+        settings.tsa.tsa_key_file = Some(dir.join(key));
         if let Some(policy) = policy {
-            settings.tsa_policy = policy.into();
+            settings.tsa.tsa_policy = policy.into();
         }
         let config = depot::config::Config::from_settings(settings).unwrap();
         let error = depot::app::state(config, depot::clock::Clock::system())
@@ -139,19 +139,17 @@ async fn unusable_tsa_configurations_stop_the_start_with_the_reason() {
     }
 
     // Another TSA without roots to trust, or only one of the two files.
-    let mut settings = Settings {
-        tsa_url: Some("https://tsa.example/tsr".into()),
-        ..Settings::default()
-    };
+    let mut settings = Settings::default();
+    settings.tsa.tsa_url = Some("https://tsa.example/tsr".into());
     let error = depot::config::Config::from_settings(settings.clone()).unwrap_err();
     assert!(
         error.to_string().contains("DEPOT_TSA_TRUST_ANCHORS"),
         "{error}"
     );
-    settings.tsa_url = None;
-    settings.tsa_cert_file = Some(dir.join("chain.pem"));
+    settings.tsa.tsa_url = None;
+    settings.tsa.tsa_cert_file = Some(dir.join("chain.pem"));
     let data = tempfile::tempdir().unwrap();
-    settings.data_dir = data.path().to_owned();
+    settings.service.data_dir = data.path().to_owned();
     let config = depot::config::Config::from_settings(settings).unwrap();
     let error = depot::app::state(config, depot::clock::Clock::system())
         .await
