@@ -33,6 +33,9 @@ pub enum TokenError {
     Audience(String),
     #[error("the token lacks the scope {0}")]
     Scope(Scope),
+    /// The policy did not grant the token this permission (API.md "Permissions").
+    #[error("the token lacks the permission {0}")]
+    Permission(&'static str),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -118,12 +121,14 @@ impl TokenVerifier {
         Ok(claims)
     }
 
-    /// The whole check of a resource server.
+    /// The whole check of a resource server: the token, then its audience, scope and
+    /// the permission the PDP granted it.
     pub async fn authorize(
         &self,
         token: Option<&str>,
         resource: Resource,
         scope: Scope,
+        permission: &'static str,
     ) -> Result<AccessTokenClaims, TokenError> {
         let claims = self.verify(token.ok_or(TokenError::Missing)?).await?;
         let audience = resource.identifier(&self.issuer);
@@ -132,6 +137,9 @@ impl TokenVerifier {
         }
         if !claims.scopes().contains(scope) {
             return Err(TokenError::Scope(scope));
+        }
+        if !claims.permissions.iter().any(|p| p == permission) {
+            return Err(TokenError::Permission(permission));
         }
         Ok(claims)
     }
@@ -142,9 +150,10 @@ impl TokenVerifier {
         req: &HttpRequest,
         resource: Resource,
         scope: Scope,
+        permission: &'static str,
     ) -> Result<AccessTokenClaims, Problem> {
         let token = bearer_token(req).map_err(|e| challenge(e, resource))?;
-        self.authorize(token, resource, scope)
+        self.authorize(token, resource, scope, permission)
             .await
             .map_err(|e| challenge(e, resource))
     }
@@ -192,6 +201,13 @@ pub fn challenge_realm(error: TokenError, realm: &str) -> Problem {
         TokenError::Audience(_) | TokenError::Scope(_) => (
             StatusCode::FORBIDDEN,
             "insufficient-scope",
+            Some("insufficient_scope"),
+        ),
+        // RFC 6750 §3.1 has no code of its own for a permission the policy withheld:
+        // the nearest, `insufficient_scope`, with the problem naming the permission.
+        TokenError::Permission(_) => (
+            StatusCode::FORBIDDEN,
+            "insufficient-permission",
             Some("insufficient_scope"),
         ),
         TokenError::Internal(e) => return Problem::internal("E-TOKEN", e),

@@ -184,10 +184,12 @@ impl ClientRegistration {
                 "openid is for clients acting for persons, not for a system client",
             ));
         }
-        if client_type == ClientType::Public && scopes.contains(Scope::Admin) {
+        // API.md: `admin` is for system clients only, so no person's token ever
+        // carries it.
+        if client_type != ClientType::System && scopes.contains(Scope::Admin) {
             return Err(invalid(
                 "scopes",
-                "a public client cannot hold the admin scope",
+                "admin is for system clients only, not for a client acting for persons",
             ));
         }
 

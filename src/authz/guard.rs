@@ -1,10 +1,11 @@
 //! The one guard of every protected call (DESIGN.md, "Rules that hold everywhere"): a
 //! route states what it needs in the type of an argument, `Authorized<needs::DepotSend>`,
 //! and gets the verified token's claims; it never checks a token by hand. What a need
-//! names: the resource (so the audience the token must carry) and the scope; the
-//! permission and the proof of possession join them here. A missing or bad token is
-//! 401, a valid one without the audience or scope 403, each with its
-//! `WWW-Authenticate` challenge (RFC 6750 §3).
+//! names: the resource (so the audience the token must carry), the scope, and the
+//! permission the PDP must have granted the token (API.md "Permissions"); the proof
+//! of possession joins them here. A missing or bad token is 401, a valid one without
+//! the audience, scope or permission 403, each with its `WWW-Authenticate` challenge
+//! (RFC 6750 §3).
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -22,6 +23,8 @@ use crate::problem::Problem;
 pub trait Need {
     const RESOURCE: Resource;
     const SCOPE: Scope;
+    /// The permission the PDP must have granted (API.md "Permissions").
+    const PERMISSION: &'static str;
 }
 
 /// A caller whose token passed the guard for `N`: its claims.
@@ -41,7 +44,9 @@ impl<N: Need> FromRequest for Authorized<N> {
             let verifier = req
                 .app_data::<web::Data<TokenVerifier>>()
                 .ok_or_else(|| Problem::internal("E-GUARD", &"no token verifier is configured"))?;
-            let claims = verifier.require(&req, N::RESOURCE, N::SCOPE).await?;
+            let claims = verifier
+                .require(&req, N::RESOURCE, N::SCOPE, N::PERMISSION)
+                .await?;
             Ok(Self {
                 claims,
                 need: PhantomData,
@@ -55,31 +60,32 @@ pub mod needs {
     use super::{Need, Resource, Scope};
 
     macro_rules! need {
-        ($(#[$doc:meta])* $name:ident: $resource:ident, $scope:ident) => {
+        ($(#[$doc:meta])* $name:ident: $resource:ident, $scope:ident, $permission:literal) => {
             $(#[$doc])*
             #[derive(Debug)]
             pub struct $name;
             impl Need for $name {
                 const RESOURCE: Resource = Resource::$resource;
                 const SCOPE: Scope = Scope::$scope;
+                const PERMISSION: &'static str = $permission;
             }
         };
     }
 
     need!(/// `POST /depot/messages`.
-        DepotSend: Depot, DepotSend);
+        DepotSend: Depot, DepotSend, "message:send");
     need!(/// Every other `/depot/…` call.
-        DepotRead: Depot, DepotRead);
+        DepotRead: Depot, DepotRead, "message:read");
     need!(/// The registration ceremony and one's own keys.
-        KeysRegister: Keys, KeysRegister);
+        KeysRegister: Keys, KeysRegister, "key:register");
     need!(/// The JWKS search.
-        KeysRead: Keys, KeysRead);
+        KeysRead: Keys, KeysRead, "key:read");
     need!(/// Creating and deleting symmetric keys.
-        SymkeysCreate: Symkeys, SymkeysCreate);
+        SymkeysCreate: Symkeys, SymkeysCreate, "symkey:create");
     need!(/// Reading a symmetric key.
-        SymkeysRead: Symkeys, SymkeysRead);
+        SymkeysRead: Symkeys, SymkeysRead, "symkey:read");
     need!(/// `POST /tsa`.
-        Timestamp: Tsa, Tsa);
+        Timestamp: Tsa, Tsa, "timestamp:request");
     need!(/// `/admin/…`.
-        Admin: Admin, Admin);
+        Admin: Admin, Admin, "admin");
 }

@@ -242,6 +242,10 @@ async fn the_policy_file_sets_permissions_and_a_resource_minimum_level() {
         resource = "depot"
         profile = "citizen"
         permissions = ["box:own"]
+        [[rules]]
+        resource = "admin"
+        profile = "system"
+        permissions = ["admin"]
         "#,
     )
     .unwrap();

@@ -16,6 +16,7 @@ mod introspection;
 mod keys;
 mod login;
 mod operations;
+mod permissions;
 mod persons;
 mod relying_party;
 mod resource;

@@ -13,7 +13,8 @@ use crate::authz::client_auth::AuthenticatedClient;
 use crate::authz::context::AuthzContext;
 use crate::authz::error::{OAuthError, OAuthErrorCode};
 use crate::authz::form::OAuthForm;
-use crate::authz::scope::ScopeSet;
+use crate::authz::grants::model::PersonGrant;
+use crate::authz::scope::{Scope, ScopeSet};
 use crate::authz::tokens::TokenResponse;
 use crate::crypto::token_digest;
 
@@ -71,13 +72,34 @@ pub async fn refresh(
                 "the scope may only narrow what was granted",
             ));
         }
-        let resources = asked.resources();
-        grant.audience.retain(|aud| {
-            crate::authz::scope::Resource::from_identifier(&ctx.config.issuer, aud)
-                .is_some_and(|r| resources.contains(&r))
-        });
-        grant.scope = asked.to_string();
+        narrow(&mut grant, &asked, &ctx.config.issuer);
     }
+    // Step 3b: decided afresh, as at the login (API.md "Permissions"): the person must
+    // still hold the profile the grant was given under, the token gets only the scopes
+    // the client still has, and the PDP decides the permissions from the policy in
+    // force when the token is minted.
+    let person = crate::people::store::get_person(&ctx.db, &grant.ssin)
+        .await
+        .map_err(|e| OAuthError::server_error("E-REFRESH-PERSON", &e))?;
+    if !person.is_some_and(|p| p.profiles.contains(&grant.profile)) {
+        return Err(invalid_grant(
+            "the profile this grant was given under is no longer the person's: log in again",
+        ));
+    }
+    let held: Vec<&str> = grant
+        .scopes()
+        .iter()
+        .filter(|s| *s == Scope::Openid || client.scopes.contains(*s))
+        .map(Scope::as_str)
+        .collect();
+    let held = ScopeSet::parse(&held.join(" ")).unwrap_or_default();
+    let beyond_openid = |set: &ScopeSet| set.iter().any(|s| s != Scope::Openid);
+    if beyond_openid(&grant.scopes()) && !beyond_openid(&held) {
+        return Err(invalid_grant(
+            "the client no longer has any of the scopes of this grant",
+        ));
+    }
+    narrow(&mut grant, &held, &ctx.config.issuer);
     // Step 4: rotation, decided by the database.
     if !store::consume_refresh(&ctx.db, &digest, ctx.clock.now())
         .await
@@ -94,6 +116,16 @@ pub async fn refresh(
     )
     .await?;
     Ok(issued.response)
+}
+
+/// The grant narrowed to `scopes` and the audiences they imply.
+fn narrow(grant: &mut PersonGrant, scopes: &ScopeSet, issuer: &str) {
+    let resources = scopes.resources();
+    grant.audience.retain(|aud| {
+        crate::authz::scope::Resource::from_identifier(issuer, aud)
+            .is_some_and(|r| resources.contains(&r))
+    });
+    grant.scope = scopes.to_string();
 }
 
 async fn reused(ctx: &AuthzContext, family: &str) -> OAuthError {

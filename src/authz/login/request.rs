@@ -240,6 +240,13 @@ pub fn check(
     if scopes.is_empty() {
         return Err(redirect("invalid_scope", "no scope requested"));
     }
+    // API.md: no person's token ever carries `admin`, whatever a client holds.
+    if scopes.contains(Scope::Admin) {
+        return Err(redirect(
+            "invalid_scope",
+            "the scope admin is for system clients only; a person never grants it",
+        ));
+    }
     if let Some(missing) = scopes
         .iter()
         .find(|s| *s != Scope::Openid && !client.scopes.contains(*s))
