@@ -39,6 +39,24 @@ impl Default for Shape {
     }
 }
 
+/// Critical basic constraints CA and key usage keyCertSign + cRLSign: what a CA
+/// certificate of a test PKI carries.
+pub fn mark_as_ca(builder: &mut X509Builder) {
+    builder
+        .append_extension(BasicConstraints::new().critical().ca().build().unwrap())
+        .unwrap();
+    builder
+        .append_extension(
+            KeyUsage::new()
+                .critical()
+                .key_cert_sign()
+                .crl_sign()
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+}
+
 /// A vendor's attestation root.
 pub struct AttestationRoot {
     pub cert: X509,
@@ -58,19 +76,7 @@ impl AttestationRoot {
         let mut builder = builder(&key);
         builder.set_subject_name(&name).unwrap();
         builder.set_issuer_name(&name).unwrap();
-        builder
-            .append_extension(BasicConstraints::new().critical().ca().build().unwrap())
-            .unwrap();
-        builder
-            .append_extension(
-                KeyUsage::new()
-                    .critical()
-                    .key_cert_sign()
-                    .crl_sign()
-                    .build()
-                    .unwrap(),
-            )
-            .unwrap();
+        mark_as_ca(&mut builder);
         builder.sign(&key, digest_for(&key)).unwrap();
         AttestationRoot {
             cert: builder.build(),

@@ -68,19 +68,7 @@ fn issue(
         .set_not_after(&Asn1Time::from_unix(not_after).unwrap())
         .unwrap();
     if ca {
-        builder
-            .append_extension(BasicConstraints::new().critical().ca().build().unwrap())
-            .unwrap();
-        builder
-            .append_extension(
-                KeyUsage::new()
-                    .critical()
-                    .key_cert_sign()
-                    .crl_sign()
-                    .build()
-                    .unwrap(),
-            )
-            .unwrap();
+        super::attestation::mark_as_ca(&mut builder);
     } else {
         builder
             .append_extension(BasicConstraints::new().critical().build().unwrap())
