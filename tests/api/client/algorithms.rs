@@ -254,3 +254,60 @@ async fn the_client_registers_and_seals_with_an_ed25519_key() {
     assert!(verdict.valid(), "{verdict}");
     assert_eq!(verdict.payload.as_deref(), Some(&b"hello"[..]));
 }
+
+/// A receiver whose device key is RSA (`enc`, RSA-OAEP-256) opens what is sealed to it:
+/// a message encrypted to the key itself, and one under a symmetric key that the
+/// service wraps to it.
+#[tokio::test]
+async fn a_receiver_with_an_rsa_enc_key_opens_both_kinds_of_message() {
+    let world = World::new().await;
+    let mut alice = world.person(true).await;
+    alice.register(&world, "sig").await;
+    let mut bob = world.person(true).await;
+    let key = bob
+        .session
+        .register_key_with("enc", "rsa device", Alg::Rs256)
+        .await
+        .unwrap();
+    let kid = key.kid.clone();
+    bob.device.keys.push(key);
+    bob.session = world.login_session(&bob.ssin, bob.nihii.as_deref()).await;
+
+    let to = [bob.identifier()];
+    let (sealed, kids) = seal_for_recipients(&alice.session, &alice.device, &to, b"direct")
+        .await
+        .unwrap();
+    assert!(kids.contains(&kid), "{kids:?}");
+    let policy =
+        serde_json::json!({"allow": [{"type": "nihii", "value": bob.nihii.clone().unwrap()}]});
+    let (wrapped, _) = depot::client::seal::seal_with_symkey(
+        &alice.session,
+        &alice.device,
+        &policy,
+        3600,
+        b"wrapped",
+    )
+    .await
+    .unwrap();
+    for (sealed, payload) in [(sealed, &b"direct"[..]), (wrapped, &b"wrapped"[..])] {
+        let answer = alice.session.send("ehbox", &to, &sealed).await.unwrap();
+        let fetched = bob
+            .session
+            .fetch(answer["id"].as_str().unwrap())
+            .await
+            .unwrap();
+        let verdict =
+            depot::client::open::open(&bob.session, &bob.device, &fetched, &world.trust).await;
+        assert!(verdict.valid(), "{verdict}");
+        assert_eq!(verdict.payload.as_deref(), Some(payload));
+        if payload == b"wrapped" {
+            assert!(
+                verdict.checks[0]
+                    .detail
+                    .contains(&format!("wrapped for key {kid}"))
+                    || verdict.checks[0].detail.contains(&kid),
+                "{verdict}"
+            );
+        }
+    }
+}
