@@ -243,14 +243,7 @@ async fn the_client_registers_and_seals_with_an_ed25519_key() {
     let (sealed, _) = seal_for_recipients(&alice.session, &alice.device, &to, b"hello")
         .await
         .unwrap();
-    let answer = alice.session.send("ehbox", &to, &sealed).await.unwrap();
-    let fetched = bob
-        .session
-        .fetch(answer["id"].as_str().unwrap())
-        .await
-        .unwrap();
-    let verdict =
-        depot::client::open::open(&bob.session, &bob.device, &fetched, &world.trust).await;
+    let verdict = world.delivered(&alice, &bob, &sealed).await;
     assert!(verdict.valid(), "{verdict}");
     assert_eq!(verdict.payload.as_deref(), Some(&b"hello"[..]));
 }
@@ -278,8 +271,7 @@ async fn a_receiver_with_an_rsa_enc_key_opens_both_kinds_of_message() {
         .await
         .unwrap();
     assert!(kids.contains(&kid), "{kids:?}");
-    let policy =
-        serde_json::json!({"allow": [{"type": "nihii", "value": bob.nihii.clone().unwrap()}]});
+    let policy = json!({"allow": [{"type": "nihii", "value": bob.nihii.clone().unwrap()}]});
     let (wrapped, _) = depot::client::seal::seal_with_symkey(
         &alice.session,
         &alice.device,
@@ -290,14 +282,7 @@ async fn a_receiver_with_an_rsa_enc_key_opens_both_kinds_of_message() {
     .await
     .unwrap();
     for (sealed, payload) in [(sealed, &b"direct"[..]), (wrapped, &b"wrapped"[..])] {
-        let answer = alice.session.send("ehbox", &to, &sealed).await.unwrap();
-        let fetched = bob
-            .session
-            .fetch(answer["id"].as_str().unwrap())
-            .await
-            .unwrap();
-        let verdict =
-            depot::client::open::open(&bob.session, &bob.device, &fetched, &world.trust).await;
+        let verdict = world.delivered(&alice, &bob, &sealed).await;
         assert!(verdict.valid(), "{verdict}");
         assert_eq!(verdict.payload.as_deref(), Some(payload));
         if payload == b"wrapped" {

@@ -152,16 +152,8 @@ fn unrelated_root(path: &Path) {
 /// The self-signed certificate of the chain the service serves, as an operator would
 /// hand it out out of band.
 async fn served_root(app: &TestApp, path: &Path) {
-    let pem = app
-        .http
-        .get(app.url("/tsa/certs"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    let root = openssl::x509::X509::stack_from_pem(&pem)
+    let pem = app.tsa_chain().await;
+    let root = openssl::x509::X509::stack_from_pem(pem.as_bytes())
         .unwrap()
         .into_iter()
         .find(|c| c.issued(c) == openssl::x509::X509VerifyResult::OK)

@@ -12,7 +12,8 @@ mod tampering;
 mod terminal;
 
 use depot::client::login::{Credentials, ScriptedBrowser};
-use depot::client::open::Trust;
+use depot::client::open::{Trust, Verdict, open};
+use depot::client::seal::Sealed;
 use depot::client::{Device, Session};
 use depot::people::Identifier;
 use serde_json::json;
@@ -71,6 +72,21 @@ impl Person {
 }
 
 impl World {
+    /// `from` posts `sealed` to `to`, who fetches it and opens it: the verdict.
+    pub async fn delivered(&self, from: &Person, to: &Person, sealed: &Sealed) -> Verdict {
+        let answer = from
+            .session
+            .send("ehbox", &[to.identifier()], sealed)
+            .await
+            .unwrap();
+        let fetched = to
+            .session
+            .fetch(answer["id"].as_str().unwrap())
+            .await
+            .unwrap();
+        open(&to.session, &to.device, &fetched, &self.trust).await
+    }
+
     pub async fn new() -> Self {
         Self::with(|_| {}).await
     }

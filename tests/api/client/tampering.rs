@@ -35,14 +35,7 @@ pub(super) async fn seal_send_open(
 ) -> Verdict {
     let keys = alice.session.enc_keys_of(&bob.identifier()).await.unwrap();
     let sealed = encrypt_for_keys(jws.as_bytes(), &keys).unwrap();
-    let answer = alice
-        .session
-        .send("ehbox", &[bob.identifier()], &sealed)
-        .await
-        .unwrap();
-    let id = answer["id"].as_str().unwrap();
-    let fetched = bob.session.fetch(id).await.unwrap();
-    open(&bob.session, &bob.device, &fetched, &world.trust).await
+    world.delivered(alice, bob, &sealed).await
 }
 
 /// The fetched message with its `sealed` JSON object changed by `edit`.

@@ -334,15 +334,7 @@ pub(super) async fn verify_timestamp(app: &TestApp, data: &[u8], timestamp: &Val
         .expect("the timestamp is standard base64");
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let chain = app
-        .http
-        .get(app.url("/tsa/certs"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let chain = app.tsa_chain().await;
     let root = chain.rfind("-----BEGIN CERTIFICATE-----").unwrap();
     std::fs::write(dir.join("chain.pem"), &chain).unwrap();
     std::fs::write(dir.join("root.pem"), &chain[root..]).unwrap();

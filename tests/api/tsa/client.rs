@@ -92,15 +92,7 @@ async fn the_depot_gets_a_verified_proof_from_its_own_tsa_with_its_own_token() {
     let dir = tmp.path();
     std::fs::write(dir.join("data.bin"), DATA).unwrap();
     std::fs::write(dir.join("r.tsr"), &proof.response).unwrap();
-    let chain = app
-        .http
-        .get(app.url("/tsa/certs"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let chain = app.tsa_chain().await;
     std::fs::write(dir.join("chain.pem"), chain).unwrap();
     let verified = openssl(
         dir,

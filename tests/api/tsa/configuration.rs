@@ -69,15 +69,7 @@ async fn an_operator_key_and_certificate_are_used_when_configured() {
         s.tsa.tsa_policy = "1.3.6.1.4.1.4242.1".into();
     })
     .await;
-    let served = app
-        .http
-        .get(app.url("/tsa/certs"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let served = app.tsa_chain().await;
     assert_eq!(
         served,
         std::fs::read_to_string(dir.join("chain.pem")).unwrap()
