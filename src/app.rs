@@ -94,6 +94,7 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
     Ok(AppState {
         authz,
         depot: crate::depot::store::Store::new(db.clone()),
+        depot_limits: crate::depot::accept::Limits::from_settings(&config.settings),
         tsa_serials,
         key_directory: crate::keys::directory::KeyDirectory::new(db.clone(), keystore.policy),
         live_symkeys: crate::symkeys::store::LiveSymkeys::new(db.clone()),

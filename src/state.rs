@@ -37,6 +37,8 @@ pub struct AppState {
     pub service_client: Arc<crate::service_client::ServiceClient>,
     /// How the depot obtains proofs of reception.
     pub stamper: Arc<crate::tsa::Stamper>,
+    /// The configured bounds of a message, read once.
+    pub depot_limits: crate::depot::accept::Limits,
     /// Stores accepted messages, several to a statement under load.
     pub depot: crate::depot::store::Store,
     /// The outbox relay, when a broker is configured and the server runs.

@@ -11,7 +11,7 @@ use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::accept::{AcceptError, Accepting, Limits, MAX_IDEMPOTENCY_KEY, Submission, accept};
+use super::accept::{AcceptError, Accepting, MAX_IDEMPOTENCY_KEY, Submission, accept};
 use super::store::{self, Cursor, EntryRow, INBOX, Listing, SENT};
 use super::{Caller, views};
 use crate::authz::guard::{Authorized, needs};
@@ -67,7 +67,7 @@ pub async fn send(
         symkeys: &state.live_symkeys,
         stamper: &state.stamper,
         clock: &state.clock,
-        limits: Limits::from_settings(&state.config.settings),
+        limits: state.depot_limits,
         relay: state.relay.as_ref(),
     };
     let answer = accept(&accepting, &sender, submission).await?;
