@@ -53,6 +53,13 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         verified: Arc::new(crate::cache::Memo::new(VERIFIED_TOKENS)),
         clock: clock.clone(),
         leeway_seconds: i64::from(settings.authz.clock_leeway_seconds),
+        dpop: crate::authz::dpop::DpopVerifier::new(
+            db.clone(),
+            clock.clone(),
+            master.clone(),
+            settings.authz.dpop_nonce == crate::config::DpopNonce::Required,
+            i64::from(settings.authz.clock_leeway_seconds),
+        ),
     };
     let policy = Arc::new(
         crate::authz::pdp::Policy::load(config.settings.authz.policy_file.as_deref())

@@ -126,7 +126,7 @@ impl ResponseError for Problem {
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE)));
         response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
         for (name, value) in &self.headers {
-            response.insert_header((*name, value.as_str()));
+            response.append_header((*name, value.as_str()));
         }
         response.json(self)
     }

@@ -22,6 +22,8 @@ pub struct Model {
     pub jwks: Option<Json>,
     pub min_acr: Option<String>,
     pub attestation: Option<String>,
+    /// RFC 9449 §5.2: every access token of this client must be DPoP-bound.
+    pub dpop_bound_access_tokens: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

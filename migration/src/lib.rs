@@ -11,6 +11,7 @@ mod m20261124_000005_symkeys;
 mod m20261124_000006_depot;
 mod m20261124_000007_box_usage;
 mod m20261124_000008_concurrent_ingest;
+mod m20261203_000009_dpop;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000006_depot::Migration),
             Box::new(m20261124_000007_box_usage::Migration),
             Box::new(m20261124_000008_concurrent_ingest::Migration),
+            Box::new(m20261203_000009_dpop::Migration),
         ]
     }
 }

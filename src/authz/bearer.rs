@@ -1,8 +1,9 @@
 //! The one access-token check every resource module uses (RFC 6750, RFC 9068 §4):
 //! signature by one of our keys, `typ` `at+jwt`, `iss`, `exp`/`nbf` with a small
 //! leeway against the injected clock, revocation, then audience and scope.
-//! Failures are 401 (bad or missing token) or 403 (wrong audience or scope), each
-//! with its `WWW-Authenticate` challenge.
+//! A DPoP-bound token (RFC 9449) comes with the `DPoP` scheme and a proof by its key.
+//! Failures are 401 (bad or missing token or proof) or 403 (wrong audience, scope or
+//! permission), each with its `WWW-Authenticate` challenge.
 
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::AUTHORIZATION;
 use jsonwebtoken::{Algorithm, Validation};
 
+use super::dpop::{self, DpopError, DpopVerifier};
 use super::scope::{Resource, Scope};
 use super::signing::SigningKeys;
 use super::store;
@@ -36,6 +38,15 @@ pub enum TokenError {
     /// The policy did not grant the token this permission (API.md "Permissions").
     #[error("the token lacks the permission {0}")]
     Permission(&'static str),
+    /// The DPoP proof (RFC 9449) failed.
+    #[error("{0}")]
+    Dpop(DpopError),
+    /// `error`, for a token presented with `scheme` (which decides the challenge).
+    #[error("{error}")]
+    Failed {
+        scheme: Scheme,
+        error: Box<TokenError>,
+    },
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -50,6 +61,8 @@ pub struct TokenVerifier {
     pub verified: Arc<Memo<String, AccessTokenClaims>>,
     pub clock: Clock,
     pub leeway_seconds: i64,
+    /// Checks the proofs that come with DPoP-bound tokens.
+    pub dpop: DpopVerifier,
 }
 
 impl TokenVerifier {
@@ -123,14 +136,13 @@ impl TokenVerifier {
 
     /// The whole check of a resource server: the token, then its audience, scope and
     /// the permission the PDP granted it.
-    pub async fn authorize(
+    pub fn permits(
         &self,
-        token: Option<&str>,
+        claims: &AccessTokenClaims,
         resource: Resource,
         scope: Scope,
         permission: &'static str,
-    ) -> Result<AccessTokenClaims, TokenError> {
-        let claims = self.verify(token.ok_or(TokenError::Missing)?).await?;
+    ) -> Result<(), TokenError> {
         let audience = resource.identifier(&self.issuer);
         if !claims.aud.contains(&audience) {
             return Err(TokenError::Audience(audience));
@@ -141,10 +153,66 @@ impl TokenVerifier {
         if !claims.permissions.iter().any(|p| p == permission) {
             return Err(TokenError::Permission(permission));
         }
-        Ok(claims)
+        Ok(())
     }
 
-    /// [`authorize`](Self::authorize) for a request, with the error as a problem.
+    /// The token a request presents, verified, with its proof of possession when it is
+    /// DPoP-bound (RFC 9449 §7): a bound token comes with the `DPoP` scheme and a proof
+    /// of this request by the key its `cnf.jkt` names; an unbound one as `Bearer`.
+    pub async fn authenticate(&self, req: &HttpRequest) -> Result<Presented, TokenError> {
+        let (scheme, token) = presented_token(req)?.ok_or(TokenError::Missing)?;
+        let failed = |error| TokenError::Failed {
+            scheme,
+            error: Box::new(error),
+        };
+        let claims = self.verify(token).await.map_err(failed)?;
+        let bound = claims.bound_to();
+        match (scheme, bound) {
+            (Scheme::Bearer, None) => {}
+            (Scheme::Bearer, Some(_)) => {
+                return Err(TokenError::Failed {
+                    scheme: Scheme::Dpop,
+                    error: Box::new(TokenError::Invalid(
+                        "the token is DPoP-bound: send it with the DPoP scheme and a proof".into(),
+                    )),
+                });
+            }
+            (Scheme::Dpop, None) => {
+                return Err(failed(TokenError::Invalid(
+                    "the token is not DPoP-bound: send it as a Bearer token".into(),
+                )));
+            }
+            (Scheme::Dpop, Some(jkt)) => {
+                let proof = dpop::proof_of(req)
+                    .map_err(TokenError::Dpop)?
+                    .ok_or_else(|| {
+                        TokenError::Dpop(DpopError::Invalid(
+                            "a DPoP-bound token needs a DPoP proof header".into(),
+                        ))
+                    })?;
+                let url = format!("{}{}", self.issuer, req.path());
+                let target = dpop::Target {
+                    method: req.method().as_str(),
+                    url: &url,
+                    access_token: Some(token),
+                };
+                let proof = self
+                    .dpop
+                    .check(proof, &target)
+                    .await
+                    .map_err(TokenError::Dpop)?;
+                if proof.jkt != jkt {
+                    return Err(TokenError::Dpop(DpopError::Invalid(
+                        "the proof's key is not the one the token is bound to".into(),
+                    )));
+                }
+            }
+        }
+        Ok(Presented { scheme, claims })
+    }
+
+    /// [`authenticate`](Self::authenticate) then [`permits`](Self::permits), with the
+    /// error as a problem and its challenge.
     pub async fn require(
         &self,
         req: &HttpRequest,
@@ -152,30 +220,60 @@ impl TokenVerifier {
         scope: Scope,
         permission: &'static str,
     ) -> Result<AccessTokenClaims, Problem> {
-        let token = bearer_token(req).map_err(|e| challenge(e, resource))?;
-        self.authorize(token, resource, scope, permission)
-            .await
-            .map_err(|e| challenge(e, resource))
+        let fail = |e| challenge(e, resource);
+        let presented = self.authenticate(req).await.map_err(fail)?;
+        self.permits(&presented.claims, resource, scope, permission)
+            .map_err(|error| {
+                fail(TokenError::Failed {
+                    scheme: presented.scheme,
+                    error: Box::new(error),
+                })
+            })?;
+        Ok(presented.claims)
     }
 }
 
-/// The token of an `Authorization: Bearer` header (RFC 6750 §2.1). Other ways of
-/// sending it (query, form) are not accepted.
-pub fn bearer_token(req: &HttpRequest) -> Result<Option<&str>, TokenError> {
+/// How a token was presented (RFC 6750 §2.1, RFC 9449 §7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Bearer,
+    Dpop,
+}
+
+/// A verified token and how it came.
+#[derive(Debug)]
+pub struct Presented {
+    pub scheme: Scheme,
+    pub claims: AccessTokenClaims,
+}
+
+/// The token of an `Authorization: Bearer` or `Authorization: DPoP` header. Other
+/// ways of sending it (query, form) are not accepted.
+pub fn presented_token(req: &HttpRequest) -> Result<Option<(Scheme, &str)>, TokenError> {
     let Some(value) = req.headers().get(AUTHORIZATION) else {
         return Ok(None);
     };
     let value = value
         .to_str()
         .map_err(|_| TokenError::Invalid("the Authorization header is not text".into()))?;
-    match value.split_once(' ') {
-        Some((scheme, token))
-            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
-        {
-            Ok(Some(token.trim()))
+    let scheme = |name: &str| {
+        if name.eq_ignore_ascii_case("bearer") {
+            Some(Scheme::Bearer)
+        } else if name.eq_ignore_ascii_case("dpop") {
+            Some(Scheme::Dpop)
+        } else {
+            None
         }
+    };
+    match value.split_once(' ') {
+        Some((name, token)) if !token.trim().is_empty() => match scheme(name) {
+            Some(scheme) => Ok(Some((scheme, token.trim()))),
+            None => Err(TokenError::Invalid(
+                "the Authorization header is neither a Bearer nor a DPoP token".into(),
+            )),
+        },
         _ => Err(TokenError::Invalid(
-            "the Authorization header is not a Bearer token".into(),
+            "the Authorization header is neither a Bearer nor a DPoP token".into(),
         )),
     }
 }
@@ -184,19 +282,36 @@ fn quote(text: &str) -> String {
     text.replace(['"', '\\'], "'")
 }
 
-/// RFC 6750 §3: the problem and its `WWW-Authenticate` challenge.
+/// RFC 6750 §3 and RFC 9449 §7.1: the problem and its `WWW-Authenticate` challenge.
 pub fn challenge(error: TokenError, resource: Resource) -> Problem {
     challenge_realm(error, resource.path())
 }
 
-/// [`challenge`] for a realm that is not one of the resource servers.
+/// [`challenge`] for a realm that is not one of the resource servers. A request with no
+/// token is told both schemes; a failure is answered in the scheme the token came with
+/// (a DPoP-bound token sent as Bearer, and every proof failure, in DPoP's).
 pub fn challenge_realm(error: TokenError, realm: &str) -> Problem {
+    let (scheme, error) = match error {
+        TokenError::Failed { scheme, error } => (Some(scheme), *error),
+        TokenError::Dpop(e) => (Some(Scheme::Dpop), TokenError::Dpop(e)),
+        other => (None, other),
+    };
     let (status, slug, code) = match &error {
         TokenError::Missing => (StatusCode::UNAUTHORIZED, "unauthenticated", None),
         TokenError::Invalid(_) | TokenError::Expired | TokenError::Revoked => (
             StatusCode::UNAUTHORIZED,
             "invalid-token",
             Some("invalid_token"),
+        ),
+        TokenError::Dpop(DpopError::Invalid(_)) => (
+            StatusCode::UNAUTHORIZED,
+            "invalid-dpop-proof",
+            Some("invalid_dpop_proof"),
+        ),
+        TokenError::Dpop(DpopError::UseNonce(_)) => (
+            StatusCode::UNAUTHORIZED,
+            "use-dpop-nonce",
+            Some("use_dpop_nonce"),
         ),
         TokenError::Audience(_) | TokenError::Scope(_) => (
             StatusCode::FORBIDDEN,
@@ -210,9 +325,16 @@ pub fn challenge_realm(error: TokenError, realm: &str) -> Problem {
             "insufficient-permission",
             Some("insufficient_scope"),
         ),
-        TokenError::Internal(e) => return Problem::internal("E-TOKEN", e),
+        TokenError::Dpop(DpopError::Internal(e)) | TokenError::Internal(e) => {
+            return Problem::internal("E-TOKEN", e);
+        }
+        TokenError::Failed { .. } => unreachable!("unwrapped above"),
     };
-    let mut header = format!("Bearer realm=\"{realm}\"");
+    let algs = format!("algs=\"{}\"", dpop::ALGS.join(" "));
+    let mut header = match scheme {
+        Some(Scheme::Dpop) => format!("DPoP realm=\"{realm}\""),
+        _ => format!("Bearer realm=\"{realm}\""),
+    };
     if let Some(code) = code {
         header.push_str(&format!(
             ", error=\"{code}\", error_description=\"{}\"",
@@ -222,5 +344,19 @@ pub fn challenge_realm(error: TokenError, realm: &str) -> Problem {
     if let TokenError::Scope(scope) = &error {
         header.push_str(&format!(", scope=\"{scope}\""));
     }
-    Problem::new(status, slug, error.to_string()).with_header("www-authenticate", header)
+    if scheme == Some(Scheme::Dpop) {
+        header.push_str(&format!(", {algs}"));
+    }
+    let mut problem =
+        Problem::new(status, slug, error.to_string()).with_header("www-authenticate", header);
+    if scheme.is_none() {
+        problem = problem.with_header(
+            "www-authenticate",
+            format!("DPoP realm=\"{realm}\", {algs}"),
+        );
+    }
+    if let TokenError::Dpop(DpopError::UseNonce(nonce)) = &error {
+        problem = problem.with_header("dpop-nonce", nonce.clone());
+    }
+    problem
 }

@@ -104,6 +104,8 @@ pub struct Client {
     pub jwks: Option<ClientJwks>,
     pub min_acr: Option<Acr>,
     pub allow_none_attestation: bool,
+    /// RFC 9449 §5.2: every token request must carry a DPoP proof.
+    pub dpop_bound_access_tokens: bool,
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -125,6 +127,9 @@ pub struct ClientRegistration {
     pub jwks: Option<Value>,
     pub min_acr: Option<String>,
     pub attestation: Option<String>,
+    /// RFC 9449 §5.2 (client metadata): every access token must be DPoP-bound.
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// A registration that breaks a rule, naming the field at fault.
@@ -262,6 +267,7 @@ impl ClientRegistration {
             jwks,
             min_acr,
             allow_none_attestation,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             created_at: now,
         })
     }

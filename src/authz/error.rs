@@ -5,6 +5,8 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use super::dpop::{DpopError, NONCE_HEADER};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OAuthErrorCode {
@@ -16,6 +18,10 @@ pub enum OAuthErrorCode {
     InvalidScope,
     /// RFC 8707 §2.
     InvalidTarget,
+    /// RFC 9449 §5: the DPoP proof failed, or a proof was required.
+    InvalidDpopProof,
+    /// RFC 9449 §8: the proof must carry the server nonce given in `DPoP-Nonce`.
+    UseDpopNonce,
     ServerError,
 }
 
@@ -29,6 +35,8 @@ impl OAuthErrorCode {
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope => "invalid_scope",
             Self::InvalidTarget => "invalid_target",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
             Self::ServerError => "server_error",
         }
     }
@@ -42,6 +50,9 @@ pub struct OAuthError {
     /// A body over the size limit is answered 413, still with an OAuth error object.
     #[serde(skip)]
     pub too_large: bool,
+    /// A nonce for the client's next DPoP proof (the `DPoP-Nonce` header, RFC 9449 §8).
+    #[serde(skip)]
+    pub dpop_nonce: Option<String>,
 }
 
 impl OAuthError {
@@ -50,6 +61,7 @@ impl OAuthError {
             error,
             error_description: description.into(),
             too_large: false,
+            dpop_nonce: None,
         }
     }
 
@@ -67,6 +79,22 @@ impl OAuthError {
             OAuthErrorCode::ServerError,
             format!("internal error {code}; the operator's log has the details"),
         )
+    }
+}
+
+impl From<DpopError> for OAuthError {
+    fn from(e: DpopError) -> Self {
+        match e {
+            DpopError::Invalid(reason) => Self::new(OAuthErrorCode::InvalidDpopProof, reason),
+            DpopError::UseNonce(nonce) => Self {
+                dpop_nonce: Some(nonce),
+                ..Self::new(
+                    OAuthErrorCode::UseDpopNonce,
+                    "the DPoP proof must carry the server's nonce given in the DPoP-Nonce header",
+                )
+            },
+            DpopError::Internal(e) => Self::server_error("E-DPOP", &e),
+        }
     }
 }
 
@@ -90,9 +118,13 @@ impl ResponseError for OAuthError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code())
+        let mut response = HttpResponse::build(self.status_code());
+        response
             .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-            .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")))
-            .json(self)
+            .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")));
+        if let Some(nonce) = &self.dpop_nonce {
+            response.insert_header((NONCE_HEADER, nonce.as_str()));
+        }
+        response.json(self)
     }
 }

@@ -1,11 +1,12 @@
 //! The OpenID Provider / OAuth 2 authorization server: the client registry (API portal),
 //! client authentication, grants, tokens and their verification by our resource servers.
-//! Standards: RFC 6749, 7523, 7662, 7009, 8414, 8707, 9068, 6750.
+//! Standards: RFC 6749, 7523, 7662, 7009, 8414, 8707, 9068, 6750, 9449.
 
 pub mod bearer;
 pub mod client;
 pub mod client_auth;
 pub mod context;
+pub mod dpop;
 pub mod error;
 pub mod form;
 pub mod grants;

@@ -75,6 +75,23 @@ impl AccessTokenClaims {
     pub fn scopes(&self) -> ScopeSet {
         ScopeSet::parse(&self.scope).unwrap_or_default()
     }
+
+    /// The thumbprint of the key the token is bound to (`cnf.jkt`, RFC 9449 §6.1).
+    pub fn bound_to(&self) -> Option<&str> {
+        self.cnf
+            .as_ref()
+            .and_then(|c| c.get("jkt"))
+            .and_then(Value::as_str)
+    }
+
+    /// `DPoP` for a bound token, else `Bearer` (RFC 9449 §5, RFC 7662 §2.2).
+    pub fn token_type(&self) -> &'static str {
+        if self.bound_to().is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        }
+    }
 }
 
 /// What a grant decided; the minting adds times, ids and the signature.
@@ -90,6 +107,8 @@ pub struct Grant {
     pub keys: Vec<KeyReference>,
     pub act: Option<Value>,
     pub extra: Map<String, Value>,
+    /// The thumbprint of the key the token is bound to (RFC 9449 §6), if any.
+    pub jkt: Option<String>,
 }
 
 /// The token endpoint's success answer (RFC 6749 §5.1).
@@ -135,14 +154,14 @@ pub fn mint(
         identity: grant.identity,
         permissions: grant.permissions,
         keys: grant.keys,
-        cnf: None,
+        cnf: grant.jkt.map(|jkt| serde_json::json!({ "jkt": jkt })),
         act: grant.act,
         extra,
     };
     Ok(Minted {
         response: TokenResponse {
             access_token: ring.sign(AT_JWT, &claims)?,
-            token_type: "Bearer",
+            token_type: claims.token_type(),
             expires_in: ttl_seconds,
             scope: claims.scope,
             refresh_token: None,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 mod settings;
 
 pub use settings::{
-    AuthzSettings, DepotSettings, KeysSettings, LogFormat, ServiceSettings, Settings,
+    AuthzSettings, DepotSettings, DpopNonce, KeysSettings, LogFormat, ServiceSettings, Settings,
     SqliteDurability, StorageSettings, SymkeysSettings, TsaAuth, TsaSettings,
 };
 

@@ -35,6 +35,16 @@ pub enum TsaAuth {
     None,
 }
 
+/// Whether DPoP proofs must carry a nonce this server issued (RFC 9449 §8, §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DpopNonce {
+    /// Proofs carry no nonce; `iat` and the `jti` replay store bound them in time.
+    Off,
+    /// Every proof must carry a current nonce of this server (`use_dpop_nonce`).
+    Required,
+}
+
 /// The raw, deserialized configuration (see the README's table), grouped by the context
 /// each setting belongs to. A setting keeps its flat name in every layer (`listen` in
 /// `depot.toml`, `DEPOT_LISTEN` in the environment): the groups are flattened.
@@ -129,6 +139,8 @@ pub struct AuthzSettings {
     pub login_max_failures_per_address: u32,
     /// How long an account or address stays blocked, and the window failures count in.
     pub login_lockout_seconds: u32,
+    /// `required`: DPoP proofs must carry a server nonce (RFC 9449 §8).
+    pub dpop_nonce: DpopNonce,
 }
 
 impl Default for AuthzSettings {
@@ -144,6 +156,7 @@ impl Default for AuthzSettings {
             login_max_failures_per_account: 5,
             login_max_failures_per_address: 50,
             login_lockout_seconds: 15 * 60,
+            dpop_nonce: DpopNonce::Off,
         }
     }
 }

@@ -31,10 +31,12 @@ pub fn s256(verifier: &str) -> String {
         .encode(openssl::sha::sha256(verifier.as_bytes()))
 }
 
+/// Redeems the code; `jkt` is the thumbprint of the request's DPoP proof key, if any.
 pub async fn exchange(
     ctx: &AuthzContext,
     client: &AuthenticatedClient,
     form: &OAuthForm,
+    jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let client = &client.client;
     // Step 1: only clients acting for persons redeem codes.
@@ -87,13 +89,19 @@ pub async fn exchange(
     {
         return Err(reused(ctx, &stored).await);
     }
-    // Step 5: the tokens, remembered against the code.
+    // Step 5: the tokens, remembered against the code. A public client's refresh
+    // tokens are bound to the proof's key (RFC 9449 §5).
+    let mut grant = stored.grant.person.clone();
+    if client.client_type == ClientType::Public {
+        grant.jkt = jkt.map(str::to_owned);
+    }
     let issued = person::issue(
         ctx,
         client.client_type,
-        &stored.grant.person,
+        &grant,
         stored.grant.nonce.as_deref(),
         None,
+        jkt,
     )
     .await?;
     store::record_code_issue(

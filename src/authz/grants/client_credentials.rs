@@ -95,5 +95,7 @@ pub fn grant(
         keys: Vec::new(),
         act: None,
         extra: client.claims.clone(),
+        // Bound by the token endpoint when the request carried a DPoP proof.
+        jkt: None,
     })
 }

@@ -18,6 +18,10 @@ pub struct PersonGrant {
     pub acr: Acr,
     pub amr: Vec<String>,
     pub auth_time: i64,
+    /// The key a public client's refresh tokens are bound to (RFC 9449 §5): the
+    /// thumbprint of the DPoP proof's key at the code exchange.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
 }
 
 /// What an authorization code carries besides the grant: its bindings.

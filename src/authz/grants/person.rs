@@ -14,9 +14,13 @@ use crate::authz::scope::{Resource, Scope};
 use crate::authz::tokens::{Grant, TokenResponse, mint};
 
 impl PersonGrant {
-    /// The access token's content; permissions come from the PDP, key references
-    /// from the keystore.
-    async fn access_grant(&self, ctx: &AuthzContext) -> Result<Grant, OAuthError> {
+    /// The access token's content, bound to `jkt` when given; permissions come from the
+    /// PDP, key references from the keystore.
+    async fn access_grant(
+        &self,
+        ctx: &AuthzContext,
+        jkt: Option<&str>,
+    ) -> Result<Grant, OAuthError> {
         let issuer = &ctx.config.issuer;
         let resources: Vec<Resource> = self
             .audience
@@ -57,6 +61,7 @@ impl PersonGrant {
             keys,
             act: None,
             extra: Map::new(),
+            jkt: jkt.map(str::to_owned),
         })
     }
 }
@@ -68,17 +73,19 @@ pub struct Issued {
     pub refresh_family: Option<String>,
 }
 
-/// Mints the access token, the id_token (scope `openid`) and a refresh token in
-/// `family` (a new family when `None`) expiring at `refresh_expires_at` (the family's
-/// absolute end when rotating). Public clients get one too: it is rotated on every use
-/// and its reuse revokes the family (RFC 9700 §2.2.2), so that a person's app need not
-/// send them back to the login pages every five minutes.
+/// Mints the access token (bound to `jkt`, the key of the request's DPoP proof, when
+/// there was one), the id_token (scope `openid`) and a refresh token in `family` (a
+/// new family when `None`) expiring at `refresh_expires_at` (the family's absolute end
+/// when rotating). A public client gets a refresh token only when its grant is bound
+/// to a DPoP key (RFC 9449 §5): rotated on every use, its reuse revoking the family
+/// (RFC 9700 §2.2.2), and good only with a proof by that key.
 pub async fn issue(
     ctx: &AuthzContext,
     client_type: ClientType,
     grant: &PersonGrant,
     nonce: Option<&str>,
     family: Option<(&str, DateTime<Utc>)>,
+    jkt: Option<&str>,
 ) -> Result<Issued, OAuthError> {
     let ring = ctx
         .keys
@@ -93,7 +100,7 @@ pub async fn issue(
         &ctx.config.issuer,
         now,
         ttl,
-        grant.access_grant(ctx).await?,
+        grant.access_grant(ctx, jkt).await?,
     )
     .map_err(|e| OAuthError::server_error("E-SIGN", &e))?;
     let mut response = minted.response;
@@ -113,7 +120,12 @@ pub async fn issue(
         );
     }
     let mut refresh_family = None;
-    if matches!(client_type, ClientType::Confidential | ClientType::Public) {
+    let refreshable = match client_type {
+        ClientType::Confidential => true,
+        ClientType::Public => grant.jkt.is_some(),
+        ClientType::System => false,
+    };
+    if refreshable {
         let token =
             crate::crypto::random_token().map_err(|e| OAuthError::server_error("E-RAND", &e))?;
         let (family, expires_at) = match family {

@@ -22,10 +22,12 @@ fn invalid_grant(description: &str) -> OAuthError {
     OAuthError::new(OAuthErrorCode::InvalidGrant, description)
 }
 
+/// Rotates the refresh token; `jkt` is the thumbprint of the request's DPoP proof key.
 pub async fn refresh(
     ctx: &AuthzContext,
     client: &AuthenticatedClient,
     form: &OAuthForm,
+    jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let client = &client.client;
     // Step 1: the client was authenticated as its type requires; system clients have no
@@ -56,6 +58,30 @@ pub async fn refresh(
     }
     if stored.expires_at <= ctx.clock.now() {
         return Err(invalid_grant("the refresh token has expired"));
+    }
+    // Step 2b: a public client's refresh token is bound to a key and needs a proof by
+    // it (RFC 9449 §5); refused before the token is used up. (One issued unbound,
+    // before DPoP, is no longer good: the person logs in again.)
+    if client.client_type == ClientType::Public && stored.grant.jkt.is_none() {
+        return Err(invalid_grant(
+            "a public client's refresh token must be DPoP-bound: log in again",
+        ));
+    }
+    if let Some(bound) = &stored.grant.jkt {
+        match jkt {
+            None => {
+                return Err(OAuthError::new(
+                    OAuthErrorCode::InvalidDpopProof,
+                    "the refresh token is DPoP-bound: send a DPoP proof by its key",
+                ));
+            }
+            Some(jkt) if jkt != bound => {
+                return Err(invalid_grant(
+                    "the refresh token is bound to another key than the DPoP proof's",
+                ));
+            }
+            Some(_) => {}
+        }
     }
     // Step 3: a narrower scope may be asked, never a wider one (RFC 6749 §6).
     let mut grant = stored.grant.clone();
@@ -113,6 +139,7 @@ pub async fn refresh(
         &grant,
         None,
         Some((&stored.family, stored.expires_at)),
+        jkt,
     )
     .await?;
     Ok(issued.response)

@@ -29,6 +29,7 @@ pub struct ClientView {
     pub jwks: Option<Value>,
     pub min_acr: Option<String>,
     pub attestation: Option<String>,
+    pub dpop_bound_access_tokens: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -45,6 +46,7 @@ impl From<&Client> for ClientView {
             jwks: c.jwks.as_ref().map(|j| j.to_value()),
             min_acr: c.min_acr.map(|a| a.as_str().to_owned()),
             attestation: c.allow_none_attestation.then(|| "none".to_owned()),
+            dpop_bound_access_tokens: c.dpop_bound_access_tokens,
             created_at: c.created_at,
         }
     }

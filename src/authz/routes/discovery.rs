@@ -29,6 +29,7 @@ fn metadata(state: &AppState) -> Value {
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["ES256"],
         "token_endpoint_auth_methods_supported": ["private_key_jwt", "none"],
+        "dpop_signing_alg_values_supported": crate::authz::dpop::ALGS,
         "token_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "introspection_endpoint_auth_methods_supported": ["private_key_jwt"],
         "introspection_endpoint_auth_signing_alg_values_supported": assertion_algs,

@@ -89,6 +89,8 @@ pub async fn decide(
             acr: session.acr,
             amr: session.amr.clone(),
             auth_time: session.auth_time.timestamp(),
+            // Bound at the code exchange, to the key of its DPoP proof.
+            jkt: None,
         },
         redirect_uri: params.redirect_uri.clone(),
         code_challenge: params.code_challenge.clone(),

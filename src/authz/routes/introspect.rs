@@ -47,7 +47,7 @@ pub async fn introspect(
             match (issuer_client, serde_json::to_value(&claims)) {
                 (Some(_), Ok(Value::Object(mut map))) => {
                     map.insert("active".into(), json!(true));
-                    map.insert("token_type".into(), json!("Bearer"));
+                    map.insert("token_type".into(), json!(claims.token_type()));
                     Value::Object(map)
                 }
                 _ => json!({"active": false}),

@@ -5,6 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, post, web};
 
 use super::{authorization, read_form};
 use crate::authz::client_auth::authenticate;
+use crate::authz::dpop;
 use crate::authz::error::{OAuthError, OAuthErrorCode};
 use crate::authz::grants::{authorization_code, client_credentials, refresh_token};
 use crate::authz::tokens::{TokenResponse, mint};
@@ -16,6 +17,7 @@ pub const SUPPORTED: [&str; 3] = ["authorization_code", "refresh_token", "client
 /// Issues an access token.
 #[utoipa::path(
     post, path = "/oauth2/token", tag = "oauth",
+    params(("DPoP" = Option<String>, Header, description = "a DPoP proof (RFC 9449): the token is then bound to its key")),
     request_body(content_type = "application/x-www-form-urlencoded", description = "grant_type; client_assertion_type and client_assertion (or client_id for a public client); scope, resource; code, redirect_uri, code_verifier; refresh_token"),
     responses(
         (status = 200, body = TokenResponse),
@@ -40,10 +42,14 @@ pub async fn token(
         .get_or_create(&vec![("outcome", outcome)])
         .inc();
     let response = result?;
-    Ok(HttpResponse::Ok()
-        .insert_header((CACHE_CONTROL, "no-store"))
-        .insert_header((PRAGMA, "no-cache"))
-        .json(response))
+    let mut ok = HttpResponse::Ok();
+    ok.insert_header((CACHE_CONTROL, "no-store"))
+        .insert_header((PRAGMA, "no-cache"));
+    // RFC 9449 §8.2: the nonce for the client's next proof.
+    if let Some(nonce) = state.verifier.dpop.fresh_nonce() {
+        ok.insert_header((dpop::NONCE_HEADER, nonce));
+    }
+    Ok(ok.json(response))
 }
 
 async fn issue(
@@ -61,10 +67,32 @@ async fn issue(
         ));
     }
     let endpoint = state.config.url("/oauth2/token");
+    // RFC 9449 §5: a proof of possession binds what is issued to its key. It is checked
+    // before the client, so that a bad proof does not use up the client assertion.
+    let proof = match dpop::proof_of(req)? {
+        Some(proof) => {
+            let target = dpop::Target {
+                method: "POST",
+                url: &endpoint,
+                access_token: None,
+            };
+            Some(state.verifier.dpop.check(proof, &target).await?)
+        }
+        None => None,
+    };
     let client = authenticate(&state.authz, authorization(req), &form, &endpoint).await?;
+    if client.client.dpop_bound_access_tokens && proof.is_none() {
+        return Err(OAuthError::new(
+            OAuthErrorCode::InvalidDpopProof,
+            "this client's tokens must be DPoP-bound: send a DPoP proof",
+        ));
+    }
+    let jkt = proof.as_ref().map(|p| p.jkt.as_str());
     match grant_type {
-        "authorization_code" => authorization_code::exchange(&state.authz, &client, &form).await,
-        "refresh_token" => refresh_token::refresh(&state.authz, &client, &form).await,
+        "authorization_code" => {
+            authorization_code::exchange(&state.authz, &client, &form, jkt).await
+        }
+        "refresh_token" => refresh_token::refresh(&state.authz, &client, &form, jkt).await,
         _ => {
             let mut grant = client_credentials::grant(
                 &client.client,
@@ -82,6 +110,7 @@ async fn issue(
                 )
                 .await
                 .map_err(|e| OAuthError::server_error("E-KEYS-CLAIM", &e))?;
+            grant.jkt = jkt.map(str::to_owned);
             let ring = state
                 .keys
                 .ring()

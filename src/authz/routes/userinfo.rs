@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde_json::json;
 
-use crate::authz::bearer::{TokenError, bearer_token, challenge_realm};
+use crate::authz::bearer::{TokenError, challenge_realm};
 use crate::authz::scope::Scope;
 use crate::people::{self, Ssin};
 use crate::problem::Problem;
@@ -33,13 +33,13 @@ pub async fn userinfo_post(
 
 async fn userinfo(state: &AppState, req: &HttpRequest) -> Result<HttpResponse, Problem> {
     let fail = |e: TokenError| challenge_realm(e, REALM);
-    let token = bearer_token(req)
-        .map_err(fail)?
-        .ok_or(TokenError::Missing)
-        .map_err(fail)?;
-    let claims = state.verifier.verify(token).await.map_err(fail)?;
+    let presented = state.verifier.authenticate(req).await.map_err(fail)?;
+    let claims = presented.claims;
     if !claims.scopes().contains(Scope::Openid) {
-        return Err(fail(TokenError::Scope(Scope::Openid)));
+        return Err(fail(TokenError::Failed {
+            scheme: presented.scheme,
+            error: Box::new(TokenError::Scope(Scope::Openid)),
+        }));
     }
     let name = match Ssin::parse(&claims.sub) {
         Ok(ssin) => people::store::get_person(&state.db, &ssin)

@@ -25,6 +25,7 @@ fn client_row(c: &Client, now: DateTime<Utc>) -> client::ActiveModel {
         jwks: Set(c.jwks.as_ref().map(ClientJwks::to_value)),
         min_acr: Set(c.min_acr.map(|a| a.as_str().to_owned())),
         attestation: Set(c.allow_none_attestation.then(|| "none".to_owned())),
+        dpop_bound_access_tokens: Set(c.dpop_bound_access_tokens),
         created_at: Set(c.created_at),
         updated_at: Set(now),
     }
@@ -71,6 +72,7 @@ fn client_from_row(row: client::Model) -> Result<Client, StoreError> {
         jwks,
         min_acr: row.min_acr.as_deref().and_then(Acr::parse),
         allow_none_attestation: row.attestation.as_deref() == Some("none"),
+        dpop_bound_access_tokens: row.dpop_bound_access_tokens,
         created_at: row.created_at,
     })
 }
