@@ -19,12 +19,18 @@ Scenarios (one "token" = one counted iteration):
   refresh  POST /oauth2/token grant_type=refresh_token with the worker's current refresh
            token and a fresh assertion; the answer's new refresh token is the next one.
            Each worker owns its own family (rotation: a reused token revokes the family).
+  cc       POST /oauth2/token grant_type=client_credentials + a fresh assertion (what
+           loadgen's token mode sends), for a system client: the baseline of cc-dpop,
+           driven by the same generator so that the two compare.
+  cc-dpop  the same with a DPoP proof (RFC 9449) by a P-256 key of the generator's: the
+           token is bound to it (cnf.jkt); the difference is the proof check's cost.
 
 Setup, not measured: every worker logs in once through the HTML forms (login, consent
 on the first worker) with its own cookie jar; for `refresh` it then redeems one code to
 start its family. A preflight checks, once per invocation, that a code and a rotated
-refresh token cannot be used twice. Assertions are ES256, signed before each run (a
-pool, as loadgen does; a dry pool signs inline and counts `inline_signed`).
+refresh token cannot be used twice (cc: an assertion; cc-dpop: a proof). Assertions
+and proofs are ES256, signed before each run (a pool, as loadgen does; a dry pool signs
+inline and counts `inline_signed`); cc and cc-dpop need no login.
 
   taskset -c 1 flow_bench.py --scenario code --base http://127.0.0.1:18080 \
       --client-id bench-app --key app.pem --kid bench-app --username 85073003328 \
@@ -92,22 +98,48 @@ class Signer:
         return self.auth_prefix + self.assertion()
 
 
-class Pool:
-    """Pre-signed client-authentication form fragments; signs inline when dry."""
+class Prover:
+    """DPoP proofs (RFC 9449 §4.2) of POST to the token endpoint by one P-256 key."""
 
-    def __init__(self, signer, n):
-        self.signer = signer
-        self.items = [signer.auth() for _ in range(n)]
+    def __init__(self, htu):
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        numbers = self.key.public_key().public_numbers()
+        jwk = {"crv": "P-256", "kty": "EC", "x": b64(numbers.x.to_bytes(32, "big")),
+               "y": b64(numbers.y.to_bytes(32, "big"))}
+        # RFC 7638: the required members, lexicographic order, no whitespace.
+        self.jkt = b64(hashlib.sha256(json.dumps(jwk, separators=(",", ":"), sort_keys=True).encode()).digest())
+        self.header = b64(json.dumps({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk},
+                                     separators=(",", ":")).encode())
+        self.htu = htu
+
+    def proof(self) -> str:
+        claims = {"jti": str(uuid.uuid4()), "htm": "POST", "htu": self.htu, "iat": int(time.time())}
+        signing_input = f"{self.header}.{b64(json.dumps(claims, separators=(',', ':')).encode())}"
+        r, s = decode_dss_signature(self.key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+        return f"{signing_input}.{b64(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+
+
+class Pool:
+    """Pre-signed client-authentication form fragments, each with a DPoP proof when a
+    prover is given; signs inline when dry."""
+
+    def __init__(self, signer, n, prover=None):
+        self.signer, self.prover = signer, prover
+        self.items = [self.make() for _ in range(n)]
         self.idx = 0
         self.inline = 0
 
-    def next(self) -> str:
+    def make(self):
+        return self.signer.auth(), (self.prover.proof() if self.prover else None)
+
+    def next(self):
+        """(client authentication form fragment, DPoP proof or None)."""
         i = self.idx
         self.idx += 1
         if i < len(self.items):
             return self.items[i]
         self.inline += 1
-        return self.signer.auth()
+        return self.make()
 
 
 class Flow:
@@ -131,6 +163,9 @@ class Flow:
         nonce = b64(secrets.token_bytes(12))
         url = f"{self.authorize_prefix}&state={state}&nonce={nonce}&code_challenge={challenge}"
         return url, verifier, state
+
+    def cc_body(self, auth):
+        return f"grant_type=client_credentials&scope={q(self.a.scope)}&resource={q(self.a.resource)}&{auth}"
 
     def code_body(self, code, verifier, auth):
         return (f"grant_type=authorization_code&code={q(code)}&redirect_uri={self.redirect_q}"
@@ -166,8 +201,9 @@ async def get_code(http, flow):
         return code_from_location(resp, state, flow.a.redirect_uri), verifier
 
 
-async def token_request(http, flow, body):
-    async with http.post(flow.token_yurl, data=body.encode(), headers=FORM, allow_redirects=False) as resp:
+async def token_request(http, flow, body, proof=None):
+    headers = {**FORM, "dpop": proof} if proof else FORM
+    async with http.post(flow.token_yurl, data=body.encode(), headers=headers, allow_redirects=False) as resp:
         raw = await resp.read()
         if resp.status != 200:
             raise StepError(f"token: HTTP {resp.status}: {raw[:300].decode(errors='replace')}")
@@ -250,6 +286,8 @@ class Worker:
         self.first_error = None
 
     async def setup(self, scenario):
+        if scenario.startswith("cc"):
+            return
         code, verifier = await login(self.http, self.flow)
         if scenario == "refresh":
             await self.new_family(code, verifier)
@@ -277,17 +315,22 @@ class Worker:
                 return
             budget[0] -= 1
             try:
-                if scenario == "code":
+                if scenario.startswith("cc"):
+                    auth, proof = pool.next()
+                    tok = await token_request(http, flow, flow.cc_body(auth), proof)
+                    if "access_token" not in tok or tok.get("token_type") != ("DPoP" if proof else "Bearer"):
+                        raise StepError(f"client_credentials: unexpected answer {sorted(tok)}")
+                elif scenario == "code":
                     url, verifier, state = flow.authorize_url()
                     async with http.get(yarl.URL(url, encoded=True), allow_redirects=False) as resp:
                         await resp.read()
                         code = code_from_location(resp, state, flow.a.redirect_uri)
                     t1 = pc()
-                    tok = await token_request(http, flow, flow.code_body(code, verifier, pool.next()))
+                    tok = await token_request(http, flow, flow.code_body(code, verifier, pool.next()[0]))
                     if "access_token" not in tok:
                         raise StepError("token: no access_token")
                 else:
-                    tok = await token_request(http, flow, flow.refresh_body(self.refresh_token, pool.next()))
+                    tok = await token_request(http, flow, flow.refresh_body(self.refresh_token, pool.next()[0]))
                     rt = tok.get("refresh_token")
                     if not rt or "access_token" not in tok:
                         raise StepError("refresh: no access_token/refresh_token in the answer")
@@ -313,6 +356,30 @@ class Worker:
 
 # ---------------------------------------------------------------------------
 # preflight: single use of codes and refresh tokens
+
+
+async def preflight_cc(http, flow, signer, prover):
+    """One client_credentials token (bound when there is a prover), then the replay of
+    its proof (cc-dpop) or of its assertion (cc), which must be refused."""
+    pf = {}
+    auth, proof = signer.auth(), (prover.proof() if prover else None)
+    tok = await token_request(http, flow, flow.cc_body(auth), proof)
+    pf["status"] = 200
+    pf["response"] = {k: (f"<{len(v)} chars>" if k == "access_token" else v) for k, v in tok.items()}
+    parts = tok["access_token"].split(".")
+    pf["token_header"], pf["token_claims"] = b64json(parts[0]), b64json(parts[1])
+    if prover:
+        bound = (pf["token_claims"] or {}).get("cnf", {}).get("jkt")
+        if tok.get("token_type") != "DPoP" or bound != prover.jkt:
+            raise StepError(f"the token is not bound to the proof's key: {tok.get('token_type')} {bound}")
+        replay = flow.cc_body(signer.auth()), proof
+    else:
+        replay = flow.cc_body(auth), None
+    headers = {**FORM, "dpop": replay[1]} if replay[1] else FORM
+    async with http.post(flow.token_url, data=replay[0].encode(), headers=headers) as resp:
+        pf["replay_status"], pf["replay_body"] = resp.status, (await resp.text())[:300]
+    pf["replay_rejected"] = pf["replay_status"] != 200
+    return pf
 
 
 async def preflight(http, flow, signer, scenario):
@@ -368,18 +435,20 @@ def pct(sorted_vals, p):
     return sorted_vals[i]
 
 
-async def run_once(a, flow, signer, conc, run, pool_n):
+async def run_once(a, flow, signer, conc, run, pool_n, prover=None):
     workers = [Worker(flow, signer) for _ in range(conc)]
     try:
         # Setup (not measured): logins in small batches, so one worker per session.
         t = time.perf_counter()
         for i in range(0, conc, 8):
             await asyncio.gather(*(w.setup(a.scenario) for w in workers[i:i + 8]))
-        print(f"  setup: {conc} logins{' + families' if a.scenario == 'refresh' else ''} in "
-              f"{time.perf_counter() - t:.2f}s", file=sys.stderr)
+        if not a.scenario.startswith("cc"):
+            print(f"  setup: {conc} logins{' + families' if a.scenario == 'refresh' else ''} in "
+                  f"{time.perf_counter() - t:.2f}s", file=sys.stderr)
         t = time.perf_counter()
-        pool = Pool(signer, pool_n)
-        print(f"  pre-signed {pool_n} fresh assertions in {time.perf_counter() - t:.2f}s", file=sys.stderr)
+        pool = Pool(signer, pool_n, prover)
+        print(f"  pre-signed {pool_n} fresh assertions{' and proofs' if prover else ''} in "
+              f"{time.perf_counter() - t:.2f}s", file=sys.stderr)
         budget = [a.max_requests]
         cpu0 = (proc_cpu_s("self"), proc_cpu_s(a.watch_pid) if a.watch_pid else None, time.perf_counter())
         start = time.perf_counter_ns()
@@ -420,15 +489,20 @@ def median(v):
 async def main_async(a):
     flow = Flow(a)
     signer = Signer(a.key, a.kid, a.client_id, flow.token_url, a.assertion_ttl)
+    prover = Prover(flow.token_url) if a.scenario == "cc-dpop" else None
     pf_http = new_http()
     try:
-        await login(pf_http, flow)
-        pf = await preflight(pf_http, flow, signer, a.scenario)
+        if a.scenario.startswith("cc"):
+            pf = await preflight_cc(pf_http, flow, signer, prover)
+        else:
+            await login(pf_http, flow)
+            pf = await preflight(pf_http, flow, signer, a.scenario)
     finally:
         await pf_http.close()
     print(f"[preflight] {a.scenario}: HTTP {pf['status']} ; access token header={json.dumps(pf.get('token_header'))} "
           f"claims={json.dumps(pf.get('token_claims'))}", file=sys.stderr)
-    what = "code" if a.scenario == "code" else "rotated refresh token"
+    what = {"code": "code", "refresh": "rotated refresh token", "cc": "assertion",
+            "cc-dpop": "DPoP proof"}[a.scenario]
     print(f"[preflight] replay of the same {what}: HTTP {pf['replay_status']} {pf['replay_body'].strip()} -> "
           f"{'REJECTED (ok)' if pf['replay_rejected'] else 'ACCEPTED (single use missing!)'}", file=sys.stderr)
     if a.scenario == "refresh":
@@ -446,7 +520,7 @@ async def main_async(a):
         runs = []
         for run in range(1, a.runs + 1):
             n = max(a.pregen, int(hint.get(a.scenario, 0) * 1.5)) + conc
-            r = await run_once(a, flow, signer, conc, run, n)
+            r = await run_once(a, flow, signer, conc, run, n, prover)
             hint[a.scenario] = max(hint.get(a.scenario, 0), r["pool_used"])
             fmt = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
             print(f"{a.label:<10} {conc:>4} {r['rps']:>11.1f} {r['p50_us'] / 1000:>9.3f} {r['p90_us'] / 1000:>9.3f} "
@@ -500,15 +574,16 @@ def main():
         steps(sys.argv[2:])
         return
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--scenario", choices=["code", "refresh"], required=True)
+    p.add_argument("--scenario", choices=["code", "refresh", "cc", "cc-dpop"], required=True)
     p.add_argument("--base", required=True, help="http://127.0.0.1:PORT (loopback only)")
     p.add_argument("--client-id", default="bench-app")
     p.add_argument("--key", required=True, help="PKCS#8 PEM of the client's P-256 key")
     p.add_argument("--kid", default=None)
     p.add_argument("--redirect-uri", default="https://app.example/cb")
     p.add_argument("--scope", default="openid depot:read")
-    p.add_argument("--username", required=True)
-    p.add_argument("--password", required=True)
+    p.add_argument("--resource", default=None, help="cc, cc-dpop: the resource parameter (default BASE/depot)")
+    p.add_argument("--username", help="code, refresh: the person who logs in")
+    p.add_argument("--password")
     p.add_argument("--concurrency", default=[1, 8, 32], type=lambda s: [int(x) for x in s.split(",")])
     p.add_argument("--duration", type=float, default=15.0)
     p.add_argument("--warmup", type=float, default=2.0)
@@ -522,6 +597,9 @@ def main():
     p.add_argument("--json")
     a = p.parse_args()
     a.kid = a.kid or a.client_id
+    a.resource = a.resource or a.base.rstrip("/") + "/depot"
+    if not a.scenario.startswith("cc") and not (a.username and a.password):
+        p.error("--username and --password are required for code and refresh")
     host = urlsplit(a.base).hostname or ""
     if urlsplit(a.base).scheme != "http" or not (host == "localhost" or host.startswith("127.") or host == "::1"):
         sys.exit("refusing a non-loopback or non-http target")

@@ -12,6 +12,10 @@
 #                       confidential client bench-app; latency = the pair.
 #   refresh             POST /oauth2/token grant_type=refresh_token + assertion; the answer's
 #                       new refresh token is the next one (rotation), one family per worker.
+#   cc, cc-dpop         client_credentials as above, without and with a DPoP proof (RFC 9449)
+#                       by a P-256 key of the generator's, both from benches/flow_bench.py
+#                       so that the two rows differ only by the proof: what its check
+#                       costs per token (loadgen sends one fixed kind of request, no header).
 #   loadgen cannot carry state from one answer into the next request, so `code` and
 #   `refresh` are driven by benches/flow_bench.py (asyncio + aiohttp, `pip install aiohttp`,
 #   uvloop used when installed), pinned to CPU 1 the same way, writing the same JSON.
@@ -20,6 +24,7 @@
 #   benches/token.sh                    # SQLite and PostgreSQL, conc 1/8/32, 3 × 15 s, all scenarios
 #   BACKENDS=sqlite DURATION=3 RUNS=1 benches/token.sh     # smoke run
 #   SCENARIOS=client_credentials benches/token.sh          # only the client_credentials rows
+#   SCENARIOS='cc cc-dpop' SUFFIX=dpop benches/token.sh     # DPoP vs none, same generator
 #   PEER=1 benches/token.sh             # also run node-oidc-provider in the same sitting
 #   BACKENDS='sqlite-normal postgres' DURATION=10 RUNS=3 SCENARIOS='code refresh' \
 #     OUT=benches/results/2026-11-23 SUFFIX=code-refresh benches/token.sh
@@ -48,10 +53,11 @@ BASE=http://127.0.0.1:$PORT
 SCENARIOS=${SCENARIOS:-"client_credentials code refresh"}
 SFX=${SUFFIX:+-$SUFFIX}
 for sc in $SCENARIOS; do
-  case $sc in client_credentials|code|refresh) ;; *) echo "unknown scenario $sc" >&2; exit 2 ;; esac
+  case $sc in client_credentials|code|refresh|cc|cc-dpop) ;; *) echo "unknown scenario $sc" >&2; exit 2 ;; esac
 done
 flows() { [[ " $SCENARIOS " == *" code "* || " $SCENARIOS " == *" refresh "* ]]; }
-if flows; then
+python_driven() { flows || [[ " $SCENARIOS " == *" cc "* || " $SCENARIOS " == *" cc-dpop "* ]]; }
+if python_driven; then
   python3 -c 'import aiohttp' 2>/dev/null || { echo "the code/refresh driver needs aiohttp: pip install aiohttp" >&2; exit 2; }
 fi
 # The person who logs in for the code/refresh scenarios (a valid Belgian SSIN).
@@ -70,6 +76,20 @@ machine_note | tee "$OUT/machine$SFX.txt"
 # guarded_run sets RUN_JSON only when the run starts.
 loadgen_run() { taskset -c 1 "$LG" "$@" --json "$RUN_JSON" | sed -n '2p'; }
 flow_run() { taskset -c 1 python3 "$REPO/benches/flow_bench.py" "$@" --json "$RUN_JSON" | sed -n '2p'; }
+
+# A flow_bench.py scenario: TAG, then its arguments; a warm-up, then RUNS runs per level.
+drive_flow() {
+  local tag=$1; shift
+  echo "== $tag (server pid $SRV_PID): warm-up 4 s (not recorded)"
+  taskset -c 1 python3 "$REPO/benches/flow_bench.py" "$@" --label "$tag" --pregen 2000 \
+    --concurrency 8 --runs 1 --duration 3 --warmup 1 >/dev/null
+  for c in $CONC; do
+    for _ in $(seq 1 "$RUNS"); do
+      guarded_run "$RES" "$tag" -- flow_run "$@" --label "$tag" --concurrency "$c" --runs 1 \
+        --duration "$DURATION" --warmup "$WARMUP" --watch-pid "$SRV_PID"
+    done
+  done
+}
 
 WORK=$(mktemp -d /tmp/depot-bench.XXXXXX)
 SRV_PID=
@@ -148,21 +168,15 @@ PY
             --duration "$DURATION" --warmup "$WARMUP" --watch-pid "$SRV_PID"
         done
       done ;;
+    cc|cc-dpop)
+      drive_flow "depot-$sc-$backend" --scenario "$sc" --base "$BASE" --client-id bench-client \
+        --key "$WORK/bench-client.pem" --kid bench-client --scope depot:send --resource "$BASE/depot" \
+        --assertion-ttl 300 --pool-state "$WORK/pool-$backend-$sc.json" ;;
     code|refresh)
-      args=(--scenario "$sc" --base "$BASE" --client-id bench-app --key "$WORK/bench-app.pem" --kid bench-app
-        --redirect-uri https://app.example/cb --scope 'openid depot:read'
-        --username "$PERSON_SSIN" --password "$PERSON_PASSWORD" --assertion-ttl 300
-        --pool-state "$WORK/pool-$backend-$sc.json")
-      tag=depot-$sc-$backend
-      echo "== $tag (server pid $SRV_PID): warm-up 4 s (not recorded)"
-      taskset -c 1 python3 "$REPO/benches/flow_bench.py" "${args[@]}" --label "$tag" --pregen 2000 \
-        --concurrency 8 --runs 1 --duration 3 --warmup 1 >/dev/null
-      for c in $CONC; do
-        for _ in $(seq 1 "$RUNS"); do
-          guarded_run "$RES" "$tag" -- flow_run "${args[@]}" --label "$tag" --concurrency "$c" --runs 1 \
-            --duration "$DURATION" --warmup "$WARMUP" --watch-pid "$SRV_PID"
-        done
-      done ;;
+      drive_flow "depot-$sc-$backend" --scenario "$sc" --base "$BASE" --client-id bench-app \
+        --key "$WORK/bench-app.pem" --kid bench-app --redirect-uri https://app.example/cb \
+        --scope 'openid depot:read' --username "$PERSON_SSIN" --password "$PERSON_PASSWORD" \
+        --assertion-ttl 300 --pool-state "$WORK/pool-$backend-$sc.json" ;;
     esac
   done
   stop_server

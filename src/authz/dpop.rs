@@ -370,6 +370,33 @@ mod tests {
     }
 
     #[test]
+    fn a_nonce_is_good_in_its_slot_and_the_next_only() {
+        let master = Arc::new(MasterKey::from_bytes([7; 32]).unwrap());
+        let other = Arc::new(MasterKey::from_bytes([8; 32]).unwrap());
+        let verifier = |master| {
+            DpopVerifier::new(
+                DatabaseConnection::default(),
+                Clock::system(),
+                master,
+                true,
+                10,
+            )
+        };
+        let (ours, theirs) = (verifier(master), verifier(other));
+        let t = 1_800_000_000;
+        let nonce = ours.nonce_at(t).unwrap();
+        assert!(ours.nonce_is_current(&nonce, t));
+        assert!(ours.nonce_is_current(&nonce, t + NONCE_SLOT_SECONDS));
+        assert!(!ours.nonce_is_current(&nonce, t + 2 * NONCE_SLOT_SECONDS));
+        assert!(!ours.nonce_is_current(&nonce, t - NONCE_SLOT_SECONDS));
+        // Another fleet's (another master key's) nonce, or a forged one, is refused.
+        assert!(!ours.nonce_is_current(&theirs.nonce_at(t).unwrap(), t));
+        let (slot, _) = nonce.split_once('.').unwrap();
+        assert!(!ours.nonce_is_current(&format!("{slot}.AAAA"), t));
+        assert!(!ours.nonce_is_current("garbage", t));
+    }
+
+    #[test]
     fn ath_is_the_base64url_sha256_of_the_token() {
         // RFC 9449 §7.1 example.
         assert_eq!(
