@@ -5,13 +5,14 @@
 //! challenge and the nonce headers, and that a refused request issued or used up
 //! nothing. Without jwcrypto the tests skip (and fail under `CI=true`).
 //!
-//! This module holds what the tests share; the tests are in `token`.
+//! This module holds what the tests share; the tests are in `token` and `resource`.
 
 use serde_json::{Map, Value, json};
 
 use crate::helpers::*;
 pub(super) use crate::symkeys::{jwcrypto, jwcrypto_available};
 
+mod resource;
 mod token;
 
 /// Makes a key (when none is given) and a proof with it. On stdin: `alg`, `key` (a
@@ -261,4 +262,43 @@ pub(super) async fn dpop_get(
         request = request.header("DPoP", proof);
     }
     request.send().await.unwrap()
+}
+
+/// The `WWW-Authenticate` challenges of a response.
+pub(super) fn challenges(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Asserts a 401 from the resource server of `realm` with one DPoP challenge carrying
+/// `error` and the accepted algorithms, and a problem whose detail names `reason`.
+pub(super) async fn refused_by_resource(
+    response: reqwest::Response,
+    realm: &str,
+    error: &str,
+    reason: &str,
+) {
+    assert_eq!(response.status(), 401, "{reason}");
+    let found = challenges(&response);
+    assert_eq!(found.len(), 1, "{found:?}");
+    let challenge = &found[0];
+    assert!(
+        challenge.starts_with(&format!("DPoP realm=\"{realm}\", error=\"{error}\"")),
+        "{reason}: {challenge}"
+    );
+    assert!(
+        challenge.ends_with(&format!("algs=\"{}\"", ALGS.join(" "))),
+        "{challenge}"
+    );
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let body: Value = response.json().await.unwrap();
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains(reason), "expected {reason:?} in {detail:?}");
 }
