@@ -5,13 +5,15 @@
 //! challenge and the nonce headers, and that a refused request issued or used up
 //! nothing. Without jwcrypto the tests skip (and fail under `CI=true`).
 //!
-//! This module holds what the tests share; the tests are in `token` and `resource`.
+//! This module holds what the tests share; the tests are in `token`, `resource` and
+//! `nonce`.
 
 use serde_json::{Map, Value, json};
 
 use crate::helpers::*;
 pub(super) use crate::symkeys::{jwcrypto, jwcrypto_available};
 
+mod nonce;
 mod resource;
 mod token;
 
