@@ -1,10 +1,11 @@
 //! The token endpoint's person grants: codes (PKCE, single use, bindings, lifetime) and
 //! refresh tokens (public and confidential clients, each its own, rotation, reuse,
-//! narrowing, revocation).
+//! narrowing, revocation; a public client's bound to its DPoP key).
 
 use serde_json::json;
 
 use crate::forms::*;
+use crate::helpers::dpop::DpopKey;
 use crate::helpers::*;
 
 #[tokio::test]
@@ -198,63 +199,150 @@ async fn a_public_client_refreshes_with_its_client_id_and_a_reused_token_revokes
     let client = app
         .register_app("gp-app", false, &["depot:read"], json!({}))
         .await;
+    let key = DpopKey::generate();
     let pkce = Pkce::new();
     let (code, _) = code_for(&app, &client, &person, &pkce).await;
-    let tokens = token_json(app.redeem(&client, &code, &pkce.verifier).await).await;
+    let tokens = token_json(app.dpop_redeem(&client, &code, &pkce.verifier, &key).await).await;
+    assert_eq!(tokens["token_type"], "DPoP");
     let first = tokens["refresh_token"]
         .as_str()
-        .expect("a public client gets a refresh token (RFC 9700 §2.2.2)")
+        .expect("a public client with a DPoP key gets a refresh token (RFC 9449 §5)")
         .to_owned();
     let first_access = tokens["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(jwt_claims(&first_access)["cnf"], json!({"jkt": key.jkt()}));
 
-    // Refreshed with `client_id` alone, rotated: a new refresh token each time.
-    let second = token_json(app.refresh(&client, &first).await).await;
+    // Refreshed with `client_id` alone and a proof by the key, rotated: a new refresh
+    // token each time, and access tokens bound to the same key.
+    let second = token_json(app.dpop_refresh(&client, &first, &key).await).await;
     let second_refresh = second["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(second_refresh, first);
     let second_access = second["access_token"].as_str().unwrap().to_owned();
     let claims = jwt_claims(&second_access);
     assert_eq!(claims["client_id"], "gp-app");
     assert_eq!(claims["sub"], person);
+    assert_eq!(claims["cnf"], json!({"jkt": key.jkt()}));
     assert_eq!(
-        app.get("/depot/box", &second_access).await.status(),
+        app.dpop_get("/depot/box", &second_access, &key)
+            .await
+            .status(),
         200,
         "the refreshed token is accepted"
     );
-    let third = token_json(app.refresh(&client, &second_refresh).await).await;
+    let third = token_json(app.dpop_refresh(&client, &second_refresh, &key).await).await;
     let third_refresh = third["refresh_token"].as_str().unwrap().to_owned();
     let third_access = third["access_token"].as_str().unwrap().to_owned();
 
-    // Another public client naming itself cannot use it.
+    // Another public client naming itself cannot use it, even with the key.
     let other = app
         .register_app("other-app", false, &["depot:read"], json!({}))
         .await;
     let description = expect_oauth_error(
-        app.refresh(&other, &third_refresh).await,
+        app.dpop_refresh(&other, &third_refresh, &key).await,
         400,
         "invalid_grant",
     )
     .await;
     assert!(description.contains("another client"), "{description}");
 
-    // The first token again (stolen, or replayed): the whole family is revoked, the
-    // newest refresh token and every access token issued with the family too.
-    let description =
-        expect_oauth_error(app.refresh(&client, &first).await, 400, "invalid_grant").await;
-    assert!(description.contains("already used"), "{description}");
-    expect_oauth_error(
-        app.refresh(&client, &third_refresh).await,
+    // The first token again (stolen with the key, or replayed): the whole family is
+    // revoked, the newest refresh token and every access token issued with the family.
+    let description = expect_oauth_error(
+        app.dpop_refresh(&client, &first, &key).await,
         400,
         "invalid_grant",
     )
     .await;
+    assert!(description.contains("already used"), "{description}");
+    expect_oauth_error(
+        app.dpop_refresh(&client, &third_refresh, &key).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    // Refused for the revocation (the proofs are good).
     for access in [&second_access, &third_access] {
-        assert_eq!(app.get("/oauth2/userinfo", access).await.status(), 401);
+        assert_eq!(
+            app.dpop_get("/oauth2/userinfo", access, &key)
+                .await
+                .status(),
+            401
+        );
     }
     // The access token of the code itself is of the family as well.
     assert_eq!(
-        app.get("/oauth2/userinfo", &first_access).await.status(),
+        app.dpop_get("/oauth2/userinfo", &first_access, &key)
+            .await
+            .status(),
         401
     );
+}
+
+#[tokio::test]
+async fn a_public_client_without_a_dpop_proof_gets_no_refresh_token() {
+    let app = spawn_app().await;
+    let person = app.citizen("850730033", false).await;
+    let client = app
+        .register_app("gp-app", false, &["depot:read"], json!({}))
+        .await;
+    let pkce = Pkce::new();
+    let (code, _) = code_for(&app, &client, &person, &pkce).await;
+    let tokens = token_json(app.redeem(&client, &code, &pkce.verifier).await).await;
+    assert!(
+        tokens.get("refresh_token").is_none(),
+        "an unbound refresh token of a public client could be used by anyone: {tokens}"
+    );
+    // Still a working, unbound access token.
+    assert_eq!(tokens["token_type"], "Bearer");
+    let access = tokens["access_token"].as_str().unwrap();
+    assert!(jwt_claims(access).get("cnf").is_none());
+    assert_eq!(app.get("/depot/box", access).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_public_clients_refresh_token_needs_a_proof_by_its_key_and_a_refusal_does_not_use_it_up()
+{
+    let app = spawn_app().await;
+    let person = app.citizen("850730033", false).await;
+    let client = app
+        .register_app("gp-app", false, &["depot:read"], json!({}))
+        .await;
+    let key = DpopKey::generate();
+    let pkce = Pkce::new();
+    let (code, _) = code_for(&app, &client, &person, &pkce).await;
+    let tokens = token_json(app.dpop_redeem(&client, &code, &pkce.verifier, &key).await).await;
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let access = tokens["access_token"].as_str().unwrap();
+
+    // Without a proof (a thief with the token alone).
+    let description = expect_oauth_error(
+        app.refresh(&client, refresh).await,
+        400,
+        "invalid_dpop_proof",
+    )
+    .await;
+    assert!(description.contains("DPoP"), "{description}");
+    // With a proof by another key (a thief with a key of its own).
+    let thief = DpopKey::generate();
+    let description = expect_oauth_error(
+        app.dpop_refresh(&client, refresh, &thief).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    assert!(description.contains("another key"), "{description}");
+
+    // Neither used it up nor revoked the family: the client refreshes with its key.
+    assert_eq!(app.dpop_get("/depot/box", access, &key).await.status(), 200);
+    let renewed = token_json(app.dpop_refresh(&client, refresh, &key).await).await;
+    let renewed_access = renewed["access_token"].as_str().unwrap();
+    assert_eq!(jwt_claims(renewed_access)["cnf"], json!({"jkt": key.jkt()}));
+    assert_eq!(
+        app.dpop_get("/depot/box", renewed_access, &key)
+            .await
+            .status(),
+        200
+    );
+    assert!(renewed["refresh_token"].is_string());
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ use reqwest::StatusCode;
 use scraper::{Html, Selector};
 use serde_json::{Value, json};
 
+use crate::helpers::dpop::DpopKey;
 use crate::helpers::*;
 
 /// A valid SSIN from its first nine digits (born before 2000).
@@ -157,17 +158,62 @@ impl TestApp {
         self.app_token_request(app, &form).await
     }
 
+    /// [`redeem`](Self::redeem) with a DPoP proof by `key` (RFC 9449 §5): the tokens are
+    /// bound to it, and a public client gets a refresh token.
+    pub async fn dpop_redeem(
+        &self,
+        app: &App,
+        code: &str,
+        verifier: &str,
+        key: &DpopKey,
+    ) -> reqwest::Response {
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", &app.redirect_uri),
+            ("code_verifier", verifier),
+        ];
+        let proof = key.proof_at(self.now(), "POST", &self.token_endpoint(), None, None);
+        self.app_token_request_with_proof(app, &form, Some(&proof))
+            .await
+    }
+
+    /// [`refresh`](Self::refresh) with a DPoP proof by `key`.
+    pub async fn dpop_refresh(
+        &self,
+        app: &App,
+        refresh_token: &str,
+        key: &DpopKey,
+    ) -> reqwest::Response {
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ];
+        let proof = key.proof_at(self.now(), "POST", &self.token_endpoint(), None, None);
+        self.app_token_request_with_proof(app, &form, Some(&proof))
+            .await
+    }
+
     /// A token request of `app` with its client authentication added.
     pub async fn app_token_request(&self, app: &App, form: &[(&str, &str)]) -> reqwest::Response {
+        self.app_token_request_with_proof(app, form, None).await
+    }
+
+    /// [`app_token_request`](Self::app_token_request) with `proof` as its `DPoP` header.
+    pub async fn app_token_request_with_proof(
+        &self,
+        app: &App,
+        form: &[(&str, &str)],
+        proof: Option<&str>,
+    ) -> reqwest::Response {
         let mut form: Vec<(&str, String)> =
             form.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
         form.extend(self.client_auth(app));
-        self.http
-            .post(self.url("/oauth2/token"))
-            .form(&form)
-            .send()
-            .await
-            .unwrap()
+        let mut request = self.http.post(self.url("/oauth2/token")).form(&form);
+        if let Some(proof) = proof {
+            request = request.header("DPoP", proof);
+        }
+        request.send().await.unwrap()
     }
 
     /// `none` for a public app, a fresh private_key_jwt assertion for a confidential one.

@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::forms::*;
+use crate::helpers::dpop::DpopKey;
 use crate::helpers::*;
 
 #[tokio::test]
@@ -59,12 +60,19 @@ async fn a_public_client_gets_tokens_through_login_profile_and_consent() {
     assert_eq!(params["state"], "state-123");
     assert_eq!(params["iss"], app.issuer);
 
-    let tokens = token_json(app.redeem(&client, &params["code"], &pkce.verifier).await).await;
+    let key = DpopKey::generate();
+    let tokens = token_json(
+        app.dpop_redeem(&client, &params["code"], &pkce.verifier, &key)
+            .await,
+    )
+    .await;
     assert!(
         tokens["refresh_token"].is_string(),
-        "a public client gets a rotating refresh token"
+        "a public client with a DPoP key gets a rotating refresh token"
     );
+    assert_eq!(tokens["token_type"], "DPoP");
     let access = jwt_claims(tokens["access_token"].as_str().unwrap());
+    assert_eq!(access["cnf"], json!({"jkt": key.jkt()}));
     assert_eq!(access["sub"], person);
     assert_eq!(access["client_id"], "gp-app");
     assert_eq!(access["acr"], "http://eidas.europa.eu/LoA/low");
@@ -94,7 +102,11 @@ async fn a_public_client_gets_tokens_through_login_profile_and_consent() {
     assert_eq!(id["at_hash"], expected_at_hash);
 
     let info: Value = app
-        .get("/oauth2/userinfo", tokens["access_token"].as_str().unwrap())
+        .dpop_get(
+            "/oauth2/userinfo",
+            tokens["access_token"].as_str().unwrap(),
+            &key,
+        )
         .await
         .json()
         .await

@@ -10,6 +10,7 @@ mod client_login;
 mod code_exchange;
 mod depot;
 mod discovery;
+mod dpop;
 mod forms;
 mod helpers;
 mod introspection;

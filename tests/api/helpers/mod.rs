@@ -14,6 +14,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 
 mod database;
+pub mod dpop;
 
 use database::Teardown;
 pub use database::{TestDatabase, postgres_url};
