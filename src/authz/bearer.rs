@@ -195,17 +195,12 @@ impl TokenVerifier {
                     method: req.method().as_str(),
                     url: &url,
                     access_token: Some(token),
+                    bound_to: Some(jkt),
                 };
-                let proof = self
-                    .dpop
+                self.dpop
                     .check(proof, &target)
                     .await
                     .map_err(TokenError::Dpop)?;
-                if proof.jkt != jkt {
-                    return Err(TokenError::Dpop(DpopError::Invalid(
-                        "the proof's key is not the one the token is bound to".into(),
-                    )));
-                }
             }
         }
         Ok(Presented { scheme, claims })

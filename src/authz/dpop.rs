@@ -65,6 +65,8 @@ pub struct Target<'a> {
     pub url: &'a str,
     /// The access token presented with the proof (its `ath` is then required).
     pub access_token: Option<&'a str>,
+    /// The thumbprint of the key that token is bound to (`cnf.jkt`).
+    pub bound_to: Option<&'a str>,
 }
 
 /// A proof that passed: the RFC 7638 thumbprint of its key.
@@ -75,7 +77,7 @@ pub struct Proof {
 
 #[derive(Deserialize)]
 struct Claims {
-    jti: Option<String>,
+    jti: Option<Value>,
     htm: Option<String>,
     htu: Option<String>,
     iat: Option<Value>,
@@ -129,10 +131,17 @@ impl DpopVerifier {
     /// so that a refused proof does not use up its `jti`.
     pub async fn check(&self, proof: &str, target: &Target<'_>) -> Result<Proof, DpopError> {
         let (jkt, claims) = verify_signature(proof)?;
+        if target.bound_to.is_some_and(|bound| bound != jkt) {
+            return Err(invalid(
+                "the proof's key is not the one the token is bound to",
+            ));
+        }
         let jti = claims
             .jti
+            .as_ref()
+            .and_then(Value::as_str)
             .filter(|j| !j.is_empty() && j.chars().count() <= MAX_JTI_CHARS)
-            .ok_or_else(|| invalid("the proof needs a jti of 1 to 256 characters"))?;
+            .ok_or_else(|| invalid("the proof needs a jti: a string of 1 to 256 characters"))?;
         if claims.htm.as_deref() != Some(target.method) {
             return Err(invalid(format!(
                 "the proof's htm is not the request's method {}",
@@ -184,7 +193,7 @@ impl DpopVerifier {
             0,
         )
         .ok_or_else(|| invalid("the proof's iat is out of range"))?;
-        let fresh = store::remember_jti(&self.db, &format!("dpop:{jkt}"), &jti, expires_at)
+        let fresh = store::remember_jti(&self.db, &format!("dpop:{jkt}"), jti, expires_at)
             .await
             .map_err(|e| DpopError::Internal(e.to_string()))?;
         if !fresh {

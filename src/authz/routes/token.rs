@@ -75,6 +75,7 @@ async fn issue(
                 method: "POST",
                 url: &endpoint,
                 access_token: None,
+                bound_to: None,
             };
             Some(state.verifier.dpop.check(proof, &target).await?)
         }
