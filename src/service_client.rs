@@ -68,12 +68,21 @@ pub struct ServiceClient {
     cache: Mutex<HashMap<String, (ServiceToken, DateTime<Utc>)>>,
 }
 
-/// An access token of the depot's own client.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An access token of the depot's own client. `Debug` shows no token.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ServiceToken {
     pub access_token: String,
     /// Bound to the client's key (`token_type` `DPoP`): sent with a proof.
     pub dpop: bool,
+}
+
+impl std::fmt::Debug for ServiceToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceToken")
+            .field("access_token", &"…")
+            .field("dpop", &self.dpop)
+            .finish()
+    }
 }
 
 #[derive(Deserialize)]
