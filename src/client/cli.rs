@@ -1,6 +1,11 @@
 //! `depot client …`: the client library as commands. State lives in a directory
 //! (`--home`, default `./.depot-client`): `session.json` (tokens) and `device.json`
 //! (this device's private keys), both readable by their owner only.
+//!
+//! The tokens are bound to the device's signing key (DPoP, RFC 9449): `login` makes
+//! that key pair first when the device has none (it is registered later, by
+//! `register-key` for a use that signs), every token request and every call carries a
+//! proof by it, and `session.json` names it by its thumbprint (`dpop_jkt`).
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -13,11 +18,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::device::{read_private, write_private};
-use super::login::{self, ClientAuth, Tokens};
+use super::login::{self, ClientAssertionKey, ClientAuth, Tokens};
 use super::open::{Trust, open};
 use super::renewal::Renewer;
 use super::seal::{seal_for_recipients, seal_with_symkey};
-use super::{ClientError, Device, Session};
+use super::{ClientError, Device, DpopKey, Session};
 use crate::people::Identifier;
 
 /// What a person's app asks for by default.
@@ -114,9 +119,19 @@ struct Saved {
     client_id: String,
     scope: String,
     access_token: String,
+    /// `DPoP` when the tokens are bound to the device key `dpop_jkt`, else `Bearer`.
+    #[serde(default = "bearer")]
+    token_type: String,
+    /// The RFC 7638 thumbprint of the device key the tokens are bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dpop_jkt: Option<String>,
     refresh_token: Option<String>,
     /// A system client's key file and kid (client credentials again, when expired).
     system_key: Option<(PathBuf, String)>,
+}
+
+fn bearer() -> String {
+    "Bearer".to_owned()
 }
 
 /// Runs a `depot client` command; `Ok(false)` when it ran but a verification failed.
@@ -141,20 +156,30 @@ pub async fn run(args: ClientArgs, configured_issuer: &str) -> anyhow::Result<bo
             key,
             kid,
         } => {
+            // The device's signing key first: the tokens are bound to it.
+            let mut device = device_for(&device_path, &issuer, &client_id)?;
+            if device.ensure_proof_key()? {
+                device.save(&device_path)?;
+            }
+            let dpop = device
+                .proof_key()?
+                .context("the device has no signing key to bind the tokens to")?;
             let (tokens, system_key) = match (key, kid) {
                 (Some(key), Some(kid)) => {
                     let pem = std::fs::read(&key)
                         .with_context(|| format!("reading {}", key.display()))?;
+                    let client =
+                        ClientAuth::from(ClientAssertionKey::from_pem(&client_id, &kid, &pem)?)
+                            .with_dpop(dpop.clone());
                     let tokens =
-                        login::client_credentials(&http, &issuer, &client_id, &kid, &pem, &scope)
-                            .await?;
+                        login::client_credentials_with(&http, &issuer, &client, &scope).await?;
                     (tokens, Some((key, kid)))
                 }
                 _ => {
                     let tokens = login::login_with_browser(
                         &http,
                         &issuer,
-                        &ClientAuth::public(&client_id),
+                        &ClientAuth::public(&client_id).with_dpop(dpop.clone()),
                         &scope,
                         |url| async move {
                             eprintln!(
@@ -178,12 +203,24 @@ pub async fn run(args: ClientArgs, configured_issuer: &str) -> anyhow::Result<bo
                 client_id: client_id.clone(),
                 scope,
                 access_token: tokens.access_token.clone(),
+                token_type: tokens.token_type.clone(),
+                dpop_jkt: tokens.is_dpop().then(|| dpop.jkt().to_owned()),
                 refresh_token: tokens.refresh_token.clone(),
                 system_key,
             };
             save(&session_path, &saved)?;
-            let session = Session::new(http, &issuer, &tokens.access_token);
+            let session = Session::for_tokens(http, &issuer, &tokens, Some(&dpop));
             println!("logged in to {issuer} as {}", session.claims()?["identity"]);
+            if tokens.is_dpop() {
+                eprintln!(
+                    "the tokens are bound to this device's signing key (DPoP, thumbprint {})",
+                    dpop.jkt()
+                );
+            } else {
+                eprintln!(
+                    "the service issued bearer tokens (it does not bind them to the device key)"
+                );
+            }
         }
         ClientCommand::RegisterKey { key_use, name, alg } => {
             let alg = crate::keys::alg::Alg::from_jose(&alg)
@@ -197,11 +234,14 @@ pub async fn run(args: ClientArgs, configured_issuer: &str) -> anyhow::Result<bo
                 };
                 default.to_owned()
             });
-            let (file, session) = resume(&http, &session_path, &issuer).await?;
-            let mut device = load_device(&device_path, &file).await?;
-            let key = session.register_key_with(&key_use, &name, alg).await?;
+            let (file, session, mut device) =
+                resume(&http, &session_path, &device_path, &issuer).await?;
+            // For a use that signs, the device's unregistered signing key (the one the
+            // tokens are bound to) when it is for this algorithm.
+            let key = session
+                .register_device_key(&mut device, &key_use, &name, alg)
+                .await?;
             println!("registered {key_use} {} key {}", alg.jose(), key.kid);
-            device.keys.push(key);
             device.save(&device_path)?;
             // A new token, so that the key is among its references.
             file.renew().await?;
@@ -224,8 +264,7 @@ pub async fn run(args: ClientArgs, configured_issuer: &str) -> anyhow::Result<bo
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let payload =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let (file, session) = resume(&http, &session_path, &issuer).await?;
-            let device = load_device(&device_path, &file).await?;
+            let (_, session, device) = resume(&http, &session_path, &device_path, &issuer).await?;
             let sealed = if allow.is_empty() {
                 let (sealed, kids) =
                     seal_for_recipients(&session, &device, &recipients, &payload).await?;
@@ -247,12 +286,12 @@ pub async fn run(args: ClientArgs, configured_issuer: &str) -> anyhow::Result<bo
             println!("{}", serde_json::to_string_pretty(&answer)?);
         }
         ClientCommand::Inbox { folder } => {
-            let (_, session) = resume(&http, &session_path, &issuer).await?;
+            let (_, session, _) = resume(&http, &session_path, &device_path, &issuer).await?;
             let listing = session.list(&folder, None).await?;
             println!("{}", serde_json::to_string_pretty(&listing)?);
         }
         ClientCommand::Fetch { id } => {
-            let (_, session) = resume(&http, &session_path, &issuer).await?;
+            let (_, session, _) = resume(&http, &session_path, &device_path, &issuer).await?;
             let fetched = session
                 .get_json(&format!("/depot/messages/{id}"))
                 .await
@@ -273,8 +312,7 @@ pub async fn run(args: ClientArgs, configured_issuer: &str) -> anyhow::Result<bo
                 }
                 None => None,
             };
-            let (file, session) = resume(&http, &session_path, &issuer).await?;
-            let device = load_device(&device_path, &file).await?;
+            let (_, session, device) = resume(&http, &session_path, &device_path, &issuer).await?;
             let fetched = session.fetch(&id).await.map_err(|e| not_yours(&id, e))?;
             let trust = match trust {
                 Some(trust) => trust,
@@ -312,13 +350,15 @@ struct SessionFile {
     path: PathBuf,
     http: reqwest::Client,
     saved: tokio::sync::Mutex<Saved>,
+    /// The device key the tokens are bound to, if they are.
+    dpop: Option<DpopKey>,
 }
 
 impl SessionFile {
     /// A new access token, kept in the file; answers it.
     async fn renew(&self) -> Result<String, ClientError> {
         let mut saved = self.saved.lock().await;
-        renew(&self.http, &mut saved)
+        renew(&self.http, &mut saved, self.dpop.as_ref())
             .await
             .map_err(|e| ClientError::Renewal(format!("{e:#}")))?;
         save(&self.path, &saved).map_err(|e| ClientError::Renewal(format!("{e:#}")))?;
@@ -332,13 +372,16 @@ impl Renewer for SessionFile {
     }
 }
 
-/// The saved session, renewed when its access token has (nearly) expired by this
-/// machine's clock, and again whenever the service refuses it (its clock decides).
+/// The saved session and this device's keys; the session renewed when its access
+/// token has (nearly) expired by this machine's clock, and again whenever the service
+/// refuses it (its clock decides), and its calls proven by the device key its tokens
+/// are bound to.
 async fn resume(
     http: &reqwest::Client,
     path: &Path,
+    device_path: &Path,
     issuer: &str,
-) -> anyhow::Result<(Arc<SessionFile>, Session)> {
+) -> anyhow::Result<(Arc<SessionFile>, Session, Device)> {
     let text = read_private(path).context("not logged in: run `depot client login` first")?;
     let saved: Saved = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a session file", path.display()))?;
@@ -348,42 +391,62 @@ async fn resume(
             saved.issuer
         );
     }
+    let device = device_for(device_path, &saved.issuer, &saved.client_id)?;
+    let dpop = match &saved.dpop_jkt {
+        Some(jkt) => Some(device.proof_key_for(jkt)?.with_context(|| {
+            format!(
+                "the session is bound to a key that {} no longer holds: run `depot client login` again",
+                device_path.display()
+            )
+        })?),
+        None => None,
+    };
     let token = Session::new(http.clone(), issuer, &saved.access_token);
     let exp = token.claims()?["exp"].as_i64().unwrap_or_default();
     let file = Arc::new(SessionFile {
         path: path.to_owned(),
         http: http.clone(),
         saved: tokio::sync::Mutex::new(saved),
+        dpop: dpop.clone(),
     });
     let access_token = if exp < chrono::Utc::now().timestamp() + 30 {
         file.renew().await?
     } else {
         token.token()
     };
-    let session = Session::new(http.clone(), issuer, &access_token).renewed_by(file.clone());
-    Ok((file, session))
+    let mut session = Session::new(http.clone(), issuer, &access_token).renewed_by(file.clone());
+    if let Some(key) = dpop {
+        session = session.with_dpop(key);
+    }
+    Ok((file, session, device))
 }
 
 /// A new access token: client credentials again for a system client, else the
-/// refresh token (spent: the answer's new one replaces it).
-async fn renew(http: &reqwest::Client, saved: &mut Saved) -> anyhow::Result<()> {
+/// refresh token (spent: the answer's new one replaces it); with a proof by `dpop`,
+/// the key the session's tokens are bound to.
+async fn renew(
+    http: &reqwest::Client,
+    saved: &mut Saved,
+    dpop: Option<&DpopKey>,
+) -> anyhow::Result<()> {
+    let bound = |client: ClientAuth| match dpop {
+        Some(key) => client.with_dpop(key.clone()),
+        None => client,
+    };
     let tokens: Tokens = match (&saved.system_key, &saved.refresh_token) {
         (Some((key, kid)), _) => {
             let pem = std::fs::read(key).with_context(|| format!("reading {}", key.display()))?;
-            login::client_credentials(
-                http,
-                &saved.issuer,
+            let client = bound(ClientAuth::from(ClientAssertionKey::from_pem(
                 &saved.client_id,
                 kid,
                 &pem,
-                &saved.scope,
-            )
-            .await?
+            )?));
+            login::client_credentials_with(http, &saved.issuer, &client, &saved.scope).await?
         }
         (None, Some(refresh)) => login::refresh(
             http,
             &saved.issuer,
-            &ClientAuth::public(&saved.client_id),
+            &bound(ClientAuth::public(&saved.client_id)),
             refresh,
         )
         .await
@@ -391,26 +454,26 @@ async fn renew(http: &reqwest::Client, saved: &mut Saved) -> anyhow::Result<()> 
         (None, None) => bail!("the session has expired: run `depot client login` again"),
     };
     saved.access_token = tokens.access_token;
+    saved.token_type = tokens.token_type;
     if tokens.refresh_token.is_some() {
         saved.refresh_token = tokens.refresh_token;
     }
     Ok(())
 }
 
-async fn load_device(path: &Path, file: &SessionFile) -> anyhow::Result<Device> {
-    let saved = file.saved.lock().await;
+/// The device file of (`issuer`, `client_id`), or a new device when there is none;
+/// refused when it holds keys for another service or client.
+fn device_for(path: &Path, issuer: &str, client_id: &str) -> anyhow::Result<Device> {
     if !path.exists() {
-        return Ok(Device::new(&saved.issuer, &saved.client_id));
+        return Ok(Device::new(issuer, client_id));
     }
     let device = Device::load(path)?;
-    if device.issuer != saved.issuer || device.client_id != saved.client_id {
+    if device.issuer != issuer || device.client_id != client_id {
         bail!(
-            "{} holds keys for {} at {}, not for this session's {} at {}",
+            "{} holds keys for {} at {}, not for {client_id} at {issuer}",
             path.display(),
             device.client_id,
             device.issuer,
-            saved.client_id,
-            saved.issuer
         );
     }
     Ok(device)

@@ -5,17 +5,18 @@
 //! doctor and of her patients would: fresh people each run, logins by the
 //! authorization code flow with PKCE and a loopback redirect (a scripted user agent
 //! fills the login pages a person would), device keys registered through the WebAuthn
-//! ceremony, messages sealed, posted, fetched and opened. Every step says what it
-//! proved; the process succeeds only when every check passed.
+//! ceremony, messages sealed, posted, fetched and opened. Every token is DPoP-bound:
+//! a person's to the signing key of their device, the administrator's to its key.
+//! Every step says what it proved; the process succeeds only when every check passed.
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::login::{self, Credentials, ScriptedBrowser};
+use super::login::{self, ClientAssertionKey, ClientAuth, Credentials, ScriptedBrowser};
 use super::open::{Trust, open};
 use super::seal::{seal_for_recipients, seal_with_symkey};
-use super::{ClientError, Device, Session};
+use super::{Alg, ClientError, Device, DpopKey, Session};
 use crate::config::Config;
 use crate::people::Identifier;
 
@@ -186,6 +187,14 @@ async fn known_addressee(
         claims["identity"]["nihii"] == alice_nihii,
         format!("her token says who she is: {}", claims["identity"]),
     );
+    let bound_to = alice.session.dpop_key().map(|k| k.jkt().to_owned());
+    steps.check(
+        bound_to.is_some() && claims["cnf"]["jkt"].as_str() == bound_to.as_deref(),
+        format!(
+            "it is DPoP-bound to her device's signing key (cnf.jkt {})",
+            claims["cnf"]["jkt"]
+        ),
+    );
 
     steps.step(
         "7.2",
@@ -194,7 +203,7 @@ async fn known_addressee(
     for key_use in ["sig", "enc"] {
         let key = alice
             .session
-            .register_key(key_use, "Alice's laptop")
+            .register_device_key(&mut alice.device, key_use, "Alice's laptop", Alg::Es256)
             .await?;
         steps.check(
             true,
@@ -203,11 +212,26 @@ async fn known_addressee(
                 key.kid
             ),
         );
-        alice.device.keys.push(key);
     }
-    alice = person_login(http, issuer, app, "Alice", alice_ssin, Some(&profile))
-        .await?
-        .with_device(alice.device);
+    let registered = alice
+        .device
+        .signing_key()
+        .map(|k| k.dpop_key())
+        .transpose()?;
+    steps.check(
+        registered.as_ref().map(DpopKey::jkt) == bound_to.as_deref(),
+        "her sig key is the key her tokens are bound to",
+    );
+    alice = person_login_on(
+        http,
+        issuer,
+        app,
+        "Alice",
+        alice_ssin,
+        Some(&profile),
+        alice.device,
+    )
+    .await?;
     let refs = alice.session.claims()?["keys"].clone();
     let signing = alice
         .device
@@ -227,9 +251,11 @@ async fn known_addressee(
     let mut bobs = Vec::new();
     for device_name in ["Bob's phone", "Bob's tablet"] {
         let mut bob = person_login(http, issuer, app, "Bob", bob_ssin, None).await?;
-        let key = bob.session.register_key("enc", device_name).await?;
+        let key = bob
+            .session
+            .register_device_key(&mut bob.device, "enc", device_name, Alg::Es256)
+            .await?;
         steps.check(true, format!("{device_name}: enc key {}", key.kid));
-        bob.device.keys.push(key);
         bobs.push(bob);
     }
 
@@ -401,15 +427,8 @@ async fn unknown_addressee(
     Ok(())
 }
 
-impl Person {
-    fn with_device(mut self, device: Device) -> Self {
-        self.device = device;
-        self
-    }
-}
-
-/// Logs a person in as the app would: the scripted user agent stands in for the
-/// person at the login pages.
+/// Logs a person in on a new device, as the app would: the scripted user agent stands
+/// in for the person at the login pages.
 async fn person_login(
     http: &reqwest::Client,
     issuer: &str,
@@ -418,13 +437,32 @@ async fn person_login(
     ssin: &str,
     profile: Option<&str>,
 ) -> Result<Person, ClientError> {
+    let device = Device::new(issuer, app);
+    person_login_on(http, issuer, app, name, ssin, profile, device).await
+}
+
+/// The same on `device`, its tokens bound to the device's signing key (one is made
+/// when it has none yet, and registered later).
+async fn person_login_on(
+    http: &reqwest::Client,
+    issuer: &str,
+    app: &str,
+    name: &'static str,
+    ssin: &str,
+    profile: Option<&str>,
+    device: Device,
+) -> Result<Person, ClientError> {
+    let device = device.with_proof_key()?;
+    let key = device
+        .proof_key()?
+        .ok_or_else(|| ClientError::Device("no signing key".into()))?;
     let browser = ScriptedBrowser::new()
         .map_err(|e| ClientError::Protocol(format!("{name}'s browser: {e}")))?;
     let tokens = browser
-        .log_in(
+        .log_in_as(
             http,
             issuer,
-            app,
+            &ClientAuth::public(app).with_dpop(key.clone()),
             SCOPES,
             Credentials {
                 username: ssin,
@@ -435,8 +473,8 @@ async fn person_login(
         .await
         .map_err(|e| ClientError::Protocol(format!("{name}'s login: {e}")))?;
     Ok(Person {
-        session: Session::new(http.clone(), issuer, &tokens.access_token),
-        device: Device::new(issuer, app),
+        session: Session::for_tokens(http.clone(), issuer, &tokens, Some(&key)),
+        device,
     })
 }
 
@@ -452,17 +490,23 @@ async fn administrator(
     let jwk = crate::keys::jwk::from_openssl(&public, "demo-admin", crate::keys::KeyUse::Sig)
         .map_err(|e| anyhow::anyhow!(e))?;
     crate::operator::bootstrap_jwks(config, &client_id, json!({"keys": [jwk.jwk]})).await?;
-    let tokens = login::client_credentials(
-        http,
-        issuer,
+    // Its token is bound to the key it authenticates with: it has no other.
+    let dpop = DpopKey::new(&key, Alg::Es256)?;
+    let client = ClientAuth::from(ClientAssertionKey::from_pem(
         &client_id,
         "demo-admin",
         pem.as_bytes(),
-        "admin",
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("the administrator's token: {e}"))?;
-    Ok(Session::new(http.clone(), issuer, &tokens.access_token))
+    )?)
+    .with_dpop(dpop.clone());
+    let tokens = login::client_credentials_with(http, issuer, &client, "admin")
+        .await
+        .map_err(|e| anyhow::anyhow!("the administrator's token: {e}"))?;
+    Ok(Session::for_tokens(
+        http.clone(),
+        issuer,
+        &tokens,
+        Some(&dpop),
+    ))
 }
 
 async fn admin_post(admin: &Session, path: &str, body: &Value) -> anyhow::Result<Value> {

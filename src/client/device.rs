@@ -5,10 +5,17 @@
 //! algorithm, when it was registered, and the PKCS#8 PEM private key. It is written with mode 0600 through a
 //! temporary file and a rename, and refused when group or others can read it (as ssh
 //! refuses a private key file anyone else can read).
+//!
+//! The device's signing key is also the key its tokens are bound to (DPoP, RFC 9449):
+//! a login happens before any key can be registered (registering needs a token), so
+//! the signing key pair is made first and kept as `unregistered`; the login binds the
+//! tokens to it, and the next registration of a signing key registers that very pair,
+//! so the keystore's `sig` key and the tokens' `cnf.jkt` are one key.
 
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use josekit::jws::{self, JwsSigner};
 use openssl::ec::{EcGroup, EcKey};
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
@@ -16,6 +23,7 @@ use openssl::rsa::Rsa;
 use serde::{Deserialize, Serialize};
 
 use super::ClientError;
+use super::dpop::DpopKey;
 use crate::keys::alg::{Alg, MIN_RSA_BITS};
 
 /// One registered key and its private half.
@@ -61,6 +69,51 @@ impl DeviceKey {
     pub fn decrypts(&self) -> bool {
         self.key_use == "enc" || self.key_use == "sig+enc"
     }
+
+    /// DPoP proofs by this key.
+    pub fn dpop_key(&self) -> Result<DpopKey, ClientError> {
+        DpopKey::new(&self.private_key()?, self.sig_alg()?)
+    }
+}
+
+/// The device's signing key pair, made before it could be registered (see the module
+/// documentation).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct UnregisteredKey {
+    /// The JOSE signature algorithm it is for.
+    pub alg: String,
+    pub created_at: DateTime<Utc>,
+    /// PKCS#8 PEM.
+    pub private_pem: String,
+}
+
+impl UnregisteredKey {
+    pub fn sig_alg(&self) -> Result<Alg, ClientError> {
+        Alg::from_jose(&self.alg).ok_or_else(|| {
+            ClientError::Device(format!(
+                "the unregistered key: unknown algorithm {:?}",
+                self.alg
+            ))
+        })
+    }
+
+    pub fn private_key(&self) -> Result<PKey<Private>, ClientError> {
+        PKey::private_key_from_pem(self.private_pem.as_bytes())
+            .map_err(|e| ClientError::Device(format!("the unregistered key: {e}")))
+    }
+
+    pub fn dpop_key(&self) -> Result<DpopKey, ClientError> {
+        DpopKey::new(&self.private_key()?, self.sig_alg()?)
+    }
+}
+
+impl std::fmt::Debug for UnregisteredKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnregisteredKey")
+            .field("alg", &self.alg)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for DeviceKey {
@@ -80,6 +133,10 @@ pub struct Device {
     pub issuer: String,
     pub client_id: String,
     pub keys: Vec<DeviceKey>,
+    /// The signing key pair made before any signing key was registered, which the
+    /// tokens are bound to until it is registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unregistered: Option<UnregisteredKey>,
 }
 
 impl Device {
@@ -88,10 +145,60 @@ impl Device {
             issuer: issuer.to_owned(),
             client_id: client_id.to_owned(),
             keys: Vec::new(),
+            unregistered: None,
         }
     }
 
-    /// The newest key that signs.
+    /// The same device with a signing key pair to bind tokens to (ES256), made unless
+    /// it has one, registered or not.
+    pub fn with_proof_key(mut self) -> Result<Self, ClientError> {
+        self.ensure_proof_key()?;
+        Ok(self)
+    }
+
+    /// Makes a signing key pair (ES256) to bind tokens to, unless the device has one,
+    /// registered or not; `true` when it made one (the file is to be saved).
+    pub fn ensure_proof_key(&mut self) -> Result<bool, ClientError> {
+        if self.signing_key().is_some() || self.unregistered.is_some() {
+            return Ok(false);
+        }
+        let alg = Alg::Es256;
+        let (_, pem) = generate(alg)?;
+        self.unregistered = Some(UnregisteredKey {
+            alg: alg.jose().to_owned(),
+            created_at: Utc::now(),
+            private_pem: pem,
+        });
+        Ok(true)
+    }
+
+    /// The key a new login binds its tokens to: the newest registered signing key, else
+    /// the unregistered one; none when the device has neither
+    /// ([`Self::ensure_proof_key`] makes one).
+    pub fn proof_key(&self) -> Result<Option<DpopKey>, ClientError> {
+        match (self.signing_key(), &self.unregistered) {
+            (Some(key), _) => key.dpop_key().map(Some),
+            (None, Some(key)) => key.dpop_key().map(Some),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// The signing key, registered or not, whose thumbprint is `jkt`: the one a login's
+    /// tokens were bound to.
+    pub fn proof_key_for(&self, jkt: &str) -> Result<Option<DpopKey>, ClientError> {
+        for key in self.keys.iter().rev().filter(|k| k.signs()) {
+            let key = key.dpop_key()?;
+            if key.jkt() == jkt {
+                return Ok(Some(key));
+            }
+        }
+        match &self.unregistered {
+            Some(key) => Ok(Some(key.dpop_key()?).filter(|k| k.jkt() == jkt)),
+            None => Ok(None),
+        }
+    }
+
+    /// The newest registered key that signs.
     pub fn signing_key(&self) -> Option<&DeviceKey> {
         self.keys.iter().rev().find(|k| k.signs())
     }
@@ -171,6 +278,28 @@ fn check_private(path: &Path) -> Result<(), ClientError> {
 #[cfg(not(unix))]
 fn check_private(_path: &Path) -> Result<(), ClientError> {
     Ok(())
+}
+
+/// A JWS signer for `key` with `alg`.
+pub fn jws_signer(key: &PKey<Private>, alg: Alg) -> Result<Box<dyn JwsSigner>, ClientError> {
+    let crypto = |e: josekit::JoseError| ClientError::Crypto(e.to_string());
+    let openssl = |e: openssl::error::ErrorStack| ClientError::Crypto(e.to_string());
+    if alg == Alg::Ps256 {
+        // josekit 0.10 reads a PKCS#8 key for PSS only when its algorithm is
+        // RSASSA-PSS, and fails on a PKCS#1 PEM under OpenSSL 3; a plain RSA key goes
+        // as PKCS#1 DER, with the parameters of PS256.
+        let pkcs1 = key
+            .rsa()
+            .and_then(|rsa| rsa.private_key_to_der())
+            .map_err(openssl)?;
+        return Ok(Box::new(jws::PS256.signer_from_der(pkcs1).map_err(crypto)?));
+    }
+    let pem = key.private_key_to_pem_pkcs8().map_err(openssl)?;
+    Ok(match alg {
+        Alg::Es256 => Box::new(jws::ES256.signer_from_pem(&pem).map_err(crypto)?),
+        Alg::EdDsa => Box::new(jws::EdDSA.signer_from_pem(&pem).map_err(crypto)?),
+        Alg::Rs256 | Alg::Ps256 => Box::new(jws::RS256.signer_from_pem(&pem).map_err(crypto)?),
+    })
 }
 
 /// A new P-256 key pair, as PKCS#8 PEM.

@@ -8,6 +8,9 @@
 //!   `private_key_jwt` (RFC 7523 §2.2).
 //! - Refreshing the tokens of a client that was given a refresh token (RFC 6749 §6).
 //!
+//! A client with a DPoP key ([`ClientAuth::with_dpop`]) sends a proof by it with every
+//! token request, and what is issued is bound to it (RFC 9449).
+//!
 //! Refusals name what the server said: the token endpoint's error object (RFC 6749
 //! §5.2) and the error sent back to the redirect URI (§4.1.2.1) keep their `error` and
 //! `error_description`. [`ScriptedBrowser`] fills the person-facing login pages when
@@ -28,7 +31,7 @@ pub use authorization_code::{
     authorization_url, exchange_code, login_with_browser, open_system_browser,
 };
 pub use client_auth::{ClientAssertionKey, ClientAuth, JWT_BEARER};
-pub use client_credentials::client_credentials;
+pub use client_credentials::{client_credentials, client_credentials_with};
 pub use error::LoginError;
 pub use loopback::LoopbackRedirect;
 pub use pkce::Pkce;

@@ -4,12 +4,15 @@
 //! symmetric key), and open (decrypt, then check the signer's key as it was at the
 //! timestamp, its reference in the sender's claims, the signature and the timestamp).
 //!
-//! Everything here talks to the service over HTTP, as any other client would.
+//! Everything here talks to the service over HTTP, as any other client would. Tokens
+//! are bound to the device's signing key (DPoP, RFC 9449, see [`dpop`]) whenever the
+//! service binds them: every call then carries a fresh proof by that key.
 
 pub mod authenticator;
 pub mod cli;
 pub mod demo;
 pub mod device;
+pub mod dpop;
 pub mod login;
 pub mod open;
 pub mod renewal;
@@ -25,6 +28,7 @@ use crate::people::Identifier;
 
 pub use crate::keys::alg::Alg;
 pub use device::{Device, DeviceKey};
+pub use dpop::DpopKey;
 pub use verdict::{Check, Verdict};
 
 #[derive(Debug, thiserror::Error)]
@@ -100,22 +104,54 @@ impl Fetched {
     }
 }
 
-/// A logged-in caller of the service: its base URL and access token. Clones share the
-/// token, and a renewal ([`Self::renewed_by`]) replaces it for all of them.
+/// A logged-in caller of the service: its base URL and access token, and the key the
+/// token is bound to when it is DPoP-bound. Clones share the token, and a renewal
+/// ([`Self::renewed_by`]) replaces it for all of them.
 #[derive(Clone)]
 pub struct Session {
     pub issuer: String,
     token: renewal::CurrentToken,
     http: reqwest::Client,
+    dpop: Option<DpopKey>,
 }
 
 impl Session {
+    /// A session whose token is a bearer token (see [`Self::with_dpop`]).
     pub fn new(http: reqwest::Client, issuer: &str, token: &str) -> Self {
         Self {
             issuer: issuer.trim_end_matches('/').to_owned(),
             token: renewal::CurrentToken::new(token),
             http,
+            dpop: None,
         }
+    }
+
+    /// The session of what the token endpoint issued: DPoP-bound to `key` when the
+    /// answer says `token_type` `DPoP`; a bearer token otherwise (a service that does
+    /// not bind tokens ignores the proof and says `Bearer`).
+    pub fn for_tokens(
+        http: reqwest::Client,
+        issuer: &str,
+        tokens: &login::Tokens,
+        key: Option<&DpopKey>,
+    ) -> Self {
+        let session = Self::new(http, issuer, &tokens.access_token);
+        match key {
+            Some(key) if tokens.is_dpop() => session.with_dpop(key.clone()),
+            _ => session,
+        }
+    }
+
+    /// The same session, its token DPoP-bound to `key`: every call is sent as
+    /// `Authorization: DPoP` with a proof by it.
+    pub fn with_dpop(mut self, key: DpopKey) -> Self {
+        self.dpop = Some(key);
+        self
+    }
+
+    /// The key the token is bound to, if it is.
+    pub fn dpop_key(&self) -> Option<&DpopKey> {
+        self.dpop.as_ref()
     }
 
     /// The same session, which renews its token with `renewer` and repeats a call
@@ -172,30 +208,48 @@ impl Session {
         body: Option<&Value>,
     ) -> Result<Option<Value>, ClientError> {
         let url = format!("{}{path}", self.issuer);
-        let mut request = match method {
-            "POST" => self.http.post(&url),
-            "DELETE" => self.http.delete(&url),
-            _ => self.http.get(&url),
-        }
-        .bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request.send().await.map_err(|e| ClientError::Unreachable {
-            url: url.clone(),
-            detail: e.to_string(),
-        })?;
-        let status = response.status();
-        let token_refused = status == reqwest::StatusCode::UNAUTHORIZED
-            && response
-                .headers()
-                .get_all(reqwest::header::WWW_AUTHENTICATE)
-                .iter()
-                .any(|h| {
-                    h.to_str()
-                        .is_ok_and(|h| h.contains("error=\"invalid_token\""))
-                });
-        let text = response.text().await.unwrap_or_default();
+        let mut repeated = false;
+        let (status, token_refused, text) = loop {
+            let mut request = match method {
+                "POST" => self.http.post(&url),
+                "DELETE" => self.http.delete(&url),
+                _ => self.http.get(&url),
+            };
+            request = match &self.dpop {
+                Some(key) => request
+                    .header(
+                        reqwest::header::AUTHORIZATION,
+                        format!("{} {token}", dpop::HEADER),
+                    )
+                    .header(dpop::HEADER, key.proof(method, &url, Some(token))?),
+                None => request.bearer_auth(token),
+            };
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = request.send().await.map_err(|e| ClientError::Unreachable {
+                url: url.clone(),
+                detail: e.to_string(),
+            })?;
+            let status = response.status();
+            let challenge = (status == reqwest::StatusCode::UNAUTHORIZED)
+                .then(|| dpop::challenge_error(response.headers()))
+                .flatten();
+            if let Some(key) = &self.dpop
+                && key.answered(&url, status, response.headers(), challenge.as_deref())
+                    == dpop::Retry::Once
+                && !repeated
+            {
+                repeated = true;
+                continue;
+            }
+            let token_refused = challenge.as_deref() == Some("invalid_token");
+            break (
+                status,
+                token_refused,
+                response.text().await.unwrap_or_default(),
+            );
+        };
         if !status.is_success() {
             let detail = serde_json::from_str::<Value>(&text)
                 .ok()
@@ -259,6 +313,54 @@ impl Session {
         name: &str,
         alg: Alg,
     ) -> Result<DeviceKey, ClientError> {
+        let (key, pem) = device::generate(alg)?;
+        self.register_key_pair(key_use, name, alg, &key, pem).await
+    }
+
+    /// Registers a key for `device` and keeps it there: for a use that signs, the
+    /// device's unregistered signing key pair when it is for `alg` (the one its tokens
+    /// are bound to, see [`device`]), else a new key pair.
+    pub async fn register_device_key(
+        &self,
+        device: &mut Device,
+        key_use: &str,
+        name: &str,
+        alg: Alg,
+    ) -> Result<DeviceKey, ClientError> {
+        let signs = key_use == "sig" || key_use == "sig+enc";
+        let unregistered = device
+            .unregistered
+            .clone()
+            .filter(|key| signs && key.sig_alg().ok() == Some(alg));
+        let registered = match &unregistered {
+            Some(key) => {
+                self.register_key_pair(
+                    key_use,
+                    name,
+                    alg,
+                    &key.private_key()?,
+                    key.private_pem.clone(),
+                )
+                .await?
+            }
+            None => self.register_key_with(key_use, name, alg).await?,
+        };
+        if unregistered.is_some() {
+            device.unregistered = None;
+        }
+        device.keys.push(registered.clone());
+        Ok(registered)
+    }
+
+    /// The registration ceremony for the key pair `key` (`pem`, PKCS#8) of this device.
+    pub async fn register_key_pair(
+        &self,
+        key_use: &str,
+        name: &str,
+        alg: Alg,
+        key: &openssl::pkey::PKey<openssl::pkey::Private>,
+        pem: String,
+    ) -> Result<DeviceKey, ClientError> {
         let started = self
             .post_json(
                 "/keys/registrations",
@@ -268,9 +370,8 @@ impl Session {
         let id = started["registrationId"]
             .as_str()
             .ok_or_else(|| ClientError::Protocol("no registrationId".into()))?;
-        let (key, pem) = device::generate(alg)?;
         let credential =
-            authenticator::make_credential(&started["publicKey"], &self.issuer, &key, alg)?;
+            authenticator::make_credential(&started["publicKey"], &self.issuer, key, alg)?;
         let registered = self
             .post_json(
                 &format!("/keys/registrations/{id}"),

@@ -9,7 +9,7 @@ use josekit::jwe::{self, JweEncrypter, JweHeader, JweHeaderSet};
 use josekit::jws::{self, JwsHeader};
 use serde_json::Value;
 
-use super::{Alg, ClientError, Device, DeviceKey, Session};
+use super::{ClientError, Device, DeviceKey, Session};
 use crate::people::Identifier;
 
 /// A sealed message as it is posted.
@@ -39,23 +39,7 @@ pub fn sign(payload: &[u8], key: &DeviceKey) -> Result<String, ClientError> {
         )));
     }
     let crypto = |e: josekit::JoseError| ClientError::Crypto(e.to_string());
-    let pem = key.private_pem.as_bytes();
-    let signer: Box<dyn jws::JwsSigner> = match key.sig_alg()? {
-        Alg::Es256 => Box::new(jws::ES256.signer_from_pem(pem).map_err(crypto)?),
-        Alg::EdDsa => Box::new(jws::EdDSA.signer_from_pem(pem).map_err(crypto)?),
-        Alg::Rs256 => Box::new(jws::RS256.signer_from_pem(pem).map_err(crypto)?),
-        Alg::Ps256 => {
-            // josekit 0.10 reads a PKCS#8 key for PSS only when its algorithm is
-            // RSASSA-PSS, and fails on a PKCS#1 PEM under OpenSSL 3; a plain RSA key goes
-            // as PKCS#1 DER, with the parameters of PS256.
-            let pkcs1 = key
-                .private_key()?
-                .rsa()
-                .and_then(|rsa| rsa.private_key_to_der())
-                .map_err(|e| ClientError::Crypto(e.to_string()))?;
-            Box::new(jws::PS256.signer_from_der(pkcs1).map_err(crypto)?)
-        }
-    };
+    let signer = super::device::jws_signer(&key.private_key()?, key.sig_alg()?)?;
     let mut header = JwsHeader::new();
     header.set_key_id(&key.kid);
     jws::serialize_compact(payload, &header, signer.as_ref()).map_err(crypto)

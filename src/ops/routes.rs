@@ -1,12 +1,12 @@
 //! The operations' HTTP surface: `/health/live` (the process answers),
 //! `/health/ready` (its dependencies answer), `GET /metrics` and the request metrics
-//! middleware.
+//! middleware, which also dates every answer by the service's clock.
 
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use actix_web::http::header::{CONTENT_TYPE, DATE, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, get, web};
 use serde_json::json;
@@ -14,7 +14,11 @@ use serde_json::json;
 use crate::state::AppState;
 
 /// Counts and times every request by route pattern (never by raw path: ids stay out
-/// of labels), and echoes the request id as `x-request-id`.
+/// of labels), and echoes the request id as `x-request-id`. The `Date` header (RFC
+/// 9110 §6.6.1) is the service's own clock, the one that decides token expiry and the
+/// age of DPoP proofs, rather than the system time the HTTP layer would write: a
+/// client whose clock is off can tell by how much (it dates its DPoP proofs by it).
+/// They are the same in production, where the clock is the system's.
 pub async fn middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -36,6 +40,14 @@ pub async fn middleware(
             .insert(HeaderName::from_static("x-request-id"), id);
     }
     if let Some(state) = state {
+        let date = state
+            .clock
+            .now()
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string();
+        if let Ok(date) = HeaderValue::from_str(&date) {
+            response.headers_mut().insert(DATE, date);
+        }
         let labels = vec![
             ("method", method),
             ("route", route),

@@ -1,6 +1,8 @@
 //! The client the depot asks another TSA for timestamps with, over HTTP: it builds
 //! the request (SHA-256 of the bytes, a random nonce, `certReq`), authenticates with
-//! the depot's own token when configured, retries what may pass, and trusts a reply
+//! the depot's own token when configured (DPoP-bound: each request carries a proof by
+//! the depot's key, and is repeated once with the TSA's nonce when it asks for one),
+//! retries what may pass, and trusts a reply
 //! only once [`super::verify`] has verified it. It works with any RFC 3161 TSA, ours
 //! or another.
 
@@ -67,6 +69,7 @@ impl TsaClient {
         let (request, imprint, nonce) = request(data).map_err(TsaError::Invalid)?;
         let mut failures = Vec::new();
         let mut renewed = false;
+        let mut nonce_given = false;
         let mut attempt = 0;
         while attempt <= self.config.retries {
             if attempt > 0 {
@@ -89,8 +92,10 @@ impl TsaClient {
                 .post(&self.config.url)
                 .header(reqwest::header::CONTENT_TYPE, "application/timestamp-query")
                 .body(request.clone());
-            if let Some(token) = &token {
-                call = call.bearer_auth(token);
+            if let (Some((client, _)), Some(token)) = (&self.config.auth, &token) {
+                call = client
+                    .authorize(call, token, "POST", &self.config.url)
+                    .map_err(|e| TsaError::Auth(e.to_string()))?;
             }
             let response = match call.send().await {
                 Ok(response) => response,
@@ -100,6 +105,17 @@ impl TsaClient {
                 }
             };
             let status = response.status();
+            if let (Some((client, _)), Some(token)) = (&self.config.auth, &token)
+                && token.dpop
+                && client.answered(&self.config.url, &response)
+                && !nonce_given
+            {
+                // The TSA wants its DPoP nonce in the proof: once more with it, without
+                // counting it as an attempt.
+                nonce_given = true;
+                attempt -= 1;
+                continue;
+            }
             if status == reqwest::StatusCode::UNAUTHORIZED
                 && let (Some((client, _)), Some(token), false) =
                     (&self.config.auth, &token, renewed)

@@ -1,14 +1,16 @@
 //! The client library's logins against the real service: a native app's authorization
 //! code flow through its loopback redirect with the scripted browser at the login
-//! pages, the refresh of a confidential app's tokens, the refusals (wrong password,
-//! forged callback, denied consent), and a system client's `private_key_jwt`.
+//! pages (its tokens DPoP-bound to the app's key), the refresh of a confidential app's
+//! tokens, the refusals (wrong password, forged callback, denied consent), and a
+//! system client's `private_key_jwt`.
 
 use std::time::{Duration, Instant};
 
 use depot::client::login::{
     ClientAssertionKey, ClientAuth, Consent, LoginError, LoopbackRedirect, ScriptedBrowser, Tokens,
-    client_credentials, login_with_browser, refresh,
+    client_credentials, client_credentials_with, login_with_browser, refresh,
 };
+use depot::client::{Alg, DpopKey};
 use serde_json::{Value, json};
 
 use crate::forms::*;
@@ -76,10 +78,13 @@ async fn a_native_app_gets_a_persons_tokens_through_its_loopback_redirect() {
     let browser = ScriptedBrowser::new().unwrap();
     let code = totp(TOTP_SECRET, app.now());
     let profile = format!("professional:{doctor}");
+    // The app's key, which its tokens are bound to (DPoP).
+    let key = DpopKey::generate(Alg::Es256).unwrap();
+    let client = ClientAuth::public("depot-cli").with_dpop(key.clone());
 
     let tokens = scripted_login(
         &app,
-        &ClientAuth::public("depot-cli"),
+        &client,
         &browser,
         &person,
         PASSWORD,
@@ -106,36 +111,73 @@ async fn a_native_app_gets_a_persons_tokens_through_its_loopback_redirect() {
     let id_token = jwt_claims(tokens.id_token.as_deref().unwrap());
     assert_eq!(id_token["sub"], person);
     assert_eq!(id_token["aud"], "depot-cli");
+    assert_eq!(tokens.token_type, "DPoP");
+    assert!(tokens.is_dpop());
+    assert_eq!(claims["cnf"]["jkt"], key.jkt(), "{claims}");
     let refresh_token = tokens
         .refresh_token
         .clone()
-        .expect("a public client gets a rotating refresh token");
+        .expect("a public client with a DPoP key gets a rotating refresh token");
     assert_eq!(
-        app.get("/oauth2/userinfo", &tokens.access_token)
-            .await
-            .status(),
+        userinfo(&app, &tokens.access_token, Some(&key)).await,
         200,
-        "the token is accepted by the service"
+        "the token is accepted by the service with a proof by the key"
+    );
+    assert_eq!(
+        userinfo(&app, &tokens.access_token, None).await,
+        401,
+        "and refused as a bearer token"
     );
 
-    // The app renews with its client_id alone; the refresh token is rotated.
+    // The app renews with its client_id and a proof by the same key; the refresh
+    // token is rotated, the new access token bound to the same key. Without a proof,
+    // or with another key, the refresh token is good for nothing.
     let http = reqwest::Client::new();
-    let renewed = refresh(
+    let unbound = refresh(
         &http,
         &app.issuer,
         &ClientAuth::public("depot-cli"),
         &refresh_token,
     )
     .await
-    .unwrap();
+    .unwrap_err();
     assert_eq!(
-        jwt_claims(&renewed.access_token)["identity"],
-        claims["identity"]
+        unbound.oauth_error(),
+        Some("invalid_dpop_proof"),
+        "{unbound}"
     );
+    let thief = ClientAuth::public("depot-cli").with_dpop(DpopKey::generate(Alg::Es256).unwrap());
+    let stolen = refresh(&http, &app.issuer, &thief, &refresh_token)
+        .await
+        .unwrap_err();
+    assert_eq!(stolen.oauth_error(), Some("invalid_grant"), "{stolen}");
+    let renewed = refresh(&http, &app.issuer, &client, &refresh_token)
+        .await
+        .unwrap();
+    let renewed_claims = jwt_claims(&renewed.access_token);
+    assert_eq!(renewed_claims["identity"], claims["identity"]);
+    assert_eq!(renewed_claims["cnf"]["jkt"], key.jkt());
     assert_ne!(
         renewed.refresh_token.as_deref(),
         Some(refresh_token.as_str())
     );
+}
+
+/// `GET /oauth2/userinfo` with `token`: with a DPoP proof by `key`, or as a bearer
+/// token; the status.
+async fn userinfo(app: &TestApp, token: &str, key: Option<&DpopKey>) -> u16 {
+    let url = app.url("/oauth2/userinfo");
+    // The service names itself by its issuer: the proof's htu.
+    let htu = format!("{}/oauth2/userinfo", app.issuer);
+    let request = match key {
+        Some(key) => app
+            .http
+            .get(&url)
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", key.proof("GET", &htu, Some(token)).unwrap()),
+        None => app.http.get(&url).bearer_auth(token),
+    };
+    request.send().await.unwrap().status().as_u16()
 }
 
 #[tokio::test]
@@ -321,6 +363,19 @@ async fn a_system_client_gets_a_token_with_its_key_and_none_with_another() {
     assert_eq!(claims["identity"]["profile"], "system");
     assert_eq!(scopes(&claims), vec!["depot:send"]);
     assert!(tokens.refresh_token.is_none());
+    assert_eq!(tokens.token_type, "Bearer", "no proof, no binding");
+
+    // With a DPoP key, the token is bound to it.
+    let key = DpopKey::generate(Alg::EdDsa).unwrap();
+    let bound = ClientAuth::from(
+        ClientAssertionKey::from_pem(&client.id, &client.key.kid, &client.key.private_pem).unwrap(),
+    )
+    .with_dpop(key.clone());
+    let tokens = client_credentials_with(&http, &app.issuer, &bound, "depot:send")
+        .await
+        .unwrap();
+    assert_eq!(tokens.token_type, "DPoP");
+    assert_eq!(jwt_claims(&tokens.access_token)["cnf"]["jkt"], key.jkt());
 
     // Another key under the registered kid: the assertion's signature does not verify.
     let impostor = ClientKey::generate(&client.key.kid);

@@ -47,14 +47,13 @@ pub async fn exchange_code(
     verifier: &str,
     redirect_uri: &str,
 ) -> Result<Tokens, LoginError> {
-    let auth = client.form_params(&token_endpoint::token_endpoint(issuer))?;
     let grant = [
         ("grant_type", "authorization_code"),
         ("code", code),
         ("redirect_uri", redirect_uri),
         ("code_verifier", verifier),
     ];
-    token_endpoint::request(http, issuer, &grant, &auth).await
+    token_endpoint::request(http, issuer, &grant, client).await
 }
 
 /// A whole login through a browser: a loopback redirect on a fresh port, a fresh PKCE

@@ -1,7 +1,8 @@
 //! How a client authenticates at the token endpoint: `none` for a public client, which
 //! only names itself with `client_id` (RFC 6749 §2.3, §3.2.1), or `private_key_jwt`
 //! (RFC 7523 §2.2, OpenID Connect Core §9): a short-lived ES256 assertion signed with
-//! the client's registered P-256 key. The server refuses shared secrets.
+//! the client's registered P-256 key. The server refuses shared secrets. Either may
+//! come with a DPoP key (RFC 9449) that what is issued is bound to.
 
 use std::fmt;
 
@@ -11,6 +12,7 @@ use openssl::pkey::PKey;
 use serde_json::json;
 
 use super::LoginError;
+use crate::client::DpopKey;
 
 /// RFC 7523 §2.2: the `client_assertion_type` of a JWT assertion.
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -100,27 +102,50 @@ impl ClientAssertionKey {
     }
 }
 
-/// How a client proves who it is at the token endpoint.
+/// How a client proves who it is at the token endpoint, and the key it binds what it
+/// is issued to, if any.
 #[derive(Debug)]
-pub enum ClientAuth {
+pub struct ClientAuth {
+    method: Method,
+    dpop: Option<DpopKey>,
+}
+
+#[derive(Debug)]
+enum Method {
     /// A public client (a native app, the CLI): no secret, only its `client_id`.
     None { client_id: String },
-    /// A confidential client with a registered key (the only kind that gets refresh
-    /// tokens from this server).
+    /// A confidential or system client with a registered key.
     PrivateKeyJwt(ClientAssertionKey),
 }
 
 impl ClientAuth {
+    /// A public client, which only names itself. It gets a refresh token only with a
+    /// DPoP key ([`Self::with_dpop`]).
     pub fn public(client_id: &str) -> Self {
-        Self::None {
-            client_id: client_id.to_owned(),
+        Self {
+            method: Method::None {
+                client_id: client_id.to_owned(),
+            },
+            dpop: None,
         }
     }
 
+    /// The same client, sending a DPoP proof by `key` with every token request: the
+    /// tokens issued are bound to it (RFC 9449 §5), and refreshing needs it again.
+    pub fn with_dpop(mut self, key: DpopKey) -> Self {
+        self.dpop = Some(key);
+        self
+    }
+
+    /// The key its tokens are bound to, if any.
+    pub fn dpop(&self) -> Option<&DpopKey> {
+        self.dpop.as_ref()
+    }
+
     pub fn client_id(&self) -> &str {
-        match self {
-            Self::None { client_id } => client_id,
-            Self::PrivateKeyJwt(key) => key.client_id(),
+        match &self.method {
+            Method::None { client_id } => client_id,
+            Method::PrivateKeyJwt(key) => key.client_id(),
         }
     }
 
@@ -129,16 +154,19 @@ impl ClientAuth {
         &self,
         token_endpoint: &str,
     ) -> Result<Vec<(&'static str, String)>, LoginError> {
-        match self {
-            Self::None { client_id } => Ok(vec![("client_id", client_id.clone())]),
-            Self::PrivateKeyJwt(key) => key.form_params(token_endpoint),
+        match &self.method {
+            Method::None { client_id } => Ok(vec![("client_id", client_id.clone())]),
+            Method::PrivateKeyJwt(key) => key.form_params(token_endpoint),
         }
     }
 }
 
 impl From<ClientAssertionKey> for ClientAuth {
     fn from(key: ClientAssertionKey) -> Self {
-        Self::PrivateKeyJwt(key)
+        Self {
+            method: Method::PrivateKeyJwt(key),
+            dpop: None,
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! itself: authenticated with `private_key_jwt` (RFC 7523 §2.2), no person involved.
 
 use super::token_endpoint::{self, Tokens};
-use super::{ClientAssertionKey, LoginError};
+use super::{ClientAssertionKey, ClientAuth, LoginError};
 
 /// The token request with `scope` (RFC 6749 §4.4.2) and a fresh assertion signed with
 /// the client's key `kid` (a P-256 private key, PEM); the access token (§4.4.3), or
@@ -16,7 +16,17 @@ pub async fn client_credentials(
     scope: &str,
 ) -> Result<Tokens, LoginError> {
     let key = ClientAssertionKey::from_pem(client_id, kid, private_key_pem)?;
-    let auth = key.form_params(&token_endpoint::token_endpoint(issuer))?;
+    client_credentials_with(http, issuer, &ClientAuth::from(key), scope).await
+}
+
+/// The same for a client described by `client` (its assertion key, and the DPoP key
+/// the token is to be bound to, if any).
+pub async fn client_credentials_with(
+    http: &reqwest::Client,
+    issuer: &str,
+    client: &ClientAuth,
+    scope: &str,
+) -> Result<Tokens, LoginError> {
     let grant = [("grant_type", "client_credentials"), ("scope", scope)];
-    token_endpoint::request(http, issuer, &grant, &auth).await
+    token_endpoint::request(http, issuer, &grant, client).await
 }

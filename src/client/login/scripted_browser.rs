@@ -82,13 +82,27 @@ impl ScriptedBrowser {
         scope: &str,
         person: Credentials<'_>,
     ) -> Result<super::Tokens, LoginError> {
+        let client = super::ClientAuth::public(client_id);
+        self.log_in_as(http, issuer, &client, scope, person).await
+    }
+
+    /// The same for the app `client` (e.g. a public app whose tokens are bound to a
+    /// device key, [`ClientAuth::with_dpop`](super::ClientAuth::with_dpop)).
+    pub async fn log_in_as(
+        self,
+        http: &reqwest::Client,
+        issuer: &str,
+        client: &super::ClientAuth,
+        scope: &str,
+        person: Credentials<'_>,
+    ) -> Result<super::Tokens, LoginError> {
         let username = person.username.to_owned();
         let password = person.password.to_owned();
         let profile = person.profile.map(str::to_owned);
         super::login_with_browser(
             http,
             issuer,
-            &super::ClientAuth::public(client_id),
+            client,
             scope,
             move |url| async move {
                 self.login(&url, &username, &password, None, profile.as_deref())

@@ -1,17 +1,24 @@
 //! The token endpoint as a client sees it (RFC 6749 §3.2): a form POST answered by a
-//! token response (§5.1) or an error object (§5.2).
+//! token response (§5.1) or an error object (§5.2). A client with a DPoP key sends a
+//! proof with every request (RFC 9449 §5), so that what is issued is bound to it, and
+//! repeats a request once when the server asks for its nonce (`use_dpop_nonce`, §8).
 
 use std::fmt;
 
 use reqwest::header::ACCEPT;
 use serde::Deserialize;
 
-use super::LoginError;
+use super::{ClientAuth, LoginError};
+use crate::client::dpop;
 
 /// What the token endpoint issued (RFC 6749 §5.1). `Debug` shows no token.
 #[derive(Clone, Deserialize)]
 pub struct Tokens {
     pub access_token: String,
+    /// `DPoP` for a token bound to the key of the request's proof (RFC 9449 §5),
+    /// `Bearer` otherwise.
+    #[serde(default = "bearer")]
+    pub token_type: String,
     pub refresh_token: Option<String>,
     /// With scope `openid` (OpenID Connect Core §3.1.3.3).
     pub id_token: Option<String>,
@@ -19,11 +26,24 @@ pub struct Tokens {
     pub scope: Option<String>,
 }
 
+fn bearer() -> String {
+    "Bearer".to_owned()
+}
+
+impl Tokens {
+    /// Whether the access token is DPoP-bound (used with `Authorization: DPoP` and a
+    /// proof by the key).
+    pub fn is_dpop(&self) -> bool {
+        self.token_type.eq_ignore_ascii_case(dpop::TOKEN_TYPE)
+    }
+}
+
 impl fmt::Debug for Tokens {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let given = |t: &Option<String>| if t.is_some() { "…" } else { "none" };
         f.debug_struct("Tokens")
             .field("access_token", &"…")
+            .field("token_type", &self.token_type)
             .field("refresh_token", &given(&self.refresh_token))
             .field("id_token", &given(&self.id_token))
             .field("expires_in", &self.expires_in)
@@ -55,50 +75,81 @@ pub(super) async fn send_json(
     request: reqwest::RequestBuilder,
     url: &str,
 ) -> Result<(reqwest::StatusCode, Vec<u8>), LoginError> {
+    let (status, _, body) = send_json_with_headers(request, url).await?;
+    Ok((status, body))
+}
+
+async fn send_json_with_headers(
+    request: reqwest::RequestBuilder,
+    url: &str,
+) -> Result<(reqwest::StatusCode, reqwest::header::HeaderMap, Vec<u8>), LoginError> {
     let response = request
         .header(ACCEPT, "application/json")
         .send()
         .await
         .map_err(|e| LoginError::unreachable(url, &e))?;
     let status = response.status();
+    let headers = response.headers().clone();
     let body = response
         .bytes()
         .await
         .map_err(|e| LoginError::unreachable(url, &e))?;
-    Ok((status, body.to_vec()))
+    Ok((status, headers, body.to_vec()))
 }
 
-/// POSTs the parameters of a grant and those that authenticate the client (see
-/// `ClientAuth`) to the token endpoint of `issuer`.
+/// POSTs the parameters of a grant and those that authenticate `client` to the token
+/// endpoint of `issuer`, with a DPoP proof when the client has a key; once more, with
+/// a fresh client assertion and proof, when the server asks for its DPoP nonce.
 pub(super) async fn request(
     http: &reqwest::Client,
     issuer: &str,
     grant: &[(&str, &str)],
-    client: &[(&str, String)],
+    client: &ClientAuth,
 ) -> Result<Tokens, LoginError> {
     let url = token_endpoint(issuer);
-    let form: Vec<(&str, &str)> = grant
-        .iter()
-        .copied()
-        .chain(client.iter().map(|(k, v)| (*k, v.as_str())))
-        .collect();
-    let (status, body) = send_json(http.post(&url).form(&form), &url).await?;
-    let unexpected = |detail: String| LoginError::UnexpectedResponse {
-        url: url.clone(),
-        status: status.as_u16(),
-        detail,
-    };
-    if status.is_success() {
-        return serde_json::from_slice(&body)
-            .map_err(|e| unexpected(format!("not a token response: {e}")));
-    }
-    match serde_json::from_slice::<ErrorObject>(&body) {
-        Ok(refusal) => Err(LoginError::TokenEndpoint {
+    let mut repeated = false;
+    loop {
+        let auth = client.form_params(&url)?;
+        let form: Vec<(&str, &str)> = grant
+            .iter()
+            .copied()
+            .chain(auth.iter().map(|(k, v)| (*k, v.as_str())))
+            .collect();
+        let mut post = http.post(&url).form(&form);
+        if let Some(key) = client.dpop() {
+            let proof = key
+                .proof("POST", &url, None)
+                .map_err(|e| LoginError::Crypto(e.to_string()))?;
+            post = post.header(dpop::HEADER, proof);
+        }
+        let (status, headers, body) = send_json_with_headers(post, &url).await?;
+        let unexpected = |detail: String| LoginError::UnexpectedResponse {
+            url: url.clone(),
             status: status.as_u16(),
-            error: refusal.error,
-            description: refusal.error_description,
-        }),
-        Err(_) => Err(unexpected(excerpt(&body))),
+            detail,
+        };
+        let refusal = (!status.is_success())
+            .then(|| serde_json::from_slice::<ErrorObject>(&body).ok())
+            .flatten();
+        if let Some(key) = client.dpop() {
+            let error = refusal.as_ref().map(|r| r.error.as_str());
+            if key.answered(&url, status, &headers, error) == dpop::Retry::Once && !repeated {
+                repeated = true;
+                continue;
+            }
+        }
+        if status.is_success() {
+            return serde_json::from_slice(&body)
+                .map_err(|e| unexpected(format!("not a token response: {e}")));
+        }
+        return match refusal {
+            Some(refusal) => Err(LoginError::TokenEndpoint {
+                status: status.as_u16(),
+                error: refusal.error,
+                description: refusal.error_description,
+            }),
+            None => Err(unexpected(excerpt(&body))),
+        };
     }
 }
 
@@ -132,6 +183,7 @@ mod tests {
     fn debug_shows_no_token() {
         let tokens = Tokens {
             access_token: "secret-access".into(),
+            token_type: "DPoP".into(),
             refresh_token: Some("secret-refresh".into()),
             id_token: None,
             expires_in: 300,

@@ -10,6 +10,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use depot::client::login::ScriptedBrowser;
+use depot::client::{Device, Session};
 use serde_json::Value;
 
 use crate::forms::PASSWORD;
@@ -85,6 +86,29 @@ impl Terminal {
 
     pub fn session(&self) -> Value {
         serde_json::from_slice(&std::fs::read(self.home().join("session.json")).unwrap()).unwrap()
+    }
+
+    /// `device.json`, as JSON.
+    pub fn device(&self) -> Value {
+        serde_json::from_slice(&std::fs::read(self.home().join("device.json")).unwrap()).unwrap()
+    }
+
+    /// The session the commands keep, taken up by the library as an application
+    /// would: its access token, with proofs by the device key it is bound to.
+    pub fn library_session(&self) -> Session {
+        let saved = self.session();
+        let device = Device::load(&self.home().join("device.json")).unwrap();
+        let jkt = saved["dpop_jkt"].as_str().expect("a DPoP-bound session");
+        let key = device
+            .proof_key_for(jkt)
+            .unwrap()
+            .expect("the key it is bound to");
+        Session::new(
+            reqwest::Client::new(),
+            &self.issuer,
+            saved["access_token"].as_str().unwrap(),
+        )
+        .with_dpop(key)
     }
 
     pub fn command(&self, args: &[&str]) -> Command {

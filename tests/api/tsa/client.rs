@@ -17,7 +17,7 @@ use openssl::x509::X509;
 use x509_tsp::TimeStampReq;
 
 use super::pki::{Pki, openssl};
-use crate::helpers::{jwt_claims, spawn_app};
+use crate::helpers::{jwt_claims, spawn_app, spawn_app_with};
 
 type Behaviour = Arc<dyn Fn(Vec<u8>) -> HttpResponse + Send + Sync>;
 
@@ -123,11 +123,39 @@ async fn the_depot_gets_a_verified_proof_from_its_own_tsa_with_its_own_token() {
     let resource = format!("{}/tsa", app.issuer);
     let client = &app.state.service_client;
     let token = client.token("tsa", &resource).await.unwrap();
-    let claims = jwt_claims(&token);
+    let claims = jwt_claims(&token.access_token);
     assert_eq!(claims["client_id"], "depot-service");
     assert_eq!(claims["aud"], resource);
     app.state.stamper.client.stamp(DATA).await.unwrap();
     assert_eq!(client.token("tsa", &resource).await.unwrap(), token);
+
+    // It is DPoP-bound to the depot's own client key, the one registered for it (whose
+    // kid is its thumbprint): taken from the depot and sent as a bearer token, or
+    // without a proof, the TSA refuses it.
+    assert!(token.dpop, "{token:?}");
+    let registered = depot::authz::store::get_client(&app.state.db, "depot-service")
+        .await
+        .unwrap()
+        .unwrap();
+    let kid = &registered.jwks.as_ref().unwrap().keys[0].kid;
+    assert_eq!(claims["cnf"]["jkt"], kid.as_str(), "{claims}");
+    assert_eq!(client.jkt(), kid);
+    let query = std::fs::read(dir.join("r.tsr")).unwrap();
+    for authorization in [
+        format!("Bearer {}", token.access_token),
+        format!("DPoP {}", token.access_token),
+    ] {
+        let refused = app
+            .http
+            .post(app.url("/tsa"))
+            .header("authorization", &authorization)
+            .header("content-type", "application/timestamp-query")
+            .body(query.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 401, "{authorization:.10}");
+    }
 
     // Revoked behind its back: the TSA answers 401, the client gets a new token once
     // and the timestamp is still obtained.
@@ -149,6 +177,30 @@ async fn the_depot_gets_a_verified_proof_from_its_own_tsa_with_its_own_token() {
     app.clock.advance(280);
     assert_ne!(client.token("tsa", &resource).await.unwrap(), current);
     app.state.stamper.client.stamp(DATA).await.unwrap();
+}
+
+/// With `DEPOT_DPOP_NONCE=required`, the depot's client gives the token endpoint and
+/// its TSA the nonce each asks for, and still gets its timestamps.
+#[tokio::test]
+async fn the_depot_gives_its_tsa_the_dpop_nonce_it_requires() {
+    let app = spawn_app_with(|s| {
+        s.authz.dpop_nonce = depot::config::DpopNonce::Required;
+        s.authz.access_token_ttl_seconds = 3600;
+    })
+    .await;
+    let client = &app.state.service_client;
+    let resource = format!("{}/tsa", app.issuer);
+    app.state.stamper.client.stamp(DATA).await.unwrap();
+    let token = client.token("tsa", &resource).await.unwrap();
+    assert!(token.dpop, "{token:?}");
+
+    // Ten minutes on, the nonce it holds is stale but its token is not: the TSA asks
+    // for its current nonce and gets it with the same token, which is not renewed.
+    app.clock.advance(700);
+    app.state.stamper.client.stamp(DATA).await.unwrap();
+    assert_eq!(client.token("tsa", &resource).await.unwrap(), token);
+    // The depot's own proofs of reception go the same way.
+    app.state.stamper.stamp(DATA).await.unwrap();
 }
 
 #[tokio::test]
