@@ -161,14 +161,6 @@ impl DpopVerifier {
             .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)))
             .ok_or_else(|| invalid("the proof has no numeric iat"))?;
         let now = self.clock.now().timestamp();
-        if iat > now + self.leeway_seconds {
-            return Err(invalid("the proof's iat is in the future"));
-        }
-        if iat < now - MAX_AGE_SECONDS - self.leeway_seconds {
-            return Err(invalid(format!(
-                "the proof's iat is more than {MAX_AGE_SECONDS} s old"
-            )));
-        }
         match (target.access_token, claims.ath.as_deref()) {
             (Some(token), Some(ath)) if secrets_equal(ath, &token_hash(token)) => {}
             (Some(_), Some(_)) => {
@@ -179,20 +171,33 @@ impl DpopVerifier {
             (Some(_), None) => return Err(invalid("the proof has no ath for the access token")),
             (None, _) => {}
         }
-        if self.nonce_required
-            && !claims
+        // §4.3 check 11: the proof's age, "as determined by either the iat claim or a
+        // server managed timestamp via the nonce claim". With nonces required, the
+        // nonce is that timestamp (at most two slots old), so a client whose clock is
+        // off recovers by taking the nonce it is given; else `iat` must be recent.
+        let kept_until = if self.nonce_required {
+            if !claims
                 .nonce
                 .as_deref()
                 .is_some_and(|n| self.nonce_is_current(n, now))
-        {
-            return Err(DpopError::UseNonce(self.nonce_at(now)?));
-        }
-        // Kept for as long as its iat would pass the window check above.
-        let expires_at = chrono::DateTime::from_timestamp(
-            iat + MAX_AGE_SECONDS + 2 * self.leeway_seconds + 1,
-            0,
-        )
-        .ok_or_else(|| invalid("the proof's iat is out of range"))?;
+            {
+                return Err(DpopError::UseNonce(self.nonce_at(now)?));
+            }
+            now + 2 * NONCE_SLOT_SECONDS + self.leeway_seconds
+        } else {
+            if iat > now + self.leeway_seconds {
+                return Err(invalid("the proof's iat is in the future"));
+            }
+            if iat < now - MAX_AGE_SECONDS - self.leeway_seconds {
+                return Err(invalid(format!(
+                    "the proof's iat is more than {MAX_AGE_SECONDS} s old"
+                )));
+            }
+            iat + MAX_AGE_SECONDS + 2 * self.leeway_seconds + 1
+        };
+        // The jti is kept for as long as the proof would otherwise pass.
+        let expires_at = chrono::DateTime::from_timestamp(kept_until, 0)
+            .ok_or_else(|| invalid("the proof's iat is out of range"))?;
         let fresh = store::remember_jti(&self.db, &format!("dpop:{jkt}"), jti, expires_at)
             .await
             .map_err(|e| DpopError::Internal(e.to_string()))?;

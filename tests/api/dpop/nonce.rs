@@ -165,3 +165,39 @@ async fn made_up_forged_and_outdated_nonces_are_refused() {
         .make();
     bound_token(token_with(&app, &client, &proof).await, &key.jkt).await;
 }
+
+/// With nonces required, the nonce dates the proof (RFC 9449 §4.3 check 11: "either
+/// the iat claim or a server managed timestamp via the nonce claim"): a client whose
+/// clock is ten minutes off is refused for its `iat` without nonces, and gets through
+/// by taking the nonce it is given; its proof still cannot be used twice.
+#[tokio::test]
+async fn a_client_with_a_skewed_clock_gets_through_with_the_nonce() {
+    if !jwcrypto_available() {
+        return;
+    }
+    let key = PyKey::generate("ES256");
+    let plain = spawn_app().await;
+    let client = system_client(&plain, "gw").await;
+    let skewed = key
+        .proof(&plain, "POST", &plain.token_endpoint())
+        .claim("iat", json!(plain.now() - 600))
+        .make();
+    refused_at_token_endpoint(&plain, &client, &skewed, "old").await;
+
+    let app = nonce_app().await;
+    let client = system_client(&app, "gw").await;
+    let stale = key
+        .proof(&app, "POST", &app.token_endpoint())
+        .claim("iat", json!(app.now() - 600))
+        .make();
+    let nonce = asked_for_a_nonce(&app, &client, &stale).await;
+    let proof = key
+        .proof(&app, "POST", &app.token_endpoint())
+        .claim("iat", json!(app.now() - 600))
+        .claim("nonce", json!(nonce))
+        .make();
+    bound_token(token_with(&app, &client, &proof).await, &key.jkt).await;
+    let response = app.dpop_token_request(&client, Some(&proof), &[]).await;
+    let description = expect_oauth_error(response, 400, "invalid_dpop_proof").await;
+    assert!(description.contains("already used"), "{description}");
+}
