@@ -258,90 +258,103 @@ fn verify_signature(proof: &str) -> Result<(String, Claims), DpopError> {
     let [header, _, _] = segments.as_slice() else {
         return Err(invalid("the proof is not a compact JWS"));
     };
-    let header: Map<String, Value> = B64
-        .decode(header)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .ok_or_else(|| invalid("the proof's header is not base64url JSON"))?;
-    if header.get("typ").and_then(Value::as_str) != Some(TYP) {
-        return Err(invalid("the proof's typ is not dpop+jwt"));
-    }
-    let alg = header
-        .get("alg")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if !ALGS.contains(&alg) {
-        return Err(invalid(format!(
-            "the proof's alg {alg:?} is not accepted ({})",
-            ALGS.join(", ")
-        )));
-    }
-    let jwk = header
-        .get("jwk")
-        .and_then(Value::as_object)
-        .ok_or_else(|| invalid("the proof's header has no jwk"))?;
-    if let Some(member) = PRIVATE_MEMBERS.iter().find(|m| jwk.contains_key(**m)) {
-        return Err(invalid(format!(
-            "the proof's jwk holds the private member {member:?}"
-        )));
-    }
-    let jkt = super::jwks::thumbprint(&Value::Object(jwk.clone()))
-        .ok_or_else(|| invalid("the proof's jwk is not a public key"))?;
-    let verifier = verifier_for(alg, &jkt, jwk)?;
-    let (payload, _) = josekit::jws::deserialize_compact(proof, &*verifier)
+    let key = proof_key(header)?;
+    let (payload, _) = josekit::jws::deserialize_compact(proof, &*key.verifier)
         .map_err(|_| invalid("the proof's signature does not verify with its jwk"))?;
     let claims = serde_json::from_slice(&payload)
         .map_err(|e| invalid(format!("the proof's claims are malformed: {e}")))?;
-    Ok((jkt, claims))
+    Ok((key.jkt, claims))
 }
 
-/// The verifier of a proof key, built once per key and algorithm (OpenSSL's key
-/// decoding costs more than a verification). Keyed by the thumbprint, that is by the
-/// key material.
-fn verifier_for(
-    alg: &str,
-    jkt: &str,
-    jwk: &Map<String, Value>,
-) -> Result<Arc<dyn JwsVerifier>, DpopError> {
-    static VERIFIERS: Memo<String, Arc<dyn JwsVerifier>> = Memo::new(4096);
-    VERIFIERS.get_or_try_insert(&format!("{alg}:{jkt}"), || {
-        let mut material = jwk.clone();
-        for member in ["alg", "use", "key_ops", "kid"] {
-            material.remove(member);
+/// The key a proof header names, ready to verify.
+#[derive(Clone)]
+struct ProofKey {
+    jkt: String,
+    verifier: Arc<dyn JwsVerifier>,
+}
+
+/// §4.3 checks 3 to 5 on the protected header, and the verifier of its key. A client
+/// sends the same header (`typ`, `alg`, `jwk`) with every proof, so the answer is
+/// remembered by the header's text: the JSON, the thumbprint and OpenSSL's key
+/// decoding are done once per key, the signature on every proof.
+fn proof_key(header: &str) -> Result<ProofKey, DpopError> {
+    static KEYS: Memo<String, ProofKey> = Memo::new(4096);
+    KEYS.get_or_try_insert(header, || {
+        let header: Map<String, Value> = B64
+            .decode(header)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or_else(|| invalid("the proof's header is not base64url JSON"))?;
+        if header.get("typ").and_then(Value::as_str) != Some(TYP) {
+            return Err(invalid("the proof's typ is not dpop+jwt"));
         }
-        if alg.ends_with("S256") && alg != "ES256" {
-            let n = material
-                .get("n")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let bits = B64.decode(n).unwrap_or_default().len() * 8;
-            if bits < 2048 {
-                return Err(invalid("the proof's RSA key has fewer than 2048 bits"));
-            }
+        let alg = header
+            .get("alg")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if !ALGS.contains(&alg) {
+            return Err(invalid(format!(
+                "the proof's alg {alg:?} is not accepted ({})",
+                ALGS.join(", ")
+            )));
         }
-        let jwk = Jwk::from_map(material).map_err(|e| invalid(format!("the proof's jwk: {e}")))?;
-        let built: Result<Arc<dyn JwsVerifier>, josekit::JoseError> = match alg {
-            "ES256" => josekit::jws::ES256
-                .verifier_from_jwk(&jwk)
-                .map(|v| Arc::new(v) as _),
-            "EdDSA" => josekit::jws::EdDSA
-                .verifier_from_jwk(&jwk)
-                .map(|v| Arc::new(v) as _),
-            "PS256" => josekit::jws::PS256
-                .verifier_from_jwk(&jwk)
-                .map(|v| Arc::new(v) as _),
-            _ => josekit::jws::RS256
-                .verifier_from_jwk(&jwk)
-                .map(|v| Arc::new(v) as _),
-        };
-        built.map_err(|_| invalid(format!("the proof's jwk is not a key for {alg}")))
+        let jwk = header
+            .get("jwk")
+            .and_then(Value::as_object)
+            .ok_or_else(|| invalid("the proof's header has no jwk"))?;
+        if let Some(member) = PRIVATE_MEMBERS.iter().find(|m| jwk.contains_key(**m)) {
+            return Err(invalid(format!(
+                "the proof's jwk holds the private member {member:?}"
+            )));
+        }
+        let jkt = super::jwks::thumbprint(&Value::Object(jwk.clone()))
+            .ok_or_else(|| invalid("the proof's jwk is not a public key"))?;
+        let verifier = verifier_for(alg, jwk)?;
+        Ok(ProofKey { jkt, verifier })
     })
+}
+
+/// The verifier of a proof key for `alg`.
+fn verifier_for(alg: &str, jwk: &Map<String, Value>) -> Result<Arc<dyn JwsVerifier>, DpopError> {
+    let mut material = jwk.clone();
+    for member in ["alg", "use", "key_ops", "kid"] {
+        material.remove(member);
+    }
+    if alg.ends_with("S256") && alg != "ES256" {
+        let n = material
+            .get("n")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let bits = B64.decode(n).unwrap_or_default().len() * 8;
+        if bits < 2048 {
+            return Err(invalid("the proof's RSA key has fewer than 2048 bits"));
+        }
+    }
+    let jwk = Jwk::from_map(material).map_err(|e| invalid(format!("the proof's jwk: {e}")))?;
+    let built: Result<Arc<dyn JwsVerifier>, josekit::JoseError> = match alg {
+        "ES256" => josekit::jws::ES256
+            .verifier_from_jwk(&jwk)
+            .map(|v| Arc::new(v) as _),
+        "EdDSA" => josekit::jws::EdDSA
+            .verifier_from_jwk(&jwk)
+            .map(|v| Arc::new(v) as _),
+        "PS256" => josekit::jws::PS256
+            .verifier_from_jwk(&jwk)
+            .map(|v| Arc::new(v) as _),
+        _ => josekit::jws::RS256
+            .verifier_from_jwk(&jwk)
+            .map(|v| Arc::new(v) as _),
+    };
+    built.map_err(|_| invalid(format!("the proof's jwk is not a key for {alg}")))
 }
 
 /// §4.3 check 9: the same URI once query and fragment are dropped, after the
 /// normalizations of RFC 3986 §6.2.2 and §6.2.3 (case of scheme and host, default
 /// port, percent-encoding, dot segments), which `url` applies when parsing.
 fn same_target_uri(htu: &str, expected: &str) -> bool {
+    if htu == expected {
+        return true;
+    }
     let strip = |text: &str| {
         url::Url::parse(text).ok().map(|mut u| {
             u.set_query(None);
