@@ -485,7 +485,7 @@ async fn administrator(
     issuer: &str,
 ) -> anyhow::Result<Session> {
     let client_id = format!("demo-admin-{}", short_id());
-    let (key, pem) = super::device::generate_p256()?;
+    let (key, pem) = super::keypair::generate_p256()?;
     let public = openssl::pkey::PKey::public_key_from_der(&key.public_key_to_der()?)?;
     let jwk = crate::keys::jwk::from_openssl(&public, "demo-admin", crate::keys::KeyUse::Sig)
         .map_err(|e| anyhow::anyhow!(e))?;

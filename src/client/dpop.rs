@@ -96,7 +96,7 @@ impl DpopKey {
             .map_err(|e| ClientError::Crypto(format!("the DPoP key: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
-                signer: super::device::jws_signer(key, alg)?,
+                signer: super::keypair::jws_signer(key, alg)?,
                 jwk,
                 jkt: described.jkt,
                 alg,
@@ -107,7 +107,7 @@ impl DpopKey {
 
     /// A new key, held in memory only: for an application that keeps no device file.
     pub fn generate(alg: Alg) -> Result<Self, ClientError> {
-        let (key, _) = super::device::generate(alg)?;
+        let (key, _) = super::keypair::generate(alg)?;
         Self::new(&key, alg)
     }
 

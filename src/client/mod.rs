@@ -13,6 +13,7 @@ pub mod cli;
 pub mod demo;
 pub mod device;
 pub mod dpop;
+pub mod keypair;
 pub mod login;
 pub mod open;
 pub mod renewal;
@@ -313,7 +314,7 @@ impl Session {
         name: &str,
         alg: Alg,
     ) -> Result<DeviceKey, ClientError> {
-        let (key, pem) = device::generate(alg)?;
+        let (key, pem) = keypair::generate(alg)?;
         self.register_key_pair(key_use, name, alg, &key, pem).await
     }
 

@@ -39,7 +39,7 @@ pub fn sign(payload: &[u8], key: &DeviceKey) -> Result<String, ClientError> {
         )));
     }
     let crypto = |e: josekit::JoseError| ClientError::Crypto(e.to_string());
-    let signer = super::device::jws_signer(&key.private_key()?, key.sig_alg()?)?;
+    let signer = super::keypair::jws_signer(&key.private_key()?, key.sig_alg()?)?;
     let mut header = JwsHeader::new();
     header.set_key_id(&key.kid);
     jws::serialize_compact(payload, &header, signer.as_ref()).map_err(crypto)
