@@ -53,12 +53,11 @@ fn decode_segment(segment: &str) -> Result<Value, OAuthError> {
         .ok_or_else(|| OAuthError::invalid_client("the client assertion is not a JWS"))
 }
 
-/// Authenticates the caller of an OAuth endpoint whose own URL is `endpoint`.
+/// Authenticates the caller of an OAuth endpoint (token, introspection, revocation).
 pub async fn authenticate(
     ctx: &AuthzContext,
     authorization: Option<&str>,
     form: &OAuthForm,
-    endpoint: &str,
 ) -> Result<AuthenticatedClient, OAuthError> {
     if authorization.is_some_and(|h| h.trim_start().to_ascii_lowercase().starts_with("basic"))
         || form.get("client_secret").is_some()
@@ -141,7 +140,7 @@ pub async fn authenticate(
         ));
     }
 
-    let expires_at = check_claims(ctx, &unverified, endpoint)?;
+    let expires_at = check_claims(ctx, &unverified)?;
     let jti = unverified.jti.as_deref().unwrap_or_default();
     // RFC 7523 §3 item 7: a jti is accepted once; kept until the assertion expires.
     let fresh = store::remember_jti(&ctx.db, &unverified.iss, jti, expires_at)
@@ -162,7 +161,6 @@ pub async fn authenticate(
 fn check_claims(
     ctx: &AuthzContext,
     claims: &AssertionClaims,
-    endpoint: &str,
 ) -> Result<DateTime<Utc>, OAuthError> {
     let settings = &ctx.config.settings;
     let leeway = i64::from(settings.authz.clock_leeway_seconds);
@@ -173,14 +171,18 @@ fn check_claims(
             "the assertion's sub must equal its iss",
         ));
     }
+    // API.md, and the audience rule of the RFC 7523 update: one string, this server's
+    // issuer or its token endpoint, whichever endpoint is called. An array, or another
+    // endpoint's URL, could be an assertion meant for (or made by) someone else.
     let issuer = ctx.config.issuer.as_str();
     let token_endpoint = ctx.config.url("/oauth2/token");
-    if ![issuer, token_endpoint.as_str(), endpoint]
-        .iter()
-        .any(|aud| claims.aud.contains(aud))
-    {
+    let single = match &claims.aud {
+        Audience::One(aud) => Some(aud.as_str()),
+        Audience::Many(_) => None,
+    };
+    if !single.is_some_and(|aud| aud == issuer || aud == token_endpoint) {
         return Err(OAuthError::invalid_client(format!(
-            "the assertion's aud must be {issuer} or {token_endpoint}"
+            "the assertion's aud must be one string, {issuer} or {token_endpoint}"
         )));
     }
     let exp = claims

@@ -2,12 +2,13 @@
 //! a parameter sent twice is an error; RFC 8707 lets `resource` repeat.
 
 use super::error::OAuthError;
+use super::params::Params;
 
 pub const FORM: &str = "application/x-www-form-urlencoded";
 
 #[derive(Debug, Clone)]
 pub struct OAuthForm {
-    pairs: Vec<(String, String)>,
+    params: Params,
 }
 
 impl OAuthForm {
@@ -21,25 +22,19 @@ impl OAuthForm {
                 "the body must be {FORM}"
             )));
         }
-        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body)
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        for (i, (name, _)) in pairs.iter().enumerate() {
-            if name != "resource" && pairs[..i].iter().any(|(n, _)| n == name) {
-                return Err(OAuthError::invalid_request(format!(
-                    "the parameter {name} is given more than once"
-                )));
-            }
+        let params =
+            Params::parse(body).map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+        if let Some(name) = params.duplicate() {
+            return Err(OAuthError::invalid_request(format!(
+                "the parameter {name} is given more than once"
+            )));
         }
-        Ok(Self { pairs })
+        Ok(Self { params })
     }
 
     /// A parameter's value; an empty value counts as absent (RFC 6749 §3.1).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(n, v)| n == name && !v.is_empty())
-            .map(|(_, v)| v.as_str())
+        self.params.get(name)
     }
 
     pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
@@ -48,10 +43,7 @@ impl OAuthForm {
     }
 
     pub fn all(&self, name: &str) -> impl Iterator<Item = &str> {
-        self.pairs
-            .iter()
-            .filter(move |(n, v)| n == name && !v.is_empty())
-            .map(|(_, v)| v.as_str())
+        self.params.all(name)
     }
 }
 

@@ -15,6 +15,7 @@ pub mod id_token;
 pub mod jose_openssl;
 pub mod jwks;
 pub mod login;
+pub mod params;
 pub mod pdp;
 pub mod routes;
 pub mod scope;

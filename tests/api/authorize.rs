@@ -293,3 +293,64 @@ async fn consent_denied_is_access_denied() {
     let again = browser.authorize(&auth_query(&client, SCOPE, &pkce)).await;
     assert!(again.form_with("decision").is_some());
 }
+
+/// A flood of parameters costs nothing (issue 22, review item 1): past 64 parameters a
+/// request is refused unread, a form body past the body limit is 413 on the
+/// authorization endpoint too, and the token endpoint refuses a flood of names before
+/// it authenticates anyone.
+#[tokio::test]
+async fn floods_of_parameters_are_refused_unread() {
+    let app = spawn_app().await;
+    let client = app
+        .register_app("app", false, &["depot:read"], json!({}))
+        .await;
+    let pkce = Pkce::new();
+    let mut query = auth_query(&client, SCOPE, &pkce);
+    let names: Vec<String> = (0..64).map(|i| format!("x{i}")).collect();
+    for name in &names {
+        query.push((name.as_str(), "1"));
+    }
+    let page = app.browser().authorize(&query).await;
+    assert_eq!(page.status, 400);
+    assert!(page.location.is_none(), "a page, not a redirect");
+    assert!(page.body.contains("more than 64 parameters"), "{}", page.body);
+
+    // 100 KiB of short names, posted: over the 64 KiB body limit.
+    let flood: Vec<String> = (0..16_000).map(|i| format!("n{i}")).collect();
+    let flood = format!("client_id={}&{}", client.id, flood.join("&"));
+    assert!(flood.len() > 64 * 1024);
+    let response = app
+        .http
+        .post(app.url("/oauth2/authorize"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(flood.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    assert!(response.headers().get("location").is_none());
+
+    // Under the limit but past 64 parameters, at the authorization and token endpoints.
+    let under: String = flood.chars().take(60 * 1024).collect();
+    let under = &under[..under.rfind('&').unwrap()];
+    let response = app
+        .http
+        .post(app.url("/oauth2/authorize"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(under.to_owned())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("more than 64 parameters"));
+    let response = app
+        .http
+        .post(app.url("/oauth2/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("grant_type=client_credentials&{under}"))
+        .send()
+        .await
+        .unwrap();
+    let description = expect_oauth_error(response, 400, "invalid_request").await;
+    assert!(description.contains("more than 64 parameters"), "{description}");
+}

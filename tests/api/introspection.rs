@@ -5,8 +5,9 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 
 async fn introspect(app: &TestApp, caller: &TestClient, token: &str) -> reqwest::Response {
-    let endpoint = format!("{}/oauth2/introspect", app.issuer);
-    let assertion = caller.key.sign(&caller.claims(&endpoint, app.now()));
+    // The assertion's audience is the issuer (or the token endpoint), whichever
+    // endpoint it is sent to.
+    let assertion = caller.key.sign(&caller.claims(&app.issuer, app.now()));
     app.post_form(
         "/oauth2/introspect",
         &[
@@ -19,8 +20,9 @@ async fn introspect(app: &TestApp, caller: &TestClient, token: &str) -> reqwest:
 }
 
 async fn revoke(app: &TestApp, caller: &TestClient, token: &str) -> reqwest::Response {
-    let endpoint = format!("{}/oauth2/revoke", app.issuer);
-    let assertion = caller.key.sign(&caller.claims(&endpoint, app.now()));
+    let assertion = caller
+        .key
+        .sign(&caller.claims(&app.token_endpoint(), app.now()));
     app.post_form(
         "/oauth2/revoke",
         &[
@@ -116,8 +118,7 @@ async fn a_client_cannot_revoke_another_clients_token() {
 async fn introspection_requires_the_token_parameter() {
     let app = spawn_app().await;
     let gw = app.register_system_client("gw", &["tsa"], json!({})).await;
-    let endpoint = format!("{}/oauth2/introspect", app.issuer);
-    let assertion = gw.key.sign(&gw.claims(&endpoint, app.now()));
+    let assertion = gw.key.sign(&gw.claims(&app.issuer, app.now()));
     let response = app
         .post_form(
             "/oauth2/introspect",
@@ -129,4 +130,38 @@ async fn introspection_requires_the_token_parameter() {
         .await;
     let description = expect_oauth_error(response, 400, "invalid_request").await;
     assert!(description.contains("token"));
+}
+
+/// The assertion's audience is one string, the issuer or the token endpoint, at every
+/// endpoint (issue 22, review item 11): the introspection endpoint's own URL, or an
+/// array holding the issuer, is refused, so an assertion made for someone else's
+/// endpoint cannot be replayed here.
+#[tokio::test]
+async fn an_assertion_for_another_audience_or_several_is_refused() {
+    let app = spawn_app().await;
+    let gw = app.register_system_client("gw", &["tsa"], json!({})).await;
+    let token = app.token_for(&gw, &[]).await;
+    let introspect_url = format!("{}/oauth2/introspect", app.issuer);
+    for aud in [
+        json!(introspect_url),
+        json!([app.issuer, "https://other.example"]),
+        json!([app.token_endpoint()]),
+    ] {
+        let mut claims = gw.claims(&app.issuer, app.now());
+        claims["aud"] = aud.clone();
+        let response = app
+            .post_form(
+                "/oauth2/introspect",
+                &[
+                    ("token", token.as_str()),
+                    ("client_assertion_type", JWT_BEARER),
+                    ("client_assertion", &gw.key.sign(&claims)),
+                ],
+            )
+            .await;
+        let description = expect_oauth_error(response, 401, "invalid_client").await;
+        assert!(description.contains("one string"), "{aud}: {description}");
+    }
+    let body: Value = introspect(&app, &gw, &token).await.json().await.unwrap();
+    assert_eq!(body["active"], true);
 }

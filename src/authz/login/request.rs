@@ -5,47 +5,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::authz::client::{Client, ClientType};
+use crate::authz::params::Params;
 use crate::authz::pdp::Policy;
 use crate::authz::scope::{Acr, Resource, Scope, ScopeSet};
-
-/// The query (or form) of an authorization request, with duplicates detected.
-#[derive(Debug, Clone, Default)]
-pub struct RawParams {
-    pairs: Vec<(String, String)>,
-}
-
-impl RawParams {
-    pub fn parse(query: &str) -> Self {
-        Self {
-            pairs: url::form_urlencoded::parse(query.as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        }
-    }
-
-    /// A parameter's value; an empty one counts as absent (RFC 6749 §3.1).
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(n, v)| n == name && !v.is_empty())
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn all(&self, name: &str) -> impl Iterator<Item = &str> {
-        self.pairs
-            .iter()
-            .filter(move |(n, v)| n == name && !v.is_empty())
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The first parameter (other than `resource`) given more than once.
-    fn duplicate(&self) -> Option<&str> {
-        self.pairs.iter().enumerate().find_map(|(i, (name, _))| {
-            (name != "resource" && self.pairs[..i].iter().any(|(n, _)| n == name))
-                .then_some(name.as_str())
-        })
-    }
-}
 
 /// What `prompt` asked for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,7 +61,7 @@ fn redirect(error: &'static str, description: impl Into<String>) -> AuthorizeErr
 }
 
 /// Step 1: the client id and redirect URI, before anything else is read.
-pub fn client_and_redirect(raw: &RawParams) -> Result<(&str, Option<&str>), AuthorizeError> {
+pub fn client_and_redirect(raw: &Params) -> Result<(&str, Option<&str>), AuthorizeError> {
     for name in ["client_id", "redirect_uri"] {
         if raw.all(name).count() > 1 {
             return Err(AuthorizeError::Page(format!(
@@ -163,7 +125,7 @@ const MAX_NONCE: usize = 512;
 
 /// Step 3: everything else; errors from here on go back to the client.
 pub fn check(
-    raw: &RawParams,
+    raw: &Params,
     client: &Client,
     redirect_uri: String,
     issuer: &str,
@@ -411,13 +373,6 @@ mod tests {
             "http://[::1]/cb",
             "http://[::1]:6000/cb"
         ));
-    }
-
-    #[test]
-    fn duplicates_are_found() {
-        let raw = RawParams::parse("a=1&resource=x&resource=y&b=2&a=3");
-        assert_eq!(raw.duplicate(), Some("a"));
-        assert_eq!(RawParams::parse("resource=x&resource=y").duplicate(), None);
     }
 
     #[test]

@@ -14,9 +14,10 @@ use super::interaction::{Decision, decide, new_interaction, session_person};
 use crate::authz::login::flow::Step;
 use crate::authz::login::i18n::Lang;
 use crate::authz::login::request::{
-    AuthorizeError, AuthorizeParams, RawParams, check, client_and_redirect, redirect_to_client,
+    AuthorizeError, AuthorizeParams, check, client_and_redirect, redirect_to_client,
     trusted_redirect,
 };
+use crate::authz::params::Params;
 use crate::authz::login::store::{self, Purpose};
 use crate::authz::store as client_store;
 use crate::state::AppState;
@@ -32,8 +33,10 @@ use crate::state::AppState;
         (status = 400, description = "HTML page: unknown client or unregistered redirect URI")))]
 #[get("/oauth2/authorize")]
 pub async fn authorize_get(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let raw = RawParams::parse(req.query_string());
-    handle(&state, &req, raw).await
+    match Params::parse(req.query_string().as_bytes()) {
+        Ok(raw) => handle(&state, &req, raw).await,
+        Err(e) => refused_unread(&req, StatusCode::BAD_REQUEST, &e.to_string()),
+    }
 }
 
 /// Starts an authorization (form body, OpenID Connect Core §3.1.2.1).
@@ -41,13 +44,30 @@ pub async fn authorize_get(state: web::Data<AppState>, req: HttpRequest) -> Http
 pub async fn authorize_post(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> HttpResponse {
-    let raw = RawParams::parse(&String::from_utf8_lossy(&body));
-    handle(&state, &req, raw).await
+    let limit = state.config.settings.service.body_limit_bytes;
+    let body = match crate::body::read(payload, limit).await {
+        Ok(body) => body,
+        Err(problem) => {
+            let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::BAD_REQUEST);
+            return refused_unread(&req, status, &problem.detail);
+        }
+    };
+    match Params::parse(&body) {
+        Ok(raw) => handle(&state, &req, raw).await,
+        Err(e) => refused_unread(&req, StatusCode::BAD_REQUEST, &e.to_string()),
+    }
 }
 
-async fn handle(state: &AppState, req: &HttpRequest, raw: RawParams) -> HttpResponse {
+/// A request refused before its parameters are read (too large, too many): a page,
+/// since no redirect URI can be trusted yet.
+fn refused_unread(req: &HttpRequest, status: StatusCode, reason: &str) -> HttpResponse {
+    tracing::info!(reason, "authorization request refused unread");
+    error_page(page::lang(req, None), status, reason)
+}
+
+async fn handle(state: &AppState, req: &HttpRequest, raw: Params) -> HttpResponse {
     let lang = page::lang(req, raw.get("ui_locales"));
     let trusted = async {
         let (client_id, redirect) = client_and_redirect(&raw)?;

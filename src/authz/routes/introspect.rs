@@ -29,8 +29,7 @@ pub async fn introspect(
         state.config.settings.service.body_limit_bytes,
     )
     .await?;
-    let endpoint = state.config.url("/oauth2/introspect");
-    let caller = authenticate(&state.authz, authorization(&req), &form, &endpoint).await?;
+    let caller = authenticate(&state.authz, authorization(&req), &form).await?;
     if caller.method != AuthMethod::PrivateKeyJwt {
         return Err(OAuthError::new(
             OAuthErrorCode::UnauthorizedClient,

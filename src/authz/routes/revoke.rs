@@ -30,8 +30,7 @@ pub async fn revoke(
         state.config.settings.service.body_limit_bytes,
     )
     .await?;
-    let endpoint = state.config.url("/oauth2/revoke");
-    let caller = authenticate(&state.authz, authorization(&req), &form, &endpoint).await?;
+    let caller = authenticate(&state.authz, authorization(&req), &form).await?;
     let token = form.require("token")?;
     // Our refresh tokens are opaque (no dots); revoking one revokes its family and the
     // access tokens issued with it (RFC 7009 §2.1).

@@ -81,7 +81,7 @@ async fn issue(
         }
         None => None,
     };
-    let client = authenticate(&state.authz, authorization(req), &form, &endpoint).await?;
+    let client = authenticate(&state.authz, authorization(req), &form).await?;
     if client.client.dpop_bound_access_tokens && proof.is_none() {
         return Err(OAuthError::new(
             OAuthErrorCode::InvalidDpopProof,

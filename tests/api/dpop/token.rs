@@ -5,8 +5,7 @@
 use super::*;
 
 async fn introspect(app: &TestApp, caller: &TestClient, token: &str) -> Value {
-    let endpoint = format!("{}/oauth2/introspect", app.issuer);
-    let assertion = caller.key.sign(&caller.claims(&endpoint, app.now()));
+    let assertion = caller.key.sign(&caller.claims(&app.issuer, app.now()));
     let response = app
         .post_form(
             "/oauth2/introspect",
