@@ -91,8 +91,8 @@ impl MasterKey {
             reason,
         };
         if !path.exists() {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                crate::files::private_dir(dir).map_err(|e| err(e.to_string()))?;
             }
             let mut key = [0u8; KEY_LEN];
             rand_bytes(&mut key)?;
@@ -109,6 +109,11 @@ impl MasterKey {
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(err(e.to_string())),
             }
+        }
+        if let Some(mode) = crate::files::loose_mode(path).map_err(|e| err(e.to_string()))? {
+            return Err(err(format!(
+                "others may read it (mode {mode:o}); chmod 600 it"
+            )));
         }
         let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
         let bytes = B64
@@ -234,6 +239,26 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
+            let dir_mode = std::fs::metadata(path.parent().unwrap())
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(dir_mode & 0o777, 0o700);
         }
+    }
+
+    /// A key file others may read is refused at start, not used (issue 22, item 9).
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_others_may_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        MasterKey::load_or_create(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let refused = MasterKey::load_or_create(&path).unwrap_err().to_string();
+        assert!(refused.contains("chmod 600"), "{refused}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(MasterKey::load_or_create(&path).is_ok());
     }
 }

@@ -11,11 +11,22 @@ use secrecy::ExposeSecret;
 use crate::config::{Config, SqliteDurability};
 
 pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
-    if config.is_sqlite() {
-        std::fs::create_dir_all(&config.settings.service.data_dir).map_err(|e| {
+    if let Some(file) = config.sqlite_file() {
+        let data_dir = &config.settings.service.data_dir;
+        crate::files::private_dir(data_dir).map_err(|e| {
             DbErr::Custom(format!(
                 "cannot create the data directory {}: {e}",
-                config.settings.service.data_dir.display()
+                data_dir.display()
+            ))
+        })?;
+        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+            crate::files::private_dir(dir)
+                .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        crate::files::private_file(&file).map_err(|e| {
+            DbErr::Custom(format!(
+                "cannot make the database {} private: {e}",
+                file.display()
             ))
         })?;
     }
