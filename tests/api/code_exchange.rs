@@ -2,7 +2,7 @@
 //! refresh tokens (public and confidential clients, each its own, rotation, reuse,
 //! narrowing, revocation; a public client's bound to its DPoP key).
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::forms::*;
 use crate::helpers::dpop::DpopKey;
@@ -414,4 +414,58 @@ async fn a_client_revokes_its_refresh_token_and_with_it_the_family() {
     expect_oauth_error(app.refresh(&client, refresh).await, 400, "invalid_grant").await;
     let access = tokens["access_token"].as_str().unwrap();
     assert_eq!(app.get("/oauth2/userinfo", access).await.status(), 401);
+}
+
+/// RFC 6749 §6: a refresh may ask for less than the grant, for that access token only;
+/// the rotated refresh token keeps the family's scope (issue 22, review item 4), so the
+/// next refresh gets the whole grant again.
+#[tokio::test]
+async fn a_narrowed_refresh_does_not_narrow_the_family() {
+    let app = spawn_app().await;
+    let person = app.citizen("850730033", false).await;
+    let client = app
+        .register_app("hospital-app", true, &["depot:read", "keys:read"], json!({}))
+        .await;
+    let pkce = Pkce::new();
+    let browser = app.browser();
+    let login = browser
+        .authorize(&auth_query(&client, "openid depot:read keys:read", &pkce))
+        .await;
+    let consent = browser.login(&login, &person, PASSWORD, "").await;
+    let back = browser.decide(&consent, "allow").await;
+    let tokens = token_json(
+        app.redeem(&client, &back.redirect_params()["code"], &pkce.verifier)
+            .await,
+    )
+    .await;
+    let scope_of = |tokens: &Value| {
+        jwt_claims(tokens["access_token"].as_str().unwrap())["scope"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(scope_of(&tokens), "openid depot:read keys:read");
+
+    let narrowed = token_json(
+        app.app_token_request(
+            &client,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+                ("scope", "depot:read"),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(scope_of(&narrowed), "depot:read");
+    assert_eq!(narrowed["scope"], "depot:read");
+
+    let whole = token_json(
+        app.refresh(&client, narrowed["refresh_token"].as_str().unwrap())
+            .await,
+    )
+    .await;
+    assert_eq!(scope_of(&whole), "openid depot:read keys:read");
+    assert!(whole.get("id_token").is_some(), "openid is back: {whole}");
 }

@@ -73,10 +73,18 @@ pub struct Issued {
     pub refresh_family: Option<String>,
 }
 
-/// Mints the access token (bound to `jkt`, the key of the request's DPoP proof, when
-/// there was one), the id_token (scope `openid`) and a refresh token in `family` (a
-/// new family when `None`) expiring at `refresh_expires_at` (the family's absolute end
-/// when rotating). A public client gets a refresh token only when its grant is bound
+/// A refresh token being rotated: the new one joins its family, ends when the family
+/// does, and keeps the family's grant (RFC 6749 §6: "identical" scope), whatever the
+/// access token minted with it was narrowed to.
+pub struct Rotation<'a> {
+    pub family: &'a str,
+    pub expires_at: DateTime<Utc>,
+    pub grant: &'a PersonGrant,
+}
+
+/// Mints the access token of `grant` (bound to `jkt`, the key of the request's DPoP
+/// proof, when there was one), the id_token (scope `openid`) and a refresh token: a new
+/// family's, or the next of `rotation`. A public client gets a refresh token only when its grant is bound
 /// to a DPoP key (RFC 9449 §5): rotated on every use, its reuse revoking the family
 /// (RFC 9700 §2.2.2), and good only with a proof by that key.
 pub async fn issue(
@@ -84,7 +92,7 @@ pub async fn issue(
     client_type: ClientType,
     grant: &PersonGrant,
     nonce: Option<&str>,
-    family: Option<(&str, DateTime<Utc>)>,
+    rotation: Option<Rotation<'_>>,
     jkt: Option<&str>,
 ) -> Result<Issued, OAuthError> {
     let ring = ctx
@@ -128,17 +136,18 @@ pub async fn issue(
     if refreshable {
         let token =
             crate::crypto::random_token().map_err(|e| OAuthError::server_error("E-RAND", &e))?;
-        let (family, expires_at) = match family {
-            Some((family, expires_at)) => (family.to_owned(), expires_at),
+        let (family, expires_at, kept) = match rotation {
+            Some(r) => (r.family.to_owned(), r.expires_at, r.grant),
             None => (
                 uuid::Uuid::new_v4().to_string(),
                 now + Duration::seconds(i64::from(settings.authz.refresh_token_ttl_seconds)),
+                grant,
             ),
         };
         let new = NewRefresh {
             digest: &crate::crypto::token_digest(&token),
             family: &family,
-            grant,
+            grant: kept,
             access_jti: &minted.jti,
             expires_at,
         };

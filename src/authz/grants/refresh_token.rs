@@ -138,7 +138,11 @@ pub async fn refresh(
         client.client_type,
         &grant,
         None,
-        Some((&stored.family, stored.expires_at)),
+        Some(person::Rotation {
+            family: &stored.family,
+            expires_at: stored.expires_at,
+            grant: &stored.grant,
+        }),
         jkt,
     )
     .await?;
