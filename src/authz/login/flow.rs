@@ -63,7 +63,9 @@ pub fn next_step(
     if session.acr < params.required_acr {
         return Step::Login { step_up: true };
     }
-    let profile = match (&progress.profile, profiles) {
+    // A profile chosen in this interaction counts only if it is this person's.
+    let chosen = progress.profile.as_ref().filter(|p| profiles.contains(p));
+    let profile = match (chosen, profiles) {
         (Some(chosen), _) => chosen.clone(),
         (None, [only]) => only.clone(),
         (None, _) => return Step::ChooseProfile,
@@ -196,6 +198,29 @@ mod tests {
                 one,
                 Some(&granted),
                 Step::Done(citizen.clone()),
+            ),
+            (
+                "a profile chosen in the interaction that is not this person's (another person logged in on it)",
+                &plain,
+                &chose_org,
+                Some(&low),
+                one,
+                Some(&granted),
+                Step::Done(citizen.clone()),
+            ),
+            (
+                "another person's chosen profile, and this one has several",
+                &plain,
+                &Progress {
+                    profile: Some(Profile::Organization {
+                        cbe: Cbe::parse("0404721018").unwrap(),
+                    }),
+                    ..Progress::default()
+                },
+                Some(&low),
+                &two,
+                Some(&granted),
+                Step::ChooseProfile,
             ),
             (
                 "max_age exceeded",

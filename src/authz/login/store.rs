@@ -238,7 +238,9 @@ pub async fn live_interaction(
     }))
 }
 
-/// The person authenticated within this interaction, under `session_id`.
+/// The person authenticated within this interaction, under `session_id`. A profile
+/// chosen and a consent given before belonged to whoever was logged in then (on a
+/// shared workstation, perhaps someone else): both are asked again.
 pub async fn mark_authenticated(
     db: &impl ConnectionTrait,
     id: &str,
@@ -254,6 +256,11 @@ pub async fn mark_authenticated(
             authorization_request::Column::AuthenticatedAt,
             Expr::value(now),
         )
+        .col_expr(
+            authorization_request::Column::Profile,
+            Expr::value(Option::<serde_json::Value>::None),
+        )
+        .col_expr(authorization_request::Column::Consented, Expr::value(false))
         .filter(authorization_request::Column::Id.eq(id))
         .exec(db)
         .await?;
