@@ -50,6 +50,7 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         issuer: config.issuer.as_str().into(),
         keys: keys.clone(),
         revocations: crate::authz::store::Revocations::new(db.clone()),
+        clients: crate::authz::store::ClientEpochs::new(db.clone()),
         verified: Arc::new(crate::cache::Memo::new(VERIFIED_TOKENS)),
         clock: clock.clone(),
         leeway_seconds: i64::from(settings.authz.clock_leeway_seconds),

@@ -63,6 +63,8 @@ pub struct TokenVerifier {
     pub leeway_seconds: i64,
     /// Checks the proofs that come with DPoP-bound tokens.
     pub dpop: DpopVerifier,
+    /// Whether a token's client still exists, as registered when it was issued.
+    pub clients: store::ClientEpochs,
 }
 
 impl TokenVerifier {
@@ -130,6 +132,22 @@ impl TokenVerifier {
             .map_err(|e| TokenError::Internal(e.to_string()))?
         {
             return Err(TokenError::Revoked);
+        }
+        // A deleted client's tokens die with it, and a client registered again under the
+        // same id does not inherit the tokens of the one before.
+        match self
+            .clients
+            .registered_at(&claims.client_id)
+            .await
+            .map_err(|e| TokenError::Internal(e.to_string()))?
+        {
+            None => return Err(TokenError::Invalid("the token's client no longer exists".into())),
+            Some(registered) if claims.iat < registered => {
+                return Err(TokenError::Invalid(
+                    "the token was issued before its client was registered again".into(),
+                ));
+            }
+            Some(_) => {}
         }
         Ok(claims)
     }

@@ -237,6 +237,26 @@ pub async fn revoke_person_client(
     Ok(revoked)
 }
 
+/// A deleted client's codes are dropped and its refresh tokens revoked (its access
+/// tokens are refused by the token check, which finds the client gone).
+pub async fn forget_client(
+    db: &impl ConnectionTrait,
+    client_id: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let codes = authorization_code::Entity::delete_many()
+        .filter(authorization_code::Column::ClientId.eq(client_id))
+        .exec(db)
+        .await?;
+    let refresh = refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
+        .filter(refresh_token::Column::ClientId.eq(client_id))
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(codes.rows_affected + refresh.rows_affected)
+}
+
 /// Drops codes and refresh tokens past their expiry.
 pub async fn purge_expired(
     db: &impl ConnectionTrait,

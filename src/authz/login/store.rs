@@ -382,6 +382,19 @@ pub async fn delete_consent(
     Ok(result.rows_affected == 1)
 }
 
+/// A deleted client's consents and its authorizations in progress go with it.
+pub async fn forget_client(db: &impl ConnectionTrait, client_id: &str) -> Result<u64, StoreError> {
+    let a = consent::Entity::delete_many()
+        .filter(consent::Column::ClientId.eq(client_id))
+        .exec(db)
+        .await?;
+    let b = authorization_request::Entity::delete_many()
+        .filter(authorization_request::Column::ClientId.eq(client_id))
+        .exec(db)
+        .await?;
+    Ok(a.rows_affected + b.rows_affected)
+}
+
 /// Drops expired sessions, interactions and stale throttle counters.
 pub async fn purge_expired(
     db: &impl ConnectionTrait,

@@ -140,8 +140,10 @@ pub async fn get_client(
     Ok(HttpResponse::Ok().json(ClientView::from(&client)))
 }
 
-/// Removes a client; its tokens stop being active for introspection, and it can no
-/// longer authenticate.
+/// Removes a client: it can no longer authenticate, its access tokens are refused
+/// everywhere within seconds, its refresh tokens are revoked, and its codes, consents
+/// and authorizations in progress are dropped; a client registered again under its id
+/// inherits none of them.
 #[utoipa::path(delete, path = "/admin/clients/{client_id}", tag = "admin", responses((status = 204, description = "deleted"), (status = 404, description = "unknown")))]
 #[delete("/admin/clients/{client_id}")]
 pub async fn delete_client(
@@ -159,6 +161,17 @@ pub async fn delete_client(
     {
         return Err(Problem::not_found(format!("no client {}", path.as_str())));
     }
+    // What it was granted goes with it, so that a client registered again under this id
+    // starts with nothing: refresh tokens revoked, codes, consents and authorizations in
+    // progress dropped. Its access tokens are refused by the token check (within
+    // `ClientEpochs::TTL`).
+    let now = state.clock.now();
+    crate::authz::grants::store::forget_client(&state.db, &path, now)
+        .await
+        .map_err(|e| Problem::internal("E-CLIENT-GRANTS", &e))?;
+    crate::authz::login::store::forget_client(&state.db, &path)
+        .await
+        .map_err(|e| Problem::internal("E-CLIENT-GRANTS", &e))?;
     // Its keys stay in history, revoked: nothing may be encrypted to them any more.
     crate::keys::store::revoke_client_keys(
         &state.db,

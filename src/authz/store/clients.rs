@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 use entity::client;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Set,
+};
 use serde_json::Value;
 
 use super::{StoreError, is_unique_violation};
@@ -182,4 +184,52 @@ pub async fn get_client(db: &DatabaseConnection, id: &str) -> Result<Option<Clie
 pub async fn delete_client(db: &DatabaseConnection, id: &str) -> Result<bool, StoreError> {
     let result = client::Entity::delete_by_id(id.to_owned()).exec(db).await?;
     Ok(result.rows_affected > 0)
+}
+
+/// When each client was registered, as every token check asks it: a token of a client
+/// deleted since, or issued before the client was registered again under the same id,
+/// is refused. An answer is kept for [`ClientEpochs::TTL`], so a deleted client's
+/// tokens stop within that, at one query per client and period.
+#[derive(Clone)]
+pub struct ClientEpochs {
+    db: DatabaseConnection,
+    known: std::sync::Arc<
+        std::sync::RwLock<std::collections::HashMap<String, (Option<i64>, std::time::Instant)>>,
+    >,
+}
+
+impl ClientEpochs {
+    pub const TTL: std::time::Duration = std::time::Duration::from_secs(5);
+    const CAPACITY: usize = 10_000;
+
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self {
+            db,
+            known: Default::default(),
+        }
+    }
+
+    /// The registration time (Unix seconds) of the client, `None` when there is none.
+    pub async fn registered_at(&self, client_id: &str) -> Result<Option<i64>, StoreError> {
+        if let Ok(known) = self.known.read()
+            && let Some((at, seen)) = known.get(client_id)
+            && seen.elapsed() < Self::TTL
+        {
+            return Ok(*at);
+        }
+        let at: Option<DateTime<Utc>> = client::Entity::find_by_id(client_id.to_owned())
+            .select_only()
+            .column(client::Column::CreatedAt)
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        let at = at.map(|t| t.timestamp());
+        if let Ok(mut known) = self.known.write() {
+            if known.len() >= Self::CAPACITY {
+                known.clear();
+            }
+            known.insert(client_id.to_owned(), (at, std::time::Instant::now()));
+        }
+        Ok(at)
+    }
 }
