@@ -293,6 +293,48 @@ impl IdentityFilter {
         }
     }
 
+    /// The keys of any of `identities`, as one condition of constant depth: one `IN`
+    /// list per kind of identifier (an `OR` of one condition per identity grew with the
+    /// batch past SQLite's expression-depth limit).
+    fn any_of<'a>(identities: impl Iterator<Item = &'a IdentityFilter>) -> Condition {
+        use public_key::Column as C;
+        let (mut ssins, mut nihiis, mut cbes) = (Vec::new(), Vec::new(), Vec::new());
+        for id in identities {
+            match id {
+                Self::Ssin(v) => ssins.push(v.as_str()),
+                Self::Nihii(v) => nihiis.push(v.as_str()),
+                Self::Cbe(v) => cbes.push(v.as_str()),
+            }
+        }
+        for list in [&mut ssins, &mut nihiis, &mut cbes] {
+            list.sort_unstable();
+            list.dedup();
+        }
+        let mut any = Condition::any();
+        if !ssins.is_empty() {
+            any = any.add(
+                Condition::all()
+                    .add(C::Ssin.is_in(ssins))
+                    .add(C::Profile.is_in(["citizen", "professional"])),
+            );
+        }
+        if !nihiis.is_empty() {
+            any = any.add(
+                Condition::all()
+                    .add(C::Nihii.is_in(nihiis))
+                    .add(C::Profile.eq("professional")),
+            );
+        }
+        if !cbes.is_empty() {
+            any = any.add(
+                Condition::all()
+                    .add(C::Cbe.is_in(cbes))
+                    .add(C::Profile.is_in(["organization", "system"])),
+            );
+        }
+        any
+    }
+
     /// Whether the key is one of this identity's: the rule of `condition`, for rows
     /// already read.
     fn matches(&self, key: &KeyRow) -> bool {

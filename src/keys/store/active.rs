@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use entity::public_key;
-use sea_orm::{ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 
 use super::{IdentityFilter, KeyRow, key_use, status};
 use crate::batch::{Batcher, answer_each};
@@ -30,6 +30,18 @@ impl ActiveKids {
                 let db = db.clone();
                 async move {
                     let keys = keys_of(&db, &questions).await;
+                    if keys.is_err() && questions.len() > 1 {
+                        // The shared query failed: each question is asked alone, so
+                        // that one request's trouble is not every request's.
+                        let mut answers = Vec::with_capacity(questions.len());
+                        for q in &questions {
+                            let keys = keys_of(&db, std::slice::from_ref(q)).await;
+                            answers.extend(answer_each(std::slice::from_ref(q), keys, |q, keys| {
+                                answer(q, keys, &policy)
+                            }));
+                        }
+                        return answers;
+                    }
                     answer_each(&questions, keys, |q, keys| answer(q, keys, &policy))
                 }
             }),
@@ -60,10 +72,7 @@ async fn keys_of(db: &DatabaseConnection, questions: &[Question]) -> Result<Vec<
     let Some(latest) = questions.iter().map(|q| q.at).max() else {
         return Ok(Vec::new());
     };
-    let any = questions
-        .iter()
-        .flat_map(|q| &q.identities)
-        .fold(Condition::any(), |any, id| any.add(id.condition()));
+    let any = IdentityFilter::any_of(questions.iter().flat_map(|q| &q.identities));
     public_key::Entity::find()
         .filter(public_key::Column::NotBefore.lte(latest))
         .filter(any)
@@ -162,5 +171,28 @@ mod tests {
             ["other-org", "cbe-but-citizen"]
         );
         assert!(ask(vec![IdentityFilter::Ssin("3".into())]).is_empty());
+    }
+
+    /// A full batch (64 questions of 101 identities, as 64 concurrent messages to 100
+    /// recipients each) is one query SQLite accepts: an `OR` per identity passed its
+    /// expression-depth limit and failed every message of the batch (issue 22, item 6).
+    #[tokio::test]
+    async fn a_full_batch_of_many_identities_is_one_query_sqlite_accepts() {
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        crate::db::migrate(&db).await.unwrap();
+        let questions: Vec<Question> = (0..64)
+            .map(|q| Question {
+                identities: (0..101)
+                    .map(|i| match i % 3 {
+                        0 => IdentityFilter::Ssin(format!("{q}-{i}")),
+                        1 => IdentityFilter::Nihii(format!("{q}-{i}")),
+                        _ => IdentityFilter::Cbe(format!("{q}-{i}")),
+                    })
+                    .collect(),
+                wanted: KeyUse::Enc,
+                at: Utc::now(),
+            })
+            .collect();
+        assert!(keys_of(&db, &questions).await.unwrap().is_empty());
     }
 }
