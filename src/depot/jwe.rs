@@ -4,7 +4,9 @@
 //!
 //! - known key-management `alg`s and content `enc`s only; no `none`, no `dir`;
 //! - no `zip` (compression before encryption leaks length), no `jku` / `x5u` (a
-//!   reader must never fetch keys from where a sender points), no `crit` extensions;
+//!   reader must never fetch keys from where a sender points), no `jwk` / `x5c` (nor
+//!   take one from the message), no `crit` extensions;
+//! - no member named twice, in the headers or the JSON serialization (I-JSON);
 //! - `p2c` bounded (a PBES2 count is a CPU bill for the reader);
 //! - every recipient names its key with a `kid`, which the depot then checks against
 //!   the keystore and the symmetric keys;
@@ -49,6 +51,8 @@ const FORBIDDEN: &[(&str, &str)] = &[
     ("jku", "keys are never fetched from a URL the sender names"),
     ("x5u", "keys are never fetched from a URL the sender names"),
     ("crit", "no header extension is understood here"),
+    ("jwk", "a key is never taken from the message itself"),
+    ("x5c", "a key is never taken from the message itself"),
 ];
 
 /// One recipient's entry: whose key it is encrypted to.
@@ -81,6 +85,7 @@ fn base64url(value: &str, what: &str) -> Result<Vec<u8>, MalformedJwe> {
 
 fn header_object(encoded: &str, what: &str) -> Result<Map<String, Value>, MalformedJwe> {
     let bytes = base64url(encoded, what)?;
+    crate::body::unique_members(&bytes).map_err(|e| bad(format!("{what}: {e}")))?;
     match serde_json::from_slice(&bytes) {
         Ok(Value::Object(map)) => Ok(map),
         _ => Err(bad(format!("{what} is not a JSON object"))),
@@ -351,6 +356,11 @@ mod tests {
             "x5u",
         );
         refuse_compact(&compact(Some("k"), &[("crit", json!(["exp"]))]), "crit");
+        refuse_compact(
+            &compact(Some("k"), &[("jwk", json!({"kty": "EC"}))]),
+            "jwk",
+        );
+        refuse_compact(&compact(Some("k"), &[("x5c", json!(["MIIB"]))]), "x5c");
         refuse_compact(&compact(Some("k"), &[("p2c", json!(10_000_000))]), "p2c");
         refuse_compact("a.b.c", "5 parts");
         refuse_compact("!!.a.b.c.d", "base64url");
@@ -366,6 +376,9 @@ mod tests {
         refuse_compact(&parts.join("."), "epk");
         parts[0] = B64.encode(b"[1]");
         refuse_compact(&parts.join("."), "JSON object");
+        // A first-wins reader would look for key "k", a last-wins one for "other".
+        parts[0] = B64.encode(br#"{"alg":"A256KW","enc":"A256GCM","kid":"k","kid":"other"}"#);
+        refuse_compact(&parts.join("."), "given twice");
 
         let refuse_json = |object: Map<String, Value>, needle: &str| {
             let err = parse_json(&object).unwrap_err();

@@ -82,6 +82,10 @@ pub fn parse(
     now: DateTime<Utc>,
     retention: Retention,
 ) -> Result<PostedMessage, BodyError> {
+    // A member named twice (the sealed JWE's included, whose text is stored as sent)
+    // would read differently to a first-wins and a last-wins reader.
+    crate::body::unique_members(body)
+        .map_err(|e| BodyError::Malformed(format!("the body must be I-JSON: {e}")))?;
     let members: HashMap<String, &RawValue> = serde_json::from_slice(body)
         .map_err(|e| BodyError::Malformed(format!("the body must be a JSON object: {e}")))?;
     if let Some(unknown) = members.keys().find(|k| !MEMBERS.contains(&k.as_str())) {
