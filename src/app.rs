@@ -182,7 +182,7 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(|e, _| problem::query_error(e)))
                 .wrap(Compress::default())
                 .wrap(from_fn(ops::routes::middleware))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<ops::spans::PrivateSpans>::new())
                 .configure(routes)
                 .default_service(web::to(|| async {
                     Err::<actix_web::HttpResponse, _>(problem::Problem::not_found(

@@ -143,6 +143,16 @@ impl MasterKey {
         Ok(signer.sign_to_vec()?)
     }
 
+    /// How a log names a person or other owner (`ssin:…`): a keyed pseudonym, the same
+    /// across instances and restarts (so one person's lines can be followed), that
+    /// reveals nothing without the master key (issue 22: no personal identifiers in
+    /// logs).
+    pub fn log_name(&self, value: &str) -> String {
+        self.pseudonym("log", value.as_bytes())
+            .map(|mac| format!("p-{}", B64.encode(&mac[..9])))
+            .unwrap_or_else(|_| "p-?".to_owned())
+    }
+
     /// Encrypts `plaintext` for storage; `purpose` must be given again to open it.
     pub fn seal(&self, plaintext: &[u8], purpose: &str) -> Result<Vec<u8>, CryptoError> {
         let mut dek = [0u8; KEY_LEN];

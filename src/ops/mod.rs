@@ -2,4 +2,5 @@
 
 pub mod metrics;
 pub mod routes;
+pub mod spans;
 pub mod telemetry;

@@ -92,7 +92,7 @@ pub async fn create(
     )
     .await
     .map_err(db_problem("E-SYMKEY-INSERT"))?;
-    tracing::info!(key_id, creator = creator.owner, "symmetric key created");
+    tracing::info!(key_id, creator = %state.master.log_name(&creator.owner), "symmetric key created");
     Ok(HttpResponse::Created()
         .insert_header((LOCATION, format!("/symkeys/{key_id}")))
         .insert_header((CACHE_CONTROL, "no-store"))
@@ -154,7 +154,7 @@ async fn judge(
     if decision.granted() {
         Ok(())
     } else {
-        tracing::info!(key_id = row.key_id, reader = reader.owner, %decision, "symmetric key refused");
+        tracing::info!(key_id = row.key_id, reader = %state.master.log_name(&reader.owner), %decision, "symmetric key refused");
         Err(Problem::new(
             StatusCode::FORBIDDEN,
             "access-denied",

@@ -125,3 +125,81 @@ async fn migrate_is_idempotent() {
         );
     }
 }
+
+/// No personal identifier in the logs (issue 22, review item 8): a second instance,
+/// run as a process on the same database with JSON logs at `info`, serves a citizen
+/// who creates a symmetric key and a key search by SSIN; its log names the citizen by
+/// a pseudonym, and holds neither the SSIN nor the query string.
+#[tokio::test]
+async fn the_logs_name_no_person() {
+    use crate::forms::*;
+    let app = spawn_app().await;
+    let ssin = app.citizen("850730033", false).await;
+    let client = app
+        .register_app("app", true, &["symkeys:create", "keys:read"], serde_json::json!({}))
+        .await;
+    let pkce = Pkce::new();
+    let browser = app.browser();
+    let login = browser
+        .authorize(&auth_query(&client, "symkeys:create keys:read", &pkce))
+        .await;
+    let consent = browser.login(&login, &ssin, PASSWORD, "").await;
+    let back = browser.decide(&consent, "allow").await;
+    let tokens = token_json(
+        app.redeem(&client, &back.redirect_params()["code"], &pkce.verifier)
+            .await,
+    )
+    .await;
+    let token = tokens["access_token"].as_str().unwrap().to_owned();
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log_path = app.data_dir.join("second.log");
+    let mut server = depot(&app)
+        .arg("serve")
+        .env("DEPOT_LISTEN", format!("127.0.0.1:{port}"))
+        .env("DEPOT_LOG", "info")
+        .env("DEPOT_LOG_FORMAT", "json")
+        .stdout(std::fs::File::create(&log_path).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut ready = false;
+    for _ in 0..100 {
+        if let Ok(r) = app.http.get(format!("{base}/health/ready")).send().await
+            && r.status() == 200
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ready, "the second instance did not start");
+    let created = app
+        .http
+        .post(format!("{base}/symkeys"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"policy": {"allow": [{"type": "profile", "value": "citizen"}]}, "ttlSeconds": 60}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let search = app
+        .http
+        .get(format!("{base}/keys/jwks?identity_type=ssin&identity_value={ssin}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(search.status(), 200);
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("symmetric key created"), "{log}");
+    assert!(!log.contains(&ssin), "the SSIN is in the log:\n{log}");
+    assert!(!log.contains("identity_value"), "a query string is in the log:\n{log}");
+}
