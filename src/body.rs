@@ -141,7 +141,9 @@ mod tests {
 
     #[test]
     fn a_member_named_twice_at_any_depth_is_found() {
-        assert!(unique_members(br#"{"a": 1, "b": [{"c": 2}, {"c": 3}], "d": {"e": null}}"#).is_ok());
+        assert!(
+            unique_members(br#"{"a": 1, "b": [{"c": 2}, {"c": 3}], "d": {"e": null}}"#).is_ok()
+        );
         for twice in [
             r#"{"a": 1, "a": 2}"#,
             r#"{"a": {"kid": "x", "kid": "y"}}"#,

@@ -141,7 +141,11 @@ impl TokenVerifier {
             .await
             .map_err(|e| TokenError::Internal(e.to_string()))?
         {
-            None => return Err(TokenError::Invalid("the token's client no longer exists".into())),
+            None => {
+                return Err(TokenError::Invalid(
+                    "the token's client no longer exists".into(),
+                ));
+            }
             Some(registered) if claims.iat < registered => {
                 return Err(TokenError::Invalid(
                     "the token was issued before its client was registered again".into(),

@@ -158,10 +158,7 @@ pub async fn authenticate(
 }
 
 /// The time checks and the binding of the assertion to this server and client.
-fn check_claims(
-    ctx: &AuthzContext,
-    claims: &AssertionClaims,
-) -> Result<DateTime<Utc>, OAuthError> {
+fn check_claims(ctx: &AuthzContext, claims: &AssertionClaims) -> Result<DateTime<Utc>, OAuthError> {
     let settings = &ctx.config.settings;
     let leeway = i64::from(settings.authz.clock_leeway_seconds);
     let max_lifetime = i64::from(settings.authz.max_assertion_lifetime_seconds);

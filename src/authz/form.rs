@@ -22,8 +22,7 @@ impl OAuthForm {
                 "the body must be {FORM}"
             )));
         }
-        let params =
-            Params::parse(body).map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+        let params = Params::parse(body).map_err(|e| OAuthError::invalid_request(e.to_string()))?;
         if let Some(name) = params.duplicate() {
             return Err(OAuthError::invalid_request(format!(
                 "the parameter {name} is given more than once"

@@ -68,7 +68,10 @@ mod tests {
         assert_eq!(params.duplicate(), Some("a"));
         assert_eq!(params.all("resource").collect::<Vec<_>>(), ["x", "y"]);
         assert_eq!(params.get("a"), Some("1"));
-        assert_eq!(Params::parse(b"resource=x&resource=y").unwrap().duplicate(), None);
+        assert_eq!(
+            Params::parse(b"resource=x&resource=y").unwrap().duplicate(),
+            None
+        );
         assert_eq!(Params::parse(b"a=&b=2").unwrap().get("a"), None);
     }
 

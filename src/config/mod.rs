@@ -199,7 +199,9 @@ impl Config {
     /// The SQLite database file, when the database is one (not `:memory:`).
     pub fn sqlite_file(&self) -> Option<PathBuf> {
         let url = self.database_url.expose_secret();
-        let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+        let rest = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))?;
         let path = rest.split('?').next().unwrap_or_default();
         (!path.is_empty() && !path.starts_with(":memory:")).then(|| PathBuf::from(path))
     }

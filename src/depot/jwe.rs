@@ -356,10 +356,7 @@ mod tests {
             "x5u",
         );
         refuse_compact(&compact(Some("k"), &[("crit", json!(["exp"]))]), "crit");
-        refuse_compact(
-            &compact(Some("k"), &[("jwk", json!({"kty": "EC"}))]),
-            "jwk",
-        );
+        refuse_compact(&compact(Some("k"), &[("jwk", json!({"kty": "EC"}))]), "jwk");
         refuse_compact(&compact(Some("k"), &[("x5c", json!(["MIIB"]))]), "x5c");
         refuse_compact(&compact(Some("k"), &[("p2c", json!(10_000_000))]), "p2c");
         refuse_compact("a.b.c", "5 parts");

@@ -3,9 +3,9 @@
 //! identifiers (`/keys/jwks?identity_value=…`), is never recorded. The rest is what
 //! `tracing-actix-web`'s default span holds.
 
-use actix_web::Error;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::{Error, HttpMessage as _};
 use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
 

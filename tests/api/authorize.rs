@@ -313,7 +313,11 @@ async fn floods_of_parameters_are_refused_unread() {
     let page = app.browser().authorize(&query).await;
     assert_eq!(page.status, 400);
     assert!(page.location.is_none(), "a page, not a redirect");
-    assert!(page.body.contains("more than 64 parameters"), "{}", page.body);
+    assert!(
+        page.body.contains("more than 64 parameters"),
+        "{}",
+        page.body
+    );
 
     // 100 KiB of short names, posted: over the 64 KiB body limit.
     let flood: Vec<String> = (0..16_000).map(|i| format!("n{i}")).collect();
@@ -342,7 +346,13 @@ async fn floods_of_parameters_are_refused_unread() {
         .await
         .unwrap();
     assert_eq!(response.status(), 400);
-    assert!(response.text().await.unwrap().contains("more than 64 parameters"));
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("more than 64 parameters")
+    );
     let response = app
         .http
         .post(app.url("/oauth2/token"))
@@ -352,5 +362,8 @@ async fn floods_of_parameters_are_refused_unread() {
         .await
         .unwrap();
     let description = expect_oauth_error(response, 400, "invalid_request").await;
-    assert!(description.contains("more than 64 parameters"), "{description}");
+    assert!(
+        description.contains("more than 64 parameters"),
+        "{description}"
+    );
 }

@@ -136,7 +136,12 @@ async fn the_logs_name_no_person() {
     let app = spawn_app().await;
     let ssin = app.citizen("850730033", false).await;
     let client = app
-        .register_app("app", true, &["symkeys:create", "keys:read"], serde_json::json!({}))
+        .register_app(
+            "app",
+            true,
+            &["symkeys:create", "keys:read"],
+            serde_json::json!({}),
+        )
         .await;
     let pkce = Pkce::new();
     let browser = app.browser();
@@ -190,7 +195,9 @@ async fn the_logs_name_no_person() {
     assert_eq!(created.status(), 201);
     let search = app
         .http
-        .get(format!("{base}/keys/jwks?identity_type=ssin&identity_value={ssin}"))
+        .get(format!(
+            "{base}/keys/jwks?identity_type=ssin&identity_value={ssin}"
+        ))
         .bearer_auth(&token)
         .send()
         .await
@@ -201,5 +208,8 @@ async fn the_logs_name_no_person() {
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(log.contains("symmetric key created"), "{log}");
     assert!(!log.contains(&ssin), "the SSIN is in the log:\n{log}");
-    assert!(!log.contains("identity_value"), "a query string is in the log:\n{log}");
+    assert!(
+        !log.contains("identity_value"),
+        "a query string is in the log:\n{log}"
+    );
 }

@@ -424,7 +424,12 @@ async fn a_narrowed_refresh_does_not_narrow_the_family() {
     let app = spawn_app().await;
     let person = app.citizen("850730033", false).await;
     let client = app
-        .register_app("hospital-app", true, &["depot:read", "keys:read"], json!({}))
+        .register_app(
+            "hospital-app",
+            true,
+            &["depot:read", "keys:read"],
+            json!({}),
+        )
         .await;
     let pkce = Pkce::new();
     let browser = app.browser();
@@ -444,7 +449,7 @@ async fn a_narrowed_refresh_does_not_narrow_the_family() {
             .unwrap()
             .to_owned()
     };
-    assert_eq!(scope_of(&tokens), "openid depot:read keys:read");
+    assert_eq!(scope_of(&tokens), "depot:read keys:read openid");
 
     let narrowed = token_json(
         app.app_token_request(
@@ -466,7 +471,7 @@ async fn a_narrowed_refresh_does_not_narrow_the_family() {
             .await,
     )
     .await;
-    assert_eq!(scope_of(&whole), "openid depot:read keys:read");
+    assert_eq!(scope_of(&whole), "depot:read keys:read openid");
     assert!(whole.get("id_token").is_some(), "openid is back: {whole}");
 }
 
@@ -508,7 +513,10 @@ async fn a_deleted_client_leaves_nothing_behind_for_its_successor() {
     assert_eq!(refused.status(), 401);
     let problem: Value = refused.json().await.unwrap();
     assert!(
-        problem["detail"].as_str().unwrap().contains("no longer exists"),
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no longer exists"),
         "{problem}"
     );
 
@@ -534,7 +542,8 @@ async fn a_deleted_client_leaves_nothing_behind_for_its_successor() {
             .contains("before its client was registered again"),
         "{problem}"
     );
-    let mut query = auth_query(&successor, "openid depot:read", &Pkce::new());
+    let pkce = Pkce::new();
+    let mut query = auth_query(&successor, "openid depot:read", &pkce);
     query.push(("prompt", "none"));
     assert_eq!(
         browser.authorize(&query).await.redirect_params()["error"],

@@ -129,6 +129,12 @@ mod tests {
             profile: Some(org.clone()),
             ..Progress::default()
         };
+        let chose_another_org = Progress {
+            profile: Some(Profile::Organization {
+                cbe: Cbe::parse("0404721018").unwrap(),
+            }),
+            ..Progress::default()
+        };
         let consented = Progress {
             consented: true,
             ..Progress::default()
@@ -211,12 +217,7 @@ mod tests {
             (
                 "another person's chosen profile, and this one has several",
                 &plain,
-                &Progress {
-                    profile: Some(Profile::Organization {
-                        cbe: Cbe::parse("0404721018").unwrap(),
-                    }),
-                    ..Progress::default()
-                },
+                &chose_another_org,
                 Some(&low),
                 &two,
                 Some(&granted),

@@ -17,8 +17,8 @@ use crate::authz::login::request::{
     AuthorizeError, AuthorizeParams, check, client_and_redirect, redirect_to_client,
     trusted_redirect,
 };
-use crate::authz::params::Params;
 use crate::authz::login::store::{self, Purpose};
+use crate::authz::params::Params;
 use crate::authz::store as client_store;
 use crate::state::AppState;
 

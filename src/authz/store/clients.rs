@@ -188,15 +188,16 @@ pub async fn delete_client(db: &DatabaseConnection, id: &str) -> Result<bool, St
 
 /// When each client was registered, as every token check asks it: a token of a client
 /// deleted since, or issued before the client was registered again under the same id,
-/// is refused. An answer is kept for [`ClientEpochs::TTL`], so a deleted client's
-/// tokens stop within that, at one query per client and period.
+/// is refused. That a client exists is remembered for [`ClientEpochs::TTL`], so a
+/// deleted client's tokens stop within that, at one query per client and period.
 #[derive(Clone)]
 pub struct ClientEpochs {
     db: DatabaseConnection,
-    known: std::sync::Arc<
-        std::sync::RwLock<std::collections::HashMap<String, (Option<i64>, std::time::Instant)>>,
-    >,
+    known: std::sync::Arc<std::sync::RwLock<Known>>,
 }
+
+/// Per client id: its registration time, and when it was read.
+type Known = std::collections::HashMap<String, (Option<i64>, std::time::Instant)>;
 
 impl ClientEpochs {
     pub const TTL: std::time::Duration = std::time::Duration::from_secs(5);
@@ -224,7 +225,11 @@ impl ClientEpochs {
             .one(&self.db)
             .await?;
         let at = at.map(|t| t.timestamp());
-        if let Ok(mut known) = self.known.write() {
+        // Only a client that exists is remembered: the tokens of a deleted one (at most
+        // a few minutes of them) ask again, so its successor is seen at once.
+        if at.is_some()
+            && let Ok(mut known) = self.known.write()
+        {
             if known.len() >= Self::CAPACITY {
                 known.clear();
             }

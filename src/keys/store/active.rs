@@ -36,9 +36,11 @@ impl ActiveKids {
                         let mut answers = Vec::with_capacity(questions.len());
                         for q in &questions {
                             let keys = keys_of(&db, std::slice::from_ref(q)).await;
-                            answers.extend(answer_each(std::slice::from_ref(q), keys, |q, keys| {
-                                answer(q, keys, &policy)
-                            }));
+                            answers.extend(answer_each(
+                                std::slice::from_ref(q),
+                                keys,
+                                |q, keys| answer(q, keys, &policy),
+                            ));
                         }
                         return answers;
                     }
