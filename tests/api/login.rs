@@ -366,3 +366,85 @@ async fn the_account_login_works_without_an_application() {
     assert_eq!(account.status, 200);
     assert!(account.body.contains(&person));
 }
+
+/// Parallel guesses cannot outrun the limit (issue 22, review item 2): every attempt
+/// is counted before its password is checked, so of 30 wrong passwords sent at once
+/// at most the limit (5) are evaluated and the others are throttled unheard.
+#[tokio::test]
+async fn parallel_guesses_are_counted_before_they_are_checked() {
+    let app = spawn_app().await;
+    let person = app.citizen("850730033", false).await;
+    let client = app
+        .register_app("app", false, &["depot:read"], json!({}))
+        .await;
+    let pkce = Pkce::new();
+    let browser = app.browser();
+    let page = browser.authorize(&auth_query(&client, SCOPE, &pkce)).await;
+    let guesses = (0..30).map(|i| {
+        let (browser, page, person) = (&browser, &page, &person);
+        async move {
+            browser
+                .login(page, person, &format!("wrong password {i}"), "")
+                .await
+                .status
+        }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let throttled = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(checked + throttled, 30, "{statuses:?}");
+    assert!(
+        checked <= 5,
+        "{checked} passwords were checked: {statuses:?}"
+    );
+    assert_eq!(
+        browser.login(&page, &person, PASSWORD, "").await.status,
+        429,
+        "the right password waits too"
+    );
+}
+
+/// Second-factor guesses have a count of their own (issue 22, review item 2): a correct
+/// password alone (a login at the low level) does not reset it, so TOTP codes cannot be
+/// guessed by logging in with the password between guesses.
+#[tokio::test]
+async fn a_password_alone_does_not_reset_second_factor_guesses() {
+    let app = spawn_app().await;
+    let person = app.citizen("850730033", true).await;
+    let client = app
+        .register_app("app", false, &["depot:read"], json!({}))
+        .await;
+    let pkce = Pkce::new();
+    let fresh_page = || async {
+        let browser = app.browser();
+        let page = browser.authorize(&auth_query(&client, SCOPE, &pkce)).await;
+        (browser, page)
+    };
+    // Five wrong codes (the limit), a successful password-only login after every two.
+    for round in [
+        &["000000", "111111"][..],
+        &["222222", "333333"],
+        &["444444"],
+    ] {
+        for wrong in round {
+            let (browser, page) = fresh_page().await;
+            assert_eq!(
+                browser.login(&page, &person, PASSWORD, wrong).await.status,
+                401
+            );
+        }
+        let (browser, page) = fresh_page().await;
+        let consent = browser.login(&page, &person, PASSWORD, "").await;
+        assert!(
+            consent.form_with("decision").is_some(),
+            "the password alone logs in"
+        );
+    }
+    let (browser, page) = fresh_page().await;
+    let code = totp(TOTP_SECRET, app.now());
+    assert_eq!(
+        browser.login(&page, &person, PASSWORD, &code).await.status,
+        429,
+        "five wrong codes: the second factor waits, even with the right code"
+    );
+}

@@ -1,6 +1,8 @@
 //! Checking a login attempt: throttling per account and per address, the password
 //! (Argon2id), the TOTP code (never accepted twice), and the level of assurance it
-//! proves. Failures are counted here; a success clears the account's counter.
+//! proves. Every attempt is counted before it is evaluated (so parallel guesses cannot
+//! outrun the limit); a success clears the account's count, and the second factor has
+//! a count of its own that only a success with it clears.
 
 use chrono::Duration;
 
@@ -31,56 +33,53 @@ pub async fn check(
     attempt: &Attempt<'_>,
 ) -> anyhow::Result<Result<Authenticated, Failure>> {
     let ssin = Ssin::parse(attempt.username).ok();
-    let address_key = format!("address:{}", attempt.address);
-    let account_key = ssin.as_ref().map(|s| format!("account:{s}"));
-    let outcome = verify(
-        ctx,
-        attempt,
-        ssin.as_ref(),
-        &address_key,
-        account_key.as_deref(),
-    )
-    .await?;
     let settings = &ctx.config.settings;
     let now = ctx.clock.now();
     let lockout = Duration::seconds(i64::from(settings.authz.login_lockout_seconds));
-    match (&outcome, &account_key) {
-        (Err(Failure::BadCredentials), _) => {
-            let limits = [
-                (
-                    Some(address_key.as_str()),
-                    settings.authz.login_max_failures_per_address,
-                ),
-                (
-                    account_key.as_deref(),
-                    settings.authz.login_max_failures_per_account,
-                ),
-            ];
-            for (key, limit) in limits {
-                if let Some(key) = key {
-                    store::count_failure(&ctx.db, key, now, limit, lockout, lockout).await?;
-                }
-            }
+    let address_key = format!("address:{}", attempt.address);
+    let account_key = ssin.as_ref().map(|s| format!("account:{s}"));
+    // Every attempt is counted before it is evaluated, atomically: of any number of
+    // parallel guesses, no more than the limit are ever checked. A success gives the
+    // account its count back.
+    let reservations = [
+        (
+            Some(address_key.as_str()),
+            settings.authz.login_max_failures_per_address,
+        ),
+        (
+            account_key.as_deref(),
+            settings.authz.login_max_failures_per_account,
+        ),
+    ];
+    for (key, limit) in reservations {
+        if let Some(key) = key
+            && !store::reserve_attempt(&ctx.db, key, now, limit, lockout).await?
+        {
+            return Ok(Err(Failure::Throttled));
         }
-        (Ok(_), Some(key)) => store::clear_failures(&ctx.db, key).await?,
-        _ => {}
+    }
+    let outcome = verify(ctx, attempt, ssin.as_ref()).await?;
+    if let (Ok((person, acr, _)), Some(key)) = (&outcome, &account_key) {
+        store::clear_failures(&ctx.db, key).await?;
+        // Second-factor guesses count on their own key, which only a success with the
+        // second factor clears: a correct password alone does not reset them.
+        if *acr >= Acr::Substantial {
+            store::clear_failures(&ctx.db, &second_factor_key(&person.ssin)).await?;
+        }
     }
     Ok(outcome)
+}
+
+fn second_factor_key(ssin: &Ssin) -> String {
+    format!("totp:{ssin}")
 }
 
 async fn verify(
     ctx: &AuthzContext,
     attempt: &Attempt<'_>,
     ssin: Option<&Ssin>,
-    address_key: &str,
-    account_key: Option<&str>,
 ) -> anyhow::Result<Result<Authenticated, Failure>> {
     let now = ctx.clock.now();
-    for key in std::iter::once(address_key).chain(account_key) {
-        if store::blocked_until(&ctx.db, key, now).await?.is_some() {
-            return Ok(Err(Failure::Throttled));
-        }
-    }
     let person = match ssin {
         Some(ssin) => people::store::get_person(&ctx.db, ssin).await?,
         None => None,
@@ -101,6 +100,19 @@ async fn verify(
     let Some(sealed) = &person.sealed_totp_secret else {
         return Ok(Err(Failure::BadCredentials));
     };
+    let settings = &ctx.config.settings;
+    let lockout = Duration::seconds(i64::from(settings.authz.login_lockout_seconds));
+    if !store::reserve_attempt(
+        &ctx.db,
+        &second_factor_key(&person.ssin),
+        now,
+        settings.authz.login_max_failures_per_account,
+        lockout,
+    )
+    .await?
+    {
+        return Ok(Err(Failure::Throttled));
+    }
     let secret = credentials::open_totp_secret(&ctx.master, &person.ssin, sealed)?;
     let Some(step) = credentials::totp_step(&secret, code, now.timestamp()) else {
         return Ok(Err(Failure::BadCredentials));

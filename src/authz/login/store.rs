@@ -149,6 +149,28 @@ pub async fn count_failure(
     Ok(())
 }
 
+/// Counts an attempt for `key` before it is evaluated: `false` when the key is blocked,
+/// or when this attempt is past the `limit` of its window (the key is then blocked
+/// for `lockout`). The count is raised in one atomic statement, so however many
+/// attempts run in parallel, at most `limit` of them are told to go on.
+pub async fn reserve_attempt(
+    db: &impl ConnectionTrait,
+    key: &str,
+    now: DateTime<Utc>,
+    limit: u32,
+    lockout: Duration,
+) -> Result<bool, StoreError> {
+    if blocked_until(db, key, now).await?.is_some() {
+        return Ok(false);
+    }
+    count_failure(db, key, now, limit.saturating_add(1), lockout, lockout).await?;
+    let failures = login_throttle::Entity::find_by_id(key.to_owned())
+        .one(db)
+        .await?
+        .map_or(0, |row| row.failures);
+    Ok(i64::from(failures) <= i64::from(limit))
+}
+
 pub async fn clear_failures(db: &impl ConnectionTrait, key: &str) -> Result<(), StoreError> {
     login_throttle::Entity::delete_by_id(key.to_owned())
         .exec(db)
