@@ -2,6 +2,7 @@
 
 use serde_json::{Value, json};
 
+use crate::forms::*;
 use crate::helpers::*;
 
 #[tokio::test]
@@ -246,4 +247,70 @@ async fn the_body_is_not_read_before_the_token_is_checked() {
         .await
         .unwrap();
     assert_eq!(response.status(), 401);
+}
+
+/// Deleting a client takes what it was granted with it (issue 22, review item 7): its
+/// access tokens are refused at once, and a client registered again under the same id
+/// inherits neither the refresh tokens, nor the access tokens, nor the consent.
+#[tokio::test]
+async fn a_deleted_client_leaves_nothing_behind_for_its_successor() {
+    let app = spawn_app().await;
+    let person = app.citizen("850730033", false).await;
+    let client = app
+        .register_app("hospital-app", true, &["depot:read"], json!({}))
+        .await;
+    let (tokens, browser) = person_tokens(&app, &client, &person, "openid depot:read").await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+
+    let admin = app.admin_token().await;
+    let deleted = app
+        .http
+        .delete(app.url("/admin/clients/hospital-app"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let refused = app.get("/depot/box", &access).await;
+    assert_eq!(refused.status(), 401);
+    let problem: Value = refused.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no longer exists"),
+        "{problem}"
+    );
+
+    // The same id again, a moment later.
+    app.clock.advance(2);
+    let successor = app
+        .register_app("hospital-app", true, &["depot:read"], json!({}))
+        .await;
+    let description = expect_oauth_error(
+        app.refresh(&successor, &refresh).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    assert!(description.contains("revoked"), "{description}");
+    let refused = app.get("/depot/box", &access).await;
+    assert_eq!(refused.status(), 401);
+    let problem: Value = refused.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("before its client was registered again"),
+        "{problem}"
+    );
+    let pkce = Pkce::new();
+    let mut query = auth_query(&successor, "openid depot:read", &pkce);
+    query.push(("prompt", "none"));
+    assert_eq!(
+        browser.authorize(&query).await.redirect_params()["error"],
+        "consent_required",
+        "the consent went with the deleted client"
+    );
 }

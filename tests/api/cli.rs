@@ -143,18 +143,7 @@ async fn the_logs_name_no_person() {
             serde_json::json!({}),
         )
         .await;
-    let pkce = Pkce::new();
-    let browser = app.browser();
-    let login = browser
-        .authorize(&auth_query(&client, "symkeys:create keys:read", &pkce))
-        .await;
-    let consent = browser.login(&login, &ssin, PASSWORD, "").await;
-    let back = browser.decide(&consent, "allow").await;
-    let tokens = token_json(
-        app.redeem(&client, &back.redirect_params()["code"], &pkce.verifier)
-            .await,
-    )
-    .await;
+    let (tokens, _) = person_tokens(&app, &client, &ssin, "symkeys:create keys:read").await;
     let token = tokens["access_token"].as_str().unwrap().to_owned();
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")

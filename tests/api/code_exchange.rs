@@ -431,18 +431,7 @@ async fn a_narrowed_refresh_does_not_narrow_the_family() {
             json!({}),
         )
         .await;
-    let pkce = Pkce::new();
-    let browser = app.browser();
-    let login = browser
-        .authorize(&auth_query(&client, "openid depot:read keys:read", &pkce))
-        .await;
-    let consent = browser.login(&login, &person, PASSWORD, "").await;
-    let back = browser.decide(&consent, "allow").await;
-    let tokens = token_json(
-        app.redeem(&client, &back.redirect_params()["code"], &pkce.verifier)
-            .await,
-    )
-    .await;
+    let (tokens, _) = person_tokens(&app, &client, &person, "openid depot:read keys:read").await;
     let scope_of = |tokens: &Value| {
         jwt_claims(tokens["access_token"].as_str().unwrap())["scope"]
             .as_str()
@@ -473,81 +462,4 @@ async fn a_narrowed_refresh_does_not_narrow_the_family() {
     .await;
     assert_eq!(scope_of(&whole), "depot:read keys:read openid");
     assert!(whole.get("id_token").is_some(), "openid is back: {whole}");
-}
-
-/// Deleting a client takes what it was granted with it (issue 22, review item 7): its
-/// access tokens are refused at once, and a client registered again under the same id
-/// inherits neither the refresh tokens, nor the access tokens, nor the consent.
-#[tokio::test]
-async fn a_deleted_client_leaves_nothing_behind_for_its_successor() {
-    let app = spawn_app().await;
-    let person = app.citizen("850730033", false).await;
-    let client = app
-        .register_app("hospital-app", true, &["depot:read"], json!({}))
-        .await;
-    let pkce = Pkce::new();
-    let browser = app.browser();
-    let login = browser
-        .authorize(&auth_query(&client, "openid depot:read", &pkce))
-        .await;
-    let consent = browser.login(&login, &person, PASSWORD, "").await;
-    let back = browser.decide(&consent, "allow").await;
-    let tokens = token_json(
-        app.redeem(&client, &back.redirect_params()["code"], &pkce.verifier)
-            .await,
-    )
-    .await;
-    let access = tokens["access_token"].as_str().unwrap().to_owned();
-    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
-
-    let admin = app.admin_token().await;
-    let deleted = app
-        .http
-        .delete(app.url("/admin/clients/hospital-app"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), 204);
-    let refused = app.get("/depot/box", &access).await;
-    assert_eq!(refused.status(), 401);
-    let problem: Value = refused.json().await.unwrap();
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("no longer exists"),
-        "{problem}"
-    );
-
-    // The same id again, a moment later.
-    app.clock.advance(2);
-    let successor = app
-        .register_app("hospital-app", true, &["depot:read"], json!({}))
-        .await;
-    let description = expect_oauth_error(
-        app.refresh(&successor, &refresh).await,
-        400,
-        "invalid_grant",
-    )
-    .await;
-    assert!(description.contains("revoked"), "{description}");
-    let refused = app.get("/depot/box", &access).await;
-    assert_eq!(refused.status(), 401);
-    let problem: Value = refused.json().await.unwrap();
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("before its client was registered again"),
-        "{problem}"
-    );
-    let pkce = Pkce::new();
-    let mut query = auth_query(&successor, "openid depot:read", &pkce);
-    query.push(("prompt", "none"));
-    assert_eq!(
-        browser.authorize(&query).await.redirect_params()["error"],
-        "consent_required",
-        "the consent went with the deleted client"
-    );
 }

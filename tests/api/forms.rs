@@ -410,8 +410,19 @@ pub const SCOPE: &str = "openid depot:read";
 /// Runs a whole authorization for a person with one profile who consents; returns the
 /// code and the browser (with its session).
 pub async fn code_for(app: &TestApp, client: &App, ssin: &str, pkce: &Pkce) -> (String, Browser) {
+    code_for_scope(app, client, ssin, SCOPE, pkce).await
+}
+
+/// [`code_for`] with the scope asked.
+pub async fn code_for_scope(
+    app: &TestApp,
+    client: &App,
+    ssin: &str,
+    scope: &str,
+    pkce: &Pkce,
+) -> (String, Browser) {
     let browser = app.browser();
-    let login = browser.authorize(&auth_query(client, SCOPE, pkce)).await;
+    let login = browser.authorize(&auth_query(client, scope, pkce)).await;
     assert_eq!(login.status, 200, "{}", login.body);
     let mut back = browser.login(&login, ssin, PASSWORD, "").await;
     if back.form_with("decision").is_some() {
@@ -419,6 +430,20 @@ pub async fn code_for(app: &TestApp, client: &App, ssin: &str, pkce: &Pkce) -> (
     }
     let params = back.redirect_params();
     (params["code"].clone(), browser)
+}
+
+/// The tokens a confidential `client` redeems for a person's whole authorization of
+/// `scope`, and the browser (with its session).
+pub async fn person_tokens(
+    app: &TestApp,
+    client: &App,
+    ssin: &str,
+    scope: &str,
+) -> (Value, Browser) {
+    let pkce = Pkce::new();
+    let (code, browser) = code_for_scope(app, client, ssin, scope, &pkce).await;
+    let tokens = token_json(app.redeem(client, &code, &pkce.verifier).await).await;
+    (tokens, browser)
 }
 
 pub async fn token_json(response: reqwest::Response) -> Value {
