@@ -26,6 +26,11 @@ impl Clock {
         now.duration_trunc(Duration::milliseconds(1)).unwrap_or(now)
     }
 
+    /// Whether this clock was moved away from the system's (only ever in tests).
+    pub fn is_moved(&self) -> bool {
+        self.offset_seconds.load(Ordering::Relaxed) != 0
+    }
+
     /// Moves this clock (and every clone of it) forward.
     pub fn advance(&self, seconds: i64) {
         self.offset_seconds.fetch_add(seconds, Ordering::Relaxed);

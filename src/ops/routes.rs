@@ -39,14 +39,18 @@ pub async fn middleware(
             .headers_mut()
             .insert(HeaderName::from_static("x-request-id"), id);
     }
+    // The HTTP layer's own Date is the system's; it is restated only for a moved clock,
+    // so no response pays for formatting a date twice.
     if let Some(state) = state {
-        let date = state
-            .clock
-            .now()
-            .format("%a, %d %b %Y %H:%M:%S GMT")
-            .to_string();
-        if let Ok(date) = HeaderValue::from_str(&date) {
-            response.headers_mut().insert(DATE, date);
+        if state.clock.is_moved() {
+            let date = state
+                .clock
+                .now()
+                .format("%a, %d %b %Y %H:%M:%S GMT")
+                .to_string();
+            if let Ok(date) = HeaderValue::from_str(&date) {
+                response.headers_mut().insert(DATE, date);
+            }
         }
         let labels = vec![
             ("method", method),
