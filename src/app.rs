@@ -98,6 +98,9 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         keys: keys.clone(),
         policy: policy.clone(),
         keystore: keystore.clone(),
+        password_checks: Arc::new(crate::authz::login::authenticate::HashGate::new(
+            config.settings.authz.login_max_concurrent_hashes,
+        )),
     };
     Ok(AppState {
         authz,
@@ -161,10 +164,12 @@ impl Application {
         // server's runtime, before the workers exist.
         let relay = state.config.amqp_url.as_ref().map(|url| {
             use secrecy::ExposeSecret;
-            queues::relay::spawn(
-                state.db.clone(),
-                queues::relay::RelayConfig::new(url.expose_secret()),
-            )
+            let storage = &state.config.settings.storage;
+            let mut relay = queues::relay::RelayConfig::new(url.expose_secret());
+            relay.max_backoff =
+                std::time::Duration::from_millis(u64::from(storage.relay_max_backoff_ms.max(1)));
+            relay.jitter = storage.relay_backoff_jitter;
+            queues::relay::spawn(state.db.clone(), relay)
         });
         state.relay = relay.as_ref().map(queues::relay::RelayHandle::control);
         let data = web::Data::new(state.clone());
@@ -179,6 +184,11 @@ impl Application {
                         .limit(body_limit)
                         .error_handler(move |e, _| problem::json_error(e, body_limit)),
                 )
+                // Every body is bounded by the one limit, whichever extractor reads it
+                // (the depot's messages and the routes reading the raw payload take
+                // theirs in `body::read`).
+                .app_data(web::FormConfig::default().limit(body_limit))
+                .app_data(web::PayloadConfig::default().limit(body_limit))
                 .app_data(web::QueryConfig::default().error_handler(|e, _| problem::query_error(e)))
                 .wrap(Compress::default())
                 .wrap(from_fn(ops::routes::middleware))

@@ -97,30 +97,36 @@ where
     }
 }
 
-impl<Req, R> Batcher<Req, Result<R, String>>
+impl<Req, R, E> Batcher<Req, Result<R, E>>
 where
     Req: Send + 'static,
     R: Send + 'static,
+    E: From<Unanswered> + Send + 'static,
 {
-    /// [`submit`](Self::submit) for work answered with results: one error either way.
-    pub async fn ask(&self, item: Req) -> Result<R, String> {
-        self.submit(item).await.map_err(|e| e.to_string())?
+    /// [`submit`](Self::submit) for work answered with results: one error either way,
+    /// of the work's own type (a database error stays one, so that callers can tell an
+    /// unreachable database from a failed statement).
+    pub async fn ask(&self, item: Req) -> Result<R, E> {
+        self.submit(item).await.map_err(E::from)?
+    }
+}
+
+impl From<Unanswered> for sea_orm::DbErr {
+    fn from(e: Unanswered) -> Self {
+        sea_orm::DbErr::Custom(e.to_string())
     }
 }
 
 /// The answers of a batch that one query serves: each item's part of the query's
 /// result or, when the query failed, its error for every item.
-pub fn answer_each<Req, T, R, E: std::fmt::Display>(
+pub fn answer_each<Req, T, R, E: Clone>(
     items: &[Req],
     result: Result<T, E>,
     part: impl Fn(&Req, &T) -> R,
-) -> Vec<Result<R, String>> {
+) -> Vec<Result<R, E>> {
     match result {
         Ok(all) => items.iter().map(|item| Ok(part(item, &all))).collect(),
-        Err(e) => {
-            let e = e.to_string();
-            items.iter().map(|_| Err(e.clone())).collect()
-        }
+        Err(e) => items.iter().map(|_| Err(e.clone())).collect(),
     }
 }
 

@@ -86,8 +86,20 @@ impl Problem {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
     }
 
-    /// A failure of ours: logged with a stable code, answered without detail.
-    pub fn internal(code: &'static str, error: &dyn std::fmt::Display) -> Self {
+    /// 503: the database cannot be reached now; retry in a second.
+    pub fn database_unreachable() -> Self {
+        Self::unavailable("the service's database cannot be reached now; retry shortly")
+            .with_header("Retry-After", RETRY_AFTER_SECONDS.to_owned())
+    }
+
+    /// A failure of ours: logged with a stable code, answered without detail. When the
+    /// database cannot be reached, a 503 with `Retry-After` instead: nothing was decided,
+    /// and the same request may be sent again.
+    pub fn internal<E: std::fmt::Display + std::any::Any>(code: &'static str, error: &E) -> Self {
+        if crate::db::unreachable(error) {
+            tracing::warn!(code, error = %error, "database unreachable");
+            return Self::database_unreachable();
+        }
         tracing::error!(code, error = %error, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -131,6 +143,9 @@ impl ResponseError for Problem {
         response.json(self)
     }
 }
+
+/// The `Retry-After` of a 503 for an unreachable dependency.
+pub const RETRY_AFTER_SECONDS: &str = "1";
 
 /// A database failure as an internal problem with the stable code `code`, for
 /// `map_err` on a store call.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
+use super::login::authenticate::HashGate;
 use super::pdp::Policy;
 use super::signing::SigningKeys;
 use crate::clock::Clock;
@@ -24,4 +25,6 @@ pub struct AuthzContext {
     pub keys: Arc<SigningKeys>,
     pub policy: Arc<Policy>,
     pub keystore: Arc<Keystore>,
+    /// Bounds the password checks running and waiting at once.
+    pub password_checks: Arc<HashGate>,
 }

@@ -23,6 +23,8 @@ pub enum OAuthErrorCode {
     /// RFC 9449 §8: the proof must carry the server nonce given in `DPoP-Nonce`.
     UseDpopNonce,
     ServerError,
+    /// The database cannot be reached now (503 with `Retry-After`).
+    TemporarilyUnavailable,
 }
 
 impl OAuthErrorCode {
@@ -38,6 +40,7 @@ impl OAuthErrorCode {
             Self::InvalidDpopProof => "invalid_dpop_proof",
             Self::UseDpopNonce => "use_dpop_nonce",
             Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
         }
     }
 }
@@ -73,7 +76,19 @@ impl OAuthError {
         Self::new(OAuthErrorCode::InvalidClient, description)
     }
 
-    pub fn server_error(code: &'static str, error: &dyn std::fmt::Display) -> Self {
+    /// A failure of ours, logged with a stable code; when the database cannot be
+    /// reached, `temporarily_unavailable` (503 with `Retry-After`) instead.
+    pub fn server_error<E: std::fmt::Display + std::any::Any>(
+        code: &'static str,
+        error: &E,
+    ) -> Self {
+        if crate::db::unreachable(error) {
+            tracing::warn!(code, error = %error, "database unreachable at an OAuth endpoint");
+            return Self::new(
+                OAuthErrorCode::TemporarilyUnavailable,
+                "the service's database cannot be reached now; retry shortly",
+            );
+        }
         tracing::error!(code, error = %error, "internal error at an OAuth endpoint");
         Self::new(
             OAuthErrorCode::ServerError,
@@ -113,6 +128,7 @@ impl ResponseError for OAuthError {
             // RFC 6749 §5.2: 401 for a failed client authentication.
             OAuthErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
             OAuthErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            OAuthErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -122,6 +138,9 @@ impl ResponseError for OAuthError {
         response
             .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
             .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")));
+        if self.error == OAuthErrorCode::TemporarilyUnavailable {
+            response.insert_header((header::RETRY_AFTER, crate::problem::RETRY_AFTER_SECONDS));
+        }
         if let Some(nonce) = &self.dpop_nonce {
             response.insert_header((NONCE_HEADER, nonce.as_str()));
         }

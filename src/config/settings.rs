@@ -108,6 +108,14 @@ pub struct StorageSettings {
     pub amqp_url: Option<SecretString>,
     pub amqp_url_file: Option<PathBuf>,
     pub database_max_connections: u32,
+    /// The longest wait between two connection attempts of the outbox relay while the
+    /// broker is away (its port is probed meanwhile: a broker back is used at once).
+    pub relay_max_backoff_ms: u32,
+    /// The share of each relay back-off taken off at random (0 to 1).
+    pub relay_backoff_jitter: f64,
+    /// How long a request waits for a pooled connection before it is answered 503
+    /// (the database is unreachable or saturated).
+    pub database_acquire_timeout_ms: u32,
     pub sqlite_synchronous: SqliteDurability,
 }
 
@@ -119,6 +127,9 @@ impl Default for StorageSettings {
             amqp_url: None,
             amqp_url_file: None,
             database_max_connections: 16,
+            database_acquire_timeout_ms: 1000,
+            relay_max_backoff_ms: 5000,
+            relay_backoff_jitter: 0.25,
             sqlite_synchronous: SqliteDurability::Full,
         }
     }
@@ -139,6 +150,9 @@ pub struct AuthzSettings {
     pub login_max_failures_per_address: u32,
     /// How long an account or address stays blocked, and the window failures count in.
     pub login_lockout_seconds: u32,
+    /// Password checks (Argon2id, 19 MiB each) running at once; as many more wait, and
+    /// a login past those is answered 503 with `Retry-After`.
+    pub login_max_concurrent_hashes: u32,
     /// `required`: DPoP proofs must carry a server nonce (RFC 9449 §8).
     pub dpop_nonce: DpopNonce,
 }
@@ -156,6 +170,7 @@ impl Default for AuthzSettings {
             login_max_failures_per_account: 5,
             login_max_failures_per_address: 50,
             login_lockout_seconds: 15 * 60,
+            login_max_concurrent_hashes: 8,
             dpop_nonce: DpopNonce::Off,
         }
     }

@@ -104,14 +104,22 @@ pub enum AcceptError {
     BoxFull { index: usize, held: u64, quota: u64 },
     #[error(transparent)]
     NoTimestamp(#[from] TsaError),
+    /// Nothing was stored: the same request may be sent again.
+    #[error("the database cannot be reached: {0}")]
+    DatabaseUnreachable(String),
     #[error("{code}: {detail}")]
     Internal { code: &'static str, detail: String },
 }
 
 fn internal(code: &'static str) -> impl Fn(sea_orm::DbErr) -> AcceptError {
-    move |e| AcceptError::Internal {
-        code,
-        detail: e.to_string(),
+    move |e| {
+        if crate::db::unreachable(&e) {
+            return AcceptError::DatabaseUnreachable(e.to_string());
+        }
+        AcceptError::Internal {
+            code,
+            detail: e.to_string(),
+        }
     }
 }
 

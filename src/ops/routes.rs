@@ -90,14 +90,26 @@ pub async fn live() -> HttpResponse {
 #[utoipa::path(get, path = "/health/ready", tag = "operations", responses((status = 200, description = "ready"), (status = 503, description = "a dependency is down")))]
 #[get("/health/ready")]
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    let database = match state.db.ping().await {
-        Ok(()) => "ok".to_owned(),
-        Err(e) => {
+    // Within the pool's acquire timeout, even when a connection hangs.
+    let within = crate::db::acquire_timeout(&state.config);
+    let database = match tokio::time::timeout(within, state.db.ping()).await {
+        Ok(Ok(())) => "ok".to_owned(),
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness: database unreachable");
             "unreachable".to_owned()
         }
+        Err(_) => {
+            tracing::warn!("readiness: the database did not answer in time");
+            "unreachable".to_owned()
+        }
     };
-    let outbox = queues::outbox::pending(&state.db).await.ok();
+    let outbox = match database.as_str() {
+        "ok" => tokio::time::timeout(within, queues::outbox::pending(&state.db))
+            .await
+            .ok()
+            .and_then(Result::ok),
+        _ => None,
+    };
     let broker = match (&state.relay, state.config.amqp_url.is_some()) {
         (Some(relay), _) => {
             let status = relay.status();

@@ -15,7 +15,7 @@ const MAX_IN_FLIGHT: usize = 2;
 
 #[derive(Clone)]
 pub struct Serials {
-    batcher: Batcher<(), Result<u64, String>>,
+    batcher: Batcher<(), Result<u64, DbErr>>,
 }
 
 impl Serials {
@@ -26,7 +26,7 @@ impl Serials {
                 async move {
                     match draw(&db, wanted.len()).await {
                         Ok(serials) => serials.into_iter().map(Ok).collect(),
-                        Err(e) => wanted.iter().map(|()| Err(e.to_string())).collect(),
+                        Err(e) => wanted.iter().map(|()| Err(e.clone())).collect(),
                     }
                 }
             }),
@@ -35,7 +35,7 @@ impl Serials {
 
     /// The next serial number.
     pub async fn next(&self) -> Result<u64, DbErr> {
-        self.batcher.ask(()).await.map_err(DbErr::Custom)
+        self.batcher.ask(()).await
     }
 }
 

@@ -248,6 +248,7 @@ impl TestApp {
 pub struct Page {
     pub status: StatusCode,
     pub location: Option<String>,
+    pub retry_after: Option<String>,
     pub body: String,
 }
 
@@ -318,6 +319,10 @@ impl Browser {
             location: response
                 .headers()
                 .get("location")
+                .map(|l| l.to_str().unwrap().to_owned()),
+            retry_after: response
+                .headers()
+                .get("retry-after")
                 .map(|l| l.to_str().unwrap().to_owned()),
             body: response.text().await.unwrap(),
         }

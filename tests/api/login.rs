@@ -392,7 +392,8 @@ async fn parallel_guesses_are_counted_before_they_are_checked() {
     let statuses = futures_util::future::join_all(guesses).await;
     let checked = statuses.iter().filter(|s| **s == 401).count();
     let throttled = statuses.iter().filter(|s| **s == 429).count();
-    assert_eq!(checked + throttled, 30, "{statuses:?}");
+    let busy = statuses.iter().filter(|s| **s == 503).count();
+    assert_eq!(checked + throttled + busy, 30, "{statuses:?}");
     assert!(
         checked <= 5,
         "{checked} passwords were checked: {statuses:?}"
@@ -402,6 +403,48 @@ async fn parallel_guesses_are_counted_before_they_are_checked() {
         429,
         "the right password waits too"
     );
+}
+
+/// Password hashing is bounded (issue 22, review item 2): 200 parallel guesses took
+/// 858 MB of Argon2 memory. Past the checks running and waiting, a login is answered
+/// 503 with `Retry-After` at once, and it is not counted as a failure.
+#[tokio::test]
+async fn password_checks_past_the_bound_are_turned_away_uncounted() {
+    let app = spawn_app_with(|s| {
+        s.authz.login_max_concurrent_hashes = 1;
+        s.authz.login_max_failures_per_account = 1000;
+        s.authz.login_max_failures_per_address = 1000;
+    })
+    .await;
+    let person = app.citizen("850730033", false).await;
+    let client = app
+        .register_app("app", false, &["depot:read"], json!({}))
+        .await;
+    let pkce = Pkce::new();
+    let browser = app.browser();
+    let page = browser.authorize(&auth_query(&client, SCOPE, &pkce)).await;
+    let guesses = (0..40).map(|i| {
+        let (browser, page, person) = (&browser, &page, &person);
+        async move {
+            browser
+                .login(page, person, &format!("wrong password {i}"), "")
+                .await
+        }
+    });
+    let pages = futures_util::future::join_all(guesses).await;
+    let busy: Vec<_> = pages.iter().filter(|p| p.status == 503).collect();
+    assert!(
+        !busy.is_empty(),
+        "{:?}",
+        pages.iter().map(|p| p.status).collect::<Vec<_>>()
+    );
+    assert!(pages.iter().all(|p| p.status == 401 || p.status == 503));
+    for page in busy {
+        assert_eq!(page.retry_after.as_deref(), Some("1"));
+        assert!(page.body.contains("The service is busy"), "{}", page.body);
+    }
+    let consent = browser.login(&page, &person, PASSWORD, "").await;
+    assert!(consent.form_with("decision").is_some(), "{}", consent.body);
 }
 
 /// Second-factor guesses have a count of their own (issue 22, review item 2): a correct

@@ -18,8 +18,9 @@
 //! Two relays on one SQLite file lose nothing but may publish a row twice.
 //!
 //! The task never gives up: when the broker is unreachable or the connection is lost it
-//! retries with exponential back-off (about 200 ms doubling to `max_backoff`), logging
-//! a warning with the password stripped from the URL.
+//! retries with exponential back-off (about 200 ms doubling to `max_backoff`, with
+//! jitter), probing the broker's port meanwhile so that a broker coming back is used at
+//! once, and logging a warning with the password stripped from the URL.
 
 mod batch;
 mod session;
@@ -45,8 +46,11 @@ pub struct RelayConfig {
     pub batch: u64,
     /// How often to look for rows when nobody called `wake` (default 500 ms).
     pub idle_poll: Duration,
-    /// Upper bound of the reconnection back-off (default 30 s).
+    /// Upper bound of the reconnection back-off (default 5 s). Meanwhile the broker's
+    /// port is probed, and a broker coming back is reconnected to at once.
     pub max_backoff: Duration,
+    /// The share of each back-off delay taken off at random (0 to 1, default 0.25).
+    pub jitter: f64,
 }
 
 impl RelayConfig {
@@ -56,7 +60,8 @@ impl RelayConfig {
             url: url.into(),
             batch: 100,
             idle_poll: Duration::from_millis(500),
-            max_backoff: Duration::from_secs(30),
+            max_backoff: Duration::from_secs(5),
+            jitter: 0.25,
         }
     }
 }
@@ -68,6 +73,7 @@ impl std::fmt::Debug for RelayConfig {
             .field("batch", &self.batch)
             .field("idle_poll", &self.idle_poll)
             .field("max_backoff", &self.max_backoff)
+            .field("jitter", &self.jitter)
             .finish()
     }
 }
@@ -214,7 +220,7 @@ mod tests {
         let config = RelayConfig::new("amqp://u:secret@h/%2f");
         assert_eq!(config.batch, 100);
         assert_eq!(config.idle_poll, Duration::from_millis(500));
-        assert_eq!(config.max_backoff, Duration::from_secs(30));
+        assert_eq!(config.max_backoff, Duration::from_secs(5));
         let debug = format!("{config:?}");
         assert!(!debug.contains("secret"), "{debug}");
     }

@@ -2,9 +2,12 @@
 //! (Argon2id), the TOTP code (never accepted twice), and the level of assurance it
 //! proves. Every attempt is counted before it is evaluated (so parallel guesses cannot
 //! outrun the limit); a success clears the account's count, and the second factor has
-//! a count of its own that only a success with it clears.
+//! a count of its own that only a success with it clears. Password hashing is bounded:
+//! a few checks run at once, as many wait, and an attempt past those is turned away
+//! before it is counted (`Failure::Busy`).
 
 use chrono::Duration;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use super::store;
 use crate::authz::context::AuthzContext;
@@ -23,6 +26,44 @@ pub struct Attempt<'a> {
 pub enum Failure {
     Throttled,
     BadCredentials,
+    /// Too many passwords are being checked at once: try again in a moment.
+    Busy,
+}
+
+/// Bounds the Argon2 checks (19 MiB and tens of milliseconds each): `limit` run at
+/// once, as many more wait their turn, and any further attempt is refused at once.
+pub struct HashGate {
+    admitted: Semaphore,
+    hashing: Semaphore,
+}
+
+impl HashGate {
+    pub fn new(limit: u32) -> Self {
+        let limit = limit.max(1) as usize;
+        Self {
+            admitted: Semaphore::new(2 * limit),
+            hashing: Semaphore::new(limit),
+        }
+    }
+
+    /// A place in the line, or none when the line is full.
+    fn admit(&self) -> Option<SemaphorePermit<'_>> {
+        self.admitted.try_acquire().ok()
+    }
+
+    /// Runs the password check when its turn comes.
+    async fn verify_password(
+        &self,
+        password: String,
+        hash: Option<String>,
+    ) -> anyhow::Result<bool> {
+        let _turn = self.hashing.acquire().await?;
+        // Argon2id is slow by design: off the async executor.
+        Ok(tokio::task::spawn_blocking(move || {
+            credentials::verify_password(&password, hash.as_deref())
+        })
+        .await?)
+    }
 }
 
 /// The person, the level reached and the methods used (`amr`).
@@ -36,6 +77,10 @@ pub async fn check(
     let settings = &ctx.config.settings;
     let now = ctx.clock.now();
     let lockout = Duration::seconds(i64::from(settings.authz.login_lockout_seconds));
+    // Turned away before anything is counted: a busy server is not a wrong password.
+    let Some(_admitted) = ctx.password_checks.admit() else {
+        return Ok(Err(Failure::Busy));
+    };
     let address_key = format!("address:{}", attempt.address);
     let account_key = ssin.as_ref().map(|s| format!("account:{s}"));
     // Every attempt is counted before it is evaluated, atomically: of any number of
@@ -84,13 +129,11 @@ async fn verify(
         Some(ssin) => people::store::get_person(&ctx.db, ssin).await?,
         None => None,
     };
-    // Argon2id is slow by design: off the async executor.
-    let password = attempt.password.to_owned();
     let hash = person.as_ref().and_then(|p| p.password_hash.clone());
-    let password_ok = tokio::task::spawn_blocking(move || {
-        credentials::verify_password(&password, hash.as_deref())
-    })
-    .await?;
+    let password_ok = ctx
+        .password_checks
+        .verify_password(attempt.password.to_owned(), hash)
+        .await?;
     let Some(person) = person.filter(|_| password_ok) else {
         return Ok(Err(Failure::BadCredentials));
     };

@@ -137,11 +137,20 @@ pub fn error_page(lang: Lang, status: StatusCode, text: &str) -> HttpResponse {
 }
 
 /// An internal failure on a page: logged with a code, shown without detail.
-pub fn internal_page(
+pub fn internal_page<E: std::fmt::Display + std::any::Any>(
     lang: Lang,
     code: &'static str,
-    error: &dyn std::fmt::Display,
+    error: &E,
 ) -> HttpResponse {
+    if crate::db::unreachable(error) {
+        tracing::warn!(code, error = %error, "database unreachable on a login page");
+        let mut page = error_page(lang, StatusCode::SERVICE_UNAVAILABLE, lang.texts().busy);
+        page.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static(crate::problem::RETRY_AFTER_SECONDS),
+        );
+        return page;
+    }
     tracing::error!(code, error = %error, "internal error on a login page");
     error_page(
         lang,

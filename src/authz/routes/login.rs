@@ -236,6 +236,7 @@ async fn authenticate(
             let (status, text) = match failure {
                 Failure::Throttled => (StatusCode::TOO_MANY_REQUESTS, t.throttled),
                 Failure::BadCredentials => (StatusCode::UNAUTHORIZED, t.bad_credentials),
+                Failure::Busy => (StatusCode::SERVICE_UNAVAILABLE, t.busy),
             };
             tracing::info!(?failure, "login refused");
             let name = match &interaction.purpose {
@@ -249,7 +250,14 @@ async fn authenticate(
                 Some(username),
                 Some(Message::Error(text)),
             );
-            return Ok(page::html(status, markup).finish());
+            let mut response = page::html(status, markup).finish();
+            if failure == Failure::Busy {
+                response.headers_mut().insert(
+                    actix_web::http::header::RETRY_AFTER,
+                    actix_web::http::header::HeaderValue::from_static("1"),
+                );
+            }
+            return Ok(response);
         }
     };
     // A level this person can never reach: say so to the client instead of looping.

@@ -60,7 +60,7 @@ pub async fn revoke_token(
 /// one query (`crate::batch`).
 #[derive(Clone)]
 pub struct Revocations {
-    batcher: Batcher<String, Result<bool, String>>,
+    batcher: Batcher<String, Result<bool, DbErr>>,
 }
 
 impl Revocations {
@@ -80,7 +80,7 @@ impl Revocations {
         self.batcher
             .ask(jti.to_owned())
             .await
-            .map_err(|e| StoreError::Db(DbErr::Custom(e)))
+            .map_err(StoreError::Db)
     }
 }
 

@@ -82,7 +82,7 @@ const MAX_IN_FLIGHT: usize = 4;
 pub struct Store {
     db: DatabaseConnection,
     writes: Batcher<NewMessage, Result<(), InsertError>>,
-    totals: Batcher<Vec<String>, Result<HashMap<String, i64>, String>>,
+    totals: Batcher<Vec<String>, Result<HashMap<String, i64>, DbErr>>,
 }
 
 impl Store {
@@ -120,7 +120,7 @@ impl Store {
 
     /// The bytes each of these boxes holds now.
     pub async fn box_bytes(&self, box_keys: Vec<String>) -> Result<HashMap<String, i64>, DbErr> {
-        self.totals.ask(box_keys).await.map_err(DbErr::Custom)
+        self.totals.ask(box_keys).await
     }
 
     /// Stores the message with everything that goes with it, or nothing.

@@ -20,7 +20,7 @@ struct Question {
 
 #[derive(Clone)]
 pub struct ActiveKids {
-    batcher: Batcher<Question, Result<Vec<String>, String>>,
+    batcher: Batcher<Question, Result<Vec<String>, DbErr>>,
 }
 
 impl ActiveKids {
@@ -65,7 +65,6 @@ impl ActiveKids {
                 at,
             })
             .await
-            .map_err(DbErr::Custom)
     }
 }
 
