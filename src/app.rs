@@ -106,6 +106,10 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         authz,
         depot: crate::depot::store::Store::new(db.clone()),
         depot_limits: crate::depot::accept::Limits::from_settings(&config.settings),
+        sender_rate: Arc::new(crate::depot::rate::SenderRate::new(
+            config.settings.depot.sender_rate_per_minute,
+            config.settings.depot.sender_burst,
+        )),
         tsa_serials,
         key_directory: crate::keys::directory::KeyDirectory::new(db.clone(), keystore.policy),
         live_symkeys: crate::symkeys::store::LiveSymkeys::new(db.clone()),

@@ -39,6 +39,8 @@ pub struct AppState {
     pub stamper: Arc<crate::tsa::Stamper>,
     /// The configured bounds of a message, read once.
     pub depot_limits: crate::depot::accept::Limits,
+    /// The per-sender rate limit of posting.
+    pub sender_rate: Arc<crate::depot::rate::SenderRate>,
     /// Stores accepted messages, several to a statement under load.
     pub depot: crate::depot::store::Store,
     /// The outbox relay, when a broker is configured and the server runs.

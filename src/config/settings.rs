@@ -274,6 +274,13 @@ pub struct DepotSettings {
     pub message_max_retention_days: u32,
     /// What one box may hold (sum of the sealed messages' sizes).
     pub box_quota_bytes: u64,
+    /// How many messages one box may hold (however small they are).
+    pub box_quota_messages: u64,
+    /// Messages a sender (person or client) may post per minute on one instance; 0 is
+    /// no limit. Past it, 429 with `Retry-After`.
+    pub sender_rate_per_minute: u32,
+    /// How many messages a sender may post at once before the rate applies.
+    pub sender_burst: u32,
     /// How long an `Idempotency-Key` is remembered.
     pub idempotency_hours: u32,
 }
@@ -285,6 +292,9 @@ impl Default for DepotSettings {
             message_retention_days: 365,
             message_max_retention_days: 365,
             box_quota_bytes: 1024 * 1024 * 1024,
+            box_quota_messages: 100_000,
+            sender_rate_per_minute: 0,
+            sender_burst: 100,
             idempotency_hours: 24,
         }
     }

@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 use super::Caller;
 use super::boxes::box_key;
 use super::deliveries::deliveries;
+use super::rate::SenderRate;
 use super::request::{self, BodyError, PostedMessage, Retention};
 use super::store::{IdempotencyRow, InsertError, MessageRow, NewMessage, Store};
 use crate::clock::Clock;
@@ -46,6 +47,7 @@ pub struct Accepting<'a> {
     pub stamper: &'a Stamper,
     pub clock: &'a Clock,
     pub limits: Limits,
+    pub rate: &'a SenderRate,
     /// Told of each stored message, so that its notifications go out now rather than
     /// at the relay's next poll.
     pub relay: Option<&'a queues::relay::RelayControl>,
@@ -56,6 +58,7 @@ pub struct Accepting<'a> {
 pub struct Limits {
     pub retention: Retention,
     pub box_quota_bytes: u64,
+    pub box_quota_messages: u64,
     pub idempotency: Duration,
 }
 
@@ -67,6 +70,7 @@ impl Limits {
                 max: Duration::days(i64::from(settings.depot.message_max_retention_days)),
             },
             box_quota_bytes: settings.depot.box_quota_bytes,
+            box_quota_messages: settings.depot.box_quota_messages,
             idempotency: Duration::hours(i64::from(settings.depot.idempotency_hours)),
         }
     }
@@ -99,9 +103,17 @@ pub enum AcceptError {
     )]
     UnknownKid(String),
     #[error(
-        "recipients[{index}]: the recipient's box is full ({held} of {quota} bytes used); it accepts new messages once it is emptied"
+        "recipients[{index}]: the recipient's box is full ({held} of {quota} {unit} used); it accepts new messages once it is emptied"
     )]
-    BoxFull { index: usize, held: u64, quota: u64 },
+    BoxFull {
+        index: usize,
+        held: u64,
+        quota: u64,
+        /// `bytes` or `messages`.
+        unit: &'static str,
+    },
+    #[error("this sender posts too fast; retry in {0} s")]
+    RateLimited(u64),
     #[error(transparent)]
     NoTimestamp(#[from] TsaError),
     /// Nothing was stored: the same request may be sent again.
@@ -137,6 +149,9 @@ pub async fn accept(
     {
         return Ok(answer);
     }
+    deps.rate
+        .admit(&sender.owner.owner, now)
+        .map_err(AcceptError::RateLimited)?;
     if !submission.declared_json {
         return Err(AcceptError::NotJson);
     }
@@ -288,20 +303,36 @@ async fn check_keys(
     Ok(())
 }
 
-/// Step 4: a full box refuses new messages.
+/// Step 4: a full box refuses new messages: by bytes, and by count (so that a flood of
+/// tiny messages cannot make a box unmanageable).
 async fn check_quotas(deps: &Accepting<'_>, posted: &PostedMessage) -> Result<(), AcceptError> {
-    let quota = deps.limits.box_quota_bytes;
     let keys: Vec<String> = posted.recipients.iter().map(box_key).collect();
     let used = deps
         .store
-        .box_bytes(keys.clone())
+        .box_usage(keys.clone())
         .await
         .map_err(internal("E-DEPOT-QUOTA"))?;
     let size = posted.sealed.text.len() as u64;
     for (index, key) in keys.iter().enumerate() {
-        let held = used.get(key).copied().unwrap_or(0).max(0).cast_unsigned();
-        if held + size > quota {
-            return Err(AcceptError::BoxFull { index, held, quota });
+        let usage = used.get(key).copied().unwrap_or_default();
+        let (bytes, messages) = (
+            usage.bytes.max(0).cast_unsigned(),
+            usage.messages.max(0).cast_unsigned(),
+        );
+        let full = if bytes + size > deps.limits.box_quota_bytes {
+            Some((bytes, deps.limits.box_quota_bytes, "bytes"))
+        } else if messages + 1 > deps.limits.box_quota_messages {
+            Some((messages, deps.limits.box_quota_messages, "messages"))
+        } else {
+            None
+        };
+        if let Some((held, quota, unit)) = full {
+            return Err(AcceptError::BoxFull {
+                index,
+                held,
+                quota,
+                unit,
+            });
         }
     }
     Ok(())

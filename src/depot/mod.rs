@@ -7,6 +7,7 @@ pub mod accept;
 pub mod boxes;
 pub mod deliveries;
 pub mod jwe;
+pub mod rate;
 pub mod request;
 pub mod routes;
 pub mod store;

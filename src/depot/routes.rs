@@ -46,7 +46,8 @@ fn no_such_message() -> Problem {
         (status = 403, description = "no depot:send scope or audience"), (status = 409, description = "the Idempotency-Key was used with another body"),
         (status = 413, description = "over the size limit"), (status = 415, description = "not application/json"),
         (status = 422, description = "a malformed JWE, a bad recipient, a key that is no recipient's, a full box; `field` names it"),
-        (status = 503, description = "no timestamp could be obtained; Retry-After")))]
+        (status = 429, description = "the sender posts past its rate; Retry-After"),
+        (status = 503, description = "no timestamp could be obtained, or the database cannot be reached; Retry-After")))]
 #[post("/depot/messages")]
 pub async fn send(
     state: web::Data<AppState>,
@@ -68,6 +69,7 @@ pub async fn send(
         stamper: &state.stamper,
         clock: &state.clock,
         limits: state.depot_limits,
+        rate: &state.sender_rate,
         relay: state.relay.as_ref(),
     };
     let answer = accept(&accepting, &sender, submission).await?;
@@ -96,6 +98,10 @@ impl From<AcceptError> for Problem {
             AcceptError::BoxFull { index, .. } => {
                 Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "box-full", e.to_string())
                     .with_member("field", json!(format!("recipients[{index}]")))
+            }
+            AcceptError::RateLimited(seconds) => {
+                Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", e.to_string())
+                    .with_header("Retry-After", seconds.to_string())
             }
             AcceptError::NoTimestamp(e) => {
                 tracing::warn!(error = %e, "no timestamp: message refused");

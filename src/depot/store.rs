@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
 use entity::{box_entry, box_usage, idempotency_record, message};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, InsertStatement, OnConflict};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, InsertStatement, OnConflict, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, QueryTrait, Set, Statement, TransactionTrait,
@@ -51,20 +51,29 @@ pub async fn idempotent_answer(
         .await
 }
 
-/// The bytes each of these boxes holds now (the sums of their running totals).
-async fn box_bytes(
+/// What a box holds by its running totals (expired messages count until purged).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BoxUsage {
+    pub bytes: i64,
+    pub messages: i64,
+}
+
+/// What each of these boxes holds now (the sums of their running totals).
+async fn box_usage(
     db: &impl ConnectionTrait,
     box_keys: &[String],
-) -> Result<HashMap<String, i64>, DbErr> {
-    let mut bytes = HashMap::new();
+) -> Result<HashMap<String, BoxUsage>, DbErr> {
+    let mut usage: HashMap<String, BoxUsage> = HashMap::new();
     for stripe in box_usage::Entity::find()
         .filter(box_usage::Column::BoxKey.is_in(box_keys.iter().map(String::as_str)))
         .all(db)
         .await?
     {
-        *bytes.entry(stripe.box_key).or_default() += stripe.bytes;
+        let total = usage.entry(stripe.box_key).or_default();
+        total.bytes += stripe.bytes;
+        total.messages += stripe.messages;
     }
-    Ok(bytes)
+    Ok(usage)
 }
 
 /// Adds to (or, with negative amounts, takes from) one stripe of boxes' running
@@ -248,29 +257,56 @@ pub struct BoxCounts {
     pub bytes: i64,
 }
 
+/// The live messages of these boxes, counted by the database in one statement (a
+/// message in two of them once; unread when one of its entries is), whatever their
+/// number: no row comes back but the totals.
 pub async fn box_counts(
     db: &impl ConnectionTrait,
     boxes: &[String],
     now: DateTime<Utc>,
 ) -> Result<BoxCounts, DbErr> {
-    let entries = box_entry::Entity::find()
-        .filter(box_entry::Column::BoxKey.is_in(boxes.iter().map(String::as_str)))
-        .filter(box_entry::Column::Folder.eq(INBOX))
-        .filter(box_entry::Column::DeletedAt.is_null())
-        .all(db)
-        .await?;
-    let ids: Vec<String> = entries.iter().map(|e| e.message_id.clone()).collect();
-    let live = summaries(db, &ids, now).await?;
-    let mut counts = BoxCounts::default();
-    let mut seen = std::collections::HashSet::new();
-    for e in entries.iter().filter(|e| live.contains_key(&e.message_id)) {
-        if seen.insert(&e.message_id) {
-            counts.messages += 1;
-            counts.bytes += e.size;
-            counts.unread += i64::from(e.read_at.is_none());
-        }
-    }
-    Ok(counts)
+    use box_entry::Column as E;
+    let entry = |c: E| Expr::col((box_entry::Entity, c));
+    let per_message = Query::select()
+        .column((box_entry::Entity, E::MessageId))
+        .expr_as(entry(E::Size).max(), Alias::new("size"))
+        .expr_as(
+            Expr::case(entry(E::ReadAt).is_null(), 1).finally(0).max(),
+            Alias::new("unread"),
+        )
+        .from(box_entry::Entity)
+        .inner_join(
+            message::Entity,
+            Expr::col((message::Entity, message::Column::Id))
+                .equals((box_entry::Entity, E::MessageId)),
+        )
+        .and_where(entry(E::BoxKey).is_in(boxes.iter().map(String::as_str)))
+        .and_where(entry(E::Folder).eq(INBOX))
+        .and_where(entry(E::DeletedAt).is_null())
+        .and_where(Expr::col((message::Entity, message::Column::ExpiresAt)).gt(now))
+        .group_by_col((box_entry::Entity, E::MessageId))
+        .to_owned();
+    let totals = Query::select()
+        .expr_as(Expr::cust("COUNT(*)"), Alias::new("messages"))
+        .expr_as(
+            Expr::cust("CAST(COALESCE(SUM(size), 0) AS BIGINT)"),
+            Alias::new("bytes"),
+        )
+        .expr_as(
+            Expr::cust("CAST(COALESCE(SUM(unread), 0) AS BIGINT)"),
+            Alias::new("unread"),
+        )
+        .from_subquery(per_message, Alias::new("per_message"))
+        .to_owned();
+    let row = db
+        .query_one_raw(db.get_database_backend().build(&totals))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("the box totals".into()))?;
+    Ok(BoxCounts {
+        messages: row.try_get("", "messages")?,
+        unread: row.try_get("", "unread")?,
+        bytes: row.try_get("", "bytes")?,
+    })
 }
 
 /// Removes expired messages, messages no box holds any more, and idempotency records

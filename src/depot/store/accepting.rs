@@ -16,7 +16,9 @@ use sea_orm::{
 };
 use serde_json::Value;
 
-use super::{INBOX, IdempotencyRow, MessageRow, SENT, box_bytes, next_stripe, usage_statement};
+use super::{
+    BoxUsage, INBOX, IdempotencyRow, MessageRow, SENT, box_usage, next_stripe, usage_statement,
+};
 use crate::batch::{Batcher, answer_each};
 
 /// A recipient's box entry to create.
@@ -82,7 +84,7 @@ const MAX_IN_FLIGHT: usize = 4;
 pub struct Store {
     db: DatabaseConnection,
     writes: Batcher<NewMessage, Result<(), InsertError>>,
-    totals: Batcher<Vec<String>, Result<HashMap<String, i64>, DbErr>>,
+    totals: Batcher<Vec<String>, Result<HashMap<String, BoxUsage>, DbErr>>,
 }
 
 impl Store {
@@ -97,10 +99,10 @@ impl Store {
                 let db = reading.clone();
                 async move {
                     let all: Vec<String> = wanted.iter().flatten().cloned().collect();
-                    let bytes = box_bytes(&db, &all).await;
-                    answer_each(&wanted, bytes, |keys, bytes| {
+                    let usage = box_usage(&db, &all).await;
+                    answer_each(&wanted, usage, |keys, usage| {
                         keys.iter()
-                            .filter_map(|k| Some((k.clone(), *bytes.get(k)?)))
+                            .filter_map(|k| Some((k.clone(), *usage.get(k)?)))
                             .collect()
                     })
                 }
@@ -118,8 +120,11 @@ impl Store {
         super::idempotent_answer(&self.db, scope, key, now).await
     }
 
-    /// The bytes each of these boxes holds now.
-    pub async fn box_bytes(&self, box_keys: Vec<String>) -> Result<HashMap<String, i64>, DbErr> {
+    /// What each of these boxes holds now.
+    pub async fn box_usage(
+        &self,
+        box_keys: Vec<String>,
+    ) -> Result<HashMap<String, BoxUsage>, DbErr> {
         self.totals.ask(box_keys).await
     }
 

@@ -26,6 +26,7 @@ use crate::tsa::pki::openssl;
 mod amqp;
 mod boxes;
 mod capacity;
+mod flooding;
 mod flow;
 mod idempotency;
 mod jose;
