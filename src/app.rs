@@ -98,7 +98,7 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         keys: keys.clone(),
         policy: policy.clone(),
         keystore: keystore.clone(),
-        password_checks: Arc::new(crate::authz::login::authenticate::HashGate::new(
+        password_checks: Arc::new(crate::authz::login::hash_gate::HashGate::new(
             config.settings.authz.login_max_concurrent_hashes,
         )),
     };

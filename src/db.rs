@@ -61,54 +61,6 @@ pub fn acquire_timeout(config: &Config) -> Duration {
     ))
 }
 
-/// Whether `error` says the database cannot be reached now (no connection in time, the
-/// connection broke, the server is shutting down or refusing connections, SQLite busy)
-/// rather than that a statement failed: the request may be retried (503) and nothing
-/// was decided. `error` is a `DbErr`, an `anyhow::Error` holding one, or anything else
-/// (then no).
-pub fn unreachable(error: &dyn std::any::Any) -> bool {
-    if let Some(e) = error.downcast_ref::<DbErr>() {
-        return db_unreachable(e);
-    }
-    if let Some(e) = error.downcast_ref::<anyhow::Error>() {
-        return e.chain().any(|cause| {
-            cause.downcast_ref::<DbErr>().is_some_and(db_unreachable)
-                || cause
-                    .downcast_ref::<sea_orm::sqlx::Error>()
-                    .is_some_and(sqlx_unreachable)
-        });
-    }
-    false
-}
-
-fn db_unreachable(error: &DbErr) -> bool {
-    use sea_orm::RuntimeErr;
-    match error {
-        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
-        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
-            sqlx_unreachable(e)
-        }
-        _ => false,
-    }
-}
-
-fn sqlx_unreachable(error: &sea_orm::sqlx::Error) -> bool {
-    use sea_orm::sqlx::Error as E;
-    match error {
-        E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed => true,
-        // PostgreSQL: class 08 (connection exception), 57P01-57P03 (shutting down, cannot
-        // connect now), 53300 (too many connections); SQLite: 5 and 6 (busy, locked).
-        E::Database(e) => e.code().is_some_and(|code| {
-            code.starts_with("08")
-                || matches!(
-                    code.as_ref(),
-                    "57P01" | "57P02" | "57P03" | "53300" | "5" | "6"
-                )
-        }),
-        _ => false,
-    }
-}
-
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     migration::Migrator::up(db, None).await
 }

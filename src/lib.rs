@@ -13,6 +13,7 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod depot;
+pub mod fault;
 pub mod files;
 pub mod keys;
 pub mod openapi;

@@ -96,7 +96,7 @@ impl Problem {
     /// database cannot be reached, a 503 with `Retry-After` instead: nothing was decided,
     /// and the same request may be sent again.
     pub fn internal<E: std::fmt::Display + std::any::Any>(code: &'static str, error: &E) -> Self {
-        if crate::db::unreachable(error) {
+        if crate::fault::database_unreachable(error) {
             tracing::warn!(code, error = %error, "database unreachable");
             return Self::database_unreachable();
         }

@@ -48,7 +48,7 @@ pub enum TokenError {
         error: Box<TokenError>,
     },
     #[error("internal: {0}")]
-    Internal(String),
+    Internal(crate::fault::Fault),
 }
 
 /// Checks our access tokens.
@@ -90,7 +90,7 @@ impl TokenVerifier {
             .keys
             .ring_for(&kid)
             .await
-            .map_err(|e| TokenError::Internal(e.to_string()))?;
+            .map_err(|e| TokenError::Internal(crate::fault::Fault::of(&e)))?;
         let key = ring.decoding_key(&kid).ok_or_else(|| {
             TokenError::Invalid("the token is signed by an unknown or withdrawn key".into())
         })?;
@@ -129,7 +129,7 @@ impl TokenVerifier {
             .revocations
             .is_revoked(&claims.jti)
             .await
-            .map_err(|e| TokenError::Internal(e.to_string()))?
+            .map_err(|e| TokenError::Internal(crate::fault::Fault::of(&e)))?
         {
             return Err(TokenError::Revoked);
         }
@@ -139,7 +139,7 @@ impl TokenVerifier {
             .clients
             .registered_at(&claims.client_id)
             .await
-            .map_err(|e| TokenError::Internal(e.to_string()))?
+            .map_err(|e| TokenError::Internal(crate::fault::Fault::of(&e)))?
         {
             None => {
                 return Err(TokenError::Invalid(

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
-use super::login::authenticate::HashGate;
+use super::login::hash_gate::HashGate;
 use super::pdp::Policy;
 use super::signing::SigningKeys;
 use crate::clock::Clock;

@@ -50,7 +50,7 @@ pub enum DpopError {
     #[error("the DPoP proof must carry the server's current nonce (DPoP-Nonce header)")]
     UseNonce(String),
     #[error("internal: {0}")]
-    Internal(String),
+    Internal(crate::fault::Fault),
 }
 
 fn invalid(reason: impl Into<String>) -> DpopError {
@@ -200,7 +200,7 @@ impl DpopVerifier {
             .ok_or_else(|| invalid("the proof's iat is out of range"))?;
         let fresh = store::remember_jti(&self.db, &format!("dpop:{jkt}"), jti, expires_at)
             .await
-            .map_err(|e| DpopError::Internal(e.to_string()))?;
+            .map_err(|e| DpopError::Internal(crate::fault::Fault::of(&e)))?;
         if !fresh {
             return Err(invalid("the proof was already used (jti replay)"));
         }
@@ -224,7 +224,7 @@ impl DpopVerifier {
         let mac = self
             .master
             .pseudonym("dpop-nonce", &slot.to_be_bytes())
-            .map_err(|e| DpopError::Internal(e.to_string()))?;
+            .map_err(|e| DpopError::Internal(crate::fault::Fault::of(&e)))?;
         Ok(B64.encode(&mac[..18]))
     }
 

@@ -82,7 +82,7 @@ impl OAuthError {
         code: &'static str,
         error: &E,
     ) -> Self {
-        if crate::db::unreachable(error) {
+        if crate::fault::database_unreachable(error) {
             tracing::warn!(code, error = %error, "database unreachable at an OAuth endpoint");
             return Self::new(
                 OAuthErrorCode::TemporarilyUnavailable,

@@ -125,7 +125,7 @@ pub enum AcceptError {
 
 fn internal(code: &'static str) -> impl Fn(sea_orm::DbErr) -> AcceptError {
     move |e| {
-        if crate::db::unreachable(&e) {
+        if crate::fault::database_unreachable(&e) {
             return AcceptError::DatabaseUnreachable(e.to_string());
         }
         AcceptError::Internal {

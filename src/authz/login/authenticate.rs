@@ -7,7 +7,6 @@
 //! before it is counted (`Failure::Busy`).
 
 use chrono::Duration;
-use tokio::sync::{Semaphore, SemaphorePermit};
 
 use super::store;
 use crate::authz::context::AuthzContext;
@@ -28,42 +27,6 @@ pub enum Failure {
     BadCredentials,
     /// Too many passwords are being checked at once: try again in a moment.
     Busy,
-}
-
-/// Bounds the Argon2 checks (19 MiB and tens of milliseconds each): `limit` run at
-/// once, as many more wait their turn, and any further attempt is refused at once.
-pub struct HashGate {
-    admitted: Semaphore,
-    hashing: Semaphore,
-}
-
-impl HashGate {
-    pub fn new(limit: u32) -> Self {
-        let limit = limit.max(1) as usize;
-        Self {
-            admitted: Semaphore::new(2 * limit),
-            hashing: Semaphore::new(limit),
-        }
-    }
-
-    /// A place in the line, or none when the line is full.
-    fn admit(&self) -> Option<SemaphorePermit<'_>> {
-        self.admitted.try_acquire().ok()
-    }
-
-    /// Runs the password check when its turn comes.
-    async fn verify_password(
-        &self,
-        password: String,
-        hash: Option<String>,
-    ) -> anyhow::Result<bool> {
-        let _turn = self.hashing.acquire().await?;
-        // Argon2id is slow by design: off the async executor.
-        Ok(tokio::task::spawn_blocking(move || {
-            credentials::verify_password(&password, hash.as_deref())
-        })
-        .await?)
-    }
 }
 
 /// The person, the level reached and the methods used (`amr`).

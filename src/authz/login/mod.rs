@@ -4,6 +4,7 @@
 
 pub mod authenticate;
 pub mod flow;
+pub mod hash_gate;
 pub mod i18n;
 pub mod pages;
 pub mod request;

@@ -69,24 +69,27 @@ fn refused_unread(req: &HttpRequest, status: StatusCode, reason: &str) -> HttpRe
 
 async fn handle(state: &AppState, req: &HttpRequest, raw: Params) -> HttpResponse {
     let lang = page::lang(req, raw.get("ui_locales"));
-    let trusted = async {
-        let (client_id, redirect) = client_and_redirect(&raw)?;
-        let client = client_store::get_client(&state.db, client_id)
-            .await
-            .map_err(|e| AuthorizeError::Page(format!("E-CLIENT {e}")))?
-            .ok_or_else(|| AuthorizeError::Page("unknown client_id".into()))?;
-        let redirect_uri = trusted_redirect(&client, redirect)?;
-        Ok::<_, AuthorizeError>((client, redirect_uri))
+    // Until the redirect URI is trusted, a refusal is a page, never a redirect.
+    let refuse = |e: AuthorizeError| {
+        let text = match e {
+            AuthorizeError::Page(text) => text,
+            AuthorizeError::Redirect { description, .. } => description,
+        };
+        tracing::info!(reason = %text, "authorization request refused before the redirect URI is trusted");
+        error_page(lang, StatusCode::BAD_REQUEST, &text)
     };
-    let (client, redirect_uri) = match trusted.await {
-        Ok(ok) => ok,
-        Err(AuthorizeError::Page(text)) => {
-            tracing::info!(reason = %text, "authorization request refused before the redirect URI is trusted");
-            return error_page(lang, StatusCode::BAD_REQUEST, &text);
-        }
-        Err(AuthorizeError::Redirect { description, .. }) => {
-            return error_page(lang, StatusCode::BAD_REQUEST, &description);
-        }
+    let (client_id, redirect) = match client_and_redirect(&raw) {
+        Ok(named) => named,
+        Err(e) => return refuse(e),
+    };
+    let client = match client_store::get_client(&state.db, client_id).await {
+        Ok(Some(client)) => client,
+        Ok(None) => return refuse(AuthorizeError::Page("unknown client_id".into())),
+        Err(e) => return internal_page(lang, "E-CLIENT", &e),
+    };
+    let redirect_uri = match trusted_redirect(&client, redirect) {
+        Ok(uri) => uri,
+        Err(e) => return refuse(e),
     };
     let params = match check(
         &raw,

@@ -142,7 +142,7 @@ pub fn internal_page<E: std::fmt::Display + std::any::Any>(
     code: &'static str,
     error: &E,
 ) -> HttpResponse {
-    if crate::db::unreachable(error) {
+    if crate::fault::database_unreachable(error) {
         tracing::warn!(code, error = %error, "database unreachable on a login page");
         let mut page = error_page(lang, StatusCode::SERVICE_UNAVAILABLE, lang.texts().busy);
         page.headers_mut().insert(

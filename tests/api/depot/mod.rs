@@ -26,6 +26,7 @@ use crate::tsa::pki::openssl;
 mod amqp;
 mod boxes;
 mod capacity;
+mod database_outage;
 mod flooding;
 mod flow;
 mod idempotency;

@@ -8,82 +8,17 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use secrecy::SecretString;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
 
 use super::*;
-
-/// A TCP proxy on a port nobody listens on yet (connections are refused) that forwards
-/// to `upstream` once [`start`](Self::start)ed.
-struct Proxy {
-    port: u16,
-    upstream: String,
-    task: Option<JoinHandle<()>>,
-}
-
-impl Proxy {
-    fn reserve(upstream: String) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        Self {
-            port,
-            upstream,
-            task: None,
-        }
-    }
-
-    async fn start(&mut self) {
-        let listener = TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
-        let upstream = self.upstream.clone();
-        self.task = Some(tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let upstream = upstream.clone();
-                tokio::spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-            }
-        }));
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
-    }
-}
-
-/// `host:port` of the broker in an AMQP URL.
-fn broker_address(url: &str) -> String {
-    let parsed = url::Url::parse(url).unwrap();
-    format!(
-        "{}:{}",
-        parsed.host_str().unwrap(),
-        parsed.port().unwrap_or(5672)
-    )
-}
-
-/// The same AMQP URL (credentials, vhost) pointing at `127.0.0.1:port`.
-fn via(url: &str, port: u16) -> String {
-    let mut parsed = url::Url::parse(url).unwrap();
-    parsed.set_host(Some("127.0.0.1")).unwrap();
-    parsed.set_port(Some(port)).unwrap();
-    parsed.to_string()
-}
+use crate::helpers::proxy::{Proxy, address_of};
 
 #[tokio::test]
 async fn notifications_wait_in_the_outbox_while_the_broker_is_away_then_all_arrive() {
     let Some(url) = amqp_url() else { return };
     let application = unique_application("outage");
     let mut notifications = Notifications::bind(&url, &application).await;
-    let mut proxy = Proxy::reserve(broker_address(&url));
-    let proxied = via(&url, proxy.port);
+    let mut proxy = Proxy::reserve(address_of(&url, 5672));
+    let proxied = proxy.in_front_of(&url);
     let app = depot_app_with(|s| s.storage.amqp_url = Some(SecretString::from(proxied))).await;
     let sender = system_party(&app, "lab-gw", "04123456").await;
     let receiver = system_party(&app, "gp-gw", "05123456").await;

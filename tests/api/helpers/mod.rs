@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 mod database;
 pub mod dpop;
+pub mod proxy;
 
 use database::Teardown;
 pub use database::{TestDatabase, postgres_url};
