@@ -24,3 +24,4 @@ mod resource;
 mod symkeys;
 mod token;
 mod tsa;
+mod two_instances;

@@ -23,14 +23,14 @@ use crate::keys::bare_jwk;
 use crate::symkeys::{cbe, symkeys_app_with};
 use crate::tsa::pki::openssl;
 
-mod amqp;
+pub(crate) mod amqp;
 mod boxes;
 mod capacity;
 mod database_outage;
 mod flooding;
 mod flow;
 mod idempotency;
-mod jose;
+pub(crate) mod jose;
 mod listing;
 mod outage;
 mod refusals;

@@ -123,6 +123,35 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
 }
 
 pub async fn spawn_app_from(settings: Settings, dir: tempfile::TempDir) -> TestApp {
+    spawn_instance(settings, dir, ClientKey::generate("admin-key-1")).await
+}
+
+/// Another instance of `first`'s deployment, as a fleet behind one load balancer runs:
+/// `first`'s settings, its public URL, its database and its master key
+/// (`master.key` copied into a data directory of this instance's own, unless the
+/// settings name a file), and the same administrator key, so that tokens, sessions
+/// and keys made at either instance serve at both.
+pub async fn spawn_second_instance(first: &TestApp) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = first.config.settings.clone();
+    settings.service.listen.set_port(0);
+    settings.service.data_dir = dir.path().to_owned();
+    settings.service.public_url = Some(first.issuer.clone());
+    settings.storage.database_url = Some(first.config.database_url.clone());
+    if settings.service.master_key_file.is_none() {
+        // `copy` keeps the file's mode (0600), which the service insists on.
+        std::fs::copy(&first.config.master_key_file, dir.path().join("master.key")).unwrap();
+    }
+    spawn_instance(settings, dir, first.admin.key.clone()).await
+}
+
+/// Builds and runs the service, then bootstraps the administrator `admin` with
+/// `admin_key` offline (replacing the keys it had).
+async fn spawn_instance(
+    settings: Settings,
+    dir: tempfile::TempDir,
+    admin_key: ClientKey,
+) -> TestApp {
     depot::ops::telemetry::init(settings.service.log_format, &settings.service.log);
     let config = Config::from_settings(settings).unwrap();
     let clock = Clock::system();
@@ -132,7 +161,6 @@ pub async fn spawn_app_from(settings: Settings, dir: tempfile::TempDir) -> TestA
     let config = (*state.config).clone();
     tokio::spawn(app.run_until_stopped());
 
-    let admin_key = ClientKey::generate("admin-key-1");
     let jwks_path = dir.path().join("admin.jwks.json");
     std::fs::write(&jwks_path, admin_key.jwks().to_string()).unwrap();
     depot::operator::bootstrap(&config, "admin", &jwks_path)

@@ -21,14 +21,14 @@ pub mod pki;
 use self::pki::openssl;
 
 /// A system client with scope `tsa` and a token for it.
-async fn tsa_token(app: &TestApp) -> String {
+pub(crate) async fn tsa_token(app: &TestApp) -> String {
     let client = app
         .register_system_client("stamper", &["tsa"], json!({}))
         .await;
     app.token_for(&client, &[("scope", "tsa")]).await
 }
 
-async fn post_query(app: &TestApp, token: &str, body: Vec<u8>) -> reqwest::Response {
+pub(crate) async fn post_query(app: &TestApp, token: &str, body: Vec<u8>) -> reqwest::Response {
     app.http
         .post(app.url("/tsa"))
         .bearer_auth(token)
@@ -68,7 +68,7 @@ async fn save_chain(app: &TestApp, dir: &Path) -> String {
     chain
 }
 
-fn serial_of(dir: &Path, reply: &str) -> u64 {
+pub(crate) fn serial_of(dir: &Path, reply: &str) -> u64 {
     let text = openssl(dir, &["ts", "-reply", "-in", reply, "-text"]);
     let line = text
         .lines()
@@ -78,7 +78,7 @@ fn serial_of(dir: &Path, reply: &str) -> u64 {
     u64::from_str_radix(hex.trim_start_matches("0x"), 16).unwrap()
 }
 
-fn data_dir() -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn data_dir() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_owned();
     std::fs::write(
