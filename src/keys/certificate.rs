@@ -12,6 +12,81 @@ use openssl::pkey::{PKey, Public};
 use openssl::stack::Stack;
 use openssl::x509::store::{X509Store, X509StoreBuilder};
 use openssl::x509::{X509, X509StoreContext};
+use x509_cert::der::Decode;
+use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage};
+
+/// What an imported key is to serve, for the leaf's extensions to allow.
+#[derive(Debug, Clone, Copy)]
+pub struct Purpose {
+    pub signing: bool,
+    pub encryption: bool,
+}
+
+/// The extended key usages an imported end entity may carry one of: the
+/// authentication and message protection the depot's keys serve.
+const FITTING_EXTENDED_USAGES: [const_oid::ObjectIdentifier; 3] = [
+    const_oid::db::rfc5280::ANY_EXTENDED_KEY_USAGE,
+    const_oid::db::rfc5280::ID_KP_CLIENT_AUTH,
+    const_oid::db::rfc5280::ID_KP_EMAIL_PROTECTION,
+];
+
+/// Checks that the leaf (DER) is an end entity's certificate whose extensions allow
+/// `purpose` (RFC 5280 §4.2.1.9 basicConstraints, §4.2.1.3 keyUsage, §4.2.1.12
+/// extendedKeyUsage; an absent extension restricts nothing).
+pub fn check_leaf(leaf_der: &[u8], purpose: Purpose) -> Result<(), String> {
+    let cert = x509_cert::Certificate::from_der(leaf_der)
+        .map_err(|e| format!("x5c[0] cannot be read: {e}"))?;
+    let tbs = &cert.tbs_certificate;
+    let unreadable =
+        |what: &'static str| move |e| format!("x5c[0]: its {what} cannot be read: {e}");
+    if let Some((_, constraints)) = tbs
+        .get::<BasicConstraints>()
+        .map_err(unreadable("basicConstraints"))?
+        && constraints.ca
+    {
+        return Err(
+            "x5c[0] is a CA certificate (basicConstraints cA): import the end entity's certificate, leaf first"
+                .into(),
+        );
+    }
+    if let Some((_, usage)) = tbs.get::<KeyUsage>().map_err(unreadable("keyUsage"))? {
+        if purpose.signing && !(usage.digital_signature() || usage.non_repudiation()) {
+            return Err(
+                "the certificate's keyUsage does not allow signatures (digitalSignature) for use \"sig\""
+                    .into(),
+            );
+        }
+        if purpose.encryption && !(usage.key_encipherment() || usage.key_agreement()) {
+            return Err(
+                "the certificate's keyUsage allows neither keyEncipherment nor keyAgreement for use \"enc\""
+                    .into(),
+            );
+        }
+    }
+    if let Some((_, extended)) = tbs
+        .get::<ExtendedKeyUsage>()
+        .map_err(unreadable("extendedKeyUsage"))?
+        && !extended
+            .0
+            .iter()
+            .any(|oid| FITTING_EXTENDED_USAGES.contains(oid))
+    {
+        let named: Vec<String> = extended
+            .0
+            .iter()
+            .map(|oid| {
+                const_oid::db::DB
+                    .by_oid(oid)
+                    .map_or_else(|| oid.to_string(), str::to_owned)
+            })
+            .collect();
+        return Err(format!(
+            "the certificate's extendedKeyUsage ({}) allows neither client authentication nor message protection",
+            named.join(", ")
+        ));
+    }
+    Ok(())
+}
 
 /// The trusted roots of certificate imports; none configured: imports are refused.
 pub struct CertificateRoots {
@@ -61,8 +136,9 @@ impl CertificateRoots {
         })
     }
 
-    /// Checks an `x5c` chain (leaf first) against the roots, now.
-    pub fn verify(&self, x5c: &[String]) -> Result<Certified, String> {
+    /// Checks an `x5c` chain (leaf first) against the roots, now, and that its leaf is
+    /// an end entity's certificate fit for `purpose`.
+    pub fn verify(&self, x5c: &[String], purpose: Purpose) -> Result<Certified, String> {
         let store = self
             .store
             .as_ref()
@@ -80,6 +156,7 @@ impl CertificateRoots {
         let (leaf, rest) = certs.split_first().ok_or("x5c is empty")?;
         verify_path(store, leaf, rest)
             .map_err(|reason| format!("the certificate chain is not trusted: {reason}"))?;
+        check_leaf(&leaf.to_der().map_err(|e| e.to_string())?, purpose)?;
         let digest = leaf
             .digest(MessageDigest::sha256())
             .map_err(|e| e.to_string())?;

@@ -12,6 +12,7 @@ use crate::authz::guard::{Authorized, needs};
 use crate::authz::jwks::ClientJwks;
 use crate::authz::store as client_store;
 use crate::body;
+use crate::keys::certificate::Purpose;
 use crate::keys::service::{certificate_owner, owner_view, revoke, system_owner, valid_name};
 use crate::keys::store::{self, InsertError, NewKey};
 use crate::keys::{KeyUse, Source, jwk};
@@ -129,7 +130,13 @@ pub async fn add_key(
             let certified = state
                 .keystore
                 .roots
-                .verify(x5c)
+                .verify(
+                    x5c,
+                    Purpose {
+                        signing: key_use.serves(KeyUse::Sig),
+                        encryption: key_use.serves(KeyUse::Enc),
+                    },
+                )
                 .map_err(|e| Problem::invalid_field("x5c", e))?;
             if certified.not_after <= now || certified.not_before > now {
                 return Err(Problem::invalid_field(

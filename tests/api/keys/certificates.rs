@@ -24,20 +24,21 @@ use crate::forms::*;
 
 // ---- certificates -----------------------------------------------------------------
 
-const DAY: i64 = 86_400;
+pub(super) const DAY: i64 = 86_400;
 
-fn p256() -> PKey<Private> {
+pub(super) fn p256() -> PKey<Private> {
     let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
     PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap()
 }
 
-struct Ca {
-    cert: X509,
+pub(super) struct Ca {
+    pub cert: X509,
     key: PKey<Private>,
 }
 
 /// A certificate for `subject`, valid over [not_before, not_after] (Unix seconds),
-/// signed by `issuer` (self-signed when none); a CA certificate when `ca`.
+/// signed by `issuer` (self-signed when none); a CA certificate when `ca`, else an end
+/// entity's for signing and encryption.
 fn issue(
     subject: &PKey<Private>,
     cn: &str,
@@ -45,6 +46,37 @@ fn issue(
     not_before: i64,
     not_after: i64,
     ca: bool,
+) -> X509 {
+    issue_with(subject, cn, issuer, not_before, not_after, |builder| {
+        if ca {
+            super::attestation::mark_as_ca(builder);
+        } else {
+            builder
+                .append_extension(BasicConstraints::new().critical().build().unwrap())
+                .unwrap();
+            builder
+                .append_extension(
+                    KeyUsage::new()
+                        .critical()
+                        .digital_signature()
+                        .key_agreement()
+                        .key_encipherment()
+                        .build()
+                        .unwrap(),
+                )
+                .unwrap();
+        }
+    })
+}
+
+/// [`issue`] with the extensions that `extend` adds (besides the key identifiers).
+pub(super) fn issue_with(
+    subject: &PKey<Private>,
+    cn: &str,
+    issuer: Option<&Ca>,
+    not_before: i64,
+    not_after: i64,
+    extend: impl FnOnce(&mut X509Builder),
 ) -> X509 {
     let mut name = X509NameBuilder::new().unwrap();
     name.append_entry_by_nid(Nid::COMMONNAME, cn).unwrap();
@@ -67,24 +99,7 @@ fn issue(
     builder
         .set_not_after(&Asn1Time::from_unix(not_after).unwrap())
         .unwrap();
-    if ca {
-        super::attestation::mark_as_ca(&mut builder);
-    } else {
-        builder
-            .append_extension(BasicConstraints::new().critical().build().unwrap())
-            .unwrap();
-        builder
-            .append_extension(
-                KeyUsage::new()
-                    .critical()
-                    .digital_signature()
-                    .key_agreement()
-                    .key_encipherment()
-                    .build()
-                    .unwrap(),
-            )
-            .unwrap();
-    }
+    extend(&mut builder);
     let ski = SubjectKeyIdentifier::new()
         .build(&builder.x509v3_context(issuer.map(|i| i.cert.as_ref()), None))
         .unwrap();
@@ -101,14 +116,14 @@ fn issue(
     builder.build()
 }
 
-fn root(cn: &str) -> Ca {
+pub(super) fn root(cn: &str) -> Ca {
     let key = p256();
     let now = Utc::now().timestamp();
     let cert = issue(&key, cn, None, now - DAY, now + 3650 * DAY, true);
     Ca { cert, key }
 }
 
-fn b64(cert: &X509) -> String {
+pub(super) fn b64(cert: &X509) -> String {
     STANDARD.encode(cert.to_der().unwrap())
 }
 
@@ -118,12 +133,12 @@ fn x5t(cert: &X509) -> String {
 }
 
 /// An import request for an `enc` certificate.
-fn cert_body(identity: Value, x5c: Vec<String>) -> Value {
+pub(super) fn cert_body(identity: Value, x5c: Vec<String>) -> Value {
     json!({"identity": identity, "use": "enc", "name": "ETK", "x5c": x5c})
 }
 
 /// An app trusting `ca`, with the PEM file kept in `dir`.
-async fn app_trusting(ca: &Ca, dir: &tempfile::TempDir) -> TestApp {
+pub(super) async fn app_trusting(ca: &Ca, dir: &tempfile::TempDir) -> TestApp {
     let path = dir.path().join("roots.pem");
     std::fs::write(&path, ca.cert.to_pem().unwrap()).unwrap();
     spawn_app_with(move |s| s.keys.certificate_trust_roots = Some(path)).await

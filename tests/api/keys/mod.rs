@@ -28,6 +28,7 @@ pub mod algorithms;
 pub mod attestation;
 pub mod authenticator;
 mod ceremony;
+mod certificate_purpose;
 mod certificates;
 mod lifecycle;
 mod search;
