@@ -86,10 +86,19 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     depot::authz::jose_openssl::install();
     let config = Config::load()?;
-    ops::telemetry::init(
-        config.settings.service.log_format,
-        &config.settings.service.log,
-    );
+    let service = &config.settings.service;
+    match cli.command {
+        Command::Serve => {
+            let audit = config.audit_log_file();
+            if let Some(dir) = audit.parent().filter(|d| !d.as_os_str().is_empty()) {
+                depot::files::private_dir(dir)
+                    .with_context(|| format!("the audit log's directory {}", dir.display()))?;
+            }
+            ops::telemetry::init_with_audit(service.log_format, &service.log, &audit)
+                .with_context(|| format!("the audit log {}", audit.display()))?;
+        }
+        _ => ops::telemetry::init(service.log_format, &service.log),
+    }
     actix_web::rt::System::new().block_on(run(cli.command, config))
 }
 

@@ -206,6 +206,15 @@ impl Config {
         (!path.is_empty() && !path.starts_with(":memory:")).then(|| PathBuf::from(path))
     }
 
+    /// Where the audit stream goes (`ops::audit`).
+    pub fn audit_log_file(&self) -> PathBuf {
+        let service = &self.settings.service;
+        service
+            .audit_log
+            .clone()
+            .unwrap_or_else(|| service.data_dir.join("audit.log"))
+    }
+
     /// An absolute URL under the issuer.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.issuer, path)

@@ -78,6 +78,9 @@ pub struct ServiceSettings {
     pub tls_key_file: Option<PathBuf>,
     pub log_format: LogFormat,
     pub log: String,
+    /// The audit stream's file (JSON lines naming the person); `audit.log` in the data
+    /// directory when unset.
+    pub audit_log: Option<PathBuf>,
     pub workers: Option<usize>,
 }
 
@@ -93,6 +96,7 @@ impl Default for ServiceSettings {
             tls_key_file: None,
             log_format: LogFormat::Text,
             log: "info".to_owned(),
+            audit_log: None,
             workers: None,
         }
     }

@@ -15,6 +15,7 @@ use super::accept::{AcceptError, Accepting, MAX_IDEMPOTENCY_KEY, Submission, acc
 use super::store::{self, Cursor, EntryRow, INBOX, Listing, SENT};
 use super::{Caller, views};
 use crate::authz::guard::{Authorized, needs};
+use crate::ops::audit;
 use crate::problem::{Problem, db_error as db_problem};
 use crate::state::AppState;
 
@@ -353,6 +354,7 @@ pub async fn fetch(
     let receipts = views::receipts(all.iter().filter(|e| visible_receipt(&caller, &message, e)));
     let body =
         views::full(&message, receipts).map_err(|e| Problem::internal("E-DEPOT-VIEW", &e))?;
+    audit::record("message fetched", &caller.owner.owner, &message.id);
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .insert_header((CACHE_CONTROL, "no-store"))
@@ -377,6 +379,7 @@ pub async fn read(
     store::mark_read(&state.db, &seqs, state.clock.now())
         .await
         .map_err(db_problem("E-DEPOT-READ"))?;
+    audit::record("message read", &caller.owner.owner, &path);
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -394,6 +397,7 @@ pub async fn remove(
     store::remove_entries(&state.db, &mine, state.clock.now())
         .await
         .map_err(db_problem("E-DEPOT-DELETE"))?;
+    audit::record("message deleted", &caller.owner.owner, &path);
     Ok(HttpResponse::NoContent().finish())
 }
 

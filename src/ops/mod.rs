@@ -1,5 +1,6 @@
-//! Operations: health, metrics, request ids, logging.
+//! Operations: health, metrics, request ids, logging, the audit stream.
 
+pub mod audit;
 pub mod metrics;
 pub mod routes;
 pub mod spans;

@@ -16,6 +16,7 @@ use crate::authz::guard::{Authorized, needs};
 use crate::body;
 use crate::keys::Status;
 use crate::keys::store as keystore;
+use crate::ops::audit;
 use crate::people::Identifier;
 use crate::problem::{Problem, db_error as db_problem};
 use crate::state::AppState;
@@ -93,6 +94,7 @@ pub async fn create(
     .await
     .map_err(db_problem("E-SYMKEY-INSERT"))?;
     tracing::info!(key_id, creator = %state.master.log_name(&creator.owner), "symmetric key created");
+    audit::record("symmetric key created", &creator.owner, &key_id);
     Ok(HttpResponse::Created()
         .insert_header((LOCATION, format!("/symkeys/{key_id}")))
         .insert_header((CACHE_CONTROL, "no-store"))
@@ -151,6 +153,15 @@ async fn judge(
     store::audit(&state.db, now, &row.key_id, event, Some(reader), &reason)
         .await
         .map_err(db_problem("E-SYMKEY-AUDIT"))?;
+    audit::record(
+        if decision.granted() {
+            "symmetric key granted"
+        } else {
+            "symmetric key refused"
+        },
+        &reader.owner,
+        &row.key_id,
+    );
     if decision.granted() {
         Ok(())
     } else {
@@ -280,6 +291,7 @@ pub async fn remove(
         return Err(gone());
     }
     tracing::info!(key_id, "symmetric key deleted by its creator");
+    audit::record("symmetric key deleted", &caller.owner, &key_id);
     Ok(HttpResponse::NoContent().finish())
 }
 

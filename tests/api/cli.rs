@@ -152,8 +152,10 @@ async fn the_logs_name_no_person() {
         .unwrap()
         .port();
     let log_path = app.data_dir.join("second.log");
+    let audit_path = app.data_dir.join("privacy").join("audit.jsonl");
     let mut server = depot(&app)
         .arg("serve")
+        .env("DEPOT_AUDIT_LOG", &audit_path)
         .env("DEPOT_LISTEN", format!("127.0.0.1:{port}"))
         .env("DEPOT_LOG", "info")
         .env("DEPOT_LOG_FORMAT", "json")
@@ -201,4 +203,32 @@ async fn the_logs_name_no_person() {
         !log.contains("identity_value"),
         "a query string is in the log:\n{log}"
     );
+    // The audit stream names the person, apart from the log, readable by its owner only.
+    assert!(!log.contains("keys looked up"), "{log}");
+    let audit = std::fs::read_to_string(&audit_path).unwrap();
+    let events: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let who = format!("ssin:{ssin}");
+    for (action, what) in [
+        ("symmetric key created", None),
+        ("keys looked up", Some(format!("ssin:{ssin}"))),
+    ] {
+        let event = events
+            .iter()
+            .find(|e| e["fields"]["action"] == action)
+            .unwrap_or_else(|| panic!("no {action:?} in the audit stream:\n{audit}"));
+        assert_eq!(event["fields"]["who"], who, "{event}");
+        if let Some(what) = what {
+            assert_eq!(event["fields"]["what"], what, "{event}");
+        }
+        assert!(event["timestamp"].is_string(), "{event}");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&audit_path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the audit stream is private: {mode:o}");
+    }
 }

@@ -374,10 +374,16 @@ impl JwksQuery {
 #[get("/keys/jwks")]
 pub async fn jwks(
     state: web::Data<AppState>,
-    _: Authorized<needs::KeysRead>,
+    who: Authorized<needs::KeysRead>,
     query: web::Query<JwksQuery>,
 ) -> Result<HttpResponse, Problem> {
     let (search, at) = query.search()?;
+    // Whose keys were looked up names a person: the audit stream, never the log.
+    if let (Some(kind), Some(value)) = (&query.identity_type, &query.identity_value) {
+        let caller = Owner::of_token(&who.claims)
+            .map_or_else(|_| format!("client:{}", who.claims.client_id), |o| o.owner);
+        crate::ops::audit::record("keys looked up", &caller, &format!("{kind}:{value}"));
+    }
     let at = at.unwrap_or_else(|| state.clock.now());
     let policy = &state.keystore.policy;
     let keys = store::search(&state.db, &search, at, policy)
