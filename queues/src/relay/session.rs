@@ -73,7 +73,15 @@ async fn wait_for_broker(
         return sleep_or_stop(delay, stopping).await;
     };
     let until = tokio::time::Instant::now() + delay;
-    let mut seen_down = false;
+    let probe = || async {
+        matches!(
+            tokio::time::timeout(PROBE_EVERY, tokio::net::TcpStream::connect(broker)).await,
+            Ok(Ok(_))
+        )
+    };
+    // At once: a broker that refuses connections now is seen down, and a probe that
+    // then succeeds ends the wait.
+    let mut seen_down = !probe().await;
     loop {
         let now = tokio::time::Instant::now();
         if now >= until {
@@ -82,10 +90,7 @@ async fn wait_for_broker(
         if sleep_or_stop(PROBE_EVERY.min(until - now), stopping).await {
             return true;
         }
-        let up = matches!(
-            tokio::time::timeout(PROBE_EVERY, tokio::net::TcpStream::connect(broker)).await,
-            Ok(Ok(_))
-        );
+        let up = probe().await;
         if up && seen_down {
             return stop_requested(stopping);
         }
@@ -314,5 +319,19 @@ mod tests {
         assert!(!stopped);
         assert!(started.elapsed() >= Duration::from_millis(1200));
         drop(listener.await.unwrap());
+    }
+
+    /// A broker whose port answers all along (it refuses us at the AMQP level) gets the
+    /// whole back-off: the probe cannot tell it came back.
+    #[tokio::test]
+    async fn a_broker_that_never_went_away_gets_the_whole_backoff() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let (_stop, mut stopping) = watch::channel(false);
+        let started = tokio::time::Instant::now();
+        let stopped =
+            wait_for_broker(Duration::from_millis(1500), Some(&address), &mut stopping).await;
+        assert!(!stopped);
+        assert!(started.elapsed() >= Duration::from_millis(1500));
     }
 }

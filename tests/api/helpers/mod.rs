@@ -174,8 +174,11 @@ async fn spawn_instance(
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         issuer: config.issuer.clone(),
+        // Idle connections are dropped before the server's keep-alive (5 s) ends them:
+        // a request never lands on a connection the server is closing.
         http: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(std::time::Duration::from_secs(4))
             .build()
             .unwrap(),
         state,
