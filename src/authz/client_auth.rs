@@ -53,27 +53,15 @@ fn decode_segment(segment: &str) -> Result<Value, OAuthError> {
         .ok_or_else(|| OAuthError::invalid_client("the client assertion is not a JWS"))
 }
 
-/// Authenticates the caller of an OAuth endpoint (token, introspection, revocation).
-pub async fn authenticate(
-    ctx: &AuthzContext,
-    authorization: Option<&str>,
-    form: &OAuthForm,
-) -> Result<AuthenticatedClient, OAuthError> {
-    if authorization.is_some_and(|h| h.trim_start().to_ascii_lowercase().starts_with("basic"))
-        || form.get("client_secret").is_some()
-    {
-        return Err(OAuthError::invalid_client(
-            "client secrets are not accepted: authenticate with private_key_jwt",
-        ));
-    }
-    let Some(assertion) = form.get("client_assertion") else {
-        return authenticate_public(ctx, form).await;
-    };
-    if form.get("client_assertion_type") != Some(JWT_BEARER) {
-        return Err(OAuthError::invalid_client(format!(
-            "client_assertion_type must be {JWT_BEARER}"
-        )));
-    }
+/// A client assertion as read before any key is looked up: not yet verified.
+pub struct UnverifiedAssertion {
+    header: Value,
+    alg: SigAlg,
+    claims: AssertionClaims,
+}
+
+/// Reads a client assertion's header and claims (RFC 7523 §3), without verifying it.
+pub fn read_assertion(assertion: &str) -> Result<UnverifiedAssertion, OAuthError> {
     if assertion.len() > MAX_ASSERTION_BYTES {
         return Err(OAuthError::invalid_client(
             "the client assertion is too large",
@@ -97,10 +85,43 @@ pub async fn authenticate(
             "the assertion header member {member:?} is not accepted"
         )));
     }
-    let unverified: AssertionClaims =
+    let claims: AssertionClaims =
         serde_json::from_value(decode_segment(payload)?).map_err(|e| {
             OAuthError::invalid_client(format!("the assertion claims are malformed: {e}"))
         })?;
+    Ok(UnverifiedAssertion {
+        header,
+        alg,
+        claims,
+    })
+}
+
+/// Authenticates the caller of an OAuth endpoint (token, introspection, revocation).
+pub async fn authenticate(
+    ctx: &AuthzContext,
+    authorization: Option<&str>,
+    form: &OAuthForm,
+) -> Result<AuthenticatedClient, OAuthError> {
+    if authorization.is_some_and(|h| h.trim_start().to_ascii_lowercase().starts_with("basic"))
+        || form.get("client_secret").is_some()
+    {
+        return Err(OAuthError::invalid_client(
+            "client secrets are not accepted: authenticate with private_key_jwt",
+        ));
+    }
+    let Some(assertion) = form.get("client_assertion") else {
+        return authenticate_public(ctx, form).await;
+    };
+    if form.get("client_assertion_type") != Some(JWT_BEARER) {
+        return Err(OAuthError::invalid_client(format!(
+            "client_assertion_type must be {JWT_BEARER}"
+        )));
+    }
+    let UnverifiedAssertion {
+        header,
+        alg,
+        claims: unverified,
+    } = read_assertion(assertion)?;
     if let Some(client_id) = form.get("client_id")
         && client_id != unverified.iss
     {
