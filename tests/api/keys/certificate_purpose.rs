@@ -8,7 +8,7 @@ use openssl::x509::X509Builder;
 use openssl::x509::extension::{BasicConstraints, ExtendedKeyUsage, KeyUsage};
 use serde_json::{Value, json};
 
-use super::certificates::{Ca, DAY, app_trusting, b64, cert_body, issue_with, p256, root};
+use super::x509::{Ca, DAY, app_trusting, b64, cert_body, issue_with, p256, root};
 use super::*;
 use crate::forms::ssin;
 

@@ -32,6 +32,7 @@ mod certificate_purpose;
 mod certificates;
 mod lifecycle;
 mod search;
+mod x509;
 
 use self::authenticator::Options;
 
