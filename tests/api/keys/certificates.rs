@@ -1,7 +1,7 @@
 //! Certificate-backed keys (the eHealth certificate / ETK case): an administrator
 //! imports an X.509 chain for an identity; it must reach a configured root, its
-//! validity is the key's, and the JWK carries `x5c`. Chains are built here with the
-//! `openssl` crate, independently of the service.
+//! validity is the key's, and the JWK carries `x5c`. The chains come from `x509.rs`
+//! (the `openssl` crate, independently of the service).
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD as B64};
