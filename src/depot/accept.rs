@@ -29,6 +29,7 @@ use super::request::{self, BodyError, PostedMessage, Retention};
 use super::store::{IdempotencyRow, InsertError, MessageRow, NewMessage, Store};
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::fault::Fault;
 use crate::keys::KeyUse;
 use crate::keys::directory::KeyDirectory;
 use crate::keys::store::IdentityFilter;
@@ -116,22 +117,16 @@ pub enum AcceptError {
     RateLimited(u64),
     #[error(transparent)]
     NoTimestamp(#[from] TsaError),
-    /// Nothing was stored: the same request may be sent again.
-    #[error("the database cannot be reached: {0}")]
-    DatabaseUnreachable(String),
+    /// A failure of ours, or the database unreachable (then nothing was stored, and
+    /// the same request may be sent again: `Fault` remembers which).
     #[error("{code}: {detail}")]
-    Internal { code: &'static str, detail: String },
+    Internal { code: &'static str, detail: Fault },
 }
 
 fn internal(code: &'static str) -> impl Fn(sea_orm::DbErr) -> AcceptError {
-    move |e| {
-        if crate::fault::database_unreachable(&e) {
-            return AcceptError::DatabaseUnreachable(e.to_string());
-        }
-        AcceptError::Internal {
-            code,
-            detail: e.to_string(),
-        }
+    move |e| AcceptError::Internal {
+        code,
+        detail: Fault::of(&e),
     }
 }
 
@@ -172,11 +167,11 @@ pub async fn accept(
             .await?
             .ok_or_else(|| AcceptError::Internal {
                 code: "E-DEPOT-IDEMPOTENCY",
-                detail: "the racing record vanished".into(),
+                detail: Fault::of(&"the racing record vanished"),
             }),
         (Err(InsertError::IdempotencyRace), None) => Err(AcceptError::Internal {
             code: "E-DEPOT-IDEMPOTENCY",
-            detail: "an idempotency race without a key".into(),
+            detail: Fault::of(&"an idempotency race without a key"),
         }),
         (Err(InsertError::Db(e)), _) => Err(internal("E-DEPOT-STORE")(e)),
         (Ok(answer), _) => Ok(answer),

@@ -111,10 +111,6 @@ impl From<AcceptError> for Problem {
                 )
                 .with_header("Retry-After", "5".into())
             }
-            AcceptError::DatabaseUnreachable(detail) => {
-                tracing::warn!(error = %detail, "database unreachable: message refused");
-                Problem::database_unreachable()
-            }
             AcceptError::Internal { code, detail } => Problem::internal(code, &detail),
         }
     }
