@@ -367,6 +367,21 @@ async fn the_account_login_works_without_an_application() {
     assert!(account.body.contains(&person));
 }
 
+/// `n` logins of `person` with wrong passwords, sent at once from the login `page`.
+async fn wrong_passwords_at_once(
+    browser: &Browser,
+    page: &Page,
+    person: &str,
+    n: usize,
+) -> Vec<Page> {
+    let guesses = (0..n).map(|i| async move {
+        browser
+            .login(page, person, &format!("wrong password {i}"), "")
+            .await
+    });
+    futures_util::future::join_all(guesses).await
+}
+
 /// Parallel guesses cannot outrun the limit (issue 22, review item 2): every attempt
 /// is counted before its password is checked, so of 30 wrong passwords sent at once
 /// at most the limit (5) are evaluated and the others are throttled unheard.
@@ -380,16 +395,8 @@ async fn parallel_guesses_are_counted_before_they_are_checked() {
     let pkce = Pkce::new();
     let browser = app.browser();
     let page = browser.authorize(&auth_query(&client, SCOPE, &pkce)).await;
-    let guesses = (0..30).map(|i| {
-        let (browser, page, person) = (&browser, &page, &person);
-        async move {
-            browser
-                .login(page, person, &format!("wrong password {i}"), "")
-                .await
-                .status
-        }
-    });
-    let statuses = futures_util::future::join_all(guesses).await;
+    let pages = wrong_passwords_at_once(&browser, &page, &person, 30).await;
+    let statuses: Vec<_> = pages.iter().map(|p| p.status).collect();
     let checked = statuses.iter().filter(|s| **s == 401).count();
     let throttled = statuses.iter().filter(|s| **s == 429).count();
     let busy = statuses.iter().filter(|s| **s == 503).count();
@@ -423,15 +430,7 @@ async fn password_checks_past_the_bound_are_turned_away_uncounted() {
     let pkce = Pkce::new();
     let browser = app.browser();
     let page = browser.authorize(&auth_query(&client, SCOPE, &pkce)).await;
-    let guesses = (0..40).map(|i| {
-        let (browser, page, person) = (&browser, &page, &person);
-        async move {
-            browser
-                .login(page, person, &format!("wrong password {i}"), "")
-                .await
-        }
-    });
-    let pages = futures_util::future::join_all(guesses).await;
+    let pages = wrong_passwords_at_once(&browser, &page, &person, 40).await;
     let busy: Vec<_> = pages.iter().filter(|p| p.status == 503).collect();
     assert!(
         !busy.is_empty(),
