@@ -42,6 +42,32 @@ fn alternate<'a>(i: usize, a: &'a TestApp, b: &'a TestApp) -> &'a TestApp {
     if i.is_multiple_of(2) { a } else { b }
 }
 
+/// Posts `n` small messages from `sender` to `recipient`, 8 at a time, alternately at
+/// `a` and `b`; their ids (each accepted, else a panic).
+async fn post_alternately(
+    a: &TestApp,
+    b: &TestApp,
+    sender: &Party,
+    application: &str,
+    recipient: &Value,
+    n: usize,
+) -> HashSet<String> {
+    let bodies: Vec<String> = (0..n)
+        .map(|i| {
+            let sealed = seal_compact(format!("result {i}").as_bytes(), sender.key());
+            message(application, &[recipient], &quoted(&sealed))
+        })
+        .collect();
+    futures_util::stream::iter(bodies.iter().enumerate())
+        .map(|(i, body)| async move {
+            let answer = send(alternate(i, a, b), &sender.token, body).await;
+            answer["id"].as_str().unwrap().to_owned()
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await
+}
+
 #[tokio::test]
 async fn a_client_assertion_is_accepted_at_one_instance_only() {
     if !on_postgres() {
@@ -332,27 +358,13 @@ async fn messages_posted_at_both_instances_are_all_notified() {
     let receiver = system_party(&a, "gp-gw", "05123456").await;
 
     const N: usize = 60;
-    let bodies: Vec<String> = (0..N)
-        .map(|i| {
-            let sealed = seal_compact(format!("result {i}").as_bytes(), sender.key());
-            message(&application, &[&receiver.id], &quoted(&sealed))
-        })
-        .collect();
-    let (a, b, sender) = (&a, &b, &sender);
-    let ids: HashSet<String> = futures_util::stream::iter(bodies.iter().enumerate())
-        .map(|(i, body)| async move {
-            let answer = send(alternate(i, a, b), &sender.token, body).await;
-            answer["id"].as_str().unwrap().to_owned()
-        })
-        .buffer_unordered(8)
-        .collect()
-        .await;
+    let ids = post_alternately(&a, &b, &sender, &application, &receiver.id, N).await;
     assert_eq!(ids.len(), N, "{N} distinct messages");
 
     let got = notifications
         .until_distinct(N, Duration::from_secs(120))
         .await;
-    for app in [a, b] {
+    for app in [&a, &b] {
         relay_drained(app).await;
     }
     let late = notifications.quiet(Duration::from_millis(500)).await;
@@ -388,23 +400,10 @@ async fn a_cursor_carried_between_instances_neither_misses_nor_repeats() {
     // 80 messages posted 8 at a time, alternately at A and B, while a poller lists the
     // box with pages of 4, asking A and B in turn and carrying the cursor across.
     const N: usize = 80;
-    let bodies: Vec<String> = (0..N)
-        .map(|i| {
-            let sealed = seal_compact(format!("result {i}").as_bytes(), sender.key());
-            message("ehbox", &[&reader.id], &quoted(&sealed))
-        })
-        .collect();
-    let (a, b, sender) = (&a, &b, &sender);
+    let (a, b) = (&a, &b);
     let (done, finished) = tokio::sync::watch::channel(false);
     let posting = async {
-        let ids: HashSet<String> = futures_util::stream::iter(bodies.iter().enumerate())
-            .map(|(i, body)| async move {
-                let answer = send(alternate(i, a, b), &sender.token, body).await;
-                answer["id"].as_str().unwrap().to_owned()
-            })
-            .buffer_unordered(8)
-            .collect()
-            .await;
+        let ids = post_alternately(a, b, &sender, "ehbox", &reader.id, N).await;
         done.send(true).unwrap();
         ids
     };
