@@ -513,16 +513,7 @@ async def exp_mq(cfg, ctx):
                 relay_log.append((t, None, None))
             await asyncio.sleep(0.25)
 
-    async def scenario():
-        await asyncio.sleep(cfg.before)
-        exp.marks["cut"] = time.time()
-        n = await proxy.cut("mq")
-        log(f"mq: broker cut ({n} connections closed, new ones refused) for {cfg.mq_cut:g} s")
-        await asyncio.sleep(cfg.mq_cut)
-        exp.marks["restore"] = time.time()
-        await proxy.restore("mq")
-        log("mq: broker restored")
-        await asyncio.sleep(cfg.after)
+    scenario = cut_scenario(exp, cfg, proxy, "mq", "broker", cfg.mq_cut)
 
     poller = asyncio.ensure_future(poll_ready())
     try:
@@ -536,20 +527,29 @@ async def exp_mq(cfg, ctx):
     return exp
 
 
-async def exp_db(cfg, ctx):
-    exp = Experiment("db", f"3. PostgreSQL cut for {cfg.db_cut:g} s while {cfg.senders} senders post, then restored")
-    proxy = ctx["proxy"]
+def cut_scenario(exp, cfg, proxy, upstream, what, seconds):
+    """Sending for cfg.before s, `upstream` cut for `seconds`, restored, cfg.after s more."""
+    tag = exp.name
 
     async def scenario():
         await asyncio.sleep(cfg.before)
         exp.marks["cut"] = time.time()
-        n = await proxy.cut("pg")
-        log(f"db: database cut ({n} connections closed, new ones refused) for {cfg.db_cut:g} s")
-        await asyncio.sleep(cfg.db_cut)
+        n = await proxy.cut(upstream)
+        log(f"{tag}: {what} cut ({n} connections closed, new ones refused) for {seconds:g} s")
+        await asyncio.sleep(seconds)
         exp.marks["restore"] = time.time()
-        await proxy.restore("pg")
-        log("db: database restored")
+        await proxy.restore(upstream)
+        log(f"{tag}: {what} restored")
         await asyncio.sleep(cfg.after)
+
+    return scenario
+
+
+async def exp_db(cfg, ctx):
+    exp = Experiment("db", f"3. PostgreSQL cut for {cfg.db_cut:g} s while {cfg.senders} senders post, then restored")
+    proxy = ctx["proxy"]
+
+    scenario = cut_scenario(exp, cfg, proxy, "pg", "database", cfg.db_cut)
 
     await run_senders(exp, cfg, ctx, scenario)
     exp.fault_windows = [(exp.marks["cut"], exp.marks["restore"])]
