@@ -22,15 +22,17 @@ const MAX_ASSERTION_BYTES: usize = 8 * 1024;
 /// Header members that would make us fetch or trust a key the assertion itself names.
 const FORBIDDEN_HEADERS: &[&str] = &["jku", "x5u", "jwk", "x5c", "crit"];
 
+/// The claims of a JWT a client signs about itself: a client assertion, or the
+/// actor token of a token exchange (RFC 8693 §2.1), which follows the same rules.
 #[derive(Debug, Deserialize)]
-struct AssertionClaims {
-    iss: String,
-    sub: String,
-    aud: Audience,
-    exp: Option<i64>,
-    nbf: Option<i64>,
-    iat: Option<i64>,
-    jti: Option<String>,
+pub(crate) struct AssertionClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: Audience,
+    pub exp: Option<i64>,
+    pub nbf: Option<i64>,
+    pub iat: Option<i64>,
+    pub jti: Option<String>,
 }
 
 /// How the client proved who it is.
@@ -178,8 +180,12 @@ pub async fn authenticate(
     })
 }
 
-/// The time checks and the binding of the assertion to this server and client.
-fn check_claims(ctx: &AuthzContext, claims: &AssertionClaims) -> Result<DateTime<Utc>, OAuthError> {
+/// The time checks and the binding of the assertion to this server and client; the
+/// instant until which its `jti` must be remembered.
+pub(crate) fn check_claims(
+    ctx: &AuthzContext,
+    claims: &AssertionClaims,
+) -> Result<DateTime<Utc>, OAuthError> {
     let settings = &ctx.config.settings;
     let leeway = i64::from(settings.authz.clock_leeway_seconds);
     let max_lifetime = i64::from(settings.authz.max_assertion_lifetime_seconds);

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use actix_web::HttpRequest;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use josekit::jwk::Jwk;
 use josekit::jws::JwsVerifier;
 use sea_orm::DatabaseConnection;
 use serde::Deserialize;
@@ -316,36 +315,7 @@ fn proof_key(header: &str) -> Result<ProofKey, DpopError> {
 
 /// The verifier of a proof key for `alg`.
 fn verifier_for(alg: &str, jwk: &Map<String, Value>) -> Result<Arc<dyn JwsVerifier>, DpopError> {
-    let mut material = jwk.clone();
-    for member in ["alg", "use", "key_ops", "kid"] {
-        material.remove(member);
-    }
-    if alg.ends_with("S256") && alg != "ES256" {
-        let n = material
-            .get("n")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let bits = B64.decode(n).unwrap_or_default().len() * 8;
-        if bits < 2048 {
-            return Err(invalid("the proof's RSA key has fewer than 2048 bits"));
-        }
-    }
-    let jwk = Jwk::from_map(material).map_err(|e| invalid(format!("the proof's jwk: {e}")))?;
-    let built: Result<Arc<dyn JwsVerifier>, josekit::JoseError> = match alg {
-        "ES256" => josekit::jws::ES256
-            .verifier_from_jwk(&jwk)
-            .map(|v| Arc::new(v) as _),
-        "EdDSA" => josekit::jws::EdDSA
-            .verifier_from_jwk(&jwk)
-            .map(|v| Arc::new(v) as _),
-        "PS256" => josekit::jws::PS256
-            .verifier_from_jwk(&jwk)
-            .map(|v| Arc::new(v) as _),
-        _ => josekit::jws::RS256
-            .verifier_from_jwk(&jwk)
-            .map(|v| Arc::new(v) as _),
-    };
-    built.map_err(|_| invalid(format!("the proof's jwk is not a key for {alg}")))
+    super::jwks::verifier_for(alg, jwk).map_err(|e| invalid(format!("the proof's {e}")))
 }
 
 /// §4.3 check 9: the same URI once query and fragment are dropped, after the

@@ -247,6 +247,43 @@ pub fn thumbprint(jwk: &Value) -> Option<String> {
         .ok()
 }
 
+/// The verifier of a public JWK for `alg` (ES256, EdDSA, PS256 or RS256: the
+/// algorithms of keys a person's device or a client holds), the JWK's own `alg`,
+/// `use`, `key_ops` and `kid` set aside. An RSA key needs 2048 bits at least.
+pub fn verifier_for(alg: &str, jwk: &Map<String, Value>) -> Result<Arc<dyn JwsVerifier>, String> {
+    let mut material = jwk.clone();
+    for member in ["alg", "use", "key_ops", "kid", "x5c", "x5t#S256"] {
+        material.remove(member);
+    }
+    if alg.ends_with("S256") && alg != "ES256" {
+        let n = material
+            .get("n")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let bits = B64.decode(n).unwrap_or_default().len() * 8;
+        if bits < 2048 {
+            return Err("RSA key has fewer than 2048 bits".into());
+        }
+    }
+    let jwk = Jwk::from_map(material).map_err(|e| format!("jwk: {e}"))?;
+    let built: Result<Arc<dyn JwsVerifier>, josekit::JoseError> = match alg {
+        "ES256" => josekit::jws::ES256
+            .verifier_from_jwk(&jwk)
+            .map(|v| Arc::new(v) as _),
+        "EdDSA" => josekit::jws::EdDSA
+            .verifier_from_jwk(&jwk)
+            .map(|v| Arc::new(v) as _),
+        "PS256" => josekit::jws::PS256
+            .verifier_from_jwk(&jwk)
+            .map(|v| Arc::new(v) as _),
+        "RS256" => josekit::jws::RS256
+            .verifier_from_jwk(&jwk)
+            .map(|v| Arc::new(v) as _),
+        other => return Err(format!("algorithm {other:?} is not accepted")),
+    };
+    built.map_err(|_| format!("jwk is not a key for {alg}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

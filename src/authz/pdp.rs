@@ -72,7 +72,7 @@ pub struct PolicyError {
 }
 
 fn resource_named(name: &str) -> Option<Resource> {
-    Resource::ALL.into_iter().find(|r| r.path() == name)
+    Resource::ALL.into_iter().find(|r| r.policy_name() == name)
 }
 
 impl Policy {

@@ -23,13 +23,17 @@ pub enum Scope {
     Tsa,
     #[serde(rename = "admin")]
     Admin,
+    /// Token exchange (RFC 8693): the app may act for the person towards other
+    /// services; implies the resource `{issuer}/oauth2/token`.
+    #[serde(rename = "exchange")]
+    Exchange,
     /// OpenID Connect: an id_token and the userinfo endpoint; no resource server.
     #[serde(rename = "openid")]
     Openid,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 9] = [
+    pub const ALL: [Scope; 10] = [
         Scope::DepotSend,
         Scope::DepotRead,
         Scope::KeysRegister,
@@ -38,6 +42,7 @@ impl Scope {
         Scope::SymkeysRead,
         Scope::Tsa,
         Scope::Admin,
+        Scope::Exchange,
         Scope::Openid,
     ];
 
@@ -51,6 +56,7 @@ impl Scope {
             Scope::SymkeysRead => "symkeys:read",
             Scope::Tsa => "tsa",
             Scope::Admin => "admin",
+            Scope::Exchange => "exchange",
             Scope::Openid => "openid",
         }
     }
@@ -67,6 +73,7 @@ impl Scope {
             Scope::SymkeysCreate | Scope::SymkeysRead => Some(Resource::Symkeys),
             Scope::Tsa => Some(Resource::Tsa),
             Scope::Admin => Some(Resource::Admin),
+            Scope::Exchange => Some(Resource::Token),
             Scope::Openid => None,
         }
     }
@@ -150,15 +157,18 @@ pub enum Resource {
     Symkeys,
     Tsa,
     Admin,
+    /// The token endpoint, as the audience of tokens that may be exchanged (RFC 8693).
+    Token,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 5] = [
+    pub const ALL: [Resource; 6] = [
         Resource::Depot,
         Resource::Keys,
         Resource::Symkeys,
         Resource::Tsa,
         Resource::Admin,
+        Resource::Token,
     ];
 
     pub fn path(self) -> &'static str {
@@ -168,6 +178,16 @@ impl Resource {
             Resource::Symkeys => "symkeys",
             Resource::Tsa => "tsa",
             Resource::Admin => "admin",
+            Resource::Token => "oauth2/token",
+        }
+    }
+
+    /// The name a policy file gives the resource (its path, `token` for the token
+    /// endpoint).
+    pub fn policy_name(self) -> &'static str {
+        match self {
+            Resource::Token => "token",
+            other => other.path(),
         }
     }
 

@@ -122,6 +122,9 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// RFC 8693 §2.2.1: what a token exchange issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 /// A minted access token and its id, for whoever must be able to revoke it.
@@ -166,6 +169,7 @@ pub fn mint(
             scope: claims.scope,
             refresh_token: None,
             id_token: None,
+            issued_token_type: None,
         },
         jti: claims.jti,
     })

@@ -11,6 +11,7 @@ mod code_exchange;
 mod depot;
 mod discovery;
 mod dpop;
+mod exchange;
 mod forms;
 mod helpers;
 mod introspection;

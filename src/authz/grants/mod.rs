@@ -6,3 +6,4 @@ pub mod model;
 pub mod person;
 pub mod refresh_token;
 pub mod store;
+pub mod token_exchange;

@@ -1,7 +1,7 @@
 //! Storage of authorization codes and refresh tokens (both kept as digests).
 
 use chrono::{DateTime, Utc};
-use entity::{authorization_code, refresh_token};
+use entity::{authorization_code, exchanged_token, refresh_token};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
 
@@ -257,6 +257,49 @@ pub async fn forget_client(
     Ok(codes.rows_affected + refresh.rows_affected)
 }
 
+// ---- tokens issued by exchange (RFC 8693) ---------------------------------------
+
+/// Remembers an access token issued by exchange for the person's tokens at a client.
+pub async fn record_exchanged(
+    db: &impl ConnectionTrait,
+    jti: &str,
+    ssin: &str,
+    client_id: &str,
+    issued_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    exchanged_token::Entity::insert(exchanged_token::ActiveModel {
+        jti: Set(jti.to_owned()),
+        ssin: Set(ssin.to_owned()),
+        client_id: Set(client_id.to_owned()),
+        issued_at: Set(issued_at),
+        expires_at: Set(expires_at),
+    })
+    .exec(db)
+    .await?;
+    Ok(())
+}
+
+/// Revokes every unexpired token the client obtained by exchange for the person
+/// (their consent to `exchange` was withdrawn).
+pub async fn revoke_exchanged(
+    db: &impl ConnectionTrait,
+    ssin: &str,
+    client_id: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let rows = exchanged_token::Entity::find()
+        .filter(exchanged_token::Column::Ssin.eq(ssin))
+        .filter(exchanged_token::Column::ClientId.eq(client_id))
+        .filter(exchanged_token::Column::ExpiresAt.gt(now))
+        .all(db)
+        .await?;
+    for row in &rows {
+        crate::authz::store::revoke_token(db, &row.jti, client_id, now, row.expires_at).await?;
+    }
+    Ok(rows.len() as u64)
+}
+
 /// Drops codes and refresh tokens past their expiry.
 pub async fn purge_expired(
     db: &impl ConnectionTrait,
@@ -270,5 +313,9 @@ pub async fn purge_expired(
         .filter(refresh_token::Column::ExpiresAt.lt(now))
         .exec(db)
         .await?;
-    Ok(a.rows_affected + b.rows_affected)
+    let c = exchanged_token::Entity::delete_many()
+        .filter(exchanged_token::Column::ExpiresAt.lt(now))
+        .exec(db)
+        .await?;
+    Ok(a.rows_affected + b.rows_affected + c.rows_affected)
 }

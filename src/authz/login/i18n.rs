@@ -88,6 +88,8 @@ pub struct Texts {
     pub no_consents: &'static str,
     pub granted_on: &'static str,
     pub revoke: &'static str,
+    /// The button that withdraws only the consent to `exchange`.
+    pub withdraw_exchange: &'static str,
     pub keys_title: &'static str,
     pub keys_intro: &'static str,
     pub no_keys: &'static str,
@@ -103,7 +105,7 @@ pub struct Texts {
     pub expired: &'static str,
     pub forged: &'static str,
     pub back_to_app: &'static str,
-    pub scopes: [(&'static str, &'static str); 9],
+    pub scopes: [(&'static str, &'static str); 10],
     pub qualities: [(&'static str, &'static str); 8],
 }
 
@@ -156,6 +158,7 @@ pub static EN: Texts = Texts {
     no_consents: "You have not allowed any application yet.",
     granted_on: "allowed on",
     revoke: "Revoke",
+    withdraw_exchange: "Stop acting for me",
     keys_title: "Your device keys",
     keys_intro: "The public keys your devices registered, per application. Revoking a key means nothing new can be encrypted to it or signed with it; it stays in this history.",
     no_keys: "No device key is registered.",
@@ -186,6 +189,10 @@ pub static EN: Texts = Texts {
         ),
         ("tsa", "obtain time stamps"),
         ("admin", "administer the service"),
+        (
+            "exchange",
+            "act for you towards other services (exchange your token for theirs)",
+        ),
         ("openid", "know who you are"),
     ],
     qualities: [
@@ -231,6 +238,7 @@ pub static NL: Texts = Texts {
     no_consents: "U hebt nog geen enkele toepassing toegang gegeven.",
     granted_on: "toegestaan op",
     revoke: "Intrekken",
+    withdraw_exchange: "Niet langer namens mij optreden",
     keys_title: "Uw toestelsleutels",
     keys_intro: "De publieke sleutels die uw toestellen registreerden, per toepassing. Na intrekking kan er niets nieuws meer voor versleuteld of mee ondertekend worden; de sleutel blijft in deze geschiedenis.",
     no_keys: "Er is geen toestelsleutel geregistreerd.",
@@ -264,6 +272,10 @@ pub static NL: Texts = Texts {
         ),
         ("tsa", "tijdstempels verkrijgen"),
         ("admin", "de dienst beheren"),
+        (
+            "exchange",
+            "namens u optreden bij andere diensten (uw token inruilen voor het hunne)",
+        ),
         ("openid", "weten wie u bent"),
     ],
     qualities: [
@@ -309,6 +321,7 @@ pub static FR: Texts = Texts {
     no_consents: "Vous n'avez encore autorisé aucune application.",
     granted_on: "autorisée le",
     revoke: "Révoquer",
+    withdraw_exchange: "Ne plus agir pour moi",
     keys_title: "Vos clés d'appareil",
     keys_intro: "Les clés publiques enregistrées par vos appareils, par application. Une clé révoquée ne peut plus servir à chiffrer ni à signer quoi que ce soit de nouveau ; elle reste dans cet historique.",
     no_keys: "Aucune clé d'appareil n'est enregistrée.",
@@ -345,6 +358,10 @@ pub static FR: Texts = Texts {
         ),
         ("tsa", "obtenir des horodatages"),
         ("admin", "administrer le service"),
+        (
+            "exchange",
+            "agir pour vous auprès d'autres services (échanger votre jeton contre le leur)",
+        ),
         ("openid", "savoir qui vous êtes"),
     ],
     qualities: [

@@ -222,6 +222,15 @@ pub fn account(lang: Lang, person: &Person, csrf: &str, consents: &[ConsentRow<'
                                         (csrf_field(csrf))
                                         button type="submit" aria-label=(format!("{} {}", t.revoke, c.client_name)) { (t.revoke) }
                                     }
+                                    // Token exchange is withdrawn on its own: the app keeps
+                                    // what else was allowed, and stops acting for the person.
+                                    @if c.scopes.contains(&"exchange") {
+                                        p.hint { (t.scope("exchange")) }
+                                        form method="post" action=(format!("/account/consents/{}/exchange/revoke", c.client_id)) {
+                                            (csrf_field(csrf))
+                                            button type="submit" aria-label=(format!("{} {}", t.withdraw_exchange, c.client_name)) { (t.withdraw_exchange) }
+                                        }
+                                    }
                                 }
                             }
                         }

@@ -373,6 +373,36 @@ pub async fn grant_consent(
     Ok(())
 }
 
+/// Withdraws one scope from a consent (the whole consent when it was the last);
+/// `false` when the consent did not hold it.
+pub async fn withdraw_scope(
+    db: &impl ConnectionTrait,
+    ssin: &Ssin,
+    client_id: &str,
+    scope: crate::authz::scope::Scope,
+) -> Result<bool, StoreError> {
+    let Some(held) = consent(db, ssin, client_id).await? else {
+        return Ok(false);
+    };
+    if !held.contains(scope) {
+        return Ok(false);
+    }
+    let kept: ScopeSet = held.iter().filter(|s| *s != scope).collect();
+    if kept.is_empty() {
+        return delete_consent(db, ssin, client_id).await;
+    }
+    consent::Entity::update_many()
+        .col_expr(
+            consent::Column::Scopes,
+            sea_orm::sea_query::Expr::value(serde_json::json!(kept.to_string())),
+        )
+        .filter(consent::Column::Ssin.eq(ssin.to_string()))
+        .filter(consent::Column::ClientId.eq(client_id))
+        .exec(db)
+        .await?;
+    Ok(true)
+}
+
 pub async fn consents_of(
     db: &impl ConnectionTrait,
     ssin: &Ssin,

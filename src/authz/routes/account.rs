@@ -17,6 +17,7 @@ use crate::authz::grants::store as grant_store;
 use crate::authz::login::flow::Session;
 use crate::authz::login::pages::{self, ConsentRow};
 use crate::authz::login::store::{self, Purpose};
+use crate::authz::scope::Scope;
 use crate::authz::store as client_store;
 use crate::crypto::secrets_equal;
 use crate::keys::Status;
@@ -148,12 +149,53 @@ pub async fn revoke_consent(
             access_expiry(&state.authz),
         )
         .await?;
-        tracing::info!(client_id = %client_id, refresh_tokens = revoked, "consent revoked by the person");
+        let exchanged = grant_store::revoke_exchanged(
+            &state.db,
+            person.ssin.as_str(),
+            &client_id,
+            state.clock.now(),
+        )
+        .await?;
+        tracing::info!(client_id = %client_id, refresh_tokens = revoked, exchanged, "consent revoked by the person");
         anyhow::Ok(see_other("/account").finish())
     };
     result
         .await
         .unwrap_or_else(|e| internal_page(lang, "E-REVOKE-CONSENT", &e))
+}
+
+/// Withdraws the consent to `exchange` alone: no exchange of the person's tokens by
+/// this client from now on, and the tokens it obtained by exchange are revoked. What
+/// else the person allowed the client stays.
+#[post("/account/consents/{client_id}/exchange/revoke")]
+pub async fn revoke_exchange(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    client_id: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    let (_, person) = match session_for_form(&state, &req, form.csrf.as_deref()).await {
+        Ok(ok) => ok,
+        Err(page) => return page,
+    };
+    let lang = page::lang(&req, None);
+    let result = async {
+        if !store::withdraw_scope(&state.db, &person.ssin, &client_id, Scope::Exchange).await? {
+            return Ok(error_page(lang, StatusCode::NOT_FOUND, "no such consent"));
+        }
+        let exchanged = grant_store::revoke_exchanged(
+            &state.db,
+            person.ssin.as_str(),
+            &client_id,
+            state.clock.now(),
+        )
+        .await?;
+        tracing::info!(client_id = %client_id, exchanged, "consent to exchange withdrawn by the person");
+        anyhow::Ok(see_other("/account").finish())
+    };
+    result
+        .await
+        .unwrap_or_else(|e| internal_page(lang, "E-REVOKE-EXCHANGE", &e))
 }
 
 /// The person's device keys, every application, with their history.

@@ -37,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(account::login_start)
         .service(account::account)
         .service(account::revoke_consent)
+        .service(account::revoke_exchange)
         .service(account::keys)
         .service(account::rename_key)
         .service(account::revoke_key)

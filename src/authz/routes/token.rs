@@ -7,18 +7,23 @@ use super::{authorization, read_form};
 use crate::authz::client_auth::authenticate;
 use crate::authz::dpop;
 use crate::authz::error::{OAuthError, OAuthErrorCode};
-use crate::authz::grants::{authorization_code, client_credentials, refresh_token};
+use crate::authz::grants::{authorization_code, client_credentials, refresh_token, token_exchange};
 use crate::authz::tokens::{TokenResponse, mint};
 use crate::state::AppState;
 
-/// The grant types of this endpoint (token exchange comes with its own issue).
-pub const SUPPORTED: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
+/// The grant types of this endpoint.
+pub const SUPPORTED: [&str; 4] = [
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    token_exchange::GRANT_TYPE,
+];
 
 /// Issues an access token.
 #[utoipa::path(
     post, path = "/oauth2/token", tag = "oauth",
     params(("DPoP" = Option<String>, Header, description = "a DPoP proof (RFC 9449): the token is then bound to its key")),
-    request_body(content_type = "application/x-www-form-urlencoded", description = "grant_type; client_assertion_type and client_assertion (or client_id for a public client); scope, resource; code, redirect_uri, code_verifier; refresh_token"),
+    request_body(content_type = "application/x-www-form-urlencoded", description = "grant_type; client_assertion_type and client_assertion (or client_id for a public client); scope, resource; code, redirect_uri, code_verifier; refresh_token; for token exchange (RFC 8693) subject_token, subject_token_type, actor_token, actor_token_type, requested_token_type, audience"),
     responses(
         (status = 200, body = TokenResponse),
         (status = 400, description = "RFC 6749 error object"),
@@ -94,6 +99,11 @@ async fn issue(
             authorization_code::exchange(&state.authz, &client, &form, jkt).await
         }
         "refresh_token" => refresh_token::refresh(&state.authz, &client, &form, jkt).await,
+        token_exchange::GRANT_TYPE => {
+            let decided =
+                token_exchange::decide(&state.authz, &state.verifier, &client, &form, jkt).await?;
+            token_exchange::issue_access(&state.authz, decided, state.clock.now()).await
+        }
         _ => {
             let mut grant = client_credentials::grant(
                 &client.client,
