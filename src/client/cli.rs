@@ -7,6 +7,8 @@
 //! `register-key` for a use that signs), every token request and every call carries a
 //! proof by it, and `session.json` names it by its thumbprint (`dpop_jkt`).
 
+mod exchange;
+mod login;
 mod session;
 
 use std::path::PathBuf;
@@ -15,12 +17,11 @@ use std::time::Duration;
 use anyhow::Context;
 use serde_json::{Value, json};
 
-use super::login::{self, ClientAssertionKey, ClientAuth};
+use super::ClientError;
 use super::open::{Trust, open};
 use super::seal::{seal_for_recipients, seal_with_symkey};
-use super::{ClientError, Session};
 use crate::people::Identifier;
-use session::{Saved, device_for, resume, save};
+use session::resume;
 
 /// What a person's app asks for by default.
 pub const DEFAULT_SCOPE: &str =
@@ -41,19 +42,15 @@ pub struct ClientArgs {
 #[derive(clap::Subcommand)]
 enum ClientCommand {
     /// Log in: as a person through the system browser (authorization code + PKCE,
-    /// loopback redirect), or with --key as a system client (private_key_jwt).
-    Login {
-        #[arg(long)]
-        client_id: String,
-        #[arg(long, default_value = DEFAULT_SCOPE)]
-        scope: String,
-        /// A system client's P-256 private key (PKCS#8 PEM).
-        #[arg(long, requires = "kid")]
-        key: Option<PathBuf>,
-        /// The kid of that key in the client's registered JWK Set.
-        #[arg(long)]
-        kid: Option<String>,
-    },
+    /// loopback redirect), or with --key as a system client (private_key_jwt), for
+    /// itself or, with --consumer, for an organization that delegated to its own.
+    Login(login::LoginArgs),
+    /// Exchange the session's access token (RFC 8693; the login must have asked for
+    /// scope `exchange`): for a SAML holder-of-key assertion with --saml (printed as
+    /// XML), else for an access token in which the app acts (printed as JSON: the
+    /// token endpoint's answer and the token's claims). The actor token is signed by
+    /// the device's registered signing key (a system client: its own key).
+    Exchange(exchange::ExchangeArgs),
     /// Generate a key on this device and register it (WebAuthn ceremony, packed
     /// self-attestation); the session then gets a token that references it.
     RegisterKey {
@@ -125,77 +122,11 @@ pub async fn run(args: ClientArgs, configured_issuer: &str) -> anyhow::Result<bo
     let session_path = args.home.join("session.json");
     let device_path = args.home.join("device.json");
     match args.command {
-        ClientCommand::Login {
-            client_id,
-            scope,
-            key,
-            kid,
-        } => {
-            // The device's signing key first: the tokens are bound to it.
-            let mut device = device_for(&device_path, &issuer, &client_id)?;
-            if device.ensure_proof_key()? {
-                device.save(&device_path)?;
-            }
-            let dpop = device
-                .proof_key()?
-                .context("the device has no signing key to bind the tokens to")?;
-            let (tokens, system_key) = match (key, kid) {
-                (Some(key), Some(kid)) => {
-                    let pem = std::fs::read(&key)
-                        .with_context(|| format!("reading {}", key.display()))?;
-                    let client =
-                        ClientAuth::from(ClientAssertionKey::from_pem(&client_id, &kid, &pem)?)
-                            .with_dpop(dpop.clone());
-                    let tokens =
-                        login::client_credentials_with(&http, &issuer, &client, &scope).await?;
-                    (tokens, Some((key, kid)))
-                }
-                _ => {
-                    let tokens = login::login_with_browser(
-                        &http,
-                        &issuer,
-                        &ClientAuth::public(&client_id).with_dpop(dpop.clone()),
-                        &scope,
-                        |url| async move {
-                            eprintln!(
-                                "Log in in your browser; if it did not open, go to:\n  {url}"
-                            );
-                            // No browser to launch (a server, a container): the
-                            // URL above still works from any browser on this machine.
-                            if let Err(e) = login::open_system_browser(&url) {
-                                eprintln!("({e})");
-                            }
-                            Ok(())
-                        },
-                        Duration::from_secs(300),
-                    )
-                    .await?;
-                    (tokens, None)
-                }
-            };
-            let saved = Saved {
-                issuer: issuer.clone(),
-                client_id: client_id.clone(),
-                scope,
-                access_token: tokens.access_token.clone(),
-                token_type: tokens.token_type.clone(),
-                dpop_jkt: tokens.is_dpop().then(|| dpop.jkt().to_owned()),
-                refresh_token: tokens.refresh_token.clone(),
-                system_key,
-            };
-            save(&session_path, &saved)?;
-            let session = Session::for_tokens(http, &issuer, &tokens, Some(&dpop));
-            println!("logged in to {issuer} as {}", session.claims()?["identity"]);
-            if tokens.is_dpop() {
-                eprintln!(
-                    "the tokens are bound to this device's signing key (DPoP, thumbprint {})",
-                    dpop.jkt()
-                );
-            } else {
-                eprintln!(
-                    "the service issued bearer tokens (it does not bind them to the device key)"
-                );
-            }
+        ClientCommand::Login(login) => {
+            login::run(&http, &issuer, &session_path, &device_path, login).await?;
+        }
+        ClientCommand::Exchange(ask) => {
+            exchange::run(&http, &issuer, &session_path, &device_path, ask).await?;
         }
         ClientCommand::RegisterKey { key_use, name, alg } => {
             let alg = crate::keys::alg::Alg::from_jose(&alg)

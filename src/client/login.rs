@@ -7,6 +7,12 @@
 //! - A system, with no person: the client credentials grant, authenticated with
 //!   `private_key_jwt` (RFC 7523 §2.2).
 //! - Refreshing the tokens of a client that was given a refresh token (RFC 6749 §6).
+//! - A system client of a supplier organization acting for a consumer organization
+//!   that delegated to it: client credentials with `consumer=` (API.md "Organizations
+//!   acting for organizations").
+//! - Token exchange (RFC 8693): a person's token traded by their app for one in which
+//!   the app acts, or for a SAML holder-of-key assertion, with an actor token signed
+//!   by a key the service knows ([`ActorKey`]).
 //!
 //! A client with a DPoP key ([`ClientAuth::with_dpop`]) sends a proof by it with every
 //! token request, and what is issued is bound to it (RFC 9449).
@@ -16,6 +22,7 @@
 //! `error_description`. [`ScriptedBrowser`] fills the person-facing login pages when
 //! no person is there to do it (the demo, tests).
 
+mod actor_token;
 mod authorization_code;
 mod client_auth;
 mod client_credentials;
@@ -26,15 +33,18 @@ mod pkce;
 mod refresh_token;
 mod scripted_browser;
 mod token_endpoint;
+pub mod token_exchange;
 
+pub use actor_token::{ActorKey, JWT_TOKEN_TYPE};
 pub use authorization_code::{
     authorization_url, exchange_code, login_with_browser, open_system_browser,
 };
 pub use client_auth::{ClientAssertionKey, ClientAuth, JWT_BEARER};
-pub use client_credentials::{client_credentials, client_credentials_with};
+pub use client_credentials::{client_credentials, client_credentials_for, client_credentials_with};
 pub use error::LoginError;
 pub use loopback::LoopbackRedirect;
 pub use pkce::Pkce;
 pub use refresh_token::refresh;
 pub use scripted_browser::{Consent, Credentials, ScriptedBrowser};
 pub use token_endpoint::Tokens;
+pub use token_exchange::{Exchange, Exchanged, Requested, exchange};

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod demo;
 pub mod device;
 pub mod dpop;
+mod exchange;
 pub mod keypair;
 mod keystore;
 pub mod login;

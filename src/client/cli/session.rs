@@ -14,6 +14,7 @@ use crate::client::device::{read_private, write_private};
 use crate::client::login::{self, ClientAssertionKey, ClientAuth, Tokens};
 use crate::client::renewal::Renewer;
 use crate::client::{ClientError, Device, DpopKey, Session};
+use crate::people::Cbe;
 
 /// The session file: the tokens and how to renew them.
 #[derive(Serialize, Deserialize)]
@@ -31,6 +32,45 @@ pub(super) struct Saved {
     pub(super) refresh_token: Option<String>,
     /// A system client's key file and kid (client credentials again, when expired).
     pub(super) system_key: Option<(PathBuf, String)>,
+    /// The consumer organization a system client acts for (asked again at renewal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) consumer: Option<Cbe>,
+}
+
+impl Saved {
+    /// How the client authenticates at the token endpoint: with its key for a system
+    /// client, else by its client_id (a public app).
+    pub(super) fn client_auth(&self) -> anyhow::Result<ClientAuth> {
+        match &self.system_key {
+            Some((key, kid)) => {
+                let pem =
+                    std::fs::read(key).with_context(|| format!("reading {}", key.display()))?;
+                Ok(ClientAuth::from(ClientAssertionKey::from_pem(
+                    &self.client_id,
+                    kid,
+                    &pem,
+                )?))
+            }
+            None => Ok(ClientAuth::public(&self.client_id)),
+        }
+    }
+}
+
+/// Client credentials for a system client: for itself, or for `consumer` when its
+/// organization acts for that one.
+pub(super) async fn client_credentials(
+    http: &reqwest::Client,
+    issuer: &str,
+    client: &ClientAuth,
+    scope: &str,
+    consumer: Option<&Cbe>,
+) -> Result<Tokens, login::LoginError> {
+    match consumer {
+        Some(consumer) => {
+            login::client_credentials_for(http, issuer, client, scope, consumer).await
+        }
+        None => login::client_credentials_with(http, issuer, client, scope).await,
+    }
 }
 
 fn bearer() -> String {
@@ -47,7 +87,7 @@ pub(super) fn save(path: &Path, saved: &Saved) -> anyhow::Result<()> {
 pub(super) struct SessionFile {
     path: PathBuf,
     http: reqwest::Client,
-    saved: tokio::sync::Mutex<Saved>,
+    pub(super) saved: tokio::sync::Mutex<Saved>,
     /// The device key the tokens are bound to, if they are.
     dpop: Option<DpopKey>,
 }
@@ -127,28 +167,24 @@ async fn renew(
     saved: &mut Saved,
     dpop: Option<&DpopKey>,
 ) -> anyhow::Result<()> {
-    let bound = |client: ClientAuth| match dpop {
-        Some(key) => client.with_dpop(key.clone()),
-        None => client,
+    let client = match dpop {
+        Some(key) => saved.client_auth()?.with_dpop(key.clone()),
+        None => saved.client_auth()?,
     };
     let tokens: Tokens = match (&saved.system_key, &saved.refresh_token) {
-        (Some((key, kid)), _) => {
-            let pem = std::fs::read(key).with_context(|| format!("reading {}", key.display()))?;
-            let client = bound(ClientAuth::from(ClientAssertionKey::from_pem(
-                &saved.client_id,
-                kid,
-                &pem,
-            )?));
-            login::client_credentials_with(http, &saved.issuer, &client, &saved.scope).await?
+        (Some(_), _) => {
+            client_credentials(
+                http,
+                &saved.issuer,
+                &client,
+                &saved.scope,
+                saved.consumer.as_ref(),
+            )
+            .await?
         }
-        (None, Some(refresh)) => login::refresh(
-            http,
-            &saved.issuer,
-            &bound(ClientAuth::public(&saved.client_id)),
-            refresh,
-        )
-        .await
-        .context("the session has ended: run `depot client login` again")?,
+        (None, Some(refresh)) => login::refresh(http, &saved.issuer, &client, refresh)
+            .await
+            .context("the session has ended: run `depot client login` again")?,
         (None, None) => bail!("the session has expired: run `depot client login` again"),
     };
     saved.access_token = tokens.access_token;

@@ -6,23 +6,31 @@
 use std::fmt;
 
 use reqwest::header::ACCEPT;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{ClientAuth, LoginError};
 use crate::client::dpop;
 
 /// What the token endpoint issued (RFC 6749 §5.1). `Debug` shows no token.
-#[derive(Clone, Deserialize)]
+/// `Serialize` writes it as the token endpoint answered it (tokens included).
+#[derive(Clone, Deserialize, Serialize)]
 pub struct Tokens {
     pub access_token: String,
     /// `DPoP` for a token bound to the key of the request's proof (RFC 9449 §5),
     /// `Bearer` otherwise.
     #[serde(default = "bearer")]
     pub token_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+    /// What a token exchange issued (RFC 8693 §2.2.1): an access token, or a SAML
+    /// assertion (then `token_type` is `N_A`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<String>,
     /// With scope `openid` (OpenID Connect Core §3.1.3.3).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
     pub expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
 }
 
@@ -45,6 +53,7 @@ impl fmt::Debug for Tokens {
             .field("access_token", &"…")
             .field("token_type", &self.token_type)
             .field("refresh_token", &given(&self.refresh_token))
+            .field("issued_token_type", &self.issued_token_type)
             .field("id_token", &given(&self.id_token))
             .field("expires_in", &self.expires_in)
             .field("scope", &self.scope)
@@ -106,13 +115,31 @@ pub(super) async fn request(
     grant: &[(&str, &str)],
     client: &ClientAuth,
 ) -> Result<Tokens, LoginError> {
+    let fixed = || {
+        Ok(grant
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect())
+    };
+    request_fresh(http, issuer, &fixed, client).await
+}
+
+/// The same for a grant whose parameters are made afresh for each attempt (one that
+/// carries a single-use JWT of its own, as a token exchange's actor token).
+pub(super) async fn request_fresh(
+    http: &reqwest::Client,
+    issuer: &str,
+    grant: &(dyn Fn() -> Result<Vec<(String, String)>, LoginError> + Sync),
+    client: &ClientAuth,
+) -> Result<Tokens, LoginError> {
     let url = token_endpoint(issuer);
     let mut repeated = false;
     loop {
         let auth = client.form_params(&url)?;
-        let form: Vec<(&str, &str)> = grant
+        let params = grant()?;
+        let form: Vec<(&str, &str)> = params
             .iter()
-            .copied()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
             .chain(auth.iter().map(|(k, v)| (*k, v.as_str())))
             .collect();
         let mut post = http.post(&url).form(&form);
@@ -185,6 +212,7 @@ mod tests {
             access_token: "secret-access".into(),
             token_type: "DPoP".into(),
             refresh_token: Some("secret-refresh".into()),
+            issued_token_type: None,
             id_token: None,
             expires_in: 300,
             scope: Some("openid".into()),
