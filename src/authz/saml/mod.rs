@@ -11,6 +11,7 @@ mod error;
 mod holder;
 mod key;
 mod metadata;
+pub mod routes;
 #[cfg(test)]
 mod tests;
 
