@@ -21,6 +21,7 @@ mod permissions;
 mod persons;
 mod relying_party;
 mod resource;
+mod saml;
 mod symkeys;
 mod token;
 mod tsa;
