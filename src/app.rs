@@ -73,6 +73,11 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
             .await
             .context("loading the time-stamp authority's key")?,
     );
+    let saml = Arc::new(
+        crate::authz::saml::SamlIssuer::load(&db, &master, &config.issuer, clock.now())
+            .await
+            .context("loading the SAML signing key")?,
+    );
     let service_client = Arc::new(
         crate::service_client::ServiceClient::ensure(&config, &db, &master, &clock)
             .await
@@ -114,6 +119,7 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         key_directory: crate::keys::directory::KeyDirectory::new(db.clone(), keystore.policy),
         live_symkeys: crate::symkeys::store::LiveSymkeys::new(db.clone()),
         keystore,
+        saml,
         tsa,
         service_client,
         stamper,
@@ -138,6 +144,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(ops::routes::metrics)
         .service(openapi::openapi_json)
         .configure(authz::routes::configure)
+        .configure(authz::saml::routes::configure)
         .configure(crate::keys::routes::configure)
         .configure(crate::symkeys::routes::configure)
         .configure(crate::depot::routes::configure)

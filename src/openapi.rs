@@ -13,6 +13,7 @@ use crate::ops;
         authz::routes::discovery::openid_configuration,
         authz::routes::discovery::oauth_authorization_server,
         authz::routes::discovery::jwks,
+        authz::saml::routes::metadata,
         authz::routes::token::token,
         authz::routes::introspect::introspect,
         authz::routes::revoke::revoke,

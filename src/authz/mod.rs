@@ -1,6 +1,7 @@
 //! The OpenID Provider / OAuth 2 authorization server: the client registry (API portal),
 //! client authentication, grants, tokens and their verification by our resource servers.
-//! Standards: RFC 6749, 7523, 7662, 7009, 8414, 8707, 9068, 6750, 9449.
+//! Standards: RFC 6749, 7523, 7662, 7009, 8414, 8707, 9068, 6750, 9449; SAML 2.0
+//! holder-of-key assertions (`saml`).
 
 pub mod bearer;
 pub mod client;
@@ -18,6 +19,7 @@ pub mod login;
 pub mod params;
 pub mod pdp;
 pub mod routes;
+pub mod saml;
 pub mod scope;
 pub mod signing;
 pub mod store;

@@ -22,6 +22,7 @@ mod permissions;
 mod persons;
 mod relying_party;
 mod resource;
+mod saml;
 mod symkeys;
 mod token;
 mod tsa;
