@@ -15,7 +15,7 @@ use crate::helpers::xmlsec::{signxml_verifies, xml_tools_available, xmlsec1_veri
 use crate::helpers::{TestApp, spawn_app, spawn_second_instance};
 
 /// The metadata document an instance serves, and the certificate it publishes (PEM).
-async fn metadata(app: &TestApp) -> (String, String) {
+pub(crate) async fn metadata(app: &TestApp) -> (String, String) {
     let response = app
         .http
         .get(app.url("/saml/metadata"))
