@@ -8,6 +8,7 @@ pub mod box_entry;
 pub mod box_usage;
 pub mod client;
 pub mod consent;
+pub mod delegation;
 pub mod idempotency_record;
 pub mod key_registration;
 pub mod login_session;

@@ -12,6 +12,7 @@ mod m20261124_000006_depot;
 mod m20261124_000007_box_usage;
 mod m20261124_000008_concurrent_ingest;
 mod m20261203_000009_dpop;
+mod m20261203_000011_delegations;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000007_box_usage::Migration),
             Box::new(m20261124_000008_concurrent_ingest::Migration),
             Box::new(m20261203_000009_dpop::Migration),
+            Box::new(m20261203_000011_delegations::Migration),
         ]
     }
 }
