@@ -95,12 +95,7 @@ async fn issue(
         }
         "refresh_token" => refresh_token::refresh(&state.authz, &client, &form, jkt).await,
         _ => {
-            let mut grant = client_credentials::grant(
-                &client.client,
-                &form,
-                &state.config.issuer,
-                &state.policy,
-            )?;
+            let mut grant = client_credentials::grant(&state.authz, &client.client, &form).await?;
             grant.keys = state
                 .keystore
                 .references(
