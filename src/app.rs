@@ -51,6 +51,7 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         keys: keys.clone(),
         revocations: crate::authz::store::Revocations::new(db.clone()),
         clients: crate::authz::store::ClientEpochs::new(db.clone()),
+        delegations: crate::authz::delegation::store::DelegationStanding::new(db.clone()),
         verified: Arc::new(crate::cache::Memo::new(VERIFIED_TOKENS)),
         clock: clock.clone(),
         leeway_seconds: i64::from(settings.authz.clock_leeway_seconds),

@@ -7,6 +7,7 @@ pub mod bearer;
 pub mod client;
 pub mod client_auth;
 pub mod context;
+pub mod delegation;
 pub mod dpop;
 pub mod error;
 pub mod form;

@@ -113,12 +113,7 @@ async fn issue(
             }
         }
         _ => {
-            let mut grant = client_credentials::grant(
-                &client.client,
-                &form,
-                &state.config.issuer,
-                &state.policy,
-            )?;
+            let mut grant = client_credentials::grant(&state.authz, &client.client, &form).await?;
             grant.keys = state
                 .keystore
                 .references(
