@@ -73,8 +73,8 @@ impl Standing {
 
 /// The scopes a consumer may delegate: those of the resource servers a system client
 /// works with. Never `admin` (administering the service is not the consumer's to
-/// give) nor `openid` (no person is involved); a scope added later is not delegable
-/// until it is named here.
+/// give) nor `openid` (no person is involved) nor `exchange` (acting for a person is
+/// the person's to allow); a scope added later is not delegable until it is named here.
 pub fn delegable(scope: Scope) -> bool {
     match scope {
         Scope::DepotSend
@@ -84,7 +84,7 @@ pub fn delegable(scope: Scope) -> bool {
         | Scope::SymkeysCreate
         | Scope::SymkeysRead
         | Scope::Tsa => true,
-        Scope::Admin | Scope::Openid => false,
+        Scope::Admin | Scope::Openid | Scope::Exchange => false,
     }
 }
 

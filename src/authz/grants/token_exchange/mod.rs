@@ -354,6 +354,9 @@ pub async fn issue_access(
         act: Some(act_of(&client_id, subject.act.as_ref())),
         extra: subject.extra.clone(),
         jkt: decided.jkt.clone(),
+        // A token acting for an organization under a delegation dies with it, and so
+        // does what it is exchanged for.
+        delegation: subject.delegation.clone(),
     };
     let ttl = i64::from(ctx.config.settings.authz.access_token_ttl_seconds)
         .min(subject.exp - now.timestamp());
