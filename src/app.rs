@@ -51,6 +51,7 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         keys: keys.clone(),
         revocations: crate::authz::store::Revocations::new(db.clone()),
         clients: crate::authz::store::ClientEpochs::new(db.clone()),
+        delegations: crate::authz::delegation::store::DelegationStanding::new(db.clone()),
         verified: Arc::new(crate::cache::Memo::new(VERIFIED_TOKENS)),
         clock: clock.clone(),
         leeway_seconds: i64::from(settings.authz.clock_leeway_seconds),
@@ -72,6 +73,11 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         crate::tsa::Authority::load(&config, &db, &master, clock.now())
             .await
             .context("loading the time-stamp authority's key")?,
+    );
+    let saml = Arc::new(
+        crate::authz::saml::SamlIssuer::load(&db, &master, &config.issuer, clock.now())
+            .await
+            .context("loading the SAML signing key")?,
     );
     let service_client = Arc::new(
         crate::service_client::ServiceClient::ensure(&config, &db, &master, &clock)
@@ -114,6 +120,7 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         key_directory: crate::keys::directory::KeyDirectory::new(db.clone(), keystore.policy),
         live_symkeys: crate::symkeys::store::LiveSymkeys::new(db.clone()),
         keystore,
+        saml,
         tsa,
         service_client,
         stamper,
@@ -138,6 +145,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(ops::routes::metrics)
         .service(openapi::openapi_json)
         .configure(authz::routes::configure)
+        .configure(authz::saml::routes::configure)
         .configure(crate::keys::routes::configure)
         .configure(crate::symkeys::routes::configure)
         .configure(crate::depot::routes::configure)

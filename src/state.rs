@@ -29,6 +29,8 @@ pub struct AppState {
     pub key_directory: crate::keys::directory::KeyDirectory,
     /// Which symmetric keys are live (likewise).
     pub live_symkeys: crate::symkeys::store::LiveSymkeys,
+    /// Issues the SAML holder-of-key assertions of the token exchange.
+    pub saml: Arc<crate::authz::saml::SamlIssuer>,
     /// The co-hosted time-stamp authority.
     pub tsa: Arc<crate::tsa::Authority>,
     /// Its serial numbers.

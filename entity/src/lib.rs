@@ -8,6 +8,7 @@ pub mod box_entry;
 pub mod box_usage;
 pub mod client;
 pub mod consent;
+pub mod delegation;
 pub mod exchanged_token;
 pub mod idempotency_record;
 pub mod key_registration;

@@ -13,6 +13,7 @@ mod m20261124_000007_box_usage;
 mod m20261124_000008_concurrent_ingest;
 mod m20261203_000009_dpop;
 mod m20261203_000010_token_exchange;
+mod m20261203_000011_delegations;
 
 pub struct Migrator;
 
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000008_concurrent_ingest::Migration),
             Box::new(m20261203_000009_dpop::Migration),
             Box::new(m20261203_000010_token_exchange::Migration),
+            Box::new(m20261203_000011_delegations::Migration),
         ]
     }
 }

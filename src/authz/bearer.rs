@@ -1,6 +1,7 @@
 //! The one access-token check every resource module uses (RFC 6750, RFC 9068 §4):
 //! signature by one of our keys, `typ` `at+jwt`, `iss`, `exp`/`nbf` with a small
-//! leeway against the injected clock, revocation, then audience and scope.
+//! leeway against the injected clock, revocation, the client's and (for a token acting
+//! for another organization) the delegation's standing, then audience and scope.
 //! A DPoP-bound token (RFC 9449) comes with the `DPoP` scheme and a proof by its key.
 //! Failures are 401 (bad or missing token or proof) or 403 (wrong audience, scope or
 //! permission), each with its `WWW-Authenticate` challenge.
@@ -12,6 +13,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::AUTHORIZATION;
 use jsonwebtoken::{Algorithm, Validation};
 
+use super::delegation::store::DelegationStanding;
 use super::dpop::{self, DpopError, DpopVerifier};
 use super::scope::{Resource, Scope};
 use super::signing::SigningKeys;
@@ -31,6 +33,9 @@ pub enum TokenError {
     Expired,
     #[error("the token has been revoked")]
     Revoked,
+    /// API.md "Organizations acting for organizations": ended, or past its `notAfter`.
+    #[error("the delegation this token was issued under has ended")]
+    DelegationEnded,
     #[error("the token's audience does not include {0}")]
     Audience(String),
     #[error("the token lacks the scope {0}")]
@@ -65,6 +70,9 @@ pub struct TokenVerifier {
     pub dpop: DpopVerifier,
     /// Whether a token's client still exists, as registered when it was issued.
     pub clients: store::ClientEpochs,
+    /// Whether the delegation a token acting for another organization was issued
+    /// under is still in force.
+    pub delegations: DelegationStanding,
 }
 
 impl TokenVerifier {
@@ -152,6 +160,19 @@ impl TokenVerifier {
                 ));
             }
             Some(_) => {}
+        }
+        // A token issued under a delegation lives no longer than the delegation: not
+        // past its `notAfter`, and not once it is ended (at any instance: within
+        // `DelegationStanding::TTL`).
+        if let Some(id) = &claims.delegation {
+            let standing = self
+                .delegations
+                .of(id)
+                .await
+                .map_err(|e| TokenError::Internal(crate::fault::Fault::of(&e)))?;
+            if !standing.in_force_at(self.clock.now()) {
+                return Err(TokenError::DelegationEnded);
+            }
         }
         Ok(claims)
     }
@@ -315,7 +336,10 @@ pub fn challenge_realm(error: TokenError, realm: &str) -> Problem {
     };
     let (status, slug, code) = match &error {
         TokenError::Missing => (StatusCode::UNAUTHORIZED, "unauthenticated", None),
-        TokenError::Invalid(_) | TokenError::Expired | TokenError::Revoked => (
+        TokenError::Invalid(_)
+        | TokenError::Expired
+        | TokenError::Revoked
+        | TokenError::DelegationEnded => (
             StatusCode::UNAUTHORIZED,
             "invalid-token",
             Some("invalid_token"),

@@ -28,6 +28,7 @@ pub const RESERVED_CLAIMS: &[&str] = &[
     "keys",
     "cnf",
     "act",
+    "delegation",
     "typ",
 ];
 

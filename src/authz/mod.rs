@@ -1,11 +1,13 @@
 //! The OpenID Provider / OAuth 2 authorization server: the client registry (API portal),
 //! client authentication, grants, tokens and their verification by our resource servers.
-//! Standards: RFC 6749, 7523, 7662, 7009, 8414, 8707, 9068, 6750, 9449.
+//! Standards: RFC 6749, 7523, 7662, 7009, 8414, 8707, 9068, 6750, 9449; SAML 2.0
+//! holder-of-key assertions (`saml`).
 
 pub mod bearer;
 pub mod client;
 pub mod client_auth;
 pub mod context;
+pub mod delegation;
 pub mod dpop;
 pub mod error;
 pub mod form;
@@ -18,6 +20,7 @@ pub mod login;
 pub mod params;
 pub mod pdp;
 pub mod routes;
+pub mod saml;
 pub mod scope;
 pub mod signing;
 pub mod store;

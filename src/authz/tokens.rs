@@ -66,6 +66,11 @@ pub struct AccessTokenClaims {
     pub cnf: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<Value>,
+    /// The id of the delegation a token acting for another organization was issued
+    /// under (API.md "Organizations acting for organizations"): the token check
+    /// refuses the token once that delegation has ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delegation: Option<String>,
     /// A system client's static claims (never one of the names above).
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -106,6 +111,8 @@ pub struct Grant {
     pub permissions: Vec<String>,
     pub keys: Vec<KeyReference>,
     pub act: Option<Value>,
+    /// The delegation the token is issued under, if any.
+    pub delegation: Option<String>,
     pub extra: Map<String, Value>,
     /// The thumbprint of the key the token is bound to (RFC 9449 §6), if any.
     pub jkt: Option<String>,
@@ -159,6 +166,7 @@ pub fn mint(
         keys: grant.keys,
         cnf: grant.jkt.map(|jkt| serde_json::json!({ "jkt": jkt })),
         act: grant.act,
+        delegation: grant.delegation,
         extra,
     };
     Ok(Minted {

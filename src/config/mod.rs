@@ -144,6 +144,12 @@ impl Config {
                 "DEPOT_ACCESS_TOKEN_TTL_SECONDS must be between 1 and 3600".into(),
             ));
         }
+        // A SOAP session rarely outlives a working day; an assertion cannot be revoked.
+        if !(60..=86_400).contains(&settings.authz.saml_ttl_seconds) {
+            return Err(ConfigError::Invalid(
+                "DEPOT_SAML_TTL_SECONDS must be between 60 and 86400".into(),
+            ));
+        }
         if settings.keys.keys_max_active == 0
             || settings.keys.key_lifetime_days == 0
             || settings.keys.key_inactivity_days == 0

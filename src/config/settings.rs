@@ -159,6 +159,8 @@ pub struct AuthzSettings {
     pub login_max_concurrent_hashes: u32,
     /// `required`: DPoP proofs must carry a server nonce (RFC 9449 §8).
     pub dpop_nonce: DpopNonce,
+    /// How long a SAML assertion of the token exchange is valid (its `NotOnOrAfter`).
+    pub saml_ttl_seconds: u32,
 }
 
 impl Default for AuthzSettings {
@@ -176,6 +178,7 @@ impl Default for AuthzSettings {
             login_lockout_seconds: 15 * 60,
             login_max_concurrent_hashes: 8,
             dpop_nonce: DpopNonce::Off,
+            saml_ttl_seconds: 3600,
         }
     }
 }

@@ -60,6 +60,7 @@ impl PersonGrant {
             permissions,
             keys,
             act: None,
+            delegation: None,
             extra: Map::new(),
             jkt: jkt.map(str::to_owned),
         })

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod admin;
 pub mod authorize;
+pub mod delegations;
 pub mod discovery;
 pub mod html;
 pub mod interaction;
@@ -26,6 +27,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(admin::create_client)
         .service(admin::get_client)
         .service(admin::delete_client)
+        .service(delegations::create_delegation)
+        .service(delegations::list_delegations)
+        .service(delegations::get_delegation)
+        .service(delegations::end_delegation)
         .service(crate::people::routes::create_person)
         .service(crate::people::routes::get_person)
         .service(authorize::authorize_get)

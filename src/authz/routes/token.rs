@@ -102,15 +102,18 @@ async fn issue(
         token_exchange::GRANT_TYPE => {
             let decided =
                 token_exchange::decide(&state.authz, &state.verifier, &client, &form, jkt).await?;
-            token_exchange::issue_access(&state.authz, decided, state.clock.now()).await
+            let now = state.clock.now();
+            match decided.requested {
+                token_exchange::Requested::AccessToken => {
+                    token_exchange::issue_access(&state.authz, decided, now).await
+                }
+                token_exchange::Requested::Saml2 => {
+                    token_exchange::assertion::issue(&state.authz, &state.saml, decided, now).await
+                }
+            }
         }
         _ => {
-            let mut grant = client_credentials::grant(
-                &client.client,
-                &form,
-                &state.config.issuer,
-                &state.policy,
-            )?;
+            let mut grant = client_credentials::grant(&state.authz, &client.client, &form).await?;
             grant.keys = state
                 .keystore
                 .references(

@@ -22,6 +22,7 @@ use crate::keys::{ORIGIN, finish, keystore_app_with, start};
 mod access;
 mod consent;
 mod refusals;
+mod saml;
 
 pub const GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 pub const ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";

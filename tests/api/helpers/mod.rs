@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 mod database;
 pub mod dpop;
 pub mod proxy;
+pub mod xmlsec;
 
 use database::Teardown;
 pub use database::{TestDatabase, postgres_url};

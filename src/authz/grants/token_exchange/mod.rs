@@ -5,10 +5,11 @@
 //!
 //! The steps, in order: the requested type; the subject token (ours, issued to this
 //! client, live, with scope `exchange`, permission `token:exchange` and the person's
-//! consent to it); the actor token (a key of the pair, or of the client); the scopes
-//! and audience, narrowed; then what is issued.
+//! consent to it); the scopes and audience, narrowed; the actor token (a key of the
+//! pair, or of the client); then what is issued.
 
 pub mod actor;
+pub mod assertion;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -126,27 +127,8 @@ pub async fn decide(
         consent_in_force(ctx, ssin, client.id.as_str()).await?;
     }
 
-    // Step 3: the actor token, by a key of the pair or of the client.
-    let owner = match &person {
-        Some(ssin) => format!("ssin:{}", ssin.as_str()),
-        None => format!("client:{}", client.id),
-    };
-    let actor = match actor_token {
-        Some(token) => Some(
-            actor::verify(
-                ctx,
-                token,
-                Pair {
-                    owner: &owner,
-                    client,
-                },
-            )
-            .await?,
-        ),
-        None => None,
-    };
-
-    // Step 4: the scopes and audience, within the subject token's.
+    // Step 3: the scopes and audience, within the subject token's (before the actor
+    // token, whose jti a refusal here must not use up).
     let held = subject.scopes();
     let scopes = match form.get("scope") {
         Some(text) => {
@@ -196,7 +178,10 @@ pub async fn decide(
     if resources.is_empty() {
         resources = implied.into_iter().collect();
     }
-    let saml_audience = saml_audience(form, issuer)?;
+    let saml_audience = match requested {
+        Requested::Saml2 => saml_audience(form, issuer)?,
+        Requested::AccessToken => String::new(),
+    };
     let identity = &subject.identity;
     let permissions = ctx.policy.permissions(
         &resources,
@@ -205,6 +190,26 @@ pub async fn decide(
             quality: identity["quality"].as_str(),
         },
     );
+    // Step 4: the actor token, by a key of the pair or of the client.
+    let owner = match &person {
+        Some(ssin) => format!("ssin:{}", ssin.as_str()),
+        None => format!("client:{}", client.id),
+    };
+    let actor = match actor_token {
+        Some(token) => Some(
+            actor::verify(
+                ctx,
+                token,
+                Pair {
+                    owner: &owner,
+                    client,
+                },
+            )
+            .await?,
+        ),
+        None => None,
+    };
+
     let jkt = actor
         .as_ref()
         .map(|a| a.jkt.clone())
@@ -349,6 +354,9 @@ pub async fn issue_access(
         act: Some(act_of(&client_id, subject.act.as_ref())),
         extra: subject.extra.clone(),
         jkt: decided.jkt.clone(),
+        // A token acting for an organization under a delegation dies with it, and so
+        // does what it is exchanged for.
+        delegation: subject.delegation.clone(),
     };
     let ttl = i64::from(ctx.config.settings.authz.access_token_ttl_seconds)
         .min(subject.exp - now.timestamp());
