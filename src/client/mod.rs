@@ -19,6 +19,7 @@ mod keystore;
 pub mod login;
 pub mod open;
 pub mod renewal;
+pub mod saml;
 pub mod seal;
 pub mod verdict;
 
