@@ -128,11 +128,50 @@ pub async fn own_enc_keys(session: &Session) -> Result<Vec<Value>, ClientError> 
 
 /// Known addressees: signs `payload` with the device's `sig` key and encrypts it for
 /// every active `enc` key of every recipient and of the sender. Answers the sealed
-/// message and the kids it was encrypted to.
+/// message and the kids it was encrypted to. A token acting for a consumer
+/// organization (delegation: `act` with the supplier's `cbe`) sends as that
+/// organization, so its keys stand for the sender's ([`seal_for_consumer`]).
 pub async fn seal_for_recipients(
     session: &Session,
     device: &Device,
     recipients: &[Identifier],
+    payload: &[u8],
+) -> Result<(Sealed, Vec<String>), ClientError> {
+    if let Some(consumer) = acting_for(&session.claims()?) {
+        return seal_for_consumer(session, &consumer, device, recipients, payload).await;
+    }
+    let own = own_enc_keys(session).await?;
+    seal_to(session, device, recipients, own, payload).await
+}
+
+/// The same for a supplier's system sending for the consumer organization
+/// `consumer`: the sender's keys are the consumer's `enc` keys (the depot accepts the
+/// keys of the identity the token speaks for). `lookup` finds the keys (a token with
+/// `keys:read`: the delegated one, or the supplier's own).
+pub async fn seal_for_consumer(
+    lookup: &Session,
+    consumer: &Identifier,
+    device: &Device,
+    recipients: &[Identifier],
+    payload: &[u8],
+) -> Result<(Sealed, Vec<String>), ClientError> {
+    let own = lookup.enc_keys_of(consumer).await?;
+    seal_to(lookup, device, recipients, own, payload).await
+}
+
+/// The organization a delegated token acts for: its identity's CBE when `act` names
+/// a supplier organization.
+fn acting_for(claims: &Value) -> Option<Identifier> {
+    claims["act"]["cbe"].as_str()?;
+    let cbe = claims["identity"]["cbe"].as_str()?;
+    Identifier::parse("cbe", cbe).ok()
+}
+
+async fn seal_to(
+    lookup: &Session,
+    device: &Device,
+    recipients: &[Identifier],
+    own: Vec<Value>,
     payload: &[u8],
 ) -> Result<(Sealed, Vec<String>), ClientError> {
     let key = device.signing_key().ok_or_else(|| {
@@ -141,7 +180,7 @@ pub async fn seal_for_recipients(
     let jws = sign(payload, key)?;
     let mut keys: Vec<Value> = Vec::new();
     for recipient in recipients {
-        let found = session.enc_keys_of(recipient).await?;
+        let found = lookup.enc_keys_of(recipient).await?;
         if found.is_empty() {
             return Err(ClientError::Sealing(format!(
                 "{} has no active encryption key: send to an unknown addressee (a symmetric key) instead",
@@ -150,7 +189,7 @@ pub async fn seal_for_recipients(
         }
         keys.extend(found);
     }
-    keys.extend(own_enc_keys(session).await?);
+    keys.extend(own);
     let mut seen = std::collections::HashSet::new();
     keys.retain(|k| seen.insert(k["kid"].as_str().unwrap_or_default().to_owned()));
     let kids = keys

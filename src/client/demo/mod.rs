@@ -1,4 +1,8 @@
-//! `depot demo`: both seed flows against a running `depot serve`, step by step.
+//! `depot demo`: the seed flows against a running `depot serve`, step by step: a
+//! message to a known addressee (figure 7) and to an unknown one (figure 8), the app
+//! acting for a person by token exchange, for a SAML holder-of-key assertion and an
+//! access token (figures 9 and 10), and a supplier organization acting for a consumer
+//! organization by delegation (figure 11).
 //!
 //! It makes its own administrator offline (as `depot admin bootstrap` does, with a
 //! fresh key), then works only through the service's HTTP API, as the apps of a
@@ -9,6 +13,8 @@
 //! a person's to the signing key of their device, the administrator's to its key.
 //! Every step says what it proved; the process succeeds only when every check passed.
 
+mod acting_for_a_person;
+mod delegation;
 mod known_addressee;
 mod setup;
 mod unknown_addressee;
@@ -20,6 +26,8 @@ use serde_json::json;
 use super::open::Trust;
 use super::{Device, Session};
 use crate::config::Config;
+use acting_for_a_person::acting_for_a_person;
+use delegation::delegation;
 use known_addressee::known_addressee;
 use setup::{admin_post, administrator, nihii, short_id, ssin};
 use unknown_addressee::unknown_addressee;
@@ -28,6 +36,16 @@ const PASSWORD: &str = "demo password, not for production";
 const SCOPES: &str =
     "openid depot:send depot:read keys:register keys:read symkeys:create symkeys:read";
 const APPLICATION: &str = "ehbox";
+
+/// What every figure after 8 works with.
+struct Scene<'a> {
+    http: &'a reqwest::Client,
+    issuer: &'a str,
+    /// The persons' app.
+    app: &'a str,
+    trust: &'a Trust,
+    admin: &'a Session,
+}
 
 /// The running tally of the demo's checks.
 struct Steps {
@@ -81,7 +99,7 @@ pub async fn run(config: &Config) -> anyhow::Result<bool> {
 
     steps.step(
         "0.2",
-        "a public app for persons, with a loopback redirect (RFC 8252)",
+        "a public app for persons, with a loopback redirect (RFC 8252), that may act for them (exchange)",
     );
     let app = format!("demo-app-{}", short_id());
     admin_post(
@@ -89,7 +107,7 @@ pub async fn run(config: &Config) -> anyhow::Result<bool> {
         "/admin/clients",
         &json!({"client_id": app, "type": "public", "name": "Demo mailbox app",
                 "redirect_uris": ["http://127.0.0.1/callback"],
-                "scopes": SCOPES.split(' ').filter(|s| *s != "openid").collect::<Vec<_>>()}),
+                "scopes": SCOPES.split(' ').filter(|s| *s != "openid").chain(["exchange"]).collect::<Vec<_>>()}),
     )
     .await?;
     steps.check(true, format!("app {app} registered"));
@@ -140,20 +158,36 @@ pub async fn run(config: &Config) -> anyhow::Result<bool> {
             None
         }
     };
-    if let Some(alice) = alice
+    if let Some(alice) = &alice
         && let Err(e) = unknown_addressee(
             &mut steps,
             &http,
             &issuer,
             &app,
             &trust,
-            &alice,
+            alice,
             (&carol_ssin, &carol_nihii),
             &bob_ssin,
         )
         .await
     {
         steps.check(false, format!("figure 8 stopped: {e}"));
+    }
+    let scene = Scene {
+        http: &http,
+        issuer: &issuer,
+        app: &app,
+        trust: &trust,
+        admin: &admin,
+    };
+    if let Some(alice) = alice
+        && let Err(e) =
+            acting_for_a_person(&mut steps, &scene, alice, (&alice_ssin, &alice_nihii)).await
+    {
+        steps.check(false, format!("figures 9 and 10 stopped: {e}"));
+    }
+    if let Err(e) = delegation(&mut steps, &scene, &bob_ssin).await {
+        steps.check(false, format!("figure 11 stopped: {e}"));
     }
 
     println!(

@@ -34,6 +34,37 @@ pub(super) async fn person_login_on(
     profile: Option<&str>,
     device: Device,
 ) -> Result<Person, ClientError> {
+    let who = Login {
+        name,
+        ssin,
+        profile,
+        scope: SCOPES,
+    };
+    person_login_asking(http, issuer, app, &who, device).await
+}
+
+/// Who logs in, and what the app asks.
+pub(super) struct Login<'a> {
+    pub name: &'static str,
+    pub ssin: &'a str,
+    pub profile: Option<&'a str>,
+    pub scope: &'a str,
+}
+
+/// A login on `device` asking for `who.scope`.
+pub(super) async fn person_login_asking(
+    http: &reqwest::Client,
+    issuer: &str,
+    app: &str,
+    who: &Login<'_>,
+    device: Device,
+) -> Result<Person, ClientError> {
+    let Login {
+        name,
+        ssin,
+        profile,
+        scope,
+    } = *who;
     let device = device.with_proof_key()?;
     let key = device
         .proof_key()?
@@ -45,7 +76,7 @@ pub(super) async fn person_login_on(
             http,
             issuer,
             &ClientAuth::public(app).with_dpop(key.clone()),
-            SCOPES,
+            scope,
             Credentials {
                 username: ssin,
                 password: PASSWORD,
@@ -98,6 +129,78 @@ pub(super) async fn admin_post(admin: &Session, path: &str, body: &Value) -> any
         .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
+/// A system client of `organization` registered by the administrator, with a fresh
+/// P-256 key (its JWK Set holds the public half), and the device whose signing key its
+/// tokens are bound to.
+pub(super) struct SystemClient {
+    pub client_id: String,
+    kid: String,
+    pem: String,
+    pub device: Device,
+}
+
+impl SystemClient {
+    pub async fn register(
+        admin: &Session,
+        issuer: &str,
+        name: &str,
+        organization: &str,
+        scopes: &[&str],
+    ) -> Result<Self, ClientError> {
+        let client_id = format!("demo-{name}-{}", short_id());
+        let kid = format!("{client_id}-key-1");
+        let (key, pem) = crate::client::keypair::generate_p256()?;
+        let crypto = |e: openssl::error::ErrorStack| ClientError::Crypto(e.to_string());
+        let public =
+            openssl::pkey::PKey::public_key_from_der(&key.public_key_to_der().map_err(crypto)?)
+                .map_err(crypto)?;
+        let jwk = crate::keys::jwk::from_openssl(&public, &kid, crate::keys::KeyUse::Sig)
+            .map_err(ClientError::Crypto)?;
+        admin
+            .post_json(
+                "/admin/clients",
+                &json!({"client_id": client_id, "type": "system", "name": name,
+                        "organization": organization, "scopes": scopes,
+                        "jwks": {"keys": [jwk.jwk]}}),
+            )
+            .await?;
+        let device = Device::new(issuer, &client_id).with_proof_key()?;
+        Ok(Self {
+            client_id,
+            kid,
+            pem,
+            device,
+        })
+    }
+
+    /// How it authenticates (`private_key_jwt`), its tokens bound to its device's
+    /// signing key.
+    pub fn auth(&self) -> Result<ClientAuth, ClientError> {
+        let dpop = self
+            .device
+            .proof_key()?
+            .ok_or_else(|| ClientError::Device("no signing key".into()))?;
+        let key = ClientAssertionKey::from_pem(&self.client_id, &self.kid, self.pem.as_bytes())?;
+        Ok(ClientAuth::from(key).with_dpop(dpop))
+    }
+
+    /// A session for what the token endpoint issued it.
+    pub fn session(
+        &self,
+        http: &reqwest::Client,
+        issuer: &str,
+        tokens: &login::Tokens,
+    ) -> Result<Session, ClientError> {
+        let dpop = self.device.proof_key()?;
+        Ok(Session::for_tokens(
+            http.clone(),
+            issuer,
+            tokens,
+            dpop.as_ref(),
+        ))
+    }
+}
+
 pub(super) fn random_below(n: u64) -> u64 {
     let mut bytes = [0u8; 8];
     // A failure leaves zeros: still a valid (if less random) demo identity.
@@ -126,4 +229,11 @@ pub(super) fn ssin() -> String {
 pub(super) fn nihii() -> String {
     let six = 100_000 + random_below(900_000);
     format!("{six:06}{:02}004", 97 - six % 97)
+}
+
+/// A fresh valid CBE number (check digits mod 97).
+pub(super) fn cbe() -> String {
+    let first8 = format!("0{:07}", 1_000_000 + random_below(8_999_999));
+    let base: u64 = first8.parse().unwrap_or_default();
+    format!("{first8}{:02}", 97 - base % 97)
 }
