@@ -5,6 +5,7 @@
 mod algorithms;
 mod commands;
 mod demo;
+mod exchange;
 mod flows;
 mod interop;
 mod login_checks;

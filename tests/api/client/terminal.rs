@@ -141,8 +141,22 @@ impl Terminal {
     /// authorization URL and waits at its loopback redirect; the scripted browser logs
     /// the person in there.
     pub async fn log_in_person(&self, ssin: &str, profile: Option<&str>) -> Run {
+        self.log_in_person_asking(ssin, profile, None).await
+    }
+
+    /// The same, asking for `scope` (`--scope`) when given.
+    pub async fn log_in_person_asking(
+        &self,
+        ssin: &str,
+        profile: Option<&str>,
+        scope: Option<&str>,
+    ) -> Run {
+        let mut args = vec!["login", "--client-id", APP];
+        if let Some(scope) = scope {
+            args.extend(["--scope", scope]);
+        }
         let mut child = self
-            .command(&["login", "--client-id", APP])
+            .command(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
