@@ -4,6 +4,12 @@
 //! symmetric key), and open (decrypt, then check the signer's key as it was at the
 //! timestamp, its reference in the sender's claims, the signature and the timestamp).
 //!
+//! An app may also act for the person (token exchange, RFC 8693, see [`login`] and
+//! [`Session::exchange`]): for an access token with `act`, or for a SAML holder-of-key
+//! assertion, checked as a SOAP service would by [`saml`]; and a supplier's system
+//! for a consumer organization that delegated to it (client credentials with
+//! `consumer=`).
+//!
 //! Everything here talks to the service over HTTP, as any other client would. Tokens
 //! are bound to the device's signing key (DPoP, RFC 9449, see [`dpop`]) whenever the
 //! service binds them: every call then carries a fresh proof by that key.

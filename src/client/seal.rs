@@ -220,3 +220,30 @@ pub async fn seal_with_symkey(
         .to_owned();
     Ok((encrypt_for_symkey(jws.as_bytes(), &created["jwk"])?, key_id))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_delegated_token_sends_as_the_consumer() {
+        let delegated = json!({
+            "identity": {"profile": "system", "cbe": "0123456749"},
+            "act": {"sub": "supplier-gw", "client_id": "supplier-gw", "cbe": "0987654394"},
+        });
+        assert_eq!(
+            acting_for(&delegated),
+            Identifier::parse("cbe", "0123456749").ok()
+        );
+        // An app acting for a person (token exchange) has no supplier organization.
+        let exchanged = json!({
+            "identity": {"profile": "citizen", "ssin": "85073003328"},
+            "act": {"sub": "gp-app", "client_id": "gp-app"},
+        });
+        assert_eq!(acting_for(&exchanged), None);
+        let own = json!({"identity": {"profile": "system", "cbe": "0123456749"}});
+        assert_eq!(acting_for(&own), None);
+    }
+}
