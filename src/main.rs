@@ -29,7 +29,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the service (configuration: defaults, depot.toml, DEPOT_* variables).
-    Serve,
+    Serve {
+        /// The configuration file; default: DEPOT_CONFIG, else depot.toml in the
+        /// working directory (every key: depot.example.toml).
+        #[arg(long, value_name = "FILE")]
+        config: Option<std::path::PathBuf>,
+    },
     /// Run the database migrations and exit.
     Migrate,
     /// Print the depot's notifications as JSON lines, one per message and recipient,
@@ -85,10 +90,14 @@ enum AdminCommand {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     depot::authz::jose_openssl::install();
-    let config = Config::load()?;
+    let file = match &cli.command {
+        Command::Serve { config } => config.clone(),
+        _ => None,
+    };
+    let (config, warnings) = Config::load(file.as_deref())?;
     let service = &config.settings.service;
     match cli.command {
-        Command::Serve => {
+        Command::Serve { .. } => {
             let audit = config.audit_log_file();
             if let Some(dir) = audit.parent().filter(|d| !d.as_os_str().is_empty()) {
                 depot::files::private_dir(dir)
@@ -99,12 +108,16 @@ fn main() -> anyhow::Result<()> {
         }
         _ => ops::telemetry::init(service.log_format, &service.log),
     }
+    // Only now that logging has started can a warning be seen.
+    for warning in &warnings {
+        tracing::warn!("{warning}");
+    }
     actix_web::rt::System::new().block_on(run(cli.command, config))
 }
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
-        Command::Serve => {
+        Command::Serve { .. } => {
             let app = Application::build(config, Clock::system()).await?;
             tracing::info!(
                 port = app.port(),

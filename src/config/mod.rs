@@ -1,7 +1,9 @@
-//! Layered configuration: built-in defaults → `depot.toml` (or `DEPOT_CONFIG`) →
-//! `DEPOT_*` environment variables, plus the conventional `DATABASE_URL` and
-//! `AMQP_URL`. Secrets may be given as `*_FILE` paths; they are wrapped so that they
-//! never print.
+//! Layered configuration: built-in defaults → `depot.toml` (or `depot serve --config
+//! FILE`, or `DEPOT_CONFIG`) → `DEPOT_*` environment variables, plus the conventional
+//! `DATABASE_URL` and `AMQP_URL`. The `depot client` commands' variables
+//! (`DEPOT_SERVER`, `DEPOT_CLIENT_HOME`) are not settings: they never reach the
+//! settings' parser. An unknown variable or file key is a warning, never fatal.
+//! Secrets may be given as `*_FILE` paths; they are wrapped so that they never print.
 
 use std::path::{Path, PathBuf};
 
@@ -59,37 +61,54 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads defaults → TOML file → environment, as `depot serve` does.
-    pub fn load() -> Result<Self, ConfigError> {
-        let file = std::env::var_os("DEPOT_CONFIG")
-            .map(PathBuf::from)
+    /// Reads defaults → TOML file → environment, as `depot serve` does. The file is
+    /// `file` when given (`depot serve --config`), else `DEPOT_CONFIG`, else
+    /// `depot.toml` in the working directory. Unknown `DEPOT_*` variables and unknown
+    /// keys in the file are never fatal: they come back as warnings, for the caller to
+    /// log once logging has started.
+    pub fn load(file: Option<&Path>) -> Result<(Self, Vec<String>), ConfigError> {
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("DEPOT_CONFIG").map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from("depot.toml"));
         let known = known_keys();
         let figment = Figment::from(Serialized::defaults(Settings::default()))
             .merge(Toml::file(&file))
             // Only the settings: any other DEPOT_ variable (a typo, or one of the
-            // `depot client` commands') is reported below, never a failure.
+            // `depot client` commands') never reaches the settings' parser.
             .merge(
                 Env::prefixed("DEPOT_")
                     .ignore(&["CONFIG"])
                     .only(&known.iter().map(String::as_str).collect::<Vec<_>>()),
             )
             .merge(Env::raw().only(&["DATABASE_URL", "AMQP_URL"]));
-        for unknown in unknown_variables(std::env::vars().map(|(k, _)| k)) {
-            tracing::warn!(variable = %unknown, "unknown DEPOT_ configuration variable ignored");
-        }
+        let mut warnings: Vec<String> = unknown_variables(std::env::vars().map(|(k, _)| k))
+            .into_iter()
+            .map(|name| {
+                let key = name.trim_start_matches("DEPOT_");
+                match closest_key(key) {
+                    Some(k) => format!("unknown setting {name}: did you mean DEPOT_{k}?"),
+                    None => format!("unknown setting {name}: ignored"),
+                }
+            })
+            .collect();
         // The groups are flattened, which serde cannot combine with refusing unknown
-        // fields: the file's keys are checked against the known ones here instead.
-        if let Ok(text) = std::fs::read_to_string(&file)
-            && let Some(unknown) = unknown_file_keys(&text).first()
-        {
-            return Err(ConfigError::Invalid(format!(
-                "{}: unknown key {unknown:?}",
-                file.display()
-            )));
+        // fields: the file's keys are checked against the known ones here instead, and
+        // like a variable an unknown key is a warning (figment ignores it).
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            warnings.extend(unknown_file_keys(&text).into_iter().map(|key| {
+                let file = file.display();
+                match closest_key(&key) {
+                    Some(k) => format!(
+                        "{file}: unknown key {key:?}: did you mean {:?}?",
+                        k.to_ascii_lowercase()
+                    ),
+                    None => format!("{file}: unknown key {key:?}: ignored"),
+                }
+            }));
         }
         let settings: Settings = figment.extract().map_err(Box::new)?;
-        Self::from_settings(settings)
+        Ok((Self::from_settings(settings)?, warnings))
     }
 
     /// Checks and completes raw settings (used by `load` and by tests).
@@ -258,6 +277,19 @@ fn unknown_file_keys(text: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The known key (upper case, without `DEPOT_`) nearest to `key`, when it is near
+/// enough to be a typo of it: at most a third of its letters off (and at least one).
+fn closest_key(key: &str) -> Option<String> {
+    let key = key.to_ascii_uppercase();
+    known_keys()
+        .into_iter()
+        .filter(|k| k != "CONFIG")
+        .map(|k| (strsim::levenshtein(&key, &k), k))
+        .min_by_key(|(distance, _)| *distance)
+        .filter(|(distance, _)| *distance <= (key.len() / 3).max(1))
+        .map(|(_, k)| k)
 }
 
 fn unknown_variables(names: impl Iterator<Item = String>) -> Vec<String> {
