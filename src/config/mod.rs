@@ -379,4 +379,56 @@ mod tests {
         .map(String::from);
         assert_eq!(unknown_variables(names.into_iter()), vec!["DEPOT_LISTN"]);
     }
+
+    #[test]
+    fn a_typo_names_the_nearest_key() {
+        assert_eq!(closest_key("LISTN").as_deref(), Some("LISTEN"));
+        assert_eq!(closest_key("tsa_retry").as_deref(), Some("TSA_RETRIES"));
+        assert_eq!(closest_key("FOOBARBAZ"), None);
+    }
+
+    /// `depot.example.toml` names every setting, nothing else, with its true default:
+    /// uncommented, it deserializes into `Settings`, no key of it is unknown, every key
+    /// of `Settings` is in it, and every value whose default is not "none" is that
+    /// default.
+    #[test]
+    fn the_example_file_names_every_setting_and_its_default() {
+        let text = include_str!("../../depot.example.toml");
+        let uncommented: String = text
+            .lines()
+            .filter_map(|line| {
+                let rest = line.strip_prefix("# ")?;
+                let (key, _) = rest.split_once(" = ")?;
+                key.chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_')
+                    .then(|| format!("{rest}\n"))
+            })
+            .collect();
+        let table: toml::Table = uncommented.parse().unwrap();
+        assert!(
+            unknown_file_keys(&uncommented).is_empty(),
+            "{:?}",
+            unknown_file_keys(&uncommented)
+        );
+        let settings: Settings = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Toml::string(&uncommented))
+            .extract()
+            .unwrap();
+        Config::from_settings(settings).unwrap();
+        let mut missing: Vec<String> = known_keys()
+            .into_iter()
+            .map(|k| k.to_ascii_lowercase())
+            .filter(|k| k != "config" && !table.contains_key(k))
+            .collect();
+        missing.sort();
+        assert!(missing.is_empty(), "not in depot.example.toml: {missing:?}");
+        let defaults = serde_json::to_value(Settings::default()).unwrap();
+        for (key, default) in defaults.as_object().unwrap() {
+            if default.is_null() {
+                continue;
+            }
+            let example = serde_json::to_value(&table[key]).unwrap();
+            assert_eq!(&example, default, "the default of {key}");
+        }
+    }
 }
