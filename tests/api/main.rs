@@ -8,6 +8,7 @@ mod cli;
 mod client;
 mod client_login;
 mod code_exchange;
+mod configuration;
 mod delegation;
 mod depot;
 mod discovery;
