@@ -34,7 +34,8 @@ enum Command {
     /// lock: instances starting together migrate one after the other.
     Migrate {
         /// Apply nothing: list the pending migrations, one name a line, and exit 1 if
-        /// there are any, 0 if none (2 if the database cannot be read).
+        /// there are any, 0 if none (2 if the configuration or the database cannot be
+        /// read).
         #[arg(long)]
         check: bool,
     },
@@ -91,7 +92,15 @@ enum AdminCommand {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     depot::authz::jose_openssl::install();
-    let config = Config::load()?;
+    let config = match Config::load() {
+        Ok(config) => config,
+        // `migrate --check` keeps 1 for "migrations pending".
+        Err(e) if matches!(cli.command, Command::Migrate { check: true }) => {
+            eprintln!("Error: {e}");
+            std::process::exit(2);
+        }
+        Err(e) => return Err(e.into()),
+    };
     let service = &config.settings.service;
     match cli.command {
         Command::Serve => {

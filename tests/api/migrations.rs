@@ -82,6 +82,37 @@ fn check_lists_the_pending_migrations_until_they_are_applied_on_sqlite() {
     assert_check_then_migrate(&dir.path().join("data"), None);
 }
 
+/// An unreadable database or configuration is 2, never 1 ("migrations pending").
+#[test]
+fn check_exits_2_when_the_database_or_the_configuration_cannot_be_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    // Port 1: nothing listens, the connection is refused at once.
+    let unreachable = run(
+        depot_on(&data_dir, Some("postgres://depot@127.0.0.1:1/depot"))
+            .args(["migrate", "--check"]),
+    );
+    assert_eq!(
+        unreachable.status.code(),
+        Some(2),
+        "{}",
+        stderr(&unreachable)
+    );
+    assert!(unreachable.stdout.is_empty());
+
+    let broken = dir.path().join("depot.toml");
+    std::fs::write(&broken, "[storage\n").unwrap();
+    let misconfigured = run(depot_on(&data_dir, None)
+        .env("DEPOT_CONFIG", &broken)
+        .args(["migrate", "--check"]));
+    assert_eq!(
+        misconfigured.status.code(),
+        Some(2),
+        "{}",
+        stderr(&misconfigured)
+    );
+}
+
 #[tokio::test]
 async fn check_lists_the_pending_migrations_until_they_are_applied_on_postgresql() {
     let Some(base) = postgres_url() else {
