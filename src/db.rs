@@ -4,8 +4,12 @@
 use std::time::Duration;
 
 use migration::MigratorTrait;
+use sea_orm::sqlx::postgres::PgPoolOptions;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
+    SqlxPostgresConnector, Statement,
+};
 use secrecy::ExposeSecret;
 
 use crate::config::{Config, SqliteDurability};
@@ -61,6 +65,84 @@ pub fn acquire_timeout(config: &Config) -> Duration {
     ))
 }
 
+/// The key of the PostgreSQL advisory lock that migrations run under: `depotmig` in
+/// ASCII. Any session may take it (`SELECT pg_advisory_lock(7234312000437578087)`) to
+/// hold every instance's migrations back.
+pub const MIGRATION_LOCK: i64 = 0x6465_706f_746d_6967;
+
+/// Applies the pending migrations.
+///
+/// On PostgreSQL this runs under the session-level advisory lock [`MIGRATION_LOCK`]:
+/// instances of a fleet started together on a new version would otherwise each find
+/// the same migrations pending and apply them at once, and all but one fail (or worse,
+/// a migration outside a transaction is half applied twice). The second instance waits
+/// for the lock, then finds nothing pending. An advisory lock belongs to a session,
+/// and the pool hands out any of its connections, so the lock is taken, the migrations
+/// run and the lock is released on one connection of its own (a pool of one, made
+/// with the pool's connection options). Should that connection be lost, the server
+/// releases the lock and rolls back the migration in flight (each runs in a
+/// transaction on PostgreSQL).
+///
+/// SQLite takes no lock: its file is one instance's (a fleet needs PostgreSQL), and
+/// writers to it serialize on the file's own lock.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    migration::Migrator::up(db, None).await
+    if db.get_database_backend() != DbBackend::Postgres {
+        return migration::Migrator::up(db, None).await;
+    }
+    let options = (*db.get_postgres_connection_pool().connect_options()).clone();
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .min_connections(0)
+        // The one connection is kept for as long as the migrations run: a connection
+        // replaced would be a new session, without the lock.
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .test_before_acquire(false)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(options)
+        .await
+        .map_err(|e| DbErr::Custom(format!("connecting for the migration lock: {e}")))?;
+    let session = SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
+    let migrated = migrate_locked(&session).await;
+    // Closing ends the session, which releases the lock if the unlock was not reached.
+    let _ = session.close().await;
+    migrated
+}
+
+/// [`migrate`] on the one connection of `session`: lock, migrate, unlock.
+async fn migrate_locked(session: &DatabaseConnection) -> Result<(), DbErr> {
+    let lock = |function: &str| {
+        Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            format!("SELECT {function}($1)"),
+            [MIGRATION_LOCK.into()],
+        )
+    };
+    let taken = session
+        .query_one_raw(lock("pg_try_advisory_lock"))
+        .await?
+        .map(|row| row.try_get_by_index::<bool>(0))
+        .transpose()?
+        .unwrap_or(false);
+    if !taken {
+        tracing::info!(
+            key = MIGRATION_LOCK,
+            "another session holds the migration lock (another instance migrating?); waiting for it"
+        );
+        session.execute_raw(lock("pg_advisory_lock")).await?;
+    }
+    let migrated = migration::Migrator::up(session, None).await;
+    let released = session.execute_raw(lock("pg_advisory_unlock")).await;
+    migrated?;
+    released.map(drop)
+}
+
+/// The names of the migrations not yet applied, in the order they would be, found
+/// without writing anything (not even the migrations' own table).
+pub async fn pending_migrations(db: &DatabaseConnection) -> Result<Vec<String>, DbErr> {
+    Ok(migration::Migrator::get_pending_migrations_read_only(db)
+        .await?
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect())
 }

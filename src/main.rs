@@ -35,8 +35,15 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<std::path::PathBuf>,
     },
-    /// Run the database migrations and exit.
-    Migrate,
+    /// Run the database migrations and exit. On PostgreSQL they run under an advisory
+    /// lock: instances starting together migrate one after the other.
+    Migrate {
+        /// Apply nothing: list the pending migrations, one name a line, and exit 1 if
+        /// there are any, 0 if none (2 if the configuration or the database cannot be
+        /// read).
+        #[arg(long)]
+        check: bool,
+    },
     /// Print the depot's notifications as JSON lines, one per message and recipient,
     /// from a durable queue bound to `depot.events` (needs AMQP_URL).
     Consume {
@@ -94,7 +101,15 @@ fn main() -> anyhow::Result<()> {
         Command::Serve { config } => config.clone(),
         _ => None,
     };
-    let (config, warnings) = Config::load(file.as_deref())?;
+    let (config, warnings) = match Config::load(file.as_deref()) {
+        Ok(loaded) => loaded,
+        // `migrate --check` keeps 1 for "migrations pending".
+        Err(e) if matches!(cli.command, Command::Migrate { check: true }) => {
+            eprintln!("Error: {e}");
+            std::process::exit(2);
+        }
+        Err(e) => return Err(e.into()),
+    };
     let service = &config.settings.service;
     match cli.command {
         Command::Serve { .. } => {
@@ -151,10 +166,24 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         }
-        Command::Migrate => {
+        Command::Migrate { check: false } => {
             operator::migrate(&config).await?;
             println!("migrations applied");
         }
+        Command::Migrate { check: true } => match operator::pending_migrations(&config).await {
+            Ok(pending) if pending.is_empty() => println!("no migration pending"),
+            Ok(pending) => {
+                for name in pending {
+                    println!("{name}");
+                }
+                std::process::exit(1);
+            }
+            // Not 1: a pipeline must not read "the database cannot be read" as "migrate".
+            Err(e) => {
+                eprintln!("Error: {e:#}");
+                std::process::exit(2);
+            }
+        },
         Command::Admin { command } => match command {
             AdminCommand::Bootstrap { client_id, jwks } => {
                 let created = operator::bootstrap(&config, &client_id, &jwks).await?;

@@ -71,3 +71,11 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     db::migrate(&database).await?;
     Ok(())
 }
+
+/// The migrations not yet applied, by name; nothing is written.
+pub async fn pending_migrations(config: &Config) -> anyhow::Result<Vec<String>> {
+    let database = db::connect(config).await?;
+    let pending = db::pending_migrations(&database).await?;
+    let _ = database.close().await;
+    Ok(pending)
+}

@@ -1,5 +1,6 @@
 //! Schema migrations. Schema only, never seed data. They run at start-up and with
-//! `depot migrate`; each is idempotent so that two instances starting together agree.
+//! `depot migrate`, on PostgreSQL under an advisory lock (`depot::db::migrate`) so that
+//! instances starting together take turns; each is idempotent besides.
 
 pub use sea_orm_migration::prelude::*;
 

@@ -19,6 +19,7 @@ mod helpers;
 mod introspection;
 mod keys;
 mod login;
+mod migrations;
 mod operations;
 mod permissions;
 mod persons;

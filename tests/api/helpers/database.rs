@@ -41,7 +41,7 @@ static TEST_DATABASES: Mutex<BTreeMap<String, Weak<TestDatabase>>> = Mutex::new(
 
 impl TestDatabase {
     /// Creates a fresh database on the server of `base`; returns it and its URL.
-    pub(super) async fn create(base: &str) -> (Arc<Self>, String) {
+    pub(crate) async fn create(base: &str) -> (Arc<Self>, String) {
         let name = format!("depot_test_{}", uuid::Uuid::new_v4().simple());
         let admin = Database::connect(base)
             .await
