@@ -124,7 +124,8 @@ async fn session_for_form(
     }
 }
 
-/// Revokes a consent and the client's refresh tokens for the person.
+/// Revokes a consent, the client's refresh tokens for the person and what it
+/// obtained by exchange.
 #[post("/account/consents/{client_id}/revoke")]
 pub async fn revoke_consent(
     state: web::Data<AppState>,
@@ -132,36 +133,7 @@ pub async fn revoke_consent(
     client_id: web::Path<String>,
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
-    let (_, person) = match session_for_form(&state, &req, form.csrf.as_deref()).await {
-        Ok(ok) => ok,
-        Err(page) => return page,
-    };
-    let lang = page::lang(&req, None);
-    let result = async {
-        if !store::delete_consent(&state.db, &person.ssin, &client_id).await? {
-            return Ok(error_page(lang, StatusCode::NOT_FOUND, "no such consent"));
-        }
-        let revoked = grant_store::revoke_person_client(
-            &state.db,
-            person.ssin.as_str(),
-            &client_id,
-            state.clock.now(),
-            access_expiry(&state.authz),
-        )
-        .await?;
-        let exchanged = grant_store::revoke_exchanged(
-            &state.db,
-            person.ssin.as_str(),
-            &client_id,
-            state.clock.now(),
-        )
-        .await?;
-        tracing::info!(client_id = %client_id, refresh_tokens = revoked, exchanged, "consent revoked by the person");
-        anyhow::Ok(see_other("/account").finish())
-    };
-    result
-        .await
-        .unwrap_or_else(|e| internal_page(lang, "E-REVOKE-CONSENT", &e))
+    withdraw(&state, &req, &client_id, &form, Withdrawal::Consent).await
 }
 
 /// Withdraws the consent to `exchange` alone: no exchange of the person's tokens by
@@ -174,28 +146,68 @@ pub async fn revoke_exchange(
     client_id: web::Path<String>,
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
-    let (_, person) = match session_for_form(&state, &req, form.csrf.as_deref()).await {
+    withdraw(&state, &req, &client_id, &form, Withdrawal::Exchange).await
+}
+
+/// What a person withdraws from an application at the account page.
+#[derive(Debug, Clone, Copy)]
+enum Withdrawal {
+    /// The whole consent.
+    Consent,
+    /// The consent to `exchange` only.
+    Exchange,
+}
+
+async fn withdraw(
+    state: &AppState,
+    req: &HttpRequest,
+    client_id: &str,
+    form: &CsrfForm,
+    what: Withdrawal,
+) -> HttpResponse {
+    let (_, person) = match session_for_form(state, req, form.csrf.as_deref()).await {
         Ok(ok) => ok,
         Err(page) => return page,
     };
-    let lang = page::lang(&req, None);
+    let lang = page::lang(req, None);
+    let ssin = person.ssin.as_str();
+    let now = state.clock.now();
     let result = async {
-        if !store::withdraw_scope(&state.db, &person.ssin, &client_id, Scope::Exchange).await? {
+        let found = match what {
+            Withdrawal::Consent => {
+                store::delete_consent(&state.db, &person.ssin, client_id).await?
+            }
+            Withdrawal::Exchange => {
+                store::withdraw_scope(&state.db, &person.ssin, client_id, Scope::Exchange).await?
+            }
+        };
+        if !found {
             return Ok(error_page(lang, StatusCode::NOT_FOUND, "no such consent"));
         }
-        let exchanged = grant_store::revoke_exchanged(
-            &state.db,
-            person.ssin.as_str(),
-            &client_id,
-            state.clock.now(),
-        )
-        .await?;
-        tracing::info!(client_id = %client_id, exchanged, "consent to exchange withdrawn by the person");
+        let refresh_tokens = match what {
+            Withdrawal::Consent => {
+                let expiry = access_expiry(&state.authz);
+                grant_store::revoke_person_client(&state.db, ssin, client_id, now, expiry).await?
+            }
+            Withdrawal::Exchange => 0,
+        };
+        let exchanged = grant_store::revoke_exchanged(&state.db, ssin, client_id, now).await?;
+        tracing::info!(
+            client_id,
+            ?what,
+            refresh_tokens,
+            exchanged,
+            "consent withdrawn by the person"
+        );
         anyhow::Ok(see_other("/account").finish())
     };
-    result
-        .await
-        .unwrap_or_else(|e| internal_page(lang, "E-REVOKE-EXCHANGE", &e))
+    result.await.unwrap_or_else(|e| {
+        let code = match what {
+            Withdrawal::Consent => "E-REVOKE-CONSENT",
+            Withdrawal::Exchange => "E-REVOKE-EXCHANGE",
+        };
+        internal_page(lang, code, &e)
+    })
 }
 
 /// The person's device keys, every application, with their history.

@@ -47,6 +47,10 @@ pub enum Requested {
 pub struct Decided {
     pub requested: Requested,
     pub subject: AccessTokenClaims,
+    /// The person the subject token speaks for (none for a system client).
+    pub person: Option<crate::people::Ssin>,
+    /// Their keystore owner: `ssin:<ssin>`, or `client:<client_id>`.
+    pub owner: String,
     pub actor: Option<ActorKey>,
     pub scopes: ScopeSet,
     /// The resources of an access token.
@@ -217,6 +221,8 @@ pub async fn decide(
     Ok(Decided {
         requested,
         subject,
+        person,
+        owner,
         actor,
         scopes,
         resources,
@@ -327,14 +333,9 @@ pub async fn issue_access(
 ) -> Result<TokenResponse, OAuthError> {
     let subject = &decided.subject;
     let client_id = subject.client_id.clone();
-    let person = person_of(subject);
-    let owner = match &person {
-        Some(ssin) => format!("ssin:{}", ssin.as_str()),
-        None => format!("client:{client_id}"),
-    };
     let keys = ctx
         .keystore
-        .references(&ctx.db, &owner, &client_id, now)
+        .references(&ctx.db, &decided.owner, &client_id, now)
         .await
         .map_err(|e| OAuthError::server_error("E-KEYS-CLAIM", &e))?;
     let issuer = &ctx.config.issuer;
@@ -370,7 +371,7 @@ pub async fn issue_access(
         .map_err(|e| OAuthError::server_error("E-KEYS", &e))?;
     let minted =
         mint(&ring, issuer, now, ttl, grant).map_err(|e| OAuthError::server_error("E-SIGN", &e))?;
-    if let Some(ssin) = &person {
+    if let Some(ssin) = &decided.person {
         let leeway = i64::from(ctx.config.settings.authz.clock_leeway_seconds);
         let expires_at = now + chrono::Duration::seconds(ttl + leeway);
         store::record_exchanged(
