@@ -139,11 +139,17 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
 /// How many verified access tokens the token check remembers (a few MiB at most).
 const VERIFIED_TOKENS: usize = 4096;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+/// Health and metrics: on the public port, or alone on the management listener
+/// (`DEPOT_MANAGEMENT_LISTEN`) when one is configured.
+pub fn operations(cfg: &mut web::ServiceConfig) {
     cfg.service(ops::routes::live)
         .service(ops::routes::ready)
-        .service(ops::routes::metrics)
-        .service(openapi::openapi_json)
+        .service(ops::routes::metrics);
+}
+
+/// Everything the public port serves, but the operations' routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(openapi::openapi_json)
         .configure(authz::routes::configure)
         .configure(authz::saml::routes::configure)
         .configure(crate::keys::routes::configure)
@@ -155,6 +161,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 pub struct Application {
     port: u16,
     server: Server,
+    /// The management listener's port and server, when one is configured.
+    management: Option<(u16, Server)>,
     state: AppState,
     relay: Option<queues::relay::RelayHandle>,
 }
@@ -187,6 +195,11 @@ impl Application {
         let data = web::Data::new(state.clone());
         let verifier = web::Data::new(state.verifier.clone());
         let body_limit = state.config.settings.service.body_limit_bytes;
+        let management = match state.config.settings.service.management_listen {
+            Some(address) => Some(management_server(address, data.clone())?),
+            None => None,
+        };
+        let public_operations = management.is_none();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
@@ -206,6 +219,11 @@ impl Application {
                 .wrap(from_fn(ops::routes::middleware))
                 .wrap(TracingLogger::<ops::spans::PrivateSpans>::new())
                 .configure(routes)
+                .configure(|cfg| {
+                    if public_operations {
+                        operations(cfg);
+                    }
+                })
                 .default_service(web::to(|| async {
                     Err::<actix_web::HttpResponse, _>(problem::Problem::not_found(
                         "no such resource",
@@ -235,6 +253,7 @@ impl Application {
         Ok(Self {
             port,
             server,
+            management,
             state,
             relay,
         })
@@ -244,6 +263,11 @@ impl Application {
         self.port
     }
 
+    /// The management listener's port, when one is configured.
+    pub fn management_port(&self) -> Option<u16> {
+        self.management.as_ref().map(|(port, _)| *port)
+    }
+
     pub fn state(&self) -> &AppState {
         &self.state
     }
@@ -251,13 +275,50 @@ impl Application {
     /// Serves until SIGTERM / SIGINT (graceful: in-flight requests finish).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let purge = tokio::spawn(purge_loop(self.state.clone()));
+        let management = self.management.map(|(_, server)| {
+            let handle = server.handle();
+            (handle, tokio::spawn(server))
+        });
         let result = self.server.await;
+        // Health and metrics answer until the public port has drained.
+        if let Some((handle, task)) = management {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
         purge.abort();
         if let Some(relay) = self.relay {
             relay.stop().await;
         }
         result
     }
+}
+
+/// The management listener: health and metrics only, over plain HTTP (it belongs on
+/// an internal network), with one worker.
+fn management_server(
+    address: std::net::SocketAddr,
+    data: web::Data<AppState>,
+) -> anyhow::Result<(u16, Server)> {
+    let listener = TcpListener::bind(address)
+        .with_context(|| format!("binding the management listener {address}"))?;
+    let bound = listener.local_addr()?;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .wrap(TracingLogger::<ops::spans::PrivateSpans>::new())
+            .configure(operations)
+            .default_service(web::to(|| async {
+                Err::<actix_web::HttpResponse, _>(problem::Problem::not_found(
+                    "the management listener serves /health/live, /health/ready and /metrics",
+                ))
+            }))
+    })
+    .workers(1)
+    .shutdown_timeout(5)
+    .listen(listener)?
+    .run();
+    tracing::info!(address = %bound, "management listener: health and metrics");
+    Ok((bound.port(), server))
 }
 
 /// Drops expired replay-store entries, revocations, sessions, interactions, codes,

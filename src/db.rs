@@ -58,6 +58,22 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
     Database::connect(options).await
 }
 
+/// The pool's open connections and, of those, the idle ones (for metrics).
+pub fn pool_usage(db: &DatabaseConnection) -> (u32, u32) {
+    let count = |idle: usize| u32::try_from(idle).unwrap_or(u32::MAX);
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            let pool = db.get_postgres_connection_pool();
+            (pool.size(), count(pool.num_idle()))
+        }
+        DbBackend::Sqlite => {
+            let pool = db.get_sqlite_connection_pool();
+            (pool.size(), count(pool.num_idle()))
+        }
+        _ => (0, 0),
+    }
+}
+
 /// How long a request waits for a pooled connection.
 pub fn acquire_timeout(config: &Config) -> Duration {
     Duration::from_millis(u64::from(

@@ -83,6 +83,16 @@ pub async fn pending(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
         .await
 }
 
+/// When the oldest notification still waiting was enqueued; `None` when none waits.
+pub async fn oldest_pending(db: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>, DbErr> {
+    let oldest = outbox::Entity::find()
+        .filter(outbox::Column::SentAt.is_null())
+        .order_by_asc(outbox::Column::Id)
+        .one(db)
+        .await?;
+    Ok(oldest.map(|row| row.created_at))
+}
+
 /// Deletes the rows sent before `before`; returns how many.
 pub async fn purge_sent(db: &impl ConnectionTrait, before: DateTime<Utc>) -> Result<u64, DbErr> {
     let result = outbox::Entity::delete_many()

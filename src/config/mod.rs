@@ -14,6 +14,7 @@ pub use settings::{
     SqliteDurability, StorageSettings, SymkeysSettings, TsaAuth, TsaSettings,
 };
 
+use crate::ops::forwarded::TrustedProxies;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
@@ -58,6 +59,8 @@ pub struct Config {
     pub database_url: SecretString,
     pub amqp_url: Option<SecretString>,
     pub master_key_file: PathBuf,
+    /// The proxies whose forwarding headers are believed (`DEPOT_TRUSTED_PROXIES`).
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Config {
@@ -208,12 +211,28 @@ impl Config {
                 "DEPOT_TLS_CERT_FILE and DEPOT_TLS_KEY_FILE go together".into(),
             ));
         }
+        let trusted_proxies = TrustedProxies::parse(
+            settings
+                .service
+                .trusted_proxies
+                .as_deref()
+                .unwrap_or_default(),
+        )
+        .map_err(|e| ConfigError::Invalid(format!("DEPOT_TRUSTED_PROXIES: {e}")))?;
+        if settings.service.management_listen == Some(settings.service.listen)
+            && settings.service.listen.port() != 0
+        {
+            return Err(ConfigError::Invalid(
+                "DEPOT_MANAGEMENT_LISTEN must differ from DEPOT_LISTEN".into(),
+            ));
+        }
         Ok(Self {
             settings,
             issuer,
             database_url,
             amqp_url,
             master_key_file,
+            trusted_proxies,
         })
     }
 

@@ -82,6 +82,10 @@ pub struct ServiceSettings {
     /// directory when unset.
     pub audit_log: Option<PathBuf>,
     pub workers: Option<usize>,
+    /// Where `/health/*` and `/metrics` are served instead of the public port.
+    pub management_listen: Option<SocketAddr>,
+    /// Comma-separated CIDRs (or addresses) whose forwarding headers are believed.
+    pub trusted_proxies: Option<String>,
 }
 
 impl Default for ServiceSettings {
@@ -98,6 +102,8 @@ impl Default for ServiceSettings {
             log: "info".to_owned(),
             audit_log: None,
             workers: None,
+            management_listen: None,
+            trusted_proxies: None,
         }
     }
 }

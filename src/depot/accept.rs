@@ -33,6 +33,7 @@ use crate::fault::Fault;
 use crate::keys::KeyUse;
 use crate::keys::directory::KeyDirectory;
 use crate::keys::store::IdentityFilter;
+use crate::ops::metrics::{Metrics, RefusalLabels};
 use crate::people::Identifier;
 use crate::symkeys::store::LiveSymkeys;
 use crate::tsa::{ReceptionProof, Stamper, TsaError};
@@ -52,6 +53,8 @@ pub struct Accepting<'a> {
     /// Told of each stored message, so that its notifications go out now rather than
     /// at the relay's next poll.
     pub relay: Option<&'a queues::relay::RelayControl>,
+    /// Where the time-stamp authority's latency and failures are counted.
+    pub metrics: &'a Metrics,
 }
 
 /// The configured bounds of a message.
@@ -158,7 +161,7 @@ pub async fn accept(
         check_quotas(deps, &posted)
     );
     keys.and(quotas)?;
-    let proof = deps.stamper.stamp(posted.sealed.text.as_bytes()).await?;
+    let proof = stamp(deps, posted.sealed.text.as_bytes()).await?;
     match (
         store(deps, sender, posted, proof, idempotency.as_ref()).await,
         idempotency,
@@ -386,4 +389,28 @@ async fn store(
     }
     tracing::info!(message_id = id, "message accepted");
     Ok(answer)
+}
+
+/// The proof of reception, timed and, when it cannot be had, counted by reason.
+async fn stamp(deps: &Accepting<'_>, data: &[u8]) -> Result<ReceptionProof, TsaError> {
+    let started = std::time::Instant::now();
+    let proof = deps.stamper.stamp(data).await;
+    deps.metrics
+        .tsa_duration
+        .observe(started.elapsed().as_secs_f64());
+    if let Err(e) = &proof {
+        let reason = match e {
+            TsaError::Unavailable(_) => "unavailable",
+            TsaError::Rejected(_) => "rejected",
+            TsaError::Invalid(_) => "invalid",
+            TsaError::Auth(_) => "auth",
+        };
+        deps.metrics
+            .tsa_failures
+            .get_or_create(&RefusalLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+    proof
 }

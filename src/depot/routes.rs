@@ -16,6 +16,7 @@ use super::store::{self, Cursor, EntryRow, INBOX, Listing, SENT};
 use super::{Caller, views};
 use crate::authz::guard::{Authorized, needs};
 use crate::ops::audit;
+use crate::ops::metrics::RefusalLabels;
 use crate::problem::{Problem, db_error as db_problem};
 use crate::state::AppState;
 
@@ -57,10 +58,35 @@ pub async fn send(
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
     let sender = caller_of(who)?;
+    let answer = accept_posted(&state, &sender, &req, payload).await;
+    match &answer {
+        Ok(_) => state.metrics.messages_accepted.inc(),
+        Err(problem) => state
+            .metrics
+            .messages_refused
+            .get_or_create(&RefusalLabels {
+                reason: problem.slug.to_owned(),
+            })
+            .inc(),
+    };
+    let answer = answer?;
+    let id = answer["id"].as_str().unwrap_or_default();
+    Ok(HttpResponse::Created()
+        .insert_header((LOCATION, format!("/depot/messages/{id}")))
+        .json(&answer))
+}
+
+/// The body read within its limit, then the use case.
+async fn accept_posted(
+    state: &AppState,
+    sender: &Caller,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<serde_json::Value, Problem> {
     let body = crate::body::read(payload, state.config.settings.depot.message_max_bytes).await?;
     let submission = Submission {
         body: &body,
-        declared_json: crate::body::media_type(&req).eq_ignore_ascii_case("application/json"),
+        declared_json: crate::body::media_type(req).eq_ignore_ascii_case("application/json"),
         idempotency_key: req.headers().get("idempotency-key").map(|h| h.as_bytes()),
     };
     let accepting = Accepting {
@@ -72,12 +98,9 @@ pub async fn send(
         limits: state.depot_limits,
         rate: &state.sender_rate,
         relay: state.relay.as_ref(),
+        metrics: &state.metrics,
     };
-    let answer = accept(&accepting, &sender, submission).await?;
-    let id = answer["id"].as_str().unwrap_or_default();
-    Ok(HttpResponse::Created()
-        .insert_header((LOCATION, format!("/depot/messages/{id}")))
-        .json(&answer))
+    Ok(accept(&accepting, sender, submission).await?)
 }
 
 impl From<AcceptError> for Problem {

@@ -11,6 +11,7 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, get, web};
 use serde_json::json;
 
+use super::metrics::Snapshot;
 use crate::state::AppState;
 
 /// Counts and times every request by route pattern (never by raw path: ids stay out
@@ -71,12 +72,52 @@ pub async fn middleware(
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text exposition")))]
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let snapshot = snapshot(&state).await;
     HttpResponse::Ok()
         .insert_header((
             CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         ))
-        .body(state.metrics.render())
+        .body(state.metrics.render(&snapshot))
+}
+
+/// What a scrape reads: the outbox (within the pool's acquire timeout; left out when
+/// the database does not answer), the relay, the pool.
+async fn snapshot(state: &AppState) -> Snapshot {
+    let within = crate::db::acquire_timeout(&state.config);
+    let outbox = tokio::time::timeout(within, async {
+        let pending = queues::outbox::pending(&state.db).await?;
+        let oldest = queues::outbox::oldest_pending(&state.db).await?;
+        Ok::<_, sea_orm::DbErr>((pending, oldest))
+    })
+    .await;
+    let (outbox_pending, outbox_oldest_age_seconds) = match outbox {
+        Ok(Ok((pending, oldest))) => (
+            Some(pending),
+            oldest.map(|at| {
+                (state.clock.now() - at)
+                    .to_std()
+                    .map_or(0.0, |age| age.as_secs_f64())
+            }),
+        ),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "metrics: the outbox could not be read");
+            (None, None)
+        }
+        Err(_) => (None, None),
+    };
+    let (pool_open, pool_idle) = crate::db::pool_usage(&state.db);
+    Snapshot {
+        outbox_pending,
+        outbox_oldest_age_seconds,
+        relay: state
+            .relay
+            .as_ref()
+            .map(queues::relay::RelayControl::status),
+        pool_open,
+        pool_idle,
+        pool_max: state.config.settings.storage.database_max_connections,
+    }
 }
 
 /// The process is up.

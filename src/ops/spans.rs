@@ -1,13 +1,18 @@
 //! The root span of every request, without personal data: the route's pattern
 //! (`/admin/persons/{ssin}`) stands for the path, and the query string, which carries
-//! identifiers (`/keys/jwks?identity_value=…`), is never recorded. The rest is what
-//! `tracing-actix-web`'s default span holds.
+//! identifiers (`/keys/jwks?identity_value=…`), is never recorded. The client's
+//! address is the one the trusted proxies name (`DEPOT_TRUSTED_PROXIES`), never what
+//! a forwarding header from anyone else claims. The rest is what `tracing-actix-web`'s
+//! default span holds.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::{Error, HttpMessage as _};
+use actix_web::{Error, HttpMessage as _, web};
 use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
+
+use super::forwarded;
+use crate::state::AppState;
 
 pub struct PrivateSpans;
 
@@ -21,11 +26,19 @@ impl RootSpanBuilder for PrivateSpans {
             .get::<RequestId>()
             .map(ToString::to_string)
             .unwrap_or_default();
+        let client_ip = request
+            .app_data::<web::Data<AppState>>()
+            .map(|state| {
+                forwarded::origin_of(&state.config.trusted_proxies, request.request())
+                    .address_text()
+            })
+            .unwrap_or_default();
         tracing::info_span!(
             "HTTP request",
             http.method = %request.method(),
             http.route = %route,
             http.target = %route,
+            http.client_ip = %client_ip,
             http.status_code = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,
             request_id = %request_id,

@@ -16,7 +16,7 @@ async fn health_endpoints_answer() {
 }
 
 #[tokio::test]
-async fn metrics_are_prometheus_text_and_count_token_requests() {
+async fn metrics_are_openmetrics_text_and_count_token_requests() {
     let app = spawn_app().await;
     app.admin_token().await;
     let _ = app
@@ -37,11 +37,13 @@ async fn metrics_are_prometheus_text_and_count_token_requests() {
     assert!(text.contains("depot_http_requests_total"), "{text}");
     assert!(text.contains("route=\"/oauth2/token\""), "{text}");
     assert!(
-        text.contains("depot_token_requests_total{outcome=\"issued\"} 1"),
+        text.contains("depot_tokens_issued_total{grant_type=\"client_credentials\"} 1"),
         "{text}"
     );
     assert!(
-        text.contains("depot_token_requests_total{outcome=\"invalid_client\"} 1"),
+        text.contains(
+            "depot_tokens_refused_total{grant_type=\"client_credentials\",reason=\"invalid_client\"} 1"
+        ),
         "{text}"
     );
 }

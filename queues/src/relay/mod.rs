@@ -88,6 +88,8 @@ pub struct RelayStatus {
     pub last_error: Option<String>,
     /// Notifications confirmed by the broker since the relay started.
     pub published: u64,
+    /// Connection, publishing and database errors since the relay started.
+    pub failures: u64,
 }
 
 /// State shared between the task and its handles.
@@ -96,6 +98,7 @@ struct Shared {
     wake: Notify,
     connected: AtomicBool,
     published: AtomicU64,
+    failures: AtomicU64,
     last_error: Mutex<Option<String>>,
     /// The live channel's status, so that `status()` notices a lost connection even
     /// while the task is idle.
@@ -111,6 +114,7 @@ impl Shared {
             connected: self.connected.load(Ordering::Acquire) && live,
             last_error: lock(&self.last_error).clone(),
             published: self.published.load(Ordering::Relaxed),
+            failures: self.failures.load(Ordering::Relaxed),
         }
     }
 
@@ -121,6 +125,7 @@ impl Shared {
     }
 
     fn set_error(&self, error: String, connected: bool) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
         if !connected {
             self.connected.store(false, Ordering::Release);
             *lock(&self.channel) = None;
@@ -236,7 +241,8 @@ mod tests {
             RelayStatus {
                 connected: false,
                 last_error: Some("boom".into()),
-                published: 0
+                published: 0,
+                failures: 1,
             }
         );
     }

@@ -33,7 +33,7 @@ async fn to_login(state: &AppState, req: &HttpRequest) -> anyhow::Result<HttpRes
     store::insert_interaction(&state.db, &interaction, state.clock.now()).await?;
     let mut response = see_other(&format!("/login/{}", interaction.id));
     if let Some(value) = new_cookie {
-        response.cookie(page::cookie(state, BROWSER_COOKIE, value));
+        response.cookie(page::cookie(state, req, BROWSER_COOKIE, value));
     }
     Ok(response.finish())
 }
@@ -335,6 +335,6 @@ pub async fn logout(
         StatusCode::OK,
         pages::notice(lang, t.logout, t.logged_out, false),
     )
-    .cookie(page::removal(&state, SESSION_COOKIE))
+    .cookie(page::removal(&state, &req, SESSION_COOKIE))
     .finish()
 }

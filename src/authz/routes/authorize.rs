@@ -154,7 +154,7 @@ async fn start(
         }
     };
     if let Some(value) = new_cookie {
-        response.cookie(page::cookie(state, BROWSER_COOKIE, value));
+        response.cookie(page::cookie(state, req, BROWSER_COOKIE, value));
     }
     Ok(response.finish())
 }

@@ -20,22 +20,29 @@ pub const BROWSER_COOKIE: &str = "depot_browser";
 /// How long a person has to get through login, profile and consent.
 pub const INTERACTION_TTL_SECONDS: i64 = 15 * 60;
 
-fn secure(state: &AppState) -> bool {
-    state.config.issuer.starts_with("https:")
+/// Whether the browser reached us over TLS: the issuer says so, or the request came
+/// over TLS (ours, or that of a trusted proxy in front).
+fn secure(state: &AppState, req: &HttpRequest) -> bool {
+    state.config.issuer.starts_with("https:") || client(state, req).https
 }
 
 /// HttpOnly, SameSite=Lax, Secure when we are served over TLS; a browser-session cookie.
-pub fn cookie(state: &AppState, name: &'static str, value: String) -> Cookie<'static> {
+pub fn cookie(
+    state: &AppState,
+    req: &HttpRequest,
+    name: &'static str,
+    value: String,
+) -> Cookie<'static> {
     Cookie::build(name, value)
         .path("/")
         .http_only(true)
-        .secure(secure(state))
+        .secure(secure(state, req))
         .same_site(SameSite::Lax)
         .finish()
 }
 
-pub fn removal(state: &AppState, name: &'static str) -> Cookie<'static> {
-    let mut c = cookie(state, name, String::new());
+pub fn removal(state: &AppState, req: &HttpRequest, name: &'static str) -> Cookie<'static> {
+    let mut c = cookie(state, req, name, String::new());
     c.make_removal();
     c
 }
@@ -159,10 +166,13 @@ pub fn internal_page<E: std::fmt::Display + std::any::Any>(
     )
 }
 
-/// The client address, for throttling: the TCP peer (a proxy in front must be
-/// trusted to be the only one throttled, or run one instance per client address).
-pub fn peer_address(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".into())
+/// The client as seen through the trusted proxies (`DEPOT_TRUSTED_PROXIES`).
+pub fn client(state: &AppState, req: &HttpRequest) -> crate::ops::forwarded::Origin {
+    crate::ops::forwarded::origin_of(&state.config.trusted_proxies, req)
+}
+
+/// The client address, for throttling: the TCP peer, or the address a trusted proxy
+/// in front names (every client behind an untrusted proxy shares the proxy's).
+pub fn client_address(state: &AppState, req: &HttpRequest) -> String {
+    client(state, req).address_text()
 }

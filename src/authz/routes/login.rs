@@ -228,7 +228,7 @@ async fn authenticate(
         username,
         password: form.password.as_deref().unwrap_or_default(),
         totp: form.totp.as_deref(),
-        address: &page::peer_address(req),
+        address: &page::client_address(state, req),
     };
     let (person, acr, amr) = match check(&state.authz, &attempt).await? {
         Ok(ok) => ok,
@@ -298,7 +298,7 @@ async fn authenticate(
     store::mark_authenticated(&state.db, &interaction.id, &session.id, now).await?;
     tracing::info!(acr = acr.as_str(), "login succeeded");
     Ok(see_other(&login_action(&interaction.id))
-        .cookie(page::cookie(state, SESSION_COOKIE, cookie_value))
+        .cookie(page::cookie(state, req, SESSION_COOKIE, cookie_value))
         .finish())
 }
 

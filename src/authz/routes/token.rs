@@ -9,6 +9,7 @@ use crate::authz::dpop;
 use crate::authz::error::{OAuthError, OAuthErrorCode};
 use crate::authz::grants::{authorization_code, client_credentials, refresh_token, token_exchange};
 use crate::authz::tokens::{TokenResponse, mint};
+use crate::ops::metrics::{GrantLabels, TokenRefusalLabels};
 use crate::state::AppState;
 
 /// The grant types of this endpoint.
@@ -36,16 +37,24 @@ pub async fn token(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
-    let result = issue(&state, &req, payload).await;
-    let outcome = match &result {
-        Ok(_) => "issued",
-        Err(e) => e.error.as_str(),
+    // One of SUPPORTED, never what the client wrote (labels are a closed set).
+    let mut grant_type = "unknown";
+    let result = issue(&state, &req, payload, &mut grant_type).await;
+    match &result {
+        Ok(_) => state
+            .metrics
+            .tokens_issued
+            .get_or_create(&GrantLabels { grant_type })
+            .inc(),
+        Err(e) => state
+            .metrics
+            .tokens_refused
+            .get_or_create(&TokenRefusalLabels {
+                grant_type,
+                reason: e.error.as_str(),
+            })
+            .inc(),
     };
-    state
-        .metrics
-        .token_requests
-        .get_or_create(&vec![("outcome", outcome)])
-        .inc();
     let response = result?;
     let mut ok = HttpResponse::Ok();
     ok.insert_header((CACHE_CONTROL, "no-store"))
@@ -61,16 +70,19 @@ async fn issue(
     state: &AppState,
     req: &HttpRequest,
     payload: web::Payload,
+    label: &mut &'static str,
 ) -> Result<TokenResponse, OAuthError> {
     let form = read_form(req, payload, state.config.settings.service.body_limit_bytes).await?;
     let grant_type = form.require("grant_type")?;
     // An unsupported grant is refused before authentication, so that it consumes no jti.
-    if !SUPPORTED.contains(&grant_type) {
+    let Some(supported) = SUPPORTED.iter().find(|g| **g == grant_type) else {
+        *label = "unsupported";
         return Err(OAuthError::new(
             OAuthErrorCode::UnsupportedGrantType,
             format!("the grant type {grant_type:?} is not supported"),
         ));
-    }
+    };
+    *label = supported;
     let endpoint = state.config.url("/oauth2/token");
     // RFC 9449 §5: a proof of possession binds what is issued to its key. It is checked
     // before the client, so that a bad proof does not use up the client assertion.

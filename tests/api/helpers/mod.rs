@@ -78,6 +78,8 @@ impl TestClient {
 
 pub struct TestApp {
     pub address: String,
+    /// The management listener (`http://127.0.0.1:port`), when one is configured.
+    pub management: Option<String>,
     pub issuer: String,
     pub http: reqwest::Client,
     pub state: AppState,
@@ -158,6 +160,9 @@ async fn spawn_instance(
     let clock = Clock::system();
     let app = Application::build(config, clock.clone()).await.unwrap();
     let port = app.port();
+    let management = app
+        .management_port()
+        .map(|port| format!("http://127.0.0.1:{port}"));
     let state = app.state().clone();
     let config = (*state.config).clone();
     tokio::spawn(app.run_until_stopped());
@@ -174,6 +179,7 @@ async fn spawn_instance(
     };
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
+        management,
         issuer: config.issuer.clone(),
         // Idle connections are dropped before the server's keep-alive (5 s) ends them:
         // a request never lands on a connection the server is closing.
