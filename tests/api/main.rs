@@ -23,6 +23,7 @@ mod migrations;
 mod operations;
 mod permissions;
 mod persons;
+mod proxy_topology;
 mod relying_party;
 mod resource;
 mod saml;
