@@ -266,8 +266,18 @@ async fn a_person_logs_in_through_the_proxy_and_both_instances_serve_her() {
     let response = browser.send("token", request).await;
     assert_eq!(response.status(), 200);
     let tokens: Value = response.json().await.unwrap();
-    let steps = browser.upstreams.lock().unwrap()[login_from..].to_vec();
-    println!("the login's steps and the instance that answered each: {steps:?}");
+    let name = |upstream: &str| {
+        if upstream == a_listen {
+            "depot-a"
+        } else {
+            "depot-b"
+        }
+    };
+    let steps: Vec<String> = browser.upstreams.lock().unwrap()[login_from..]
+        .iter()
+        .map(|(step, upstream)| format!("{step} at {}", name(upstream)))
+        .collect();
+    println!("the login through the proxy: {}", steps.join(", "));
     assert_eq!(
         browser.answered_since(login_from),
         instances,
@@ -302,6 +312,15 @@ async fn a_person_logs_in_through_the_proxy_and_both_instances_serve_her() {
         assert_eq!(status, 200, "{path}");
     }
     assert_eq!(browser.answered_since(using_from), instances);
+    // A long poll held by the depot comes back through the proxy (no buffering), with
+    // the proxy's HSTS header.
+    let request = browser
+        .http
+        .get(format!("{public_url}/depot/messages?box=inbox&wait=2"))
+        .bearer_auth(access);
+    let response = browser.send("long poll", request).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().contains_key("strict-transport-security"));
     for address in [&a.address, &b.address] {
         let response = a
             .http
@@ -314,6 +333,55 @@ async fn a_person_logs_in_through_the_proxy_and_both_instances_serve_her() {
     }
     drop(proxy);
     drop(b);
+}
+
+/// The value of the nginx directive `name` in `config` (its first use).
+fn directive<'c>(config: &'c str, name: &str) -> &'c str {
+    config
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("{name} in {TEMPLATE}"))
+        .trim_end_matches(';')
+}
+
+/// A size (`21m`, `512k`) or a time (`75s`, `2m`) of nginx's, in bytes or seconds.
+fn nginx_quantity(value: &str, units: &[(char, u64)]) -> u64 {
+    let (number, unit) = value.split_at(value.len() - 1);
+    let factor = units.iter().find(|(u, _)| unit.starts_with(*u)).unwrap().1;
+    number.parse::<u64>().unwrap() * factor
+}
+
+#[test]
+fn the_proxy_lets_the_largest_message_and_the_longest_poll_through() {
+    let template = repo_file(TEMPLATE);
+    let body = nginx_quantity(
+        directive(&template, "client_max_body_size"),
+        &[('k', 1 << 10), ('m', 1 << 20), ('g', 1 << 30)],
+    );
+    let largest = depot::config::Settings::default().depot.message_max_bytes as u64;
+    assert!(
+        body > largest,
+        "client_max_body_size {body} ≤ {largest}: nginx would answer 413"
+    );
+    // `wait` is at most 30 s (GET /depot/messages), plus the wait for open transactions.
+    for timeout in ["proxy_read_timeout", "proxy_send_timeout"] {
+        let seconds = nginx_quantity(directive(&template, timeout), &[('s', 1), ('m', 60)]);
+        assert!(
+            seconds >= 60,
+            "{timeout} {seconds} s: a 30 s long poll needs room"
+        );
+    }
+    for header in [
+        "X-Forwarded-For $proxy_add_x_forwarded_for",
+        "X-Forwarded-Proto $scheme",
+        "Host $host",
+        "Forwarded \"\"",
+    ] {
+        assert!(
+            template.contains(&format!("proxy_set_header {header};")),
+            "{header}"
+        );
+    }
 }
 
 /// `docker-compose config` on compose.yaml, as JSON (PyYAML reads its YAML).
