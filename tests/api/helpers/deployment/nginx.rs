@@ -5,7 +5,7 @@
 //! the test's (so that it runs without root too). Checked with `nginx -t`, then run in
 //! the foreground as a child process, killed on drop.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -144,7 +144,7 @@ fn command(nginx: &Path, dir: &Path, config: &Path) -> Command {
 
 /// The main configuration around the site file: what the nginx image's own nginx.conf
 /// holds, with every path inside `dir`.
-fn main_config(dir: &Path, site: &PathBuf) -> String {
+fn main_config(dir: &Path, site: &Path) -> String {
     let d = dir.display();
     let temp = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]
         .map(|t| format!("    {t}_temp_path {d}/{t}_temp;\n"))
