@@ -17,139 +17,19 @@
 //! `CI=true`.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::process::Command;
-use std::sync::Mutex;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::forms::{PASSWORD, Page, Pkce, SCOPE, auth_query};
+use crate::forms::{PASSWORD, Pkce, SCOPE, auth_query};
+use crate::helpers::deployment::browser::ProxiedBrowser;
+use crate::helpers::deployment::compose::{compose_config, mounts};
 use crate::helpers::deployment::context::{copied_sources, excluded, ignore_patterns};
 use crate::helpers::deployment::instance::{DepotProcess, entrypoint};
-use crate::helpers::deployment::nginx::{Nginx, TEMPLATE, placeholders};
-use crate::helpers::deployment::{free_port, python_module, repo, repo_file, tool};
+use crate::helpers::deployment::nginx::{Nginx, TEMPLATE, directive, nginx_quantity, placeholders};
+use crate::helpers::deployment::{free_port, make_secrets, repo, repo_file, tool};
 use crate::helpers::*;
-
-/// `deploy/make-secrets.sh DIR`: the master key, the proxy's certificate and the rest.
-fn make_secrets(dir: &Path) {
-    let output = Command::new("sh")
-        .arg(repo().join("deploy/make-secrets.sh"))
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "make-secrets.sh: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// A browser behind the proxy: one cookie jar, trusting the proxy's certificate only,
-/// noting which instance answered each request and the cookies set.
-struct ProxiedBrowser {
-    base: String,
-    http: reqwest::Client,
-    /// (the step, `X-Upstream`), in order
-    upstreams: Mutex<Vec<(String, String)>>,
-    set_cookies: Mutex<Vec<String>>,
-}
-
-impl ProxiedBrowser {
-    fn new(base: &str, ca_pem: &[u8]) -> Self {
-        let ca = reqwest::Certificate::from_pem(ca_pem).unwrap();
-        Self {
-            base: base.to_owned(),
-            http: reqwest::Client::builder()
-                .tls_certs_only([ca])
-                .cookie_store(true)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            upstreams: Mutex::default(),
-            set_cookies: Mutex::default(),
-        }
-    }
-
-    fn absolute(&self, url: &str) -> String {
-        if url.starts_with('/') {
-            format!("{}{url}", self.base)
-        } else {
-            url.to_owned()
-        }
-    }
-
-    /// Sends `request`, noting its `X-Upstream` under `step`.
-    async fn send(&self, step: &str, request: reqwest::RequestBuilder) -> reqwest::Response {
-        let response = request.send().await.unwrap();
-        let header = |name: &str| {
-            response
-                .headers()
-                .get_all(name)
-                .iter()
-                .map(|v| v.to_str().unwrap().to_owned())
-                .collect::<Vec<_>>()
-        };
-        let upstream = header("x-upstream");
-        assert_eq!(upstream.len(), 1, "{step}: one X-Upstream: {upstream:?}");
-        self.upstreams
-            .lock()
-            .unwrap()
-            .push((step.to_owned(), upstream[0].clone()));
-        self.set_cookies
-            .lock()
-            .unwrap()
-            .extend(header("set-cookie"));
-        response
-    }
-
-    async fn page(&self, step: &str, request: reqwest::RequestBuilder) -> Page {
-        let response = self.send(step, request).await;
-        let location = response
-            .headers()
-            .get("location")
-            .map(|l| l.to_str().unwrap().to_owned());
-        Page {
-            status: response.status(),
-            location,
-            retry_after: None,
-            body: response.text().await.unwrap(),
-        }
-    }
-
-    /// Follows the redirects that stay at the depot (relative, or under its URL).
-    async fn follow(&self, mut page: Page) -> Page {
-        while let Some(location) = page.location.clone() {
-            if !location.starts_with('/') && !location.starts_with(&self.base) {
-                break;
-            }
-            let url = self.absolute(&location);
-            page = self.page("redirect", self.http.get(url)).await;
-        }
-        page
-    }
-
-    /// Submits the form of `page` that has the field `marker`, with its CSRF token.
-    async fn submit(&self, step: &str, page: &Page, marker: &str, fields: &[(&str, &str)]) -> Page {
-        let action = page.form_with(marker).expect("the form");
-        let csrf = page.hidden(&action, "csrf").expect("a csrf field");
-        let mut form = vec![("csrf", csrf.as_str())];
-        form.extend_from_slice(fields);
-        let request = self.http.post(self.absolute(&action)).form(&form);
-        let next = self.page(step, request).await;
-        self.follow(next).await
-    }
-
-    /// The instances that answered since `from` (an index into the steps).
-    fn answered_since(&self, from: usize) -> BTreeSet<String> {
-        let upstreams = self.upstreams.lock().unwrap();
-        upstreams[from..].iter().map(|(_, u)| u.clone()).collect()
-    }
-
-    fn steps(&self) -> usize {
-        self.upstreams.lock().unwrap().len()
-    }
-}
 
 #[tokio::test]
 async fn a_person_logs_in_through_the_proxy_and_both_instances_serve_her() {
@@ -335,22 +215,6 @@ async fn a_person_logs_in_through_the_proxy_and_both_instances_serve_her() {
     drop(b);
 }
 
-/// The value of the nginx directive `name` in `config` (its first use).
-fn directive<'c>(config: &'c str, name: &str) -> &'c str {
-    config
-        .lines()
-        .find_map(|l| l.trim().strip_prefix(name)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("{name} in {TEMPLATE}"))
-        .trim_end_matches(';')
-}
-
-/// A size (`21m`, `512k`) or a time (`75s`, `2m`) of nginx's, in bytes or seconds.
-fn nginx_quantity(value: &str, units: &[(char, u64)]) -> u64 {
-    let (number, unit) = value.split_at(value.len() - 1);
-    let factor = units.iter().find(|(u, _)| unit.starts_with(*u)).unwrap().1;
-    number.parse::<u64>().unwrap() * factor
-}
-
 #[test]
 fn the_proxy_lets_the_largest_message_and_the_longest_poll_through() {
     let template = repo_file(TEMPLATE);
@@ -382,62 +246,6 @@ fn the_proxy_lets_the_largest_message_and_the_longest_poll_through() {
             "{header}"
         );
     }
-}
-
-/// `docker-compose config` on compose.yaml, as JSON (PyYAML reads its YAML).
-fn compose_config() -> Option<Value> {
-    let compose = tool("docker-compose", "apt install docker-compose")?;
-    if !python_module("yaml", "pip install pyyaml") {
-        return None;
-    }
-    let output = Command::new(compose)
-        .args(["-f", "compose.yaml", "config"])
-        .current_dir(repo())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "docker-compose config: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let mut python = Command::new("python3")
-        .args([
-            "-c",
-            "import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write as _;
-    python
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(&output.stdout)
-        .unwrap();
-    let json = python.wait_with_output().unwrap();
-    assert!(json.status.success());
-    Some(serde_json::from_slice(&json.stdout).unwrap())
-}
-
-/// The (source, target) of a service's volumes, in short (`src:dst:mode`) or long form.
-fn mounts(service: &Value) -> Vec<(String, String)> {
-    let volumes = service["volumes"].as_array().cloned().unwrap_or_default();
-    volumes
-        .iter()
-        .map(|v| match v.as_str() {
-            Some(short) => {
-                let mut parts = short.split(':');
-                let source = parts.next().unwrap_or_default().to_owned();
-                (source, parts.next().unwrap_or_default().to_owned())
-            }
-            None => (
-                v["source"].as_str().unwrap_or_default().to_owned(),
-                v["target"].as_str().unwrap_or_default().to_owned(),
-            ),
-        })
-        .collect()
 }
 
 #[test]

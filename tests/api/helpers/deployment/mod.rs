@@ -12,6 +12,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+pub mod browser;
+pub mod compose;
 pub mod context;
 pub mod instance;
 pub mod nginx;
@@ -67,6 +69,20 @@ pub fn python_module(module: &str, install: &str) -> bool {
         missing(&format!("python3 module {module}"), install);
     }
     found
+}
+
+/// `deploy/make-secrets.sh DIR`: the master key, the proxy's certificate and the rest.
+pub fn make_secrets(dir: &Path) {
+    let output = Command::new("sh")
+        .arg(repo().join("deploy/make-secrets.sh"))
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "make-secrets.sh: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// A free TCP port on the loopback (free when asked: the caller binds it soon after).

@@ -162,3 +162,19 @@ fn main_config(dir: &Path, site: &Path) -> String {
         site.display()
     )
 }
+
+/// The value of the nginx directive `name` in `config` (its first use).
+pub fn directive<'c>(config: &'c str, name: &str) -> &'c str {
+    config
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("{name} in {TEMPLATE}"))
+        .trim_end_matches(';')
+}
+
+/// A size (`21m`, `512k`) or a time (`75s`, `2m`) of nginx's, in bytes or seconds.
+pub fn nginx_quantity(value: &str, units: &[(char, u64)]) -> u64 {
+    let (number, unit) = value.split_at(value.len() - 1);
+    let factor = units.iter().find(|(u, _)| unit.starts_with(*u)).unwrap().1;
+    number.parse::<u64>().unwrap() * factor
+}
