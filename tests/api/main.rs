@@ -25,6 +25,7 @@ mod operations;
 mod permissions;
 mod persons;
 mod proxies;
+mod proxy_topology;
 mod relying_party;
 mod resource;
 mod saml;

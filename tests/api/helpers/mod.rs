@@ -14,6 +14,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 
 mod database;
+pub mod deployment;
 pub mod dpop;
 pub mod proxy;
 pub mod xmlsec;
