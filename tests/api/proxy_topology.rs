@@ -109,6 +109,11 @@ async fn a_person_logs_in_through_the_proxy_and_both_instances_serve_her() {
         assert_eq!(discovery["issuer"], public_url.as_str());
     }
     assert_eq!(browser.answered_since(0), instances, "round robin");
+    // Health and metrics are on the management listeners, not behind the proxy.
+    for _ in 0..2 {
+        let request = browser.http.get(format!("{public_url}/metrics"));
+        assert_eq!(browser.send("metrics", request).await.status(), 404);
+    }
 
     // The login: authorization request, login form, consent, back to the app.
     let login_from = browser.steps();

@@ -37,6 +37,8 @@ pub fn entrypoint(args: &[&str], env: &[(&str, String)]) -> Command {
 pub struct DepotProcess {
     /// `http://127.0.0.1:PORT`
     pub address: String,
+    /// Where `/health/*` answer: the management listener when `env` names one.
+    health: String,
     /// `127.0.0.1:PORT`, as the proxy names it
     pub listen: String,
     child: Child,
@@ -46,7 +48,8 @@ pub struct DepotProcess {
 
 impl DepotProcess {
     /// Starts `depot serve` through the entrypoint on a free port with `env` (plus
-    /// DEPOT_LISTEN and DEPOT_DATA_DIR), and waits until `/health/ready` answers 200.
+    /// DEPOT_LISTEN and DEPOT_DATA_DIR), and waits until `/health/ready` answers 200
+    /// (on the management listener when `env` sets `DEPOT_MANAGEMENT_LISTEN`).
     pub async fn start(env: &[(&str, String)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("data");
@@ -62,8 +65,16 @@ impl DepotProcess {
             .stderr(std::fs::File::create(dir.path().join("depot.err")).unwrap())
             .spawn()
             .unwrap();
+        let health = env
+            .iter()
+            .find(|(name, _)| *name == "DEPOT_MANAGEMENT_LISTEN")
+            .map_or_else(
+                || format!("http://{listen}"),
+                |(_, at)| format!("http://{at}"),
+            );
         let mut process = Self {
             address: format!("http://{listen}"),
+            health,
             listen,
             child,
             log,
@@ -75,7 +86,7 @@ impl DepotProcess {
 
     async fn ready(&mut self) {
         let http = reqwest::Client::new();
-        let url = format!("{}/health/ready", self.address);
+        let url = format!("{}/health/ready", self.health);
         for _ in 0..600 {
             if let Some(status) = self.child.try_wait().unwrap() {
                 panic!("depot serve exited ({status}):\n{}", self.output());
