@@ -7,8 +7,10 @@
 //! prefetch. A delivery is removed from the queue only by [`Delivery::ack`]; one that is
 //! never acked (the process dies, the connection drops) is delivered again, flagged
 //! `redelivered`. Delivery is at least once: deduplicate on `message_id`.
-//! A body that is not a notification is rejected without requeue, which dead-letters it
-//! to `depot.events.dead` instead of redelivering it forever.
+//! A body that is not a notification, or one of a `type` or `version` this library does
+//! not know (a breaking change it predates), is rejected without requeue, which
+//! dead-letters it to `depot.events.dead` instead of redelivering it forever. Members
+//! it does not know are ignored: new optional fields come without a version bump.
 
 use std::io::Write;
 
@@ -75,7 +77,7 @@ impl Consumer {
                 Err(error) => return Some(Err(error.into())),
             };
             let routing_key = delivery.routing_key.to_string();
-            match serde_json::from_slice::<MessageReceived>(&delivery.data) {
+            match parse(&delivery.data) {
                 Ok(notification) => {
                     return Some(Ok(Delivery {
                         notification,
@@ -179,6 +181,22 @@ impl Delivery {
     }
 }
 
+/// The body as a notification this library understands (its `type` and `version`).
+fn parse(body: &[u8]) -> Result<MessageReceived, String> {
+    let notification: MessageReceived = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    if notification.is_understood() {
+        Ok(notification)
+    } else {
+        Err(format!(
+            "unknown notification {:?} version {} (this consumer reads {:?} version {})",
+            notification.kind,
+            notification.version,
+            MessageReceived::TYPE,
+            MessageReceived::VERSION
+        ))
+    }
+}
+
 /// lapin answers `Ok(false)` when the channel closed before the ack could be sent.
 fn settle(result: lapin::Result<bool>) -> Result<(), Error> {
     match result {
@@ -216,10 +234,21 @@ mod tests {
 
     #[test]
     fn a_notification_body_parses() {
-        let body = br#"{"type":"message.received","messageId":"m1","application":"ehbox","recipient":{"ssin":"1"},"receivedAt":"2026-01-01T00:00:00Z","extra":1}"#;
-        let notification: MessageReceived = serde_json::from_slice(body).unwrap();
+        let body = br#"{"type":"message.received","version":1,"messageId":"m1","application":"ehbox","recipient":{"ssin":"1"},"receivedAt":"2026-01-01T00:00:00.000Z","extra":1}"#;
+        let notification = parse(body).unwrap();
         assert_eq!(notification.message_id, "m1");
-        assert!(serde_json::from_slice::<MessageReceived>(b"{\"type\":1}").is_err());
-        assert!(serde_json::from_slice::<MessageReceived>(b"not json").is_err());
+        assert_eq!(notification.version, 1);
+        assert!(parse(b"{\"type\":1}").is_err());
+        assert!(parse(b"not json").is_err());
+    }
+
+    #[test]
+    fn a_body_without_version_is_version_1_and_other_versions_are_refused() {
+        let old = br#"{"type":"message.received","messageId":"m1","application":"ehbox","recipient":{},"receivedAt":"2026-01-01T00:00:00+00:00"}"#;
+        assert_eq!(parse(old).unwrap().version, 1);
+        let next = br#"{"type":"message.received","version":2,"messageId":"m1","application":"ehbox","recipient":{},"receivedAt":"2026-01-01T00:00:00.000Z"}"#;
+        assert!(parse(next).unwrap_err().contains("version 2"));
+        let other = br#"{"type":"message.deleted","version":1,"messageId":"m1","application":"ehbox","recipient":{},"receivedAt":"2026-01-01T00:00:00.000Z"}"#;
+        assert!(parse(other).is_err());
     }
 }

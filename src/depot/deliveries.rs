@@ -10,7 +10,8 @@ use super::boxes::box_key;
 use super::store::Delivery;
 use crate::people::Identifier;
 
-/// One delivery per recipient: its box, and a `message.received` notification.
+/// One delivery per recipient: its box, and a `message.received` notification (the
+/// body of `docs/notifications/message-received.v1.schema.json`).
 pub fn deliveries(
     recipients: &[Identifier],
     message_id: &str,
@@ -22,13 +23,12 @@ pub fn deliveries(
         .map(|recipient| Delivery {
             box_key: box_key(recipient),
             recipient: json!(recipient),
-            notification: queues::MessageReceived {
-                kind: "message.received".into(),
-                message_id: message_id.to_owned(),
-                application: application.to_owned(),
-                recipient: json!(recipient),
-                received_at: received_at.to_rfc3339(),
-            },
+            notification: queues::MessageReceived::new(
+                message_id,
+                application,
+                json!(recipient),
+                received_at,
+            ),
         })
         .collect()
 }

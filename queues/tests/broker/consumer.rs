@@ -1,4 +1,5 @@
-//! The receivers' side: `print_json_lines` and dead-lettering of malformed bodies.
+//! The receivers' side: `print_json_lines` and dead-lettering of malformed bodies and of
+//! versions the consumer does not know.
 
 use std::io::Write;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use queues::relay::{self, RelayConfig};
 use queues::topology::DEAD_LETTER_QUEUE;
 use tokio::sync::mpsc;
 
+use crate::contract;
 use crate::helpers::{
     TestDb, all_rows, amqp_url, broker, delete_queue, enqueue, notification, ready_count,
     test_queue, unique,
@@ -71,6 +73,7 @@ async fn print_json_lines_prints_a_published_notification() {
         all_rows(&test.db).await[0].payload,
         "the body, one line"
     );
+    contract::assert_valid(line.as_bytes());
     let printed: queues::MessageReceived = serde_json::from_str(&line).unwrap();
     assert_eq!(printed, notification(&app, 7));
     println!("{line}");
@@ -88,7 +91,7 @@ async fn print_json_lines_prints_a_published_notification() {
 }
 
 #[tokio::test]
-async fn a_malformed_body_is_dead_lettered_and_skipped() {
+async fn a_malformed_body_or_an_unknown_version_is_dead_lettered_and_skipped() {
     let Some(url) = amqp_url() else { return };
     let (connection, channel) = broker(&url).await;
     let app = unique("app");
@@ -100,7 +103,12 @@ async fn a_malformed_body_is_dead_lettered_and_skipped() {
 
     let marker = unique("not json ");
     let good = serde_json::to_vec(&notification(&app, 1)).unwrap();
-    for body in [marker.as_bytes(), &good] {
+    // A body of a version this consumer does not know (a breaking change it predates).
+    let mut next_version = serde_json::to_value(notification(&app, 2)).unwrap();
+    next_version["version"] = 2.into();
+    let next_version = serde_json::to_vec(&next_version).unwrap();
+    assert!(contract::violation(&next_version).is_some());
+    for body in [marker.as_bytes(), &next_version, &good] {
         channel
             .basic_publish(
                 queues::EXCHANGE.into(),
@@ -117,28 +125,30 @@ async fn a_malformed_body_is_dead_lettered_and_skipped() {
         .unwrap()
         .unwrap()
         .unwrap();
+    contract::assert_valid(delivery.body());
     assert_eq!(delivery.notification, notification(&app, 1));
     assert_eq!(delivery.routing_key, binding);
     assert!(!delivery.redelivered);
     delivery.ack().await.unwrap();
 
-    // The malformed one went to depot.events.dead. Whatever else is there stays unacked
-    // on this channel and goes back to that queue when the connection closes.
-    let mut found = false;
+    // The malformed one and the unknown version went to depot.events.dead. Whatever else
+    // is there stays unacked on this channel and goes back to that queue when the
+    // connection closes.
+    let mut missing = vec![marker.as_bytes().to_vec(), next_version];
     for _ in 0..50 {
         let Some(message) = channel
             .basic_get(DEAD_LETTER_QUEUE.into(), BasicGetOptions::default())
             .await
             .unwrap()
         else {
-            if found {
+            if missing.is_empty() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
-        if message.delivery.data == marker.as_bytes() {
-            found = true;
+        if let Some(at) = missing.iter().position(|m| *m == message.delivery.data) {
+            missing.remove(at);
             message
                 .delivery
                 .ack(BasicAckOptions::default())
@@ -146,7 +156,10 @@ async fn a_malformed_body_is_dead_lettered_and_skipped() {
                 .unwrap();
         }
     }
-    assert!(found, "the malformed body is in {DEAD_LETTER_QUEUE}");
+    assert!(
+        missing.is_empty(),
+        "the malformed body and the unknown version are in {DEAD_LETTER_QUEUE}"
+    );
 
     consumer.close().await.unwrap();
     delete_queue(&channel, &queue).await;

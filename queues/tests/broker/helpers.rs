@@ -22,6 +22,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
+use crate::contract;
+
 /// The broker, or `None` (and a `skipped` line) when `AMQP_URL` is not set.
 pub fn amqp_url() -> Option<String> {
     let url = std::env::var("AMQP_URL").ok().filter(|u| !u.is_empty());
@@ -36,14 +38,17 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::new_v4().simple())
 }
 
+/// The `i`th notification of `application`, as the depot would write it (a valid body).
 pub fn notification(application: &str, i: usize) -> MessageReceived {
-    MessageReceived {
-        kind: "message.received".into(),
-        message_id: format!("msg-{i}"),
-        application: application.into(),
-        recipient: serde_json::json!({"type": "ssin", "value": format!("{i:011}")}),
-        received_at: "2026-11-24T10:00:00Z".into(),
-    }
+    let received_at = chrono::DateTime::parse_from_rfc3339("2026-11-24T10:00:00.250Z")
+        .unwrap()
+        .to_utc();
+    MessageReceived::new(
+        format!("0190a3b4-0000-7000-8000-{i:012x}"),
+        application,
+        serde_json::json!({"type": "ssin", "value": format!("{i:011}")}),
+        received_at,
+    )
 }
 
 /// Enqueues `range` notifications for `application` in one transaction.
@@ -255,6 +260,9 @@ pub struct Received {
 }
 
 /// A plain lapin consumer on its own connection that acks everything and hands it over.
+/// [`until_distinct`](Self::until_distinct) checks each body against the notification
+/// schema; a test reading `rx` or [`drain`](Self::drain) checks the ones it keeps (a
+/// queue bound to `message.received.#` also gets other test runs' notifications).
 pub struct Collector {
     pub rx: mpsc::UnboundedReceiver<Received>,
     task: JoinHandle<()>,
@@ -312,6 +320,7 @@ impl Collector {
             let Ok(Some(received)) = next else {
                 panic!("received {} distinct of {distinct}", seen.len());
             };
+            contract::assert_valid(received.body.as_bytes());
             if seen.is_empty() {
                 on_first();
             }

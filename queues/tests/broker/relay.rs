@@ -6,6 +6,7 @@ use std::time::Duration;
 use queues::relay::{self, RelayConfig};
 use sea_orm::DatabaseConnection;
 
+use crate::contract;
 use crate::helpers::{
     Collector, TestDb, all_rows, amqp_url, broker, delete_queue, enqueue, test_queue, unique,
     wait_for_pending,
@@ -51,6 +52,9 @@ async fn enqueued_notifications_are_published_and_marked_sent() {
             .filter(|r| r.body.contains(&app)),
     );
     assert_eq!(ours.len(), 50, "exactly once in the normal case");
+    for received in &ours {
+        contract::assert_valid(received.body.as_bytes());
+    }
     let bodies: HashSet<String> = ours.iter().map(|r| r.body.clone()).collect();
     assert_eq!(bodies, expected);
     assert!(ours.iter().all(|r| r.persistent && r.json));

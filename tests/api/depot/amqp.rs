@@ -1,11 +1,16 @@
 //! The RabbitMQ side as a receiver sees it: the broker of `AMQP_URL` (or a `skipped`
 //! line), and a durable receiver queue bound to `depot.events` read with the `queues`
-//! consumer library (manual acks; delivery is at least once).
+//! consumer library (manual acks; delivery is at least once). Every body received is
+//! checked against `docs/notifications/message-received.v1.schema.json`.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use serde_json::Value;
+
+/// The schema check the queues crate's broker tests use too: one file for both suites.
+#[path = "../../../queues/tests/broker/contract.rs"]
+mod contract;
 
 /// The broker, or `None` (and a `skipped` line) when `AMQP_URL` is not set.
 pub(crate) fn amqp_url() -> Option<String> {
@@ -45,6 +50,11 @@ impl Notifications {
             .ok()?
             .expect("the consumer was cancelled")
             .expect("a delivery");
+        contract::assert_valid(delivery.body());
+        assert!(
+            delivery.message_id.is_some(),
+            "every notification has an AMQP message-id"
+        );
         let body: Value = serde_json::from_slice(delivery.body()).unwrap();
         let notification = Notification {
             routing_key: delivery.routing_key.clone(),

@@ -161,12 +161,14 @@ async fn a_message_to_two_recipients_is_notified_stamped_fetched_opened_and_rece
                         "messageId",
                         "receivedAt",
                         "recipient",
-                        "type"
+                        "type",
+                        "version"
                     ],
                     "{}",
                     n.body
                 );
                 assert_eq!(n.body["type"], "message.received");
+                assert_eq!(n.body["version"], 1);
                 assert_eq!(n.body["messageId"], id.as_str());
                 assert_eq!(n.body["application"], application.as_str());
                 assert_eq!(instant(&n.body["receivedAt"]), received_at, "{}", n.body);
