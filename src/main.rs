@@ -56,10 +56,12 @@ enum Command {
     },
     /// The sender's and receiver's side: log in, register this device's keys, send,
     /// list, fetch and open messages.
+    #[cfg(feature = "client-tools")]
     Client(depot::client::cli::ClientArgs),
     /// With `depot serve` running on the same configuration: both seed flows end to
     /// end (known and unknown addressee), each step printed with what it proved.
     /// Exit status 0 only when every check passed.
+    #[cfg(feature = "client-tools")]
     Demo,
     /// Operator commands that work offline, beside a running server.
     Admin {
@@ -156,11 +158,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 _ = tokio::signal::ctrl_c() => {}
             }
         }
+        #[cfg(feature = "client-tools")]
         Command::Client(args) => {
             if !depot::client::cli::run(args, &config.issuer).await? {
                 std::process::exit(1);
             }
         }
+        #[cfg(feature = "client-tools")]
         Command::Demo => {
             if !depot::client::demo::run(&config).await? {
                 std::process::exit(1);

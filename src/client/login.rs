@@ -19,8 +19,8 @@
 //!
 //! Refusals name what the server said: the token endpoint's error object (RFC 6749
 //! §5.2) and the error sent back to the redirect URI (§4.1.2.1) keep their `error` and
-//! `error_description`. [`ScriptedBrowser`] fills the person-facing login pages when
-//! no person is there to do it (the demo, tests).
+//! `error_description`. `ScriptedBrowser` fills the person-facing login pages when
+//! no person is there to do it (the demo, tests; feature `client-tools`).
 
 mod actor_token;
 mod authorization_code;
@@ -31,6 +31,7 @@ pub mod id_token;
 mod loopback;
 mod pkce;
 mod refresh_token;
+#[cfg(feature = "client-tools")]
 mod scripted_browser;
 mod token_endpoint;
 pub mod token_exchange;
@@ -45,6 +46,7 @@ pub use error::LoginError;
 pub use loopback::LoopbackRedirect;
 pub use pkce::Pkce;
 pub use refresh_token::refresh;
+#[cfg(feature = "client-tools")]
 pub use scripted_browser::{Consent, Credentials, ScriptedBrowser};
 pub use token_endpoint::Tokens;
 pub use token_exchange::{Exchange, Exchanged, Requested, exchange};

@@ -13,9 +13,17 @@
 //! Everything here talks to the service over HTTP, as any other client would. Tokens
 //! are bound to the device's signing key (DPoP, RFC 9449, see [`dpop`]) whenever the
 //! service binds them: every call then carries a fresh proof by that key.
+//!
+//! What plays a person or a device where none is (the scripted browser of
+//! [`login`], the software authenticator and the key registration it answers, and on
+//! top of them `depot client …` and `depot demo`) needs the `client-tools` feature, on
+//! by default; the service binary is built without it.
 
+#[cfg(feature = "client-tools")]
 pub mod authenticator;
+#[cfg(feature = "client-tools")]
 pub mod cli;
+#[cfg(feature = "client-tools")]
 pub mod demo;
 pub mod device;
 pub mod dpop;
@@ -24,6 +32,8 @@ pub mod keypair;
 mod keystore;
 pub mod login;
 pub mod open;
+#[cfg(feature = "client-tools")]
+mod registration;
 pub mod renewal;
 pub mod saml;
 pub mod seal;

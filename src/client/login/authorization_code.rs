@@ -62,7 +62,7 @@ pub async fn exchange_code(
 /// if any, verified (signature, issuer, audience, expiry, nonce: see [`id_token`]).
 ///
 /// `open` is the user agent: [`open_system_browser`] for a person, or a
-/// [`ScriptedBrowser`](super::ScriptedBrowser) when nobody is there. An error from
+/// `ScriptedBrowser` (feature `client-tools`) when nobody is there. An error from
 /// `open` ends the login at once (the scripted browser met a wrong password); an opener
 /// that only tries (the system browser) should report its failure itself and return
 /// `Ok`, so that the person can still open the URL by hand.
