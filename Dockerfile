@@ -36,12 +36,13 @@ COPY benches/tsa_sign.rs benches/tsa_sign.rs
 # The registry and the target directory live in BuildKit caches, so a change to the
 # sources rebuilds the depot crate, not its dependencies. The target directory of a
 # cache mount is gone after the step: the binary is copied out within it.
-# Once the `client-tools` feature (default on) lands, `--no-default-features` here
-# leaves the client tools (`depot client`, `depot demo`) out of the service image.
+# `--no-default-features` leaves the client tools out of the service image (`depot
+# client`, `depot demo`, the scripted browser and the software authenticator: the
+# `client-tools` feature).
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin depot \
+    cargo build --release --locked --no-default-features --bin depot \
  && install -m 0755 target/release/depot /usr/local/bin/depot
 
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime
