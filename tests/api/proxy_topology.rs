@@ -416,7 +416,10 @@ fn the_build_context_holds_what_the_dockerfile_copies() {
             "Dockerfile: {line}"
         );
     }
-    assert!(dockerfile.contains("cargo build --release --locked --bin depot"));
+    // The service binary alone: without the client tools (feature `client-tools`).
+    assert!(
+        dockerfile.contains("cargo build --release --locked --no-default-features --bin depot")
+    );
     assert!(dockerfile.contains("DEPOT_DATA_DIR=/data"));
 
     for (shell, script) in [
