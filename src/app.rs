@@ -52,7 +52,7 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         revocations: crate::authz::store::Revocations::new(db.clone()),
         clients: crate::authz::store::ClientEpochs::new(db.clone()),
         delegations: crate::authz::delegation::store::DelegationStanding::new(db.clone()),
-        verified: Arc::new(crate::cache::Memo::new(VERIFIED_TOKENS)),
+        verified: Arc::new(crate::cache::Memo::new(settings.authz.token_cache_entries)),
         clock: clock.clone(),
         leeway_seconds: i64::from(settings.authz.clock_leeway_seconds),
         dpop: crate::authz::dpop::DpopVerifier::new(
@@ -135,9 +135,6 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         relay: None,
     })
 }
-
-/// How many verified access tokens the token check remembers (a few MiB at most).
-const VERIFIED_TOKENS: usize = 4096;
 
 /// Health and metrics: on the public port, or alone on the management listener
 /// (`DEPOT_MANAGEMENT_LISTEN`) when one is configured.

@@ -10,7 +10,7 @@
 //! issues and accepts the same ones. A nonce is good for the slot it was issued in and
 //! the next.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use actix_web::HttpRequest;
 use base64::Engine;
@@ -277,7 +277,7 @@ struct ProofKey {
 /// remembered by the header's text: the JSON, the thumbprint and OpenSSL's key
 /// decoding are done once per key, the signature on every proof.
 fn proof_key(header: &str) -> Result<ProofKey, DpopError> {
-    static KEYS: Memo<String, ProofKey> = Memo::new(4096);
+    static KEYS: LazyLock<Memo<String, ProofKey>> = LazyLock::new(|| Memo::new(4096));
     KEYS.get_or_try_insert(header, || {
         let header: Map<String, Value> = B64
             .decode(header)

@@ -95,7 +95,7 @@ struct EcSigner {
 /// an ECDSA signature, and jsonwebtoken asks for a signer on every token. Only the
 /// service's own few signing keys pass here.
 fn ec_private_key(pkcs8: &[u8]) -> Result<EcKey<Private>, JwtError> {
-    static KEYS: Memo<Vec<u8>, EcKey<Private>> = Memo::new(64);
+    static KEYS: LazyLock<Memo<Vec<u8>, EcKey<Private>>> = LazyLock::new(|| Memo::new(64));
     KEYS.get_or_try_insert(pkcs8, || {
         PKey::private_key_from_pkcs8(pkcs8)
             .and_then(|k| k.ec_key())
@@ -170,7 +170,9 @@ fn new_verifier(alg: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifie
 /// The points come from key sets we chose to trust (our own signing keys, a
 /// client's registered keys), so a small memo holds them all.
 fn ec_public_key(curve: Curve, point: &[u8]) -> Result<EcKey<Public>, JwtError> {
-    static KEYS: Memo<(i32, Vec<u8>), EcKey<Public>> = Memo::new(256);
+    /// A point's curve (its OpenSSL NID) and bytes.
+    type Point = (i32, Vec<u8>);
+    static KEYS: LazyLock<Memo<Point, EcKey<Public>>> = LazyLock::new(|| Memo::new(256));
     let decode = || -> Result<EcKey<Public>, openssl::error::ErrorStack> {
         let group = EcGroup::from_curve_name(curve.nid())?;
         let mut ctx = BigNumContext::new()?;

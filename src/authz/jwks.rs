@@ -3,7 +3,7 @@
 //! thumbprint when none is given) so that an assertion selects exactly one key.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -72,7 +72,8 @@ impl ClientKey {
     /// decoding costs more than the verification itself. Keyed by the RFC 7638
     /// thumbprint, i.e. by the key material, so an entry can never go stale.
     pub fn verifier(&self) -> Result<Arc<dyn JwsVerifier>, josekit::JoseError> {
-        static VERIFIERS: Memo<String, Arc<dyn JwsVerifier>> = Memo::new(4096);
+        static VERIFIERS: LazyLock<Memo<String, Arc<dyn JwsVerifier>>> =
+            LazyLock::new(|| Memo::new(4096));
         let alg = self.sig_alg.map(SigAlg::as_str).unwrap_or("none");
         VERIFIERS.get_or_try_insert(&format!("{alg}:{}", self.jkt), || {
             self.build_verifier().map(Arc::from)

@@ -152,6 +152,9 @@ pub struct AuthzSettings {
     pub max_assertion_lifetime_seconds: u32,
     pub clock_leeway_seconds: u32,
     pub signing_key_refresh_seconds: u32,
+    /// How many verified access tokens an instance remembers (their signature is not
+    /// checked again; revocation, expiry and the client's standing are).
+    pub token_cache_entries: u64,
     /// The PDP policy (TOML); the built-in one when unset.
     pub policy_file: Option<PathBuf>,
     pub session_ttl_seconds: u32,
@@ -176,6 +179,7 @@ impl Default for AuthzSettings {
             max_assertion_lifetime_seconds: 300,
             clock_leeway_seconds: 10,
             signing_key_refresh_seconds: 10,
+            token_cache_entries: 16_384,
             policy_file: None,
             session_ttl_seconds: 8 * 3600,
             refresh_token_ttl_seconds: 30 * 24 * 3600,
