@@ -110,7 +110,10 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
     };
     Ok(AppState {
         authz,
-        depot: crate::depot::store::Store::new(db.clone()),
+        depot: crate::depot::store::Store::new(
+            db.clone(),
+            crate::depot::signals::BoxSignals::new(&db, master.clone()),
+        ),
         depot_limits: crate::depot::accept::Limits::from_settings(&config.settings),
         sender_rate: Arc::new(crate::depot::rate::SenderRate::new(
             config.settings.depot.sender_rate_per_minute,
@@ -272,6 +275,7 @@ impl Application {
     /// Serves until SIGTERM / SIGINT (graceful: in-flight requests finish).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let purge = tokio::spawn(purge_loop(self.state.clone()));
+        let listener = self.state.depot.signals().spawn_listener(&self.state.db);
         let management = self.management.map(|(_, server)| {
             let handle = server.handle();
             (handle, tokio::spawn(server))
@@ -283,6 +287,9 @@ impl Application {
             let _ = task.await;
         }
         purge.abort();
+        if let Some(listener) = listener {
+            listener.abort();
+        }
         if let Some(relay) = self.relay {
             relay.stop().await;
         }

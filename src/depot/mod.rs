@@ -10,6 +10,7 @@ pub mod jwe;
 pub mod rate;
 pub mod request;
 pub mod routes;
+pub mod signals;
 pub mod store;
 pub mod views;
 

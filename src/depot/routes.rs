@@ -206,6 +206,13 @@ pub async fn list(
     let start = tokio::time::Instant::now();
     let deadline = start + StdDuration::from_secs(wait);
     let settle_by = deadline.max(start + SETTLE);
+    // Subscribed before the first look, so that a commit right after it still wakes.
+    let mut waiter = (wait > 0).then(|| {
+        state
+            .depot
+            .signals()
+            .waiter(boxes.iter().map(String::as_str))
+    });
     let entries = loop {
         let below = store::listable_below(&state.db)
             .await
@@ -223,10 +230,17 @@ pub async fn list(
             settle(&state, xid, settle_by).await?;
             continue;
         }
-        if !entries.is_empty() || tokio::time::Instant::now() >= deadline {
+        let Some(waiter) = waiter.as_mut().filter(|_| entries.is_empty()) else {
+            break entries;
+        };
+        // No query until a commit to one of these boxes (here or, on PostgreSQL, at
+        // another instance) or the deadline.
+        if tokio::time::timeout_at(deadline, waiter.changed())
+            .await
+            .is_err()
+        {
             break entries;
         }
-        tokio::time::sleep(StdDuration::from_millis(200)).await;
     };
     let (messages, next) = listed(&state, &caller, &listing, &entries).await?;
     Ok(HttpResponse::Ok()

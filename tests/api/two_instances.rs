@@ -460,3 +460,33 @@ async fn a_cursor_carried_between_instances_neither_misses_nor_repeats() {
         during.0, during.1
     );
 }
+
+/// A receiver waiting at one instance is woken by a message posted at the other: the
+/// waiting listing does not query the database until a commit is announced (`NOTIFY`
+/// from the posting instance, `LISTEN` at the waiting one), so without the
+/// announcement it would answer empty at its deadline.
+#[tokio::test]
+async fn a_receiver_waiting_at_one_instance_is_woken_by_a_post_at_the_other() {
+    if !on_postgres() {
+        return;
+    }
+    let a = depot_app().await;
+    let b = spawn_second_instance(&a).await;
+    let sender = system_party(&a, "lab-gw", "04123456").await;
+    let reader = system_party(&a, "gp-gw", "05123456").await;
+    let cursor = next_cursor(&list(&b, &reader.token, "").await);
+    let query = format!("cursor={cursor}&wait=20");
+    let (page, posted) = tokio::join!(list(&b, &reader.token, &query), async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        send_small(&a, &sender, "ehbox", &[&reader.id], "across").await
+    });
+    assert_eq!(listed_ids(&page), [posted.as_str()], "{page}");
+    // And the other way round, in the sender's box too.
+    let cursor = next_cursor(&list(&a, &sender.token, "box=sent").await);
+    let query = format!("box=sent&cursor={cursor}&wait=20");
+    let (page, posted) = tokio::join!(list(&a, &sender.token, &query), async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        send_small(&b, &sender, "ehbox", &[&reader.id], "back").await
+    });
+    assert_eq!(listed_ids(&page), [posted.as_str()], "{page}");
+}

@@ -20,6 +20,7 @@ use super::{
     BoxUsage, INBOX, IdempotencyRow, MessageRow, SENT, box_usage, next_stripe, usage_statement,
 };
 use crate::batch::{Batcher, answer_each};
+use crate::depot::signals::BoxSignals;
 
 /// A recipient's box entry to create.
 #[derive(Clone)]
@@ -83,15 +84,18 @@ const MAX_IN_FLIGHT: usize = 4;
 #[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    /// Told of every commit, so that the receivers waiting on its boxes look again.
+    signals: BoxSignals,
     writes: Batcher<NewMessage, Result<(), InsertError>>,
     totals: Batcher<Vec<String>, Result<HashMap<String, BoxUsage>, DbErr>>,
 }
 
 impl Store {
-    pub fn new(db: DatabaseConnection) -> Self {
+    pub fn new(db: DatabaseConnection, signals: BoxSignals) -> Self {
         let (writing, reading) = (db.clone(), db.clone());
         Self {
             db,
+            signals,
             writes: Batcher::new(MAX_BATCH, MAX_IN_FLIGHT, move |batch| {
                 insert_together(writing.clone(), batch)
             }),
@@ -128,15 +132,32 @@ impl Store {
         self.totals.ask(box_keys).await
     }
 
-    /// Stores the message with everything that goes with it, or nothing.
+    /// Stores the message with everything that goes with it, or nothing; once it is
+    /// committed, the receivers waiting on its boxes (and the sender's) look again.
     pub async fn insert(&self, new: NewMessage) -> Result<(), InsertError> {
-        if new.row.size > SHARED_MESSAGE_MAX {
-            return insert(&self.db, vec![new]).await;
+        let boxes: Vec<String> = new
+            .deliveries
+            .iter()
+            .map(|d| d.box_key.clone())
+            .chain([new.sent_box.clone()])
+            .collect();
+        let stored = if new.row.size > SHARED_MESSAGE_MAX {
+            insert(&self.db, vec![new]).await
+        } else {
+            self.writes
+                .submit(new)
+                .await
+                .unwrap_or_else(|e| Err(InsertError::Db(DbErr::Custom(e.to_string()))))
+        };
+        if stored.is_ok() {
+            self.signals.committed(boxes.iter().map(String::as_str));
         }
-        self.writes
-            .submit(new)
-            .await
-            .unwrap_or_else(|e| Err(InsertError::Db(DbErr::Custom(e.to_string()))))
+        stored
+    }
+
+    /// The commit signals, for the receivers that wait.
+    pub fn signals(&self) -> &BoxSignals {
+        &self.signals
     }
 }
 
