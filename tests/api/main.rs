@@ -9,6 +9,7 @@ mod client;
 mod client_login;
 mod code_exchange;
 mod configuration;
+mod container_image;
 mod delegation;
 mod depot;
 mod discovery;

@@ -42,13 +42,23 @@ async fn fail_three_times(app: &TestApp, client: &App, address: &str) {
     }
 }
 
+/// The page a login with the right password leads to, from a browser whose requests
+/// carry `headers` (as a proxy would have added them).
+async fn login_behind(
+    app: &TestApp,
+    client: &App,
+    person: &str,
+    headers: &[(&'static str, &str)],
+) -> Page {
+    let pkce = Pkce::new();
+    let browser = browser_with(app, headers);
+    let page = browser.authorize(&auth_query(client, SCOPE, &pkce)).await;
+    browser.login(&page, person, PASSWORD, "").await
+}
+
 /// The status of a login with the right password from the client named `address`.
 async fn login_status(app: &TestApp, client: &App, person: &str, address: &str) -> u16 {
-    let pkce = Pkce::new();
-    let browser = browser_with(app, &[("x-forwarded-for", address)]);
-    let page = browser.authorize(&auth_query(client, SCOPE, &pkce)).await;
-    browser
-        .login(&page, person, PASSWORD, "")
+    login_behind(app, client, person, &[("x-forwarded-for", address)])
         .await
         .status
         .as_u16()
@@ -77,23 +87,24 @@ async fn behind_a_trusted_proxy_the_throttle_counts_each_client_address() {
         429
     );
     // Everyone else behind the same proxy logs in: the proxy's address is not blocked.
-    let consent = {
-        let pkce = Pkce::new();
-        let browser = browser_with(&app, &[("x-forwarded-for", "203.0.113.8")]);
-        let page = browser.authorize(&auth_query(&client, SCOPE, &pkce)).await;
-        browser.login(&page, &person, PASSWORD, "").await
-    };
+    let consent = login_behind(
+        &app,
+        &client,
+        &person,
+        &[("x-forwarded-for", "203.0.113.8")],
+    )
+    .await;
     assert!(
         consent.form_with("decision").is_some(),
         "another client behind the proxy is not blocked: {}",
         consent.status
     );
     // RFC 7239 `Forwarded` names the client as well.
-    let pkce = Pkce::new();
-    let browser = browser_with(&app, &[("forwarded", "for=203.0.113.7;proto=https")]);
-    let page = browser.authorize(&auth_query(&client, SCOPE, &pkce)).await;
+    let forwarded = [("forwarded", "for=203.0.113.7;proto=https")];
     assert_eq!(
-        browser.login(&page, &person, PASSWORD, "").await.status,
+        login_behind(&app, &client, &person, &forwarded)
+            .await
+            .status,
         429
     );
 }
