@@ -2,6 +2,8 @@
 //! single use, lives 60 s, and is bound to the client, the redirect URI and the PKCE
 //! challenge; a code presented twice revokes what it issued (RFC 6749 §4.1.2).
 
+use sea_orm::TransactionTrait;
+
 use super::person::{self, access_expiry};
 use super::store;
 use crate::authz::client::ClientType;
@@ -82,20 +84,13 @@ pub async fn exchange(
             "the code_verifier does not match the code_challenge (PKCE)",
         ));
     }
-    // Step 4: single use, decided by the database, so two instances cannot both win.
-    if !store::consume_code(&ctx.db, &digest, ctx.clock.now())
-        .await
-        .map_err(|e| OAuthError::server_error("E-CODE-STORE", &e))?
-    {
-        return Err(reused(ctx, &stored).await);
-    }
-    // Step 5: the tokens, remembered against the code. A public client's refresh
-    // tokens are bound to the proof's key (RFC 9449 §5).
+    // Step 4: the tokens. A public client's refresh tokens are bound to the proof's
+    // key (RFC 9449 §5).
     let mut grant = stored.grant.person.clone();
     if client.client_type == ClientType::Public {
         grant.jkt = jkt.map(str::to_owned);
     }
-    let issued = person::issue(
+    let minted = person::mint_tokens(
         ctx,
         client.client_type,
         &grant,
@@ -104,14 +99,33 @@ pub async fn exchange(
         jkt,
     )
     .await?;
+    // Step 5, one transaction: the code used up (decided by the database, so two
+    // instances cannot both win), the refresh token stored, and what the code issued
+    // remembered against it. Nothing is changed unless all of it is.
+    let txn = ctx
+        .db
+        .begin()
+        .await
+        .map_err(|e| OAuthError::server_error("E-CODE-STORE", &e))?;
+    if !store::consume_code(&txn, &digest, ctx.clock.now())
+        .await
+        .map_err(|e| OAuthError::server_error("E-CODE-STORE", &e))?
+    {
+        drop(txn);
+        return Err(reused(ctx, &stored).await);
+    }
+    let issued = minted.store(&txn).await?;
     store::record_code_issue(
-        &ctx.db,
+        &txn,
         &digest,
         &issued.access_jti,
         issued.refresh_family.as_deref(),
     )
     .await
     .map_err(|e| OAuthError::server_error("E-CODE-STORE", &e))?;
+    txn.commit()
+        .await
+        .map_err(|e| OAuthError::server_error("E-CODE-STORE", &e))?;
     Ok(issued.response)
 }
 

@@ -2,6 +2,7 @@
 //! token (identity, PDP permissions, acr), the id_token, a refresh token.
 
 use chrono::{DateTime, Duration, Utc};
+use sea_orm::ConnectionTrait;
 use serde_json::Map;
 
 use super::model::PersonGrant;
@@ -87,15 +88,17 @@ pub struct Rotation<'a> {
 /// proof, when there was one), the id_token (scope `openid`) and a refresh token: a new
 /// family's, or the next of `rotation`. A public client gets a refresh token only when its grant is bound
 /// to a DPoP key (RFC 9449 §5): rotated on every use, its reuse revoking the family
-/// (RFC 9700 §2.2.2), and good only with a proof by that key.
-pub async fn issue(
+/// (RFC 9700 §2.2.2), and good only with a proof by that key. Nothing is stored yet:
+/// the caller stores the refresh token ([`Minted::store`]) in the transaction that
+/// uses up its code or its predecessor, so that the exchange is one commit.
+pub async fn mint_tokens(
     ctx: &AuthzContext,
     client_type: ClientType,
     grant: &PersonGrant,
     nonce: Option<&str>,
     rotation: Option<Rotation<'_>>,
     jkt: Option<&str>,
-) -> Result<Issued, OAuthError> {
+) -> Result<Minted, OAuthError> {
     let ring = ctx
         .keys
         .ring()
@@ -128,13 +131,12 @@ pub async fn issue(
                 .map_err(|e| OAuthError::server_error("E-SIGN", &e))?,
         );
     }
-    let mut refresh_family = None;
     let refreshable = match client_type {
         ClientType::Confidential => true,
         ClientType::Public => grant.jkt.is_some(),
         ClientType::System => false,
     };
-    if refreshable {
+    let refresh = if refreshable {
         let token =
             crate::crypto::random_token().map_err(|e| OAuthError::server_error("E-RAND", &e))?;
         let (family, expires_at, kept) = match rotation {
@@ -145,24 +147,61 @@ pub async fn issue(
                 grant,
             ),
         };
-        let new = NewRefresh {
-            digest: &crate::crypto::token_digest(&token),
-            family: &family,
-            grant: kept,
-            access_jti: &minted.jti,
+        response.refresh_token = Some(token.clone());
+        Some(PendingRefresh {
+            digest: crate::crypto::token_digest(&token),
+            family,
+            grant: kept.clone(),
             expires_at,
-        };
-        store::insert_refresh(&ctx.db, &new, now)
-            .await
-            .map_err(|e| OAuthError::server_error("E-REFRESH-STORE", &e))?;
-        response.refresh_token = Some(token);
-        refresh_family = Some(family);
-    }
-    Ok(Issued {
+        })
+    } else {
+        None
+    };
+    Ok(Minted {
         response,
         access_jti: minted.jti,
-        refresh_family,
+        refresh,
+        now,
     })
+}
+
+/// Tokens minted, their refresh token not stored yet.
+pub struct Minted {
+    response: TokenResponse,
+    access_jti: String,
+    refresh: Option<PendingRefresh>,
+    now: DateTime<Utc>,
+}
+
+struct PendingRefresh {
+    digest: String,
+    family: String,
+    grant: PersonGrant,
+    expires_at: DateTime<Utc>,
+}
+
+impl Minted {
+    /// Stores the refresh token (when there is one) through `db`, the caller's
+    /// transaction.
+    pub async fn store(self, db: &impl ConnectionTrait) -> Result<Issued, OAuthError> {
+        if let Some(refresh) = &self.refresh {
+            let new = NewRefresh {
+                digest: &refresh.digest,
+                family: &refresh.family,
+                grant: &refresh.grant,
+                access_jti: &self.access_jti,
+                expires_at: refresh.expires_at,
+            };
+            store::insert_refresh(db, &new, self.now)
+                .await
+                .map_err(|e| OAuthError::server_error("E-REFRESH-STORE", &e))?;
+        }
+        Ok(Issued {
+            response: self.response,
+            access_jti: self.access_jti,
+            refresh_family: self.refresh.map(|r| r.family),
+        })
+    }
 }
 
 /// How long an access token revoked now could otherwise still be accepted.

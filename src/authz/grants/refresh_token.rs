@@ -6,6 +6,8 @@
 //! what makes its refresh tokens acceptable (RFC 9700 §2.2.2, §4.14.2): a stolen token
 //! is good for one use, and the next use by either party revokes the family.
 
+use sea_orm::TransactionTrait;
+
 use super::person::{self, access_expiry};
 use super::store;
 use crate::authz::client::ClientType;
@@ -126,14 +128,9 @@ pub async fn refresh(
         ));
     }
     narrow(&mut grant, &held, &ctx.config.issuer);
-    // Step 4: rotation, decided by the database.
-    if !store::consume_refresh(&ctx.db, &digest, ctx.clock.now())
-        .await
-        .map_err(|e| OAuthError::server_error("E-REFRESH-STORE", &e))?
-    {
-        return Err(reused(ctx, &stored.family).await);
-    }
-    let issued = person::issue(
+    // Step 4: the next tokens, then, in one transaction, the rotation decided by the
+    // database and the new refresh token stored.
+    let minted = person::mint_tokens(
         ctx,
         client.client_type,
         &grant,
@@ -146,6 +143,22 @@ pub async fn refresh(
         jkt,
     )
     .await?;
+    let txn = ctx
+        .db
+        .begin()
+        .await
+        .map_err(|e| OAuthError::server_error("E-REFRESH-STORE", &e))?;
+    if !store::consume_refresh(&txn, &digest, ctx.clock.now())
+        .await
+        .map_err(|e| OAuthError::server_error("E-REFRESH-STORE", &e))?
+    {
+        drop(txn);
+        return Err(reused(ctx, &stored.family).await);
+    }
+    let issued = minted.store(&txn).await?;
+    txn.commit()
+        .await
+        .map_err(|e| OAuthError::server_error("E-REFRESH-STORE", &e))?;
     Ok(issued.response)
 }
 
