@@ -46,17 +46,27 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         )
         .await?,
     );
+    // Clients and key references are cached; the registry's version is read now, and
+    // every quarter second once the service runs.
+    let freshness = crate::cache::registry::Freshness::default();
+    freshness.refresh(&db).await;
+    let clients = crate::authz::store::Clients::new(
+        db.clone(),
+        freshness.clone(),
+        settings.authz.registry_cache_entries,
+    );
+    let replays = crate::authz::store::Replays::new(db.clone());
     let verifier = TokenVerifier {
         issuer: config.issuer.as_str().into(),
         keys: keys.clone(),
         revocations: crate::authz::store::Revocations::new(db.clone()),
-        clients: crate::authz::store::ClientEpochs::new(db.clone()),
+        clients: clients.clone(),
         delegations: crate::authz::delegation::store::DelegationStanding::new(db.clone()),
         verified: Arc::new(crate::cache::Memo::new(settings.authz.token_cache_entries)),
         clock: clock.clone(),
         leeway_seconds: i64::from(settings.authz.clock_leeway_seconds),
         dpop: crate::authz::dpop::DpopVerifier::new(
-            db.clone(),
+            replays.clone(),
             clock.clone(),
             master.clone(),
             settings.authz.dpop_nonce == crate::config::DpopNonce::Required,
@@ -67,8 +77,10 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         crate::authz::pdp::Policy::load(config.settings.authz.policy_file.as_deref())
             .context("loading the PDP policy")?,
     );
-    let keystore =
-        Arc::new(crate::keys::Keystore::from_config(&config).context("configuring the keystore")?);
+    let keystore = Arc::new(
+        crate::keys::Keystore::from_config(&config, freshness.clone())
+            .context("configuring the keystore")?,
+    );
     let tsa = Arc::new(
         crate::tsa::Authority::load(&config, &db, &master, clock.now())
             .await
@@ -104,6 +116,8 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         keys: keys.clone(),
         policy: policy.clone(),
         keystore: keystore.clone(),
+        clients,
+        replays,
         password_checks: Arc::new(crate::authz::login::hash_gate::HashGate::new(
             config.settings.authz.login_max_concurrent_hashes,
         )),
@@ -136,6 +150,7 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         metrics: Arc::new(Metrics::default()),
         policy,
         relay: None,
+        freshness,
     })
 }
 
@@ -276,6 +291,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let purge = tokio::spawn(purge_loop(self.state.clone()));
         let listener = self.state.depot.signals().spawn_listener(&self.state.db);
+        let watch = self.state.freshness.spawn_watch(self.state.db.clone());
         let management = self.management.map(|(_, server)| {
             let handle = server.handle();
             (handle, tokio::spawn(server))
@@ -287,6 +303,7 @@ impl Application {
             let _ = task.await;
         }
         purge.abort();
+        watch.abort();
         if let Some(listener) = listener {
             listener.abort();
         }

@@ -5,6 +5,8 @@
 //! set larger than the capacity still hits for its frequent keys. Failures are never
 //! remembered.
 
+pub mod registry;
+
 use std::hash::Hash;
 
 use moka::Equivalent;

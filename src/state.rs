@@ -47,4 +47,6 @@ pub struct AppState {
     pub depot: crate::depot::store::Store,
     /// The outbox relay, when a broker is configured and the server runs.
     pub relay: Option<queues::relay::RelayControl>,
+    /// The registry version the caches of clients and key references follow.
+    pub freshness: crate::cache::registry::Freshness,
 }

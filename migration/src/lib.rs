@@ -15,6 +15,7 @@ mod m20261124_000008_concurrent_ingest;
 mod m20261203_000009_dpop;
 mod m20261203_000010_token_exchange;
 mod m20261203_000011_delegations;
+mod m20261203_000013_registry_version;
 
 pub struct Migrator;
 
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000009_dpop::Migration),
             Box::new(m20261203_000010_token_exchange::Migration),
             Box::new(m20261203_000011_delegations::Migration),
+            Box::new(m20261203_000013_registry_version::Migration),
         ]
     }
 }

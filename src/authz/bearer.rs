@@ -69,7 +69,7 @@ pub struct TokenVerifier {
     /// Checks the proofs that come with DPoP-bound tokens.
     pub dpop: DpopVerifier,
     /// Whether a token's client still exists, as registered when it was issued.
-    pub clients: store::ClientEpochs,
+    pub clients: store::Clients,
     /// Whether the delegation a token acting for another organization was issued
     /// under is still in force.
     pub delegations: DelegationStanding,

@@ -13,7 +13,6 @@ use super::client::{Client, ClientType};
 use super::error::OAuthError;
 use super::form::OAuthForm;
 use super::jwks::SigAlg;
-use super::store;
 use super::tokens::Audience;
 use crate::authz::context::AuthzContext;
 
@@ -132,7 +131,9 @@ pub async fn authenticate(
         ));
     }
 
-    let client = store::get_client(&ctx.db, &unverified.iss)
+    let client = ctx
+        .clients
+        .get(&unverified.iss)
         .await
         .map_err(|e| OAuthError::server_error("E-CLIENT", &e))?
         .ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
@@ -166,7 +167,9 @@ pub async fn authenticate(
     let expires_at = check_claims(ctx, &unverified)?;
     let jti = unverified.jti.as_deref().unwrap_or_default();
     // RFC 7523 §3 item 7: a jti is accepted once; kept until the assertion expires.
-    let fresh = store::remember_jti(&ctx.db, &unverified.iss, jti, expires_at)
+    let fresh = ctx
+        .replays
+        .first_use(&unverified.iss, jti, expires_at)
         .await
         .map_err(|e| OAuthError::server_error("E-JTI", &e))?;
     if !fresh {
@@ -175,7 +178,7 @@ pub async fn authenticate(
         ));
     }
     Ok(AuthenticatedClient {
-        client,
+        client: Client::clone(&client),
         method: AuthMethod::PrivateKeyJwt,
     })
 }
@@ -249,7 +252,9 @@ async fn authenticate_public(
     let client_id = form.get("client_id").ok_or_else(|| {
         OAuthError::invalid_client("no client authentication: use private_key_jwt")
     })?;
-    let client = store::get_client(&ctx.db, client_id)
+    let client = ctx
+        .clients
+        .get(client_id)
         .await
         .map_err(|e| OAuthError::server_error("E-CLIENT", &e))?
         .ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
@@ -259,7 +264,7 @@ async fn authenticate_public(
         ));
     }
     Ok(AuthenticatedClient {
-        client,
+        client: Client::clone(&client),
         method: AuthMethod::None,
     })
 }

@@ -25,6 +25,10 @@ pub struct AuthzContext {
     pub keys: Arc<SigningKeys>,
     pub policy: Arc<Policy>,
     pub keystore: Arc<Keystore>,
+    /// The registered clients, cached.
+    pub clients: super::store::Clients,
+    /// The one-time ids of assertions and proofs.
+    pub replays: super::store::Replays,
     /// Bounds the password checks running and waiting at once.
     pub password_checks: Arc<HashGate>,
 }

@@ -16,7 +16,6 @@ use actix_web::HttpRequest;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use josekit::jws::JwsVerifier;
-use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -87,7 +86,7 @@ struct Claims {
 /// Checks proofs; shared by the token endpoint and the resource servers.
 #[derive(Clone)]
 pub struct DpopVerifier {
-    db: DatabaseConnection,
+    replays: store::Replays,
     clock: Clock,
     master: Arc<MasterKey>,
     nonce_required: bool,
@@ -111,14 +110,14 @@ pub fn proof_of(req: &HttpRequest) -> Result<Option<&str>, DpopError> {
 
 impl DpopVerifier {
     pub fn new(
-        db: DatabaseConnection,
+        replays: store::Replays,
         clock: Clock,
         master: Arc<MasterKey>,
         nonce_required: bool,
         leeway_seconds: i64,
     ) -> Self {
         Self {
-            db,
+            replays,
             clock,
             master,
             nonce_required,
@@ -197,7 +196,9 @@ impl DpopVerifier {
         // The jti is kept for as long as the proof would otherwise pass.
         let expires_at = chrono::DateTime::from_timestamp(kept_until, 0)
             .ok_or_else(|| invalid("the proof's iat is out of range"))?;
-        let fresh = store::remember_jti(&self.db, &format!("dpop:{jkt}"), jti, expires_at)
+        let fresh = self
+            .replays
+            .first_use(&format!("dpop:{jkt}"), jti, expires_at)
             .await
             .map_err(|e| DpopError::Internal(crate::fault::Fault::of(&e)))?;
         if !fresh {
@@ -366,13 +367,14 @@ mod tests {
         assert!(!same_target_uri("/depot/messages", url));
     }
 
-    #[test]
-    fn a_nonce_is_good_in_its_slot_and_the_next_only() {
+    #[tokio::test]
+    async fn a_nonce_is_good_in_its_slot_and_the_next_only() {
         let master = Arc::new(MasterKey::from_bytes([7; 32]).unwrap());
         let other = Arc::new(MasterKey::from_bytes([8; 32]).unwrap());
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
         let verifier = |master| {
             DpopVerifier::new(
-                DatabaseConnection::default(),
+                store::Replays::new(db.clone()),
                 Clock::system(),
                 master,
                 true,

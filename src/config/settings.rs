@@ -155,6 +155,9 @@ pub struct AuthzSettings {
     /// How many verified access tokens an instance remembers (their signature is not
     /// checked again; revocation, expiry and the client's standing are).
     pub token_cache_entries: u64,
+    /// How many clients, and how many (owner, client) key sets, an instance caches;
+    /// a change of either anywhere reaches every instance within a quarter second.
+    pub registry_cache_entries: u64,
     /// The PDP policy (TOML); the built-in one when unset.
     pub policy_file: Option<PathBuf>,
     pub session_ttl_seconds: u32,
@@ -180,6 +183,7 @@ impl Default for AuthzSettings {
             clock_leeway_seconds: 10,
             signing_key_refresh_seconds: 10,
             token_cache_entries: 16_384,
+            registry_cache_entries: 16_384,
             policy_file: None,
             session_ttl_seconds: 8 * 3600,
             refresh_token_ttl_seconds: 30 * 24 * 3600,

@@ -17,12 +17,15 @@ pub mod routes;
 pub mod service;
 pub mod store;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 pub use owner::Owner;
 
 use crate::authz::tokens::KeyReference;
+use crate::cache::registry::{Freshness, Registered};
 use crate::config::Config;
 
 /// The keystore's services, built once from the configuration.
@@ -30,11 +33,14 @@ pub struct Keystore {
     pub ceremony: ceremony::Ceremony,
     pub roots: certificate::CertificateRoots,
     pub policy: Policy,
+    /// Every key of an (owner, client) pair, as each token for the pair lists them.
+    pairs: Registered<(String, String), Arc<Vec<store::KeyRow>>>,
 }
 
 impl Keystore {
-    pub fn from_config(config: &Config) -> anyhow::Result<Self> {
+    pub fn from_config(config: &Config, freshness: Freshness) -> anyhow::Result<Self> {
         Ok(Self {
+            pairs: Registered::new(config.settings.authz.registry_cache_entries, freshness),
             ceremony: ceremony::Ceremony::from_config(config)?,
             roots: certificate::CertificateRoots::load(
                 config.settings.keys.certificate_trust_roots.as_deref(),
@@ -53,19 +59,47 @@ impl Keystore {
         client_id: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<KeyReference>, sea_orm::DbErr> {
-        let active = store::active_of(db, owner, Some(client_id), now, &self.policy).await?;
+        let pair = (owner.to_owned(), client_id.to_owned());
+        let keys = self
+            .pairs
+            .get(
+                pair.clone(),
+                || async {
+                    store::keys_of(db, owner, Some(client_id))
+                        .await
+                        .map(Arc::new)
+                },
+                |_| true,
+            )
+            .await?;
+        let active: Vec<&store::KeyRow> = keys
+            .iter()
+            .filter(|k| {
+                k.revoked_at.is_none() && store::status(k, &self.policy, now) == Status::Active
+            })
+            .collect();
         let stale: Vec<String> = active
             .iter()
             .filter(|k| k.last_used_at < now - store::TOUCH_GRANULARITY)
             .map(|k| k.kid.clone())
             .collect();
-        store::touch(db, &stale, now).await?;
+        if !stale.is_empty() {
+            store::touch(db, &stale, now).await?;
+            // The time of use is the cache's own business (no registry change).
+            self.pairs.amend(&pair, |keys| {
+                let mut keys = Vec::clone(keys);
+                for key in keys.iter_mut().filter(|k| stale.contains(&k.kid)) {
+                    key.last_used_at = now;
+                }
+                Arc::new(keys)
+            });
+        }
         Ok(active
             .into_iter()
             .map(|k| KeyReference {
-                kid: k.kid,
-                key_use: k.key_use,
-                jkt: k.jkt,
+                kid: k.kid.clone(),
+                key_use: k.key_use.clone(),
+                jkt: k.jkt.clone(),
             })
             .collect())
     }

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::jwk::PublicJwk;
 use super::{KeyUse, Lifetime, Owner, Policy, Source, Status};
+use crate::cache::registry::written;
 
 mod active;
 
@@ -145,6 +146,7 @@ pub async fn insert_key(
         Err(e) => return Err(e.into()),
     }
     txn.commit().await?;
+    written();
     Ok(())
 }
 
@@ -219,6 +221,7 @@ pub async fn revoke(
         .filter(public_key::Column::RevokedAt.is_null())
         .exec(db)
         .await?;
+    written();
     Ok(result.rows_affected == 1)
 }
 
@@ -236,6 +239,7 @@ pub async fn revoke_client_keys(
         .filter(public_key::Column::RevokedAt.is_null())
         .exec(db)
         .await?;
+    written();
     Ok(result.rows_affected)
 }
 
@@ -252,6 +256,7 @@ pub async fn rename(
         .filter(public_key::Column::Owner.eq(owner))
         .exec(db)
         .await?;
+    written();
     Ok(result.rows_affected == 1)
 }
 

@@ -27,6 +27,7 @@ mod permissions;
 mod persons;
 mod proxies;
 mod proxy_topology;
+mod registry_cache;
 mod relying_party;
 mod resource;
 mod saml;

@@ -163,8 +163,8 @@ pub async fn delete_client(
     }
     // What it was granted goes with it, so that a client registered again under this id
     // starts with nothing: refresh tokens revoked, codes, consents and authorizations in
-    // progress dropped. Its access tokens are refused by the token check (within
-    // `ClientEpochs::TTL`).
+    // progress dropped. Its access tokens are refused by the token check (at once
+    // here, within `cache::registry::WATCH_PERIOD` at the other instances).
     let now = state.clock.now();
     crate::authz::grants::store::forget_client(&state.db, &path, now)
         .await

@@ -8,7 +8,6 @@ use super::{authorization, read_form};
 use crate::authz::bearer::TokenError;
 use crate::authz::client_auth::{AuthMethod, authenticate};
 use crate::authz::error::{OAuthError, OAuthErrorCode};
-use crate::authz::store;
 use crate::state::AppState;
 
 /// Tells whether a token is active, and what it says.
@@ -40,7 +39,10 @@ pub async fn introspect(
     let answer = match state.verifier.verify(token).await {
         Ok(claims) => {
             // A token of a client that no longer exists is no longer active.
-            let issuer_client = store::get_client(&state.db, &claims.client_id)
+            let issuer_client = state
+                .authz
+                .clients
+                .get(&claims.client_id)
                 .await
                 .map_err(|e| OAuthError::server_error("E-CLIENT", &e))?;
             match (issuer_client, serde_json::to_value(&claims)) {

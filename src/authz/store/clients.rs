@@ -3,15 +3,16 @@
 use chrono::{DateTime, Utc};
 use entity::client;
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use super::{StoreError, is_unique_violation};
 use crate::authz::client::{Client, ClientId, ClientType};
 use crate::authz::jwks::ClientJwks;
 use crate::authz::scope::{Acr, Scope, ScopeSet};
+use crate::cache::registry::{Freshness, Registered, written};
 use crate::people::Cbe;
 
 fn client_row(c: &Client, now: DateTime<Utc>) -> client::ActiveModel {
@@ -84,7 +85,10 @@ pub async fn insert_client(db: &DatabaseConnection, c: &Client) -> Result<(), St
         .exec(db)
         .await
     {
-        Ok(_) => Ok(()),
+        Ok(_) => {
+            written();
+            Ok(())
+        }
         Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict),
         Err(e) => Err(e.into()),
     }
@@ -103,10 +107,12 @@ pub async fn upsert_client(
         Some(old) => {
             row.created_at = Set(old.created_at);
             row.update(db).await?;
+            written();
             Ok(false)
         }
         None => {
             client::Entity::insert(row).exec(db).await?;
+            written();
             Ok(true)
         }
     }
@@ -127,6 +133,7 @@ async fn set_client_jwks(
         .filter(client::Column::ClientId.eq(client_id))
         .exec(db)
         .await?;
+    written();
     Ok(())
 }
 
@@ -183,58 +190,67 @@ pub async fn get_client(db: &DatabaseConnection, id: &str) -> Result<Option<Clie
 
 pub async fn delete_client(db: &DatabaseConnection, id: &str) -> Result<bool, StoreError> {
     let result = client::Entity::delete_by_id(id.to_owned()).exec(db).await?;
+    written();
     Ok(result.rows_affected > 0)
 }
 
-/// When each client was registered, as every token check asks it: a token of a client
-/// deleted since, or issued before the client was registered again under the same id,
-/// is refused. That a client exists is remembered for [`ClientEpochs::TTL`], so a
-/// deleted client's tokens stop within that, at one query per client and period.
+/// The registered clients as every token request and token check reads them: cached
+/// per instance, and read again once a registration changed anywhere
+/// (`crate::cache::registry`), never after a time-to-live. Unknown ids are not cached.
 #[derive(Clone)]
-pub struct ClientEpochs {
+pub struct Clients {
     db: DatabaseConnection,
-    known: std::sync::Arc<std::sync::RwLock<Known>>,
+    cache: Arc<Registered<String, Arc<Client>>>,
 }
 
-/// Per client id: its registration time, and when it was read.
-type Known = std::collections::HashMap<String, (Option<i64>, std::time::Instant)>;
-
-impl ClientEpochs {
-    pub const TTL: std::time::Duration = std::time::Duration::from_secs(5);
-    const CAPACITY: usize = 10_000;
-
-    pub fn new(db: DatabaseConnection) -> Self {
+impl Clients {
+    pub fn new(db: DatabaseConnection, freshness: Freshness, capacity: u64) -> Self {
         Self {
             db,
-            known: Default::default(),
+            cache: Arc::new(Registered::new(capacity, freshness)),
         }
     }
 
-    /// The registration time (Unix seconds) of the client, `None` when there is none.
+    pub async fn get(&self, id: &str) -> Result<Option<Arc<Client>>, StoreError> {
+        let found = self
+            .cache
+            .get(
+                id.to_owned(),
+                || async {
+                    match get_client(&self.db, id).await? {
+                        Some(client) => Ok(Arc::new(client)),
+                        None => Err(Missing::Client),
+                    }
+                },
+                |_| true,
+            )
+            .await;
+        match found {
+            Ok(client) => Ok(Some(client)),
+            Err(Missing::Client) => Ok(None),
+            Err(Missing::Store(e)) => Err(e),
+        }
+    }
+
+    /// When the client was registered (Unix seconds), `None` when there is none: a
+    /// token of a client deleted since, or issued before the client was registered
+    /// again under the same id, is refused.
     pub async fn registered_at(&self, client_id: &str) -> Result<Option<i64>, StoreError> {
-        if let Ok(known) = self.known.read()
-            && let Some((at, seen)) = known.get(client_id)
-            && seen.elapsed() < Self::TTL
-        {
-            return Ok(*at);
-        }
-        let at: Option<DateTime<Utc>> = client::Entity::find_by_id(client_id.to_owned())
-            .select_only()
-            .column(client::Column::CreatedAt)
-            .into_tuple()
-            .one(&self.db)
-            .await?;
-        let at = at.map(|t| t.timestamp());
-        // Only a client that exists is remembered: the tokens of a deleted one (at most
-        // a few minutes of them) ask again, so its successor is seen at once.
-        if at.is_some()
-            && let Ok(mut known) = self.known.write()
-        {
-            if known.len() >= Self::CAPACITY {
-                known.clear();
-            }
-            known.insert(client_id.to_owned(), (at, std::time::Instant::now()));
-        }
-        Ok(at)
+        Ok(self
+            .get(client_id)
+            .await?
+            .map(|client| client.created_at.timestamp()))
+    }
+}
+
+/// Why a look-up found no client: none is registered, or the store failed.
+enum Missing {
+    Client,
+    Store(StoreError),
+}
+
+impl From<StoreError> for Missing {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
     }
 }

@@ -2,10 +2,12 @@
 //! store and revoked tokens. The only authz code that sees sea-orm.
 
 mod clients;
+mod replays;
 mod revocations;
 mod signing_keys;
 
 pub use clients::*;
+pub use replays::Replays;
 pub use revocations::*;
 pub use signing_keys::*;
 

@@ -1,5 +1,5 @@
-//! Replays and revocations: the client-assertion `jti`s seen, and revoked access
-//! tokens, with the purge of both once their tokens have expired anyway.
+//! Revocations: revoked access tokens, and the purge of them and of the replay store
+//! (`super::replays`) once their tokens have expired anyway.
 
 use chrono::{DateTime, Utc};
 use entity::{assertion_jti, revoked_token};
@@ -10,25 +10,6 @@ use sea_orm::{
 
 use super::{StoreError, is_unique_violation};
 use crate::batch::{Batcher, answer_each};
-
-/// Records an assertion's `jti`; `false` when it was seen before (a replay).
-pub async fn remember_jti(
-    db: &impl ConnectionTrait,
-    client_id: &str,
-    jti: &str,
-    expires_at: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    let row = assertion_jti::ActiveModel {
-        client_id: Set(client_id.to_owned()),
-        jti: Set(jti.to_owned()),
-        expires_at: Set(expires_at),
-    };
-    match assertion_jti::Entity::insert(row).exec(db).await {
-        Ok(_) => Ok(true),
-        Err(e) if is_unique_violation(&e) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
-}
 
 pub async fn count_jtis(db: &DatabaseConnection) -> Result<u64, StoreError> {
     use sea_orm::PaginatorTrait;

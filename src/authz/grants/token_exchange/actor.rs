@@ -20,7 +20,6 @@ use crate::authz::context::AuthzContext;
 use crate::authz::dpop::ALGS;
 use crate::authz::error::{OAuthError, OAuthErrorCode};
 use crate::authz::jwks::verifier_for;
-use crate::authz::store;
 use crate::keys::{KeyUse, Status};
 
 /// RFC 8693 §3: the only actor token type accepted.
@@ -97,7 +96,9 @@ pub async fn verify(
     // Step 4: sub = iss, aud, lifetime, jti, as for a client assertion; then used up.
     let expires_at = check_claims(ctx, &claims).map_err(|e| invalid(e.error_description))?;
     let jti = claims.jti.as_deref().unwrap_or_default();
-    let fresh = store::remember_jti(&ctx.db, pair.client.id.as_str(), jti, expires_at)
+    let fresh = ctx
+        .replays
+        .first_use(pair.client.id.as_str(), jti, expires_at)
         .await
         .map_err(|e| OAuthError::server_error("E-JTI", &e))?;
     if !fresh {
