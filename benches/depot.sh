@@ -22,11 +22,24 @@
 #            FETCH_IDS most recent ids of a size are used (the first pass must stay short).
 #   memory   the depot's peak RSS: VmHWM from /proc/PID/status, reset just before each run
 #            (echo 5 > /proc/PID/clear_refs) and read after it, plus VmRSS after the run.
-#   ceiling  ../shared/peers/results/2026-11-22: pg_insert_summary.txt row `literal` (10 KiB rows sent
-#            as literals, 8 pgbench clients: 5089 inserts/s) and the P-256 sign rate (tsa_summary.txt:
-#            49090/s; SPEED_S=5 measures it here instead, `openssl speed ecdsap256` pinned to CPU 0):
-#            ceiling = 1 / (1/pg + 1/sign) messages/s. The summary gives the 10 KiB rate as a ratio of it
-#            and checks the issue's goals: ingest ≥ 60 % of the ceiling, p99 < 25 ms at conc 32 (10 KiB).
+#   ceiling  measured in the same sitting by default (CEILING=same), before the depot runs, so every
+#            ratio the summary prints compares figures of one sitting:
+#              PostgreSQL  pgbench, the peers' `literal` variant (../shared/peers/pg/bench.sh: schema.sql,
+#                          one INSERT per transaction of a 10 KiB random payload sent as a 20 KiB hex literal
+#                          + ~500 B jsonb, -M simple, synchronous_commit on, TRUNCATE + CHECKPOINT before
+#                          each run) in a scratch database PG_DB_ceiling, at every CONC level plus 8 and 32
+#                          clients, THREADS 2; RUNS × DURATION s. Like peers/pg/bench.sh, neither pgbench
+#                          nor the server is pinned (PGBENCH_CPU=1 pins pgbench to CPU 1, as the generator).
+#              P-256 sign  `taskset -c 0 openssl speed -seconds SPEED_S ecdsap256` (CPU 0 = the depot's core),
+#                          RUNS times.
+#            -> OUT/pg_ceiling-depot[-SUFFIX].jsonl and OUT/openssl_speed-depot[-SUFFIX].jsonl.
+#            CEILING=peers takes them from ../shared/peers/results/2026-11-22 instead (pg_insert_summary.txt
+#            row `literal`, 8 clients: 5089 inserts/s; tsa_summary.txt: 49090 sign/s, or SPEED_S>0 here).
+#            The summary gives the 10 KiB rate as a ratio of the PostgreSQL insert ceiling at the same
+#            concurrency and of 1 / (1/pg + 1/sign), says where each figure came from, and checks the
+#            issue's goals: 10 KiB ingest at conc 32 ≥ 70 % of the same sitting's pgbench insert rate at
+#            32 clients, p99 < 20 ms at conc 32; with notifications on (NOTIFY="off on": the same backend
+#            again with AMQP_URL set, RabbitMQ running) the rate within 10 % of without.
 #
 # Setup through the admin API (after `depot admin bootstrap` of bench-admin, as tsa.sh does): three
 # organizations; system clients bench-sender (depot:send depot:read), bench-rcpt-1 and bench-rcpt-2
@@ -46,23 +59,34 @@
 #   SMOKE=1 DURATION=2 WARMUP=1 RUNS=1 CONC="1 8" SIZES="1k 10k" benches/depot.sh     # smoke run
 #   BACKENDS="postgres sqlite" OUT=benches/results/2026-11-25 SUFFIX=pg-lite benches/depot.sh
 #                     # -> depot_ingest-pg-lite.jsonl, depot_fetch-pg-lite.jsonl, depot_summary-pg-lite.txt
+#   CEILING=peers benches/depot.sh        # ceiling from the peers' stored results (the old behaviour)
+#   NOTIFY="off on" BACKENDS=postgres CONC="8 32" SIZES=10k benches/depot.sh
+#                                         # each backend without, then with notifications (AMQP_URL, default
+#                                         # amqp://guest:guest@127.0.0.1:5672/%2f): rows postgres, postgres+amqp
+#   SERVER_BINS="a=/tmp/depot-base b=target/release/depot" benches/depot.sh
+#                                         # A/B in one sitting: every backend with each binary in turn, rows
+#                                         # postgres-a, postgres-b side by side (no cargo build)
 #   reprint the summary:  python3 benches/depot_driver.py summary --ingest OUT/depot_ingest.jsonl \
-#                           --fetch OUT/depot_fetch.jsonl --peers-results ../shared/peers/results/2026-11-22
+#                           --fetch OUT/depot_fetch.jsonl --pg-ceiling OUT/pg_ceiling-depot.jsonl \
+#                           --speed OUT/openssl_speed-depot.jsonl --peers-results ../shared/peers/results/2026-11-22
 #
 # Env: BACKENDS ("postgres"; also "sqlite", "sqlite-normal") SIZES ("1k 10k 1m") CONC ("1 8 32")
 #      DURATION (15) WARMUP (2) RUNS (3) FETCH (1; 0 skips the fetch runs) FIRST_CONC (8) FETCH_IDS (20000)
-#      SPEED_S (0 = use the peers' sign rate; N = measure `openssl speed -seconds N ecdsap256` on
-#      CPU 0, RUNS times)
+#      CEILING (same | peers) SPEED_S (CEILING=same: 5; CEILING=peers: 0 = use the peers' sign rate; N = measure
+#      `openssl speed -seconds N ecdsap256` on CPU 0, RUNS times) CEIL_CONC (CONC ∪ 8 32) PGBENCH_THREADS (2)
+#      PGBENCH_CPU (unset: unpinned, as peers/pg/bench.sh)
+#      NOTIFY ("off"; "off on" = each backend also with AMQP_URL set; "on" = only with it)
 #      PG_BASE (postgres://postgres@127.0.0.1:5432) PG_DB (depot_ingest_bench) KEEP_DB (0)
 #      MIN_FREE_GB (8: a size's remaining ingest runs are skipped when the database's disk has less free)
 #      SERVER_BIN (unset: `cargo build --release` and use target/release/depot; a path: use that binary)
+#      SERVER_BINS ("name=/path name2=/path2": A/B, each backend with each binary in turn; rows get "-name")
 #      PORT (18080) PEERS (../shared/peers) PEERS_RESULTS ($PEERS/results/2026-11-22)
 #      OUT (benches/results/<UTC date>) SUFFIX ("": file names get "-SUFFIX") APPEND (0)
 #      the guard knobs of peers/lib/common.sh (QUIET_PCT MAX_FOREIGN MAX_TRIES MAX_WAIT), and
 #      SMOKE (0; 1 = don't wait for a quiet machine nor retry: QUIET_PCT=1000 MAX_TRIES=1 unless set;
 #      the summary is then marked as a smoke run, not a measurement).
 # Writes OUT/depot_ingest[-SUFFIX].jsonl, OUT/depot_fetch[-SUFFIX].jsonl (one line per run: the
-# driver's report + the guard's), OUT/machine-depot[-SUFFIX].txt, the server log in
+# driver's report + the guard's), OUT/pg_ceiling-depot[-SUFFIX].jsonl, OUT/openssl_speed-depot[-SUFFIX].jsonl, OUT/machine-depot[-SUFFIX].txt, the server log in
 # OUT/depot-ingest-<backend>[-SUFFIX].log, and OUT/depot_summary[-SUFFIX].txt.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -82,7 +106,18 @@ RUNS=${RUNS:-3}
 FETCH=${FETCH:-1}
 FIRST_CONC=${FIRST_CONC:-8}
 FETCH_IDS=${FETCH_IDS:-20000}
-SPEED_S=${SPEED_S:-0}
+CEILING=${CEILING:-same}
+case $CEILING in
+  same) SPEED_S=${SPEED_S:-5} ;;
+  peers) SPEED_S=${SPEED_S:-0} ;;
+  *) echo "CEILING is same or peers, not $CEILING" >&2; exit 2 ;;
+esac
+CEIL_CONC=${CEIL_CONC:-$(printf '%s\n' $CONC 8 32 | sort -nu | xargs)}
+PGBENCH_THREADS=${PGBENCH_THREADS:-2}
+# Notifications: "on" = AMQP_URL set for the depot (its own value when exported, else the local RabbitMQ).
+AMQP_ON_URL=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}
+if [[ -n ${AMQP_URL:-} ]]; then NOTIFY=${NOTIFY:-on}; else NOTIFY=${NOTIFY:-off}; fi
+for n in $NOTIFY; do [[ $n == on || $n == off ]] || { echo "NOTIFY takes off and/or on, not $n" >&2; exit 2; }; done
 PORT=${PORT:-18080}
 PG_BASE=${PG_BASE:-postgres://postgres@127.0.0.1:5432}
 PG_DB=${PG_DB:-depot_ingest_bench}
@@ -98,28 +133,47 @@ done
 for size in $SIZES; do
   [[ $size =~ ^[0-9]+[km]?$ ]] || { echo "bad size $size (1k, 10k, 1m, …)" >&2; exit 2; }
 done
-for f in pg_insert_summary.txt tsa_summary.txt; do
-  [[ -f $PEERS_RESULTS/$f ]] || echo "warning: $PEERS_RESULTS/$f is missing: no ceiling in the summary" >&2
-done
+if [[ $CEILING == peers ]]; then
+  for f in pg_insert_summary.txt tsa_summary.txt; do
+    [[ -f $PEERS_RESULTS/$f ]] || echo "warning: $PEERS_RESULTS/$f is missing: no ceiling in the summary" >&2
+  done
+else
+  PGBENCH=$(ls /usr/lib/postgresql/*/bin/pgbench 2>/dev/null | sort -V | tail -1)
+  [[ -x $PGBENCH ]] || { echo "CEILING=same needs pgbench (postgresql-contrib), or CEILING=peers" >&2; exit 2; }
+  for f in schema.sql meta_template.json pgbench_stats.py; do
+    [[ -f $PEERS/pg/$f ]] || { echo "CEILING=same needs $PEERS/pg/$f" >&2; exit 2; }
+  done
+fi
 python3 -c 'import jwcrypto, cryptography' 2>/dev/null || { echo "needs jwcrypto and cryptography: pip install jwcrypto" >&2; exit 2; }
 if curl -s -o /dev/null "$BASE/health/live"; then
   echo "something already answers on $BASE: stop it or set PORT" >&2; exit 2
 fi
 
-if [[ -n ${SERVER_BIN:-} ]]; then
-  DEPOT=$(realpath "$SERVER_BIN")
-  echo "using $DEPOT (SERVER_BIN: not built here)"
+# BINS: "name=path" per binary; the name ("" without SERVER_BINS) is appended to the row labels.
+BINS=()
+if [[ -n ${SERVER_BINS:-} ]]; then
+  for nb in $SERVER_BINS; do
+    [[ $nb == ?*=?* ]] || { echo "SERVER_BINS takes name=/path pairs, not $nb" >&2; exit 2; }
+    b=$(realpath "${nb#*=}")
+    [[ -x $b ]] || { echo "SERVER_BINS: $b is not an executable" >&2; exit 2; }
+    BINS+=("${nb%%=*}=$b")
+  done
+  echo "A/B in one sitting: ${BINS[*]} (SERVER_BINS: not built here)"
+elif [[ -n ${SERVER_BIN:-} ]]; then
+  BINS=("=$(realpath "$SERVER_BIN")")
+  echo "using ${BINS[0]#=} (SERVER_BIN: not built here)"
 else
   echo "building depot (release)…"
   (cd "$REPO" && cargo build --release -q --bin depot)
-  DEPOT=$REPO/target/release/depot
+  BINS=("=$REPO/target/release/depot")
 fi
 add_service_pids
 PG_PID=$(cat /var/run/postgresql/15-main.pid 2>/dev/null | head -1 || true)
 RES=$OUT/depot_ingest$SFX.jsonl
 FET=$OUT/depot_fetch$SFX.jsonl
 SPEED=$OUT/openssl_speed-depot$SFX.jsonl
-if [[ ${APPEND:-0} != 1 ]]; then : >"$RES"; : >"$FET"; : >"$SPEED"; fi
+PG_CEIL=$OUT/pg_ceiling-depot$SFX.jsonl
+if [[ ${APPEND:-0} != 1 ]]; then : >"$RES"; : >"$FET"; : >"$SPEED"; : >"$PG_CEIL"; fi
 pg_settings() {
   psql "$PG_BASE/postgres" -Atc "select string_agg(name || '=' || setting || coalesce(unit, ''), ' ' order by name)
     from pg_settings where name in ('shared_buffers','wal_buffers','max_wal_size','checkpoint_timeout',
@@ -127,9 +181,13 @@ pg_settings() {
 }
 {
   machine_note
-  echo "depot: $DEPOT ($(stat -c %y "$DEPOT" | cut -c1-19)); git $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo '?')"
+  for nb in "${BINS[@]}"; do
+    b=${nb#*=} name=${nb%%=*}
+    echo "depot${name:+ $name}: $b ($(stat -c %y "$b" | cut -c1-19), sha256 $(sha256sum "$b" | cut -c1-12)); git $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo '?')"
+  done
+  echo "ceiling: CEILING=$CEILING$([[ $CEILING == same ]] && echo " (pgbench literal at $CEIL_CONC clients, openssl speed ${SPEED_S}s, this sitting)")"
   echo "$(openssl version); python $(python3 -c 'import sys; print(sys.version.split()[0])')"
-  [[ " $BACKENDS " == *" postgres "* ]] && echo "PostgreSQL: $(pg_settings)"
+  if [[ " $BACKENDS " == *" postgres "* || $CEILING == same ]]; then echo "PostgreSQL: $(pg_settings)"; fi
   echo "AMQP_URL: ${AMQP_URL:-unset (notifications stay in the outbox)}"
   if [[ ${SMOKE:-0} == 1 ]]; then echo "SMOKE run: QUIET_PCT=$QUIET_PCT MAX_TRIES=$MAX_TRIES"; fi
 } | tee "$OUT/machine-depot$SFX.txt"
@@ -153,6 +211,43 @@ if [[ $SPEED_S != 0 ]]; then
   for _ in $(seq 1 "$RUNS"); do guarded_run "$SPEED" openssl-speed -- speed_run; done
 fi
 
+# ---------------------------------------------------------------- same sitting: PostgreSQL insert ceiling
+# The peers' `literal` variant (peers/pg/bench.sh) at each of CEIL_CONC clients, in a scratch database.
+CEIL_DB=${PG_DB}_ceiling
+pg_ceiling_run() { # pg_ceiling_run CLIENTS RUN  (writes $RUN_JSON)
+  local c=$1 run=$2 lsn0 wal rows tbytes j
+  local url=$PG_BASE/$CEIL_DB
+  j=$((c < PGBENCH_THREADS ? c : PGBENCH_THREADS))
+  psql "$url" -qc "TRUNCATE depot_message" -c "CHECKPOINT"
+  lsn0=$(psql "$url" -tAc "SELECT pg_current_wal_lsn()")
+  (cd "$WORK" && ${PGBENCH_CPU:+taskset -c "$PGBENCH_CPU"} "$PGBENCH" -n -M simple -c "$c" -j "$j" -T "$DURATION" \
+    -l --log-prefix="$WORK/pglog_${c}_$run" -f insert_literal.sql "$url") >"$WORK/pgout_${c}_$run.txt" 2>&1 ||
+    { echo "pgbench failed:" >&2; cat "$WORK/pgout_${c}_$run.txt" >&2; exit 1; }
+  wal=$(psql "$url" -tAc "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$lsn0')::bigint")
+  rows=$(psql "$url" -tAc "SELECT count(*) FROM depot_message")
+  tbytes=$(psql "$url" -tAc "SELECT pg_total_relation_size('depot_message')")
+  python3 "$PEERS/pg/pgbench_stats.py" "$WORK/pgout_${c}_$run.txt" "$WORK/pglog_${c}_$run" \
+    --variant literal --run "$run" --rows "$rows" --wal-bytes "$wal" --table-bytes "$tbytes" |
+    python3 -c 'import json,sys; r=json.load(sys.stdin); r.update(clients=int(sys.argv[1]), threads=int(sys.argv[2]), pinned=sys.argv[3] or None, source="pgbench -M simple, peers/pg literal (10 KiB hex literal + jsonb), this sitting"); print(json.dumps(r))' \
+      "$c" "$j" "${PGBENCH_CPU:-}" >"$RUN_JSON"
+  rm -f "$WORK"/pglog_"${c}_$run".*
+  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("  pgbench literal %(clients)3d clients run %(run)s: %(tps).0f inserts/s  p50 %(p50_ms).2f ms  p99 %(p99_ms).2f ms  WAL %(wal_bytes_per_row)s B/row" % r)' "$RUN_JSON"
+}
+if [[ $CEILING == same ]]; then
+  echo "== PostgreSQL insert ceiling (pgbench, peers' literal variant, 10 KiB rows) at $CEIL_CONC clients, database $CEIL_DB"
+  psql "$PG_BASE/postgres" -qc "DROP DATABASE IF EXISTS $CEIL_DB" -c "CREATE DATABASE $CEIL_DB"
+  psql "$PG_BASE/$CEIL_DB" -q -v ON_ERROR_STOP=1 -v meta_template="$(cat "$PEERS/pg/meta_template.json")" \
+    -f "$PEERS/pg/schema.sql" >/dev/null
+  { echo '\set seq random(1, 2000000000)'
+    printf "INSERT INTO depot_message (id, payload, meta, created_at) VALUES (gen_random_uuid(), '\\\\x%s'::bytea, '%s'::jsonb || jsonb_build_object('seq', :seq, 'client', :client_id), now());\n" \
+      "$(openssl rand -hex 10240)" "$(tr -d '\n' <"$PEERS/pg/meta_template.json")"
+  } >"$WORK/insert_literal.sql"
+  for c in $CEIL_CONC; do
+    for run in $(seq 1 "$RUNS"); do guarded_run "$PG_CEIL" "pg-literal-c$c" -- pg_ceiling_run "$c" "$run"; done
+  done
+  psql "$PG_BASE/postgres" -qc "DROP DATABASE IF EXISTS $CEIL_DB" -c "CHECKPOINT"
+fi
+
 # guarded_run sets RUN_JSON only when the run starts.
 drive() { # drive ingest|fetch ARGS…: the generator on CPU 1
   PYTHONPATH="$REPO/benches" taskset -c 1 python3 "$DRIVER" "$@" --base "$BASE" --work "$WORK" \
@@ -161,13 +256,19 @@ drive() { # drive ingest|fetch ARGS…: the generator on CPU 1
 measured() { drive "$@" --json "$RUN_JSON"; }
 free_gb() { df -BG --output=avail "$1" | tail -1 | tr -dc 0-9; }
 
+for nb in "${BINS[@]}"; do
+DEPOT=${nb#*=} name=${nb%%=*}
 for backend in $BACKENDS; do
-  data=$WORK/data-$backend
+for notify in $NOTIFY; do
+  # The row label: backend, "+amqp" with notifications on, "-name" of the binary in an A/B sitting.
+  lbl=$backend$([[ $notify == on ]] && echo +amqp || true)${name:+-$name}
+  data=$WORK/data-$lbl
   mkdir -p "$data"
   export DEPOT_DATA_DIR=$data DEPOT_PUBLIC_URL=$BASE DEPOT_LISTEN=127.0.0.1:$PORT DEPOT_WORKERS=1 DEPOT_LOG=warn
   export DEPOT_BOX_QUOTA_BYTES=$((1 << 50))
   # A fresh token is fetched before every run; the long TTL only covers a long first fetch pass.
   export DEPOT_ACCESS_TOKEN_TTL_SECONDS=3600
+  if [[ $notify == on ]]; then export AMQP_URL=$AMQP_ON_URL; else unset AMQP_URL; fi
   dbdir=$data DB_PID=
   case $backend in
     sqlite) unset DATABASE_URL; export DEPOT_SQLITE_SYNCHRONOUS=full ;;
@@ -181,7 +282,7 @@ for backend in $BACKENDS; do
       DB_PID=$PG_PID ;;
   esac
   "$DEPOT" admin bootstrap --client-id bench-admin --jwks "$WORK/bench-admin.jwks.json" >/dev/null
-  log=$OUT/depot-ingest-$backend$SFX.log
+  log=$OUT/depot-ingest-$lbl$SFX.log
   taskset -c 0 "$DEPOT" serve >"$log" 2>&1 &
   SRV_PID=$!
   for _ in $(seq 1 50); do curl -sf -o /dev/null "$BASE/health/ready" && break; sleep 0.2; done
@@ -193,8 +294,8 @@ for backend in $BACKENDS; do
   rm -f "$WORK"/ids-*
 
   first=${SIZES%% *}
-  echo "== $backend (server pid $SRV_PID): warm-up, ingest $first at conc 8 for 3 s (not recorded)"
-  drive ingest --size "$first" --backend "$backend" --concurrency 8 --duration 2 --warmup 1 \
+  echo "== $lbl: $DEPOT, AMQP_URL ${AMQP_URL:-unset} (server pid $SRV_PID): warm-up, ingest $first at conc 8 for 3 s (not recorded)"
+  drive ingest --size "$first" --backend "$lbl" --concurrency 8 --duration 2 --warmup 1 \
     --label warmup >/dev/null
   for size in $SIZES; do
     for c in $CONC; do
@@ -204,9 +305,9 @@ for backend in $BACKENDS; do
           echo "  only ${left} GiB free under $dbdir (MIN_FREE_GB=$MIN_FREE_GB): skipping the rest of ingest $size" >&2
           break 2
         fi
-        guarded_run "$RES" "ingest-$backend-$size" -- measured ingest --size "$size" \
-          --backend "$backend" --concurrency "$c" --duration "$DURATION" --warmup "$WARMUP" \
-          --ids-out "$WORK/ids-$size" --label "ingest-$backend-$size#$run"
+        guarded_run "$RES" "ingest-$lbl-$size" -- measured ingest --size "$size" \
+          --backend "$lbl" --concurrency "$c" --duration "$DURATION" --warmup "$WARMUP" \
+          --ids-out "$WORK/ids-$size" --label "ingest-$lbl-$size#$run"
       done
     done
   done
@@ -215,14 +316,14 @@ for backend in $BACKENDS; do
       [[ -s $WORK/ids-$size ]] || { echo "  no ids for $size: no fetch runs" >&2; continue; }
       echo "  fetch $size: $(wc -l <"$WORK/ids-$size") message ids (the last $FETCH_IDS used); first pass at conc $FIRST_CONC, then re-reads"
       # Each id once (the recipient's first fetch writes its receipt); no retry: the ids are used up.
-      MAX_TRIES=1 guarded_run "$FET" "fetch-first-$backend-$size" -- measured fetch --first-pass --size "$size" \
-        --backend "$backend" --concurrency "$FIRST_CONC" --duration 3600 --ids "$WORK/ids-$size" \
-        --max-ids "$FETCH_IDS" --label "fetch-first-$backend-$size"
+      MAX_TRIES=1 guarded_run "$FET" "fetch-first-$lbl-$size" -- measured fetch --first-pass --size "$size" \
+        --backend "$lbl" --concurrency "$FIRST_CONC" --duration 3600 --ids "$WORK/ids-$size" \
+        --max-ids "$FETCH_IDS" --label "fetch-first-$lbl-$size"
       for c in $CONC; do
         for run in $(seq 1 "$RUNS"); do
-          guarded_run "$FET" "fetch-$backend-$size" -- measured fetch --size "$size" \
-            --backend "$backend" --concurrency "$c" --duration "$DURATION" --warmup "$WARMUP" \
-            --ids "$WORK/ids-$size" --max-ids "$FETCH_IDS" --label "fetch-$backend-$size#$run"
+          guarded_run "$FET" "fetch-$lbl-$size" -- measured fetch --size "$size" \
+            --backend "$lbl" --concurrency "$c" --duration "$DURATION" --warmup "$WARMUP" \
+            --ids "$WORK/ids-$size" --max-ids "$FETCH_IDS" --label "fetch-$lbl-$size#$run"
         done
       done
     done
@@ -235,11 +336,17 @@ for backend in $BACKENDS; do
     fi
   fi
 done
+done
+done
 
 # ---------------------------------------------------------------- summary
 notes=(--note "$(head -1 "$OUT/machine-depot$SFX.txt")")
-[[ " $BACKENDS " == *" postgres "* ]] && notes+=(--note "PostgreSQL: $(pg_settings) (peers measured with shared_buffers=2GB, wal_buffers=64MB, max_wal_size=16GB, checkpoint_timeout=30min)")
-notes+=(--note "sizes: $SIZES; conc: $CONC; $RUNS × ${DURATION}s after ${WARMUP}s warm-up; backends: $BACKENDS; AMQP_URL: ${AMQP_URL:-unset (outbox only)}")
+[[ " $BACKENDS " == *" postgres "* || $CEILING == same ]] && notes+=(--note "PostgreSQL: $(pg_settings) (peers measured with shared_buffers=2GB, wal_buffers=64MB, max_wal_size=16GB, checkpoint_timeout=30min)")
+notes+=(--note "sizes: $SIZES; conc: $CONC; $RUNS × ${DURATION}s after ${WARMUP}s warm-up; backends: $BACKENDS; NOTIFY: $NOTIFY (on = AMQP_URL $AMQP_ON_URL, row label +amqp; off = outbox only)")
+for nb in "${BINS[@]}"; do
+  [[ -n ${nb%%=*} ]] && notes+=(--note "binary ${nb%%=*} (rows -${nb%%=*}): ${nb#*=}, sha256 $(sha256sum "${nb#*=}" | cut -c1-12)")
+done
 [[ ${SMOKE:-0} == 1 ]] && notes+=(--note "SMOKE RUN (QUIET_PCT=$QUIET_PCT MAX_TRIES=$MAX_TRIES): no wait for a quiet machine; these are not measurements")
-python3 "$DRIVER" summary --ingest "$RES" --fetch "$FET" --peers-results "$PEERS_RESULTS" \
-  --speed "$SPEED" "${notes[@]}" | tee "$OUT/depot_summary$SFX.txt"
+ceil_args=(--peers-results "$PEERS_RESULTS" --speed "$SPEED")
+[[ $CEILING == same ]] && ceil_args+=(--pg-ceiling "$PG_CEIL")
+python3 "$DRIVER" summary --ingest "$RES" --fetch "$FET" "${ceil_args[@]}" "${notes[@]}" | tee "$OUT/depot_summary$SFX.txt"
