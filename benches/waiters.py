@@ -515,6 +515,9 @@ def summary(a):
                   + (f"; pg_stat_database {i['pg_xacts']} xacts, {i['pg_tuples_read']} tuples read" if "pg_xacts" in i else "")
                   + f" -> {'MET' if extra < max(1, r['waiters'] / 100) else 'NOT MET'} (tolerance: < 1 segment per 100 "
                   f"waiters over the phase, the depot's own background work being in the baseline)")
+            if i.get("pg_xacts") and not i["db_segs_out"]:
+                print("    (pg_stat_database moved although the depot sent PostgreSQL no data at all during the phase: "
+                      "those are counts flushed late by backends that were busy before it — setup, the first polls)")
         else:
             print(f"  zero queries per second per idle waiter (SQLite: no query counter): depot CPU "
                   f"{i['server_cpu_ms']:.0f} ms, {i['server_syscalls_rw']} r/w syscalls, {i['server_ctxt_switches']} "
