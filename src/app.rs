@@ -134,7 +134,12 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
             config.settings.depot.sender_burst,
         )),
         tsa_serials,
-        key_directory: crate::keys::directory::KeyDirectory::new(db.clone(), keystore.policy),
+        key_directory: crate::keys::directory::KeyDirectory::new(
+            db.clone(),
+            keystore.policy,
+            freshness.clone(),
+            config.settings.authz.registry_cache_entries,
+        ),
         live_symkeys: crate::symkeys::store::LiveSymkeys::new(db.clone()),
         keystore,
         saml,

@@ -127,17 +127,35 @@ where
     where
         Fut: Future<Output = Result<V, E>>,
     {
-        let stamp = self.freshness.stamp();
-        if let Some((at, value)) = self.cache.get(&key)
-            && at == stamp
-        {
+        let stamp = self.stamp();
+        if let Some(value) = self.fresh(&key) {
             return Ok(value);
         }
         let value = load().await?;
-        if keep(&value) && self.freshness.stamp() == stamp {
-            self.cache.insert(key, (stamp, value.clone()));
+        if keep(&value) {
+            self.keep(key, stamp, value.clone());
         }
         Ok(value)
+    }
+
+    /// The stamp a value is read under, for [`keep`](Self::keep).
+    pub fn stamp(&self) -> Stamp {
+        self.freshness.stamp()
+    }
+
+    /// The cached value of `key`, if it was read under the current stamp.
+    pub fn fresh(&self, key: &K) -> Option<V> {
+        let stamp = self.freshness.stamp();
+        self.cache
+            .get(key)
+            .and_then(|(at, value)| (at == stamp).then_some(value))
+    }
+
+    /// Keeps `value`, read under `stamp`, unless a write happened since.
+    pub fn keep(&self, key: K, stamp: Stamp, value: V) {
+        if self.freshness.stamp() == stamp {
+            self.cache.insert(key, (stamp, value));
+        }
     }
 
     /// Replaces the cached value of `key` when there is one (the cache's own change,

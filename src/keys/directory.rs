@@ -1,6 +1,6 @@
 //! What other contexts ask the keystore of registered keys: the depot, which keys a
-//! message may be encrypted to. Reads only, with the questions of concurrent
-//! requests sharing one query ([`ActiveKids`]).
+//! message may be encrypted to. Reads only, cached per identity and, on a miss, with
+//! the questions of concurrent requests sharing one query ([`ActiveKids`]).
 
 use std::collections::HashSet;
 
@@ -18,9 +18,14 @@ pub struct KeyDirectory {
 }
 
 impl KeyDirectory {
-    pub fn new(db: DatabaseConnection, policy: Policy) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        policy: Policy,
+        freshness: crate::cache::registry::Freshness,
+        capacity: u64,
+    ) -> Self {
         Self {
-            active: ActiveKids::new(db.clone(), policy),
+            active: ActiveKids::new(db.clone(), policy, freshness, capacity),
             db,
             policy,
         }

@@ -261,7 +261,7 @@ pub async fn rename(
 }
 
 /// Whose keys an identifier finds (API.md, `GET /keys/jwks`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum IdentityFilter {
     /// The keys the person registered as citizen or professional.
     Ssin(String),

@@ -1,13 +1,19 @@
 //! Which registered keys of some identities are active now: the depot asks it of every
-//! message's recipients and sender. The questions of concurrent requests share one
-//! query (`crate::batch`); each answer is then sorted out of the rows read.
+//! message's recipients and sender. Each identity's keys are cached per instance
+//! (`crate::cache::registry`: read again once any registration changed); the
+//! identities missing from the cache in concurrent requests share one query
+//! (`crate::batch`). Each answer is then sorted out of the rows, at its own time.
+
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use entity::public_key;
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 
 use super::{IdentityFilter, KeyRow, key_use, status};
 use crate::batch::{Batcher, answer_each};
+use crate::cache::registry::{Freshness, Registered};
 use crate::keys::{KeyUse, Policy, Status};
 
 /// One request's question: the kids of these identities' keys active at `at` that
@@ -20,33 +26,45 @@ struct Question {
 
 #[derive(Clone)]
 pub struct ActiveKids {
-    batcher: Batcher<Question, Result<Vec<String>, DbErr>>,
+    /// Every key of each identity, whatever its times: whether it is active is decided
+    /// at each question's time, so a key coming into force needs no new read.
+    rows: Arc<Registered<IdentityFilter, Arc<Vec<KeyRow>>>>,
+    batcher: Batcher<Vec<IdentityFilter>, Result<Vec<KeyRow>, DbErr>>,
+    policy: Policy,
 }
 
 impl ActiveKids {
-    pub fn new(db: DatabaseConnection, policy: Policy) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        policy: Policy,
+        freshness: Freshness,
+        capacity: u64,
+    ) -> Self {
         Self {
-            batcher: Batcher::new(64, 2, move |questions: Vec<Question>| {
+            rows: Arc::new(Registered::new(capacity, freshness)),
+            batcher: Batcher::new(64, 2, move |wanted: Vec<Vec<IdentityFilter>>| {
                 let db = db.clone();
                 async move {
-                    let keys = keys_of(&db, &questions).await;
-                    if keys.is_err() && questions.len() > 1 {
-                        // The shared query failed: each question is asked alone, so
-                        // that one request's trouble is not every request's.
-                        let mut answers = Vec::with_capacity(questions.len());
-                        for q in &questions {
-                            let keys = keys_of(&db, std::slice::from_ref(q)).await;
-                            answers.extend(answer_each(
-                                std::slice::from_ref(q),
-                                keys,
-                                |q, keys| answer(q, keys, &policy),
-                            ));
+                    let keys = keys_of(&db, wanted.iter().flatten()).await;
+                    if keys.is_err() && wanted.len() > 1 {
+                        // The shared query failed: each request's identities are
+                        // read alone, so that one request's trouble is not every
+                        // request's.
+                        let mut answers = Vec::with_capacity(wanted.len());
+                        for ids in &wanted {
+                            answers.push(keys_of(&db, ids.iter()).await);
                         }
                         return answers;
                     }
-                    answer_each(&questions, keys, |q, keys| answer(q, keys, &policy))
+                    answer_each(&wanted, keys, |ids, keys| {
+                        keys.iter()
+                            .filter(|k| ids.iter().any(|id| id.matches(k)))
+                            .cloned()
+                            .collect()
+                    })
                 }
             }),
+            policy,
         }
     }
 
@@ -58,35 +76,58 @@ impl ActiveKids {
         wanted: KeyUse,
         at: DateTime<Utc>,
     ) -> Result<Vec<String>, DbErr> {
-        self.batcher
-            .ask(Question {
-                identities,
-                wanted,
-                at,
-            })
-            .await
+        let stamp = self.rows.stamp();
+        let mut rows: Vec<KeyRow> = Vec::new();
+        let mut missing: Vec<IdentityFilter> = Vec::new();
+        for id in &identities {
+            match self.rows.fresh(id) {
+                Some(keys) => rows.extend(keys.iter().cloned()),
+                None if !missing.contains(id) => missing.push(id.clone()),
+                None => {}
+            }
+        }
+        if !missing.is_empty() {
+            let read = self.batcher.ask(missing.clone()).await?;
+            for id in missing {
+                let own: Vec<KeyRow> = read.iter().filter(|k| id.matches(k)).cloned().collect();
+                rows.extend(own.iter().cloned());
+                self.rows.keep(id, stamp, Arc::new(own));
+            }
+        }
+        let question = Question {
+            identities,
+            wanted,
+            at,
+        };
+        Ok(answer(&question, &rows, &self.policy))
     }
 }
 
-/// Every key of the questions' identities that exists by the latest of their times.
-async fn keys_of(db: &DatabaseConnection, questions: &[Question]) -> Result<Vec<KeyRow>, DbErr> {
-    let Some(latest) = questions.iter().map(|q| q.at).max() else {
+/// Every key of any of the identities.
+async fn keys_of<'a>(
+    db: &DatabaseConnection,
+    identities: impl Iterator<Item = &'a IdentityFilter>,
+) -> Result<Vec<KeyRow>, DbErr> {
+    let identities: Vec<&IdentityFilter> = identities.collect();
+    if identities.is_empty() {
         return Ok(Vec::new());
-    };
-    let any = IdentityFilter::any_of(questions.iter().flat_map(|q| &q.identities));
+    }
     public_key::Entity::find()
-        .filter(public_key::Column::NotBefore.lte(latest))
-        .filter(any)
+        .filter(IdentityFilter::any_of(identities.into_iter()))
         .all(db)
         .await
 }
 
+/// The question's kids among `keys` (rows of its identities, maybe of others', maybe
+/// twice): each once, in the rows' order.
 fn answer(question: &Question, keys: &[KeyRow], policy: &Policy) -> Vec<String> {
+    let mut seen = HashSet::new();
     keys.iter()
         .filter(|k| k.not_before <= question.at)
         .filter(|k| question.identities.iter().any(|id| id.matches(k)))
         .filter(|k| status(k, policy, question.at) == Status::Active)
         .filter(|k| key_use(k).serves(question.wanted))
+        .filter(|k| seen.insert(k.kid.as_str()))
         .map(|k| k.kid.clone())
         .collect()
 }
@@ -181,19 +222,15 @@ mod tests {
     async fn a_full_batch_of_many_identities_is_one_query_sqlite_accepts() {
         let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
         crate::db::migrate(&db).await.unwrap();
-        let questions: Vec<Question> = (0..64)
-            .map(|q| Question {
-                identities: (0..101)
-                    .map(|i| match i % 3 {
-                        0 => IdentityFilter::Ssin(format!("{q}-{i}")),
-                        1 => IdentityFilter::Nihii(format!("{q}-{i}")),
-                        _ => IdentityFilter::Cbe(format!("{q}-{i}")),
-                    })
-                    .collect(),
-                wanted: KeyUse::Enc,
-                at: Utc::now(),
+        let identities: Vec<IdentityFilter> = (0..64)
+            .flat_map(|q| {
+                (0..101).map(move |i| match i % 3 {
+                    0 => IdentityFilter::Ssin(format!("{q}-{i}")),
+                    1 => IdentityFilter::Nihii(format!("{q}-{i}")),
+                    _ => IdentityFilter::Cbe(format!("{q}-{i}")),
+                })
             })
             .collect();
-        assert!(keys_of(&db, &questions).await.unwrap().is_empty());
+        assert!(keys_of(&db, identities.iter()).await.unwrap().is_empty());
     }
 }
