@@ -13,8 +13,12 @@
 //! - header parameter names disjoint across the protected, shared and per-recipient
 //!   headers (RFC 7516 §7.2.1), and every binary member valid base64url.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// Key-management algorithms a recipient may use: to registered EC and RSA `enc`
@@ -83,6 +87,22 @@ fn base64url(value: &str, what: &str) -> Result<Vec<u8>, MalformedJwe> {
         .map_err(|_| bad(format!("{what} is not base64url without padding")))
 }
 
+/// Checks that a binary member is base64url without padding, exactly as decoding it
+/// whole would, a block at a time: a ciphertext can be megabytes, and the depot never
+/// needs its bytes.
+fn checked_base64url(value: &str, what: &str) -> Result<usize, MalformedJwe> {
+    // Whole quads: each block decodes on its own as it does within the whole text.
+    const BLOCK: usize = 4 * 1024;
+    let mut out = [0u8; BLOCK / 4 * 3];
+    let mut decoded = 0;
+    for block in value.as_bytes().chunks(BLOCK) {
+        decoded += B64
+            .decode_slice(block, &mut out)
+            .map_err(|_| bad(format!("{what} is not base64url without padding")))?;
+    }
+    Ok(decoded)
+}
+
 fn header_object(encoded: &str, what: &str) -> Result<Map<String, Value>, MalformedJwe> {
     let bytes = base64url(encoded, what)?;
     crate::body::unique_members(&bytes).map_err(|e| bad(format!("{what}: {e}")))?;
@@ -102,7 +122,7 @@ pub fn parse_compact(compact: &str) -> Result<Envelope, MalformedJwe> {
         )));
     };
     let header = header_object(protected, "the protected header")?;
-    base64url(encrypted_key, "the encrypted key")?;
+    checked_base64url(encrypted_key, "the encrypted key")?;
     binary_members(iv, ciphertext, tag)?;
     let recipient = recipient(&header, "the header")?;
     Ok(Envelope {
@@ -111,8 +131,13 @@ pub fn parse_compact(compact: &str) -> Result<Envelope, MalformedJwe> {
     })
 }
 
-/// Parses a JSON serialization: general (`recipients`) or flattened.
-pub fn parse_json(object: &Map<String, Value>) -> Result<Envelope, MalformedJwe> {
+/// A string member, borrowed from the text when it has no escape.
+#[derive(serde::Deserialize)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// Parses a JSON serialization: general (`recipients`) or flattened. Its members are
+/// read where they lie in `text`: the ciphertext is checked, never copied.
+pub fn parse_json(text: &str) -> Result<Envelope, MalformedJwe> {
     const MEMBERS: &[&str] = &[
         "protected",
         "unprotected",
@@ -124,23 +149,34 @@ pub fn parse_json(object: &Map<String, Value>) -> Result<Envelope, MalformedJwe>
         "tag",
         "aad",
     ];
+    let object: HashMap<String, &RawValue> =
+        serde_json::from_str(text).map_err(|_| bad("a JWE JSON serialization is an object"))?;
     if let Some(unknown) = object.keys().find(|k| !MEMBERS.contains(&k.as_str())) {
         return Err(bad(format!("unknown JWE member {unknown:?}")));
     }
-    let text = |name: &str| -> Result<Option<&str>, MalformedJwe> {
+    let text = |name: &str| -> Result<Option<Cow<'_, str>>, MalformedJwe> {
         match object.get(name) {
             None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(bad(format!("{name} must be a string"))),
+            Some(raw) => serde_json::from_str::<Text<'_>>(raw.get())
+                .map(|t| Some(t.0))
+                .map_err(|_| bad(format!("{name} must be a string"))),
         }
     };
+    // The other members are small: read as values.
+    let value = |name: &str| -> Result<Option<Value>, MalformedJwe> {
+        object
+            .get(name)
+            .map(|raw| serde_json::from_str(raw.get()))
+            .transpose()
+            .map_err(|_| bad(format!("{name} must be JSON")))
+    };
     let protected = match text("protected")? {
-        Some(p) => header_object(p, "the protected header")?,
+        Some(p) => header_object(&p, "the protected header")?,
         None => Map::new(),
     };
-    let unprotected = match object.get("unprotected") {
+    let unprotected = match value("unprotected")? {
         None => Map::new(),
-        Some(Value::Object(map)) => map.clone(),
+        Some(Value::Object(map)) => map,
         Some(_) => return Err(bad("unprotected must be an object")),
     };
     let shared = disjoint_union(&protected, &unprotected, "the protected and shared headers")?;
@@ -148,12 +184,12 @@ pub fn parse_json(object: &Map<String, Value>) -> Result<Envelope, MalformedJwe>
     else {
         return Err(bad("iv, ciphertext and tag are required"));
     };
-    binary_members(iv, ciphertext, tag)?;
+    binary_members(&iv, &ciphertext, &tag)?;
     if let Some(aad) = text("aad")? {
-        base64url(aad, "aad")?;
+        checked_base64url(&aad, "aad")?;
     }
-    let entries: Vec<Value> = match (object.get("recipients"), object.contains_key("header")) {
-        (Some(Value::Array(list)), false) => list.clone(),
+    let entries: Vec<Value> = match (value("recipients")?, object.contains_key("header")) {
+        (Some(Value::Array(list)), false) => list,
         (Some(_), false) => return Err(bad("recipients must be an array")),
         (Some(_), true) => {
             return Err(bad(
@@ -161,12 +197,15 @@ pub fn parse_json(object: &Map<String, Value>) -> Result<Envelope, MalformedJwe>
             ));
         }
         // Flattened: the top level is the one recipient entry.
-        (None, _) => vec![Value::Object(
-            ["header", "encrypted_key"]
-                .into_iter()
-                .filter_map(|name| Some((name.to_owned(), object.get(name)?.clone())))
-                .collect(),
-        )],
+        (None, _) => {
+            let mut entry = Map::new();
+            for name in ["header", "encrypted_key"] {
+                if let Some(member) = value(name)? {
+                    entry.insert(name.to_owned(), member);
+                }
+            }
+            vec![Value::Object(entry)]
+        }
     };
     if entries.is_empty() {
         return Err(bad("recipients is empty"));
@@ -188,7 +227,7 @@ pub fn parse_json(object: &Map<String, Value>) -> Result<Envelope, MalformedJwe>
         match entry.get("encrypted_key") {
             None => {}
             Some(Value::String(key)) => {
-                base64url(key, &format!("{what}.encrypted_key"))?;
+                checked_base64url(key, &format!("{what}.encrypted_key"))?;
             }
             Some(_) => return Err(bad(format!("{what}.encrypted_key must be a string"))),
         }
@@ -202,11 +241,11 @@ pub fn parse_json(object: &Map<String, Value>) -> Result<Envelope, MalformedJwe>
 }
 
 fn binary_members(iv: &str, ciphertext: &str, tag: &str) -> Result<(), MalformedJwe> {
-    base64url(iv, "iv")?;
-    if base64url(ciphertext, "ciphertext")?.is_empty() {
+    checked_base64url(iv, "iv")?;
+    if checked_base64url(ciphertext, "ciphertext")? == 0 {
         return Err(bad("the ciphertext is empty"));
     }
-    base64url(tag, "tag")?;
+    checked_base64url(tag, "tag")?;
     Ok(())
 }
 
@@ -334,7 +373,7 @@ mod tests {
         assert_eq!(envelope.enc, "A256GCM");
         assert_eq!(envelope.recipients[0].kid, "k1");
         assert_eq!(envelope.recipients[0].alg, "ECDH-ES+A256KW");
-        let envelope = parse_json(&general(&["a", "b", "c"])).unwrap();
+        let envelope = parse_json(&json_text(general(&["a", "b", "c"]))).unwrap();
         let kids: Vec<&str> = envelope.recipients.iter().map(|r| r.kid.as_str()).collect();
         assert_eq!(kids, ["a", "b", "c"]);
     }
@@ -378,7 +417,7 @@ mod tests {
         refuse_compact(&parts.join("."), "given twice");
 
         let refuse_json = |object: Map<String, Value>, needle: &str| {
-            let err = parse_json(&object).unwrap_err();
+            let err = parse_json(&json_text(object)).unwrap_err();
             assert!(err.0.contains(needle), "{needle:?} not in {err}");
         };
         let mut object = general(&["a", "b"]);
@@ -411,7 +450,65 @@ mod tests {
         let entry = flat.remove("recipients").unwrap()[0].clone();
         flat.insert("header".into(), entry["header"].clone());
         flat.insert("encrypted_key".into(), entry["encrypted_key"].clone());
-        let envelope = parse_json(&flat).unwrap();
+        let envelope = parse_json(&json_text(flat)).unwrap();
         assert_eq!(envelope.recipients[0].kid, "solo");
+    }
+
+    fn json_text(object: Map<String, Value>) -> String {
+        Value::Object(object).to_string()
+    }
+
+    #[test]
+    fn binary_members_are_checked_block_by_block_as_decoding_them_whole() {
+        let long = B64.encode(vec![7u8; 10_000]);
+        let mut cases = vec![
+            String::new(),
+            "A".into(),
+            "AB".into(),
+            "AB=".into(),
+            "AQ".into(),
+            "AR".into(),
+            "!!".into(),
+            long.clone(),
+            format!("{long}A"),
+            format!("{long}=="),
+        ];
+        for at in [0, 4095, 4096, 4097, 8191, long.len() - 1] {
+            let mut bad = long.clone().into_bytes();
+            bad[at] = b'+';
+            cases.push(String::from_utf8(bad).unwrap());
+            cases.push(format!("{}={}", &long[..at], &long[at + 1..]));
+        }
+        for case in cases {
+            let whole = B64.decode(&case).map(|d| d.len()).ok();
+            let blocks = checked_base64url(&case, "x").ok();
+            assert_eq!(blocks, whole, "{:?}", case.get(..20));
+        }
+    }
+
+    #[test]
+    fn a_json_jwe_with_escapes_or_wrong_members_is_read_or_refused() {
+        let object = general(&["a"]);
+        // The same ciphertext with its first character escaped: read as the same text.
+        let plain = json_text(object.clone());
+        let at = plain.find("\"ciphertext\":\"").unwrap() + "\"ciphertext\":\"".len();
+        let escaped = format!(
+            "{}\\u{:04x}{}",
+            &plain[..at],
+            plain.as_bytes()[at],
+            &plain[at + 1..]
+        );
+        assert_eq!(parse_json(&escaped).unwrap(), parse_json(&plain).unwrap());
+        for (name, member) in [
+            ("iv", json!(1)),
+            ("protected", json!([])),
+            ("unprotected", json!("x")),
+        ] {
+            let mut wrong = object.clone();
+            wrong.insert(name.into(), member);
+            let err = parse_json(&json_text(wrong)).unwrap_err();
+            assert!(err.0.contains(name), "{name}: {err}");
+        }
+        assert!(parse_json("[1]").unwrap_err().0.contains("object"));
     }
 }

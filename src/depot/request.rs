@@ -165,9 +165,7 @@ fn sealed(raw: Option<&RawValue>) -> Result<Sealed, FieldError> {
             })
         }
         Some(b'{') => {
-            let object: Map<String, Value> =
-                serde_json::from_str(raw.get()).map_err(|e| invalid("sealed", e.to_string()))?;
-            let envelope = jwe::parse_json(&object).map_err(malformed)?;
+            let envelope = jwe::parse_json(raw.get()).map_err(malformed)?;
             Ok(Sealed {
                 text: raw.get().to_owned(),
                 is_json: true,
