@@ -56,6 +56,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 export PEERS=${PEERS:-$(cd "$REPO/../shared/peers" && pwd)}
 export OUT=${OUT:-$REPO/benches/results/$(date -u +%F)}
+mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)  # absolute: the peer's bench runs from its own folder
 source "$PEERS/lib/common.sh"
 BACKENDS=${BACKENDS:-"sqlite postgres"}
 CONC=${CONC:-"1 8 32"}
