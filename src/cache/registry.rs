@@ -117,13 +117,8 @@ where
     }
 
     /// The value of `key`: the cached one if it was read under the current stamp,
-    /// else `load`'s, kept when `keep` says so and no write happened meanwhile.
-    pub async fn get<E, Fut>(
-        &self,
-        key: K,
-        load: impl FnOnce() -> Fut,
-        keep: impl FnOnce(&V) -> bool,
-    ) -> Result<V, E>
+    /// else `load`'s, kept unless a write happened meanwhile (a failed load is not).
+    pub async fn get<E, Fut>(&self, key: K, load: impl FnOnce() -> Fut) -> Result<V, E>
     where
         Fut: Future<Output = Result<V, E>>,
     {
@@ -132,9 +127,7 @@ where
             return Ok(value);
         }
         let value = load().await?;
-        if keep(&value) {
-            self.keep(key, stamp, value.clone());
-        }
+        self.keep(key, stamp, value.clone());
         Ok(value)
     }
 
@@ -183,14 +176,23 @@ mod tests {
         db.execute_unprepared(text).await.unwrap();
     }
 
+    /// A client row written behind the stores' back (as another process would).
+    async fn insert_client(db: &DatabaseConnection) {
+        sql(
+            db,
+            "INSERT INTO client (client_id, client_type, name, redirect_uris, scopes, \
+             dpop_bound_access_tokens, created_at, updated_at) VALUES ('c', 'system', 'C', \
+             '[]', '[]', false, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+        )
+        .await;
+    }
+
     /// Reads `key` through the cache, counting the loads.
     async fn read(cache: &Registered<&'static str, u32>, loads: &AtomicUsize) -> u32 {
         cache
-            .get(
-                "k",
-                || async { Ok::<_, DbErr>(loads.fetch_add(1, Ordering::SeqCst) as u32) },
-                |_| true,
-            )
+            .get("k", || async {
+                Ok::<_, DbErr>(loads.fetch_add(1, Ordering::SeqCst) as u32)
+            })
             .await
             .unwrap()
     }
@@ -220,13 +222,7 @@ mod tests {
         assert_ne!(second, first, "this process wrote");
 
         // Another process's write: a trigger counts it; seen at the next refresh.
-        sql(
-            &db,
-            "INSERT INTO client (client_id, client_type, name, redirect_uris, scopes, \
-             dpop_bound_access_tokens, created_at, updated_at) VALUES ('c', 'system', 'C', \
-             '[]', '[]', false, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
-        )
-        .await;
+        insert_client(&db).await;
         freshness.refresh(&db).await;
         let third = read(&cache, &loads).await;
         assert_ne!(third, second, "another process wrote");
@@ -244,13 +240,7 @@ mod tests {
         let db = database().await;
         let version = || async { database_version(&db).await.unwrap() };
         let start = version().await;
-        sql(
-            &db,
-            "INSERT INTO client (client_id, client_type, name, redirect_uris, scopes, \
-             dpop_bound_access_tokens, created_at, updated_at) VALUES ('c', 'system', 'C', \
-             '[]', '[]', false, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
-        )
-        .await;
+        insert_client(&db).await;
         assert_eq!(version().await, start + 1);
         sql(&db, "UPDATE client SET name = 'D'").await;
         assert_eq!(version().await, start + 2);
@@ -287,19 +277,15 @@ mod tests {
         freshness.refresh(&db).await;
         let cache: Registered<&str, u32> = Registered::new(16, freshness);
         let raced = cache
-            .get(
-                "k",
-                || async {
-                    written();
-                    Ok::<_, DbErr>(1)
-                },
-                |_| true,
-            )
+            .get("k", || async {
+                written();
+                Ok::<_, DbErr>(1)
+            })
             .await
             .unwrap();
         assert_eq!(raced, 1);
         let again = cache
-            .get("k", || async { Ok::<_, DbErr>(2) }, |_| true)
+            .get("k", || async { Ok::<_, DbErr>(2) })
             .await
             .unwrap();
         assert_eq!(again, 2, "the raced value was not kept");

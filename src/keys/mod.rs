@@ -62,15 +62,11 @@ impl Keystore {
         let pair = (owner.to_owned(), client_id.to_owned());
         let keys = self
             .pairs
-            .get(
-                pair.clone(),
-                || async {
-                    store::keys_of(db, owner, Some(client_id))
-                        .await
-                        .map(Arc::new)
-                },
-                |_| true,
-            )
+            .get(pair.clone(), || async {
+                store::keys_of(db, owner, Some(client_id))
+                    .await
+                    .map(Arc::new)
+            })
             .await?;
         let active: Vec<&store::KeyRow> = keys
             .iter()

@@ -214,16 +214,12 @@ impl Clients {
     pub async fn get(&self, id: &str) -> Result<Option<Arc<Client>>, StoreError> {
         let found = self
             .cache
-            .get(
-                id.to_owned(),
-                || async {
-                    match get_client(&self.db, id).await? {
-                        Some(client) => Ok(Arc::new(client)),
-                        None => Err(Missing::Client),
-                    }
-                },
-                |_| true,
-            )
+            .get(id.to_owned(), || async {
+                match get_client(&self.db, id).await? {
+                    Some(client) => Ok(Arc::new(client)),
+                    None => Err(Missing::Client),
+                }
+            })
             .await;
         match found {
             Ok(client) => Ok(Some(client)),

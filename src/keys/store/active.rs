@@ -77,11 +77,12 @@ impl ActiveKids {
         at: DateTime<Utc>,
     ) -> Result<Vec<String>, DbErr> {
         let stamp = self.rows.stamp();
-        let mut rows: Vec<KeyRow> = Vec::new();
+        // The cached rows are shared, never copied: each identity's list as it is.
+        let mut lists: Vec<Arc<Vec<KeyRow>>> = Vec::new();
         let mut missing: Vec<IdentityFilter> = Vec::new();
         for id in &identities {
             match self.rows.fresh(id) {
-                Some(keys) => rows.extend(keys.iter().cloned()),
+                Some(keys) => lists.push(keys),
                 None if !missing.contains(id) => missing.push(id.clone()),
                 None => {}
             }
@@ -89,9 +90,9 @@ impl ActiveKids {
         if !missing.is_empty() {
             let read = self.batcher.ask(missing.clone()).await?;
             for id in missing {
-                let own: Vec<KeyRow> = read.iter().filter(|k| id.matches(k)).cloned().collect();
-                rows.extend(own.iter().cloned());
-                self.rows.keep(id, stamp, Arc::new(own));
+                let own = Arc::new(read.iter().filter(|k| id.matches(k)).cloned().collect());
+                self.rows.keep(id, stamp, Arc::clone(&own));
+                lists.push(own);
             }
         }
         let question = Question {
@@ -99,7 +100,11 @@ impl ActiveKids {
             wanted,
             at,
         };
-        Ok(answer(&question, &rows, &self.policy))
+        Ok(answer(
+            &question,
+            lists.iter().flat_map(|l| l.iter()),
+            &self.policy,
+        ))
     }
 }
 
@@ -120,10 +125,13 @@ async fn keys_of<'a>(
 
 /// The question's kids among `keys` (rows of its identities, maybe of others', maybe
 /// twice): each once, in the rows' order.
-fn answer(question: &Question, keys: &[KeyRow], policy: &Policy) -> Vec<String> {
+fn answer<'a>(
+    question: &Question,
+    keys: impl Iterator<Item = &'a KeyRow>,
+    policy: &Policy,
+) -> Vec<String> {
     let mut seen = HashSet::new();
-    keys.iter()
-        .filter(|k| k.not_before <= question.at)
+    keys.filter(|k| k.not_before <= question.at)
         .filter(|k| question.identities.iter().any(|id| id.matches(k)))
         .filter(|k| status(k, policy, question.at) == Status::Active)
         .filter(|k| key_use(k).serves(question.wanted))
@@ -180,7 +188,7 @@ mod tests {
             inactivity: Duration::days(365),
             registration_timeout: Duration::minutes(5),
         };
-        let keys = vec![
+        let keys = [
             key("citizen", "citizen", Some("1"), None, None),
             key("pro", "professional", Some("1"), Some("n1"), None),
             key("org", "organization", None, None, Some("c1")),
@@ -194,7 +202,7 @@ mod tests {
                 wanted: KeyUse::Enc,
                 at: Utc::now(),
             };
-            answer(&question, &keys, &policy)
+            answer(&question, keys.iter(), &policy)
         };
         assert_eq!(
             ask(vec![IdentityFilter::Ssin("1".into())]),
