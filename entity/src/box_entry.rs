@@ -27,6 +27,9 @@ pub struct Model {
     pub fetched_at: Option<DateTimeUtc>,
     pub read_at: Option<DateTimeUtc>,
     pub deleted_at: Option<DateTimeUtc>,
+    /// An inbox entry of a message that lies in another inbox too: a reader of both
+    /// boxes counts it once (its summary reads these entries, not the whole box).
+    pub shared: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -14,6 +14,8 @@ pub struct Model {
     /// This stripe's part of the sum of the sizes of the box's live inbox entries.
     pub bytes: i64,
     pub messages: i64,
+    /// Those of them not read yet.
+    pub unread: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

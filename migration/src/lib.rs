@@ -16,6 +16,7 @@ mod m20261203_000009_dpop;
 mod m20261203_000010_token_exchange;
 mod m20261203_000011_delegations;
 mod m20261203_000013_registry_version;
+mod m20261204_000014_box_totals;
 
 pub struct Migrator;
 
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000010_token_exchange::Migration),
             Box::new(m20261203_000011_delegations::Migration),
             Box::new(m20261203_000013_registry_version::Migration),
+            Box::new(m20261204_000014_box_totals::Migration),
         ]
     }
 }

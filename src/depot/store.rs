@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
 use entity::{box_entry, box_usage, idempotency_record, message};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, InsertStatement, OnConflict, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, InsertStatement, IntoCondition, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, QueryTrait, Set, Statement, TransactionTrait,
@@ -51,11 +51,38 @@ pub async fn idempotent_answer(
         .await
 }
 
-/// What a box holds by its running totals (expired messages count until purged).
+/// What a box holds by its running totals (expired messages count until purged), or
+/// a change to them.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct BoxUsage {
     pub bytes: i64,
     pub messages: i64,
+    pub unread: i64,
+}
+
+impl BoxUsage {
+    /// One inbox entry's part.
+    fn of(entry: &EntryRow) -> Self {
+        Self {
+            bytes: entry.size,
+            messages: 1,
+            unread: i64::from(entry.read_at.is_none()),
+        }
+    }
+
+    fn add(&mut self, other: Self) {
+        self.bytes += other.bytes;
+        self.messages += other.messages;
+        self.unread += other.unread;
+    }
+
+    fn negated(self) -> Self {
+        Self {
+            bytes: -self.bytes,
+            messages: -self.messages,
+            unread: -self.unread,
+        }
+    }
 }
 
 /// What each of these boxes holds now (the sums of their running totals).
@@ -69,9 +96,11 @@ async fn box_usage(
         .all(db)
         .await?
     {
-        let total = usage.entry(stripe.box_key).or_default();
-        total.bytes += stripe.bytes;
-        total.messages += stripe.messages;
+        usage.entry(stripe.box_key).or_default().add(BoxUsage {
+            bytes: stripe.bytes,
+            messages: stripe.messages,
+            unread: stripe.unread,
+        });
     }
     Ok(usage)
 }
@@ -81,7 +110,7 @@ async fn box_usage(
 async fn count_in_boxes(
     db: &impl ConnectionTrait,
     stripe: i32,
-    changes: &[(&str, i64, i64)],
+    changes: &[(&str, BoxUsage)],
 ) -> Result<(), DbErr> {
     if let Some(statement) = usage_statement(stripe, changes) {
         db.execute(&statement).await?;
@@ -90,55 +119,48 @@ async fn count_in_boxes(
 }
 
 /// The statement of `count_in_boxes` (none for no change).
-fn usage_statement(stripe: i32, changes: &[(&str, i64, i64)]) -> Option<InsertStatement> {
+fn usage_statement(stripe: i32, changes: &[(&str, BoxUsage)]) -> Option<InsertStatement> {
     use box_usage::Column as C;
     if changes.is_empty() {
         return None;
     }
     let rows = changes
         .iter()
-        .map(|(box_key, bytes, messages)| box_usage::ActiveModel {
+        .map(|(box_key, change)| box_usage::ActiveModel {
             box_key: Set((*box_key).to_owned()),
             stripe: Set(stripe),
-            bytes: Set(*bytes),
-            messages: Set(*messages),
+            bytes: Set(change.bytes),
+            messages: Set(change.messages),
+            unread: Set(change.unread),
         });
-    let excluded = |c: C| Expr::col((Alias::new("excluded"), c));
+    let sum = |c: C| Expr::col((box_usage::Entity, c)).add(Expr::col((Alias::new("excluded"), c)));
     Some(
         box_usage::Entity::insert_many(rows)
             .on_conflict(
                 OnConflict::columns([C::BoxKey, C::Stripe])
-                    .value(
-                        C::Bytes,
-                        Expr::col((box_usage::Entity, C::Bytes)).add(excluded(C::Bytes)),
-                    )
-                    .value(
-                        C::Messages,
-                        Expr::col((box_usage::Entity, C::Messages)).add(excluded(C::Messages)),
-                    )
+                    .value(C::Bytes, sum(C::Bytes))
+                    .value(C::Messages, sum(C::Messages))
+                    .value(C::Unread, sum(C::Unread))
                     .to_owned(),
             )
             .into_query(),
     )
 }
 
-/// Takes live inbox entries out of their boxes' totals (they are being deleted).
+/// Takes inbox entries out of their boxes' totals (they have just been marked deleted).
 async fn uncount(db: &impl ConnectionTrait, entries: &[EntryRow]) -> Result<(), DbErr> {
-    let mut totals: HashMap<&str, (i64, i64)> = HashMap::new();
-    for e in entries
-        .iter()
-        .filter(|e| e.folder == INBOX && e.deleted_at.is_none())
-    {
-        let t = totals.entry(e.box_key.as_str()).or_default();
-        t.0 += e.size;
-        t.1 += 1;
+    let mut totals: HashMap<&str, BoxUsage> = HashMap::new();
+    for e in entries.iter().filter(|e| e.folder == INBOX) {
+        totals
+            .entry(e.box_key.as_str())
+            .or_default()
+            .add(BoxUsage::of(e));
     }
-    let changes: Vec<(&str, i64, i64)> = totals
+    let changes: Vec<(&str, BoxUsage)> = totals
         .into_iter()
-        .map(|(box_key, (bytes, messages))| (box_key, -bytes, -messages))
+        .map(|(box_key, usage)| (box_key, usage.negated()))
         .collect();
-    count_in_boxes(db, next_stripe(), &changes).await?;
-    Ok(())
+    count_in_boxes(db, next_stripe(), &changes).await
 }
 
 /// The messages' rows without their sealed content, for listings.
@@ -207,6 +229,30 @@ pub async fn mark_fetched(
     Ok(())
 }
 
+/// Sets `column` to `now` on the live entries `which` selects where it is unset, and
+/// answers the entries this changed, as they are after the change: of two requests
+/// racing on an entry, only the one that changed it counts it (on PostgreSQL the
+/// second one's condition is checked again once the first has committed).
+async fn stamp(
+    db: &impl ConnectionTrait,
+    which: impl IntoCondition,
+    column: box_entry::Column,
+    now: DateTime<Utc>,
+) -> Result<Vec<EntryRow>, DbErr> {
+    let mut update = box_entry::Entity::update_many()
+        .col_expr(column, Expr::value(now))
+        .filter(which)
+        .filter(column.is_null())
+        .filter(box_entry::Column::DeletedAt.is_null())
+        .into_query();
+    update.returning_all();
+    let statement = db.get_database_backend().build(&update);
+    box_entry::Entity::find()
+        .from_raw_sql(statement)
+        .all(db)
+        .await
+}
+
 /// Records the reading (and, when it was not yet recorded, the fetch).
 pub async fn mark_read(
     db: &DatabaseConnection,
@@ -215,94 +261,96 @@ pub async fn mark_read(
 ) -> Result<(), DbErr> {
     let tx = db.begin().await?;
     mark_fetched(&tx, seqs, now).await?;
-    box_entry::Entity::update_many()
-        .col_expr(box_entry::Column::ReadAt, Expr::value(now))
-        .filter(box_entry::Column::Seq.is_in(seqs.iter().copied()))
-        .filter(box_entry::Column::ReadAt.is_null())
-        .exec(&tx)
-        .await?;
+    let read = stamp(
+        &tx,
+        box_entry::Column::Seq.is_in(seqs.iter().copied()),
+        box_entry::Column::ReadAt,
+        now,
+    )
+    .await?;
+    let mut changes: Vec<(&str, BoxUsage)> = Vec::new();
+    for e in read.iter().filter(|e| e.folder == INBOX) {
+        match changes.iter_mut().find(|(key, _)| *key == e.box_key) {
+            Some((_, change)) => change.unread -= 1,
+            None => changes.push((
+                &e.box_key,
+                BoxUsage {
+                    unread: -1,
+                    ..BoxUsage::default()
+                },
+            )),
+        }
+    }
+    count_in_boxes(&tx, next_stripe(), &changes).await?;
     tx.commit().await
 }
 
+/// Removes these entries from their boxes (those still there).
 pub async fn remove_entries(
     db: &DatabaseConnection,
     entries: &[EntryRow],
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     let tx = db.begin().await?;
-    // Only the entries this call marks are taken out of the totals, even when two
-    // deletions race.
-    let mut removed = Vec::new();
-    for e in entries {
-        let marked = box_entry::Entity::update_many()
-            .col_expr(box_entry::Column::DeletedAt, Expr::value(now))
-            .filter(box_entry::Column::Seq.eq(e.seq))
-            .filter(box_entry::Column::DeletedAt.is_null())
-            .exec(&tx)
-            .await?
-            .rows_affected;
-        if marked == 1 {
-            removed.push(e.clone());
-        }
-    }
+    let seqs = entries.iter().map(|e| e.seq);
+    let removed = stamp(
+        &tx,
+        box_entry::Column::Seq.is_in(seqs),
+        box_entry::Column::DeletedAt,
+        now,
+    )
+    .await?;
     uncount(&tx, &removed).await?;
     tx.commit().await
 }
 
-/// A box's counts.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct BoxCounts {
-    pub messages: i64,
-    pub unread: i64,
-    pub bytes: i64,
-}
-
-/// The live messages of these boxes, counted by the database in one statement (a
-/// message in two of them once; unread when one of its entries is), whatever their
-/// number: no row comes back but the totals.
+/// What a caller's boxes hold, from their running totals, corrected by the two kinds
+/// of entries they still count: those of messages past their expiry but not yet
+/// purged (at most a minute's worth, found through the messages' expiry), and a
+/// message in two of the boxes, counted once (found through the boxes' shared
+/// entries). Neither reads the boxes' other entries: the cost does not grow with a
+/// box's size. A message is unread when one of its entries is.
 pub async fn box_counts(
     db: &impl ConnectionTrait,
     boxes: &[String],
     now: DateTime<Utc>,
-) -> Result<BoxCounts, DbErr> {
-    use box_entry::Column as E;
-    let entry = |c: E| Expr::col((box_entry::Entity, c));
-    let per_message = Query::select()
-        .column((box_entry::Entity, E::MessageId))
-        .expr_as(entry(E::Size).max(), Alias::new("size"))
-        .expr_as(
-            Expr::case(entry(E::ReadAt).is_null(), 1).finally(0).max(),
-            Alias::new("unread"),
-        )
-        .from(box_entry::Entity)
-        .inner_join(
-            message::Entity,
-            Expr::col((message::Entity, message::Column::Id))
-                .equals((box_entry::Entity, E::MessageId)),
-        )
-        .and_where(entry(E::BoxKey).is_in(boxes.iter().map(String::as_str)))
-        .and_where(entry(E::Folder).eq(INBOX))
-        .and_where(entry(E::DeletedAt).is_null())
-        .and_where(Expr::col((message::Entity, message::Column::ExpiresAt)).gt(now))
-        .group_by_col((box_entry::Entity, E::MessageId))
-        .to_owned();
-    let totals = Query::select()
-        .expr_as(Expr::cust("COUNT(*)"), Alias::new("messages"))
-        .expr_as(
-            Expr::cust("CAST(COALESCE(SUM(size), 0) AS BIGINT)"),
-            Alias::new("bytes"),
-        )
-        .expr_as(
-            Expr::cust("CAST(COALESCE(SUM(unread), 0) AS BIGINT)"),
-            Alias::new("unread"),
-        )
-        .from_subquery(per_message, Alias::new("per_message"))
-        .to_owned();
+) -> Result<BoxUsage, DbErr> {
+    if boxes.is_empty() {
+        return Ok(BoxUsage::default());
+    }
+    // $1 is the time, $2… the boxes (numbered parameters on both backends).
+    let keys = (2..boxes.len() + 2)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let unread = "CASE WHEN e.read_at IS NULL THEN 1 ELSE 0 END";
+    // The joins name their order (CROSS JOIN): from the expired messages to their
+    // entries, and from the shared entries to their messages.
+    let sql = format!(
+        "SELECT CAST(COALESCE(SUM(messages), 0) AS BIGINT) AS messages, \
+                CAST(COALESCE(SUM(bytes), 0) AS BIGINT) AS bytes, \
+                CAST(COALESCE(SUM(unread), 0) AS BIGINT) AS unread FROM ( \
+           SELECT messages, bytes, unread FROM box_usage_stripe WHERE box_key IN ({keys}) \
+           UNION ALL \
+           SELECT -1, -e.size, -({unread}) FROM message m CROSS JOIN box_entry e \
+            WHERE m.expires_at <= $1 AND e.message_id = m.id AND e.box_key IN ({keys}) \
+              AND e.folder = 'inbox' AND e.deleted_at IS NULL \
+           UNION ALL \
+           SELECT 1 - COUNT(*), (1 - COUNT(*)) * MAX(e.size), MAX({unread}) - SUM({unread}) \
+             FROM box_entry e CROSS JOIN message m \
+            WHERE e.shared AND e.deleted_at IS NULL AND e.box_key IN ({keys}) \
+              AND m.id = e.message_id AND m.expires_at > $1 \
+            GROUP BY e.message_id HAVING COUNT(*) > 1 \
+         ) parts"
+    );
+    let values = std::iter::once(sea_orm::Value::from(now))
+        .chain(boxes.iter().map(|b| sea_orm::Value::from(b.as_str())));
+    let statement = Statement::from_sql_and_values(db.get_database_backend(), sql, values);
     let row = db
-        .query_one_raw(db.get_database_backend().build(&totals))
+        .query_one_raw(statement)
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("the box totals".into()))?;
-    Ok(BoxCounts {
+    Ok(BoxUsage {
         messages: row.try_get("", "messages")?,
         unread: row.try_get("", "unread")?,
         bytes: row.try_get("", "bytes")?,
@@ -326,7 +374,14 @@ pub async fn purge(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<u64, D
         if ids.is_empty() {
             break;
         }
-        uncount(&tx, &entries_of(&tx, &ids).await?).await?;
+        let removed = stamp(
+            &tx,
+            box_entry::Column::MessageId.is_in(ids.iter().map(String::as_str)),
+            box_entry::Column::DeletedAt,
+            now,
+        )
+        .await?;
+        uncount(&tx, &removed).await?;
         expired += message::Entity::delete_many()
             .filter(message::Column::Id.is_in(ids.iter().map(String::as_str)))
             .exec(&tx)

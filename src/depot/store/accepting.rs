@@ -52,6 +52,7 @@ fn entry(
     box_key: &str,
     folder: &str,
     recipient: Option<Value>,
+    shared: bool,
 ) -> box_entry::ActiveModel {
     box_entry::ActiveModel {
         message_id: Set(message.id.clone()),
@@ -64,6 +65,7 @@ fn entry(
         fetched_at: Set(None),
         read_at: Set(None),
         deleted_at: Set(None),
+        shared: Set(shared),
         ..Default::default()
     }
 }
@@ -223,10 +225,20 @@ fn insert_statements(
     let mut notifications = Vec::new();
     let mut entries = Vec::new();
     // One change per box: a statement may not update a row twice.
-    let mut usage: Vec<(&str, i64, i64)> = Vec::new();
+    let mut usage: Vec<(&str, BoxUsage)> = Vec::new();
     for new in &messages {
         let message = &new.row;
-        entries.push(entry(message, &new.sent_box, SENT, None));
+        entries.push(entry(message, &new.sent_box, SENT, None, false));
+        // A message in more than one inbox: a reader of two of them counts it once.
+        let shared = new
+            .deliveries
+            .iter()
+            .any(|d| d.box_key != new.deliveries[0].box_key);
+        let added = BoxUsage {
+            bytes: message.size,
+            messages: 1,
+            unread: 1,
+        };
         for delivery in &new.deliveries {
             notifications.push(delivery.notification.clone());
             entries.push(entry(
@@ -234,13 +246,11 @@ fn insert_statements(
                 &delivery.box_key,
                 INBOX,
                 Some(delivery.recipient.clone()),
+                shared,
             ));
             match usage.iter_mut().find(|u| u.0 == delivery.box_key) {
-                Some(u) => {
-                    u.1 += message.size;
-                    u.2 += 1;
-                }
-                None => usage.push((&delivery.box_key, message.size, 1)),
+                Some((_, total)) => total.add(added),
+                None => usage.push((&delivery.box_key, added)),
             }
         }
     }

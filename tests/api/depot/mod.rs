@@ -11,7 +11,7 @@
 //!
 //! This module holds the set-up, the parties and the HTTP calls the tests share; `jose`
 //! seals and opens, `amqp` receives notifications. The tests are in `flow`, `outage`,
-//! `refusals`, `capacity`, `idempotency`, `listing`, `boxes` and `retention`.
+//! `refusals`, `capacity`, `idempotency`, `listing`, `boxes`, `retention` and `totals`.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -35,6 +35,7 @@ mod listing;
 mod outage;
 mod refusals;
 mod retention;
+mod totals;
 
 use self::amqp::*;
 use self::jose::*;
