@@ -112,6 +112,7 @@ case $CEILING in
   peers) SPEED_S=${SPEED_S:-0} ;;
   *) echo "CEILING is same or peers, not $CEILING" >&2; exit 2 ;;
 esac
+# shellcheck disable=SC2086 # CONC is a list: one word per level
 CEIL_CONC=${CEIL_CONC:-$(printf '%s\n' $CONC 8 32 | sort -nu | xargs)}
 PGBENCH_THREADS=${PGBENCH_THREADS:-2}
 # Notifications: "on" = AMQP_URL set for the depot (its own value when exported, else the local RabbitMQ).
@@ -138,6 +139,7 @@ if [[ $CEILING == peers ]]; then
     [[ -f $PEERS_RESULTS/$f ]] || echo "warning: $PEERS_RESULTS/$f is missing: no ceiling in the summary" >&2
   done
 else
+  # shellcheck disable=SC2012 # fixed Debian paths, the newest version last
   PGBENCH=$(ls /usr/lib/postgresql/*/bin/pgbench 2>/dev/null | sort -V | tail -1)
   [[ -x $PGBENCH ]] || { echo "CEILING=same needs pgbench (postgresql-contrib), or CEILING=peers" >&2; exit 2; }
   for f in schema.sql meta_template.json pgbench_stats.py; do
@@ -168,7 +170,7 @@ else
   BINS=("=$REPO/target/release/depot")
 fi
 add_service_pids
-PG_PID=$(cat /var/run/postgresql/15-main.pid 2>/dev/null | head -1 || true)
+PG_PID=$(head -1 /var/run/postgresql/15-main.pid 2>/dev/null || true)
 RES=$OUT/depot_ingest$SFX.jsonl
 FET=$OUT/depot_fetch$SFX.jsonl
 SPEED=$OUT/openssl_speed-depot$SFX.jsonl
@@ -230,7 +232,7 @@ pg_ceiling_run() { # pg_ceiling_run CLIENTS RUN  (writes $RUN_JSON)
     --variant literal --run "$run" --rows "$rows" --wal-bytes "$wal" --table-bytes "$tbytes" |
     python3 -c 'import json,sys; r=json.load(sys.stdin); r.update(clients=int(sys.argv[1]), threads=int(sys.argv[2]), pinned=sys.argv[3] or None, source="pgbench -M simple, peers/pg literal (10 KiB hex literal + jsonb), this sitting"); print(json.dumps(r))' \
       "$c" "$j" "${PGBENCH_CPU:-}" >"$RUN_JSON"
-  rm -f "$WORK"/pglog_"${c}_$run".*
+  rm -f "$WORK/pglog_${c}_$run".*
   python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("  pgbench literal %(clients)3d clients run %(run)s: %(tps).0f inserts/s  p50 %(p50_ms).2f ms  p99 %(p99_ms).2f ms  WAL %(wal_bytes_per_row)s B/row" % r)' "$RUN_JSON"
 }
 if [[ $CEILING == same ]]; then
@@ -261,6 +263,7 @@ DEPOT=${nb#*=} name=${nb%%=*}
 for backend in $BACKENDS; do
 for notify in $NOTIFY; do
   # The row label: backend, "+amqp" with notifications on, "-name" of the binary in an A/B sitting.
+  # shellcheck disable=SC2015 # echo cannot fail: || true only keeps set -e quiet when notify is off
   lbl=$backend$([[ $notify == on ]] && echo +amqp || true)${name:+-$name}
   data=$WORK/data-$lbl
   mkdir -p "$data"

@@ -57,6 +57,7 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 export PEERS=${PEERS:-$(cd "$REPO/../shared/peers" && pwd)}
 export OUT=${OUT:-$REPO/benches/results/$(date -u +%F)}
 mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)  # absolute: the peer's bench runs from its own folder
+# shellcheck disable=SC1091
 source "$PEERS/lib/common.sh"
 BACKENDS=${BACKENDS:-"sqlite postgres"}
 CONC=${CONC:-"1 8 32"}
@@ -113,7 +114,7 @@ SPEED=$OUT/openssl_speed-token$SFX.jsonl
     b=${nb#*=} name=${nb%%=*}
     echo "depot${name:+ $name}: $b ($(stat -c %y "$b" | cut -c1-19), sha256 $(sha256sum "$b" | cut -c1-12)); git $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo '?')"
   done
-  echo "$(openssl version)"
+  openssl version
 } | tee "$OUT/machine$SFX.txt"
 
 # guarded_run sets RUN_JSON only when the run starts.
