@@ -89,14 +89,12 @@
 # driver's report + the guard's), OUT/pg_ceiling-depot[-SUFFIX].jsonl, OUT/openssl_speed-depot[-SUFFIX].jsonl, OUT/machine-depot[-SUFFIX].txt, the server log in
 # OUT/depot-ingest-<backend>[-SUFFIX].log, and OUT/depot_summary[-SUFFIX].txt.
 set -euo pipefail
-REPO=$(cd "$(dirname "$0")/.." && pwd)
-export PEERS=${PEERS:-$(cd "$REPO/../shared/peers" && pwd)}
-export OUT=${OUT:-$REPO/benches/results/$(date -u +%F)}
+# Before lib.sh: peers/lib/common.sh gives the guard knobs their defaults when it is sourced.
 if [[ ${SMOKE:-0} == 1 ]]; then
   export QUIET_PCT=${QUIET_PCT:-1000} MAX_TRIES=${MAX_TRIES:-1}
 fi
-# shellcheck disable=SC1091
-source "$PEERS/lib/common.sh"
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 BACKENDS=${BACKENDS:-postgres}
 SIZES=${SIZES:-"1k 10k 1m"}
 CONC=${CONC:-"1 8 32"}
@@ -119,18 +117,12 @@ PGBENCH_THREADS=${PGBENCH_THREADS:-2}
 AMQP_ON_URL=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}
 if [[ -n ${AMQP_URL:-} ]]; then NOTIFY=${NOTIFY:-on}; else NOTIFY=${NOTIFY:-off}; fi
 for n in $NOTIFY; do [[ $n == on || $n == off ]] || { echo "NOTIFY takes off and/or on, not $n" >&2; exit 2; }; done
-PORT=${PORT:-18080}
-PG_BASE=${PG_BASE:-postgres://postgres@127.0.0.1:5432}
 PG_DB=${PG_DB:-depot_ingest_bench}
 KEEP_DB=${KEEP_DB:-0}
 MIN_FREE_GB=${MIN_FREE_GB:-8}
 PEERS_RESULTS=${PEERS_RESULTS:-$PEERS/results/2026-11-22}
-BASE=http://127.0.0.1:$PORT
-SFX=${SUFFIX:+-$SUFFIX}
 DRIVER=$REPO/benches/depot_driver.py
-for backend in $BACKENDS; do
-  case $backend in sqlite|sqlite-normal|postgres) ;; *) echo "unknown backend $backend" >&2; exit 2 ;; esac
-done
+check_backends
 for size in $SIZES; do
   [[ $size =~ ^[0-9]+[km]?$ ]] || { echo "bad size $size (1k, 10k, 1m, …)" >&2; exit 2; }
 done
@@ -147,9 +139,7 @@ else
   done
 fi
 python3 -c 'import jwcrypto, cryptography' 2>/dev/null || { echo "needs jwcrypto and cryptography: pip install jwcrypto" >&2; exit 2; }
-if curl -s -o /dev/null "$BASE/health/live"; then
-  echo "something already answers on $BASE: stop it or set PORT" >&2; exit 2
-fi
+port_free
 
 # BINS: "name=path" per binary; the name ("" without SERVER_BINS) is appended to the row labels.
 BINS=()

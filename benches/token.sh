@@ -53,22 +53,15 @@
 # Writes OUT/depot_token[-SUFFIX].jsonl and prints the summary table (medians of RUNS) into
 # OUT/summary[-SUFFIX].txt; for `code` also the authorize/token split of the latency.
 set -euo pipefail
-REPO=$(cd "$(dirname "$0")/.." && pwd)
-export PEERS=${PEERS:-$(cd "$REPO/../shared/peers" && pwd)}
-export OUT=${OUT:-$REPO/benches/results/$(date -u +%F)}
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)  # absolute: the peer's bench runs from its own folder
-# shellcheck disable=SC1091
-source "$PEERS/lib/common.sh"
 BACKENDS=${BACKENDS:-"sqlite postgres"}
 CONC=${CONC:-"1 8 32"}
 DURATION=${DURATION:-15}
 WARMUP=${WARMUP:-2}
 RUNS=${RUNS:-3}
-PORT=${PORT:-18080}
-PG_BASE=${PG_BASE:-postgres://postgres@127.0.0.1:5432}
-BASE=http://127.0.0.1:$PORT
 SCENARIOS=${SCENARIOS:-"client_credentials code refresh"}
-SFX=${SUFFIX:+-$SUFFIX}
 for sc in $SCENARIOS; do
   case $sc in client_credentials|code|refresh|cc|cc-dpop) ;; *) echo "unknown scenario $sc" >&2; exit 2 ;; esac
 done

@@ -32,11 +32,8 @@
 # Writes OUT/depot_waiters[-SUFFIX].jsonl (one line per backend), OUT/depot-waiters-<label>[-SUFFIX].log,
 # OUT/machine-waiters[-SUFFIX].txt and OUT/waiters_summary[-SUFFIX].txt.
 set -euo pipefail
-REPO=$(cd "$(dirname "$0")/.." && pwd)
-export PEERS=${PEERS:-$(cd "$REPO/../shared/peers" && pwd)}
-export OUT=${OUT:-$REPO/benches/results/$(date -u +%F)}
-# shellcheck disable=SC1091
-source "$PEERS/lib/common.sh"
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 BACKENDS=${BACKENDS:-"sqlite postgres"}
 N=${N:-1000}
 IDS=${IDS:-$N}
@@ -46,23 +43,15 @@ BASELINE=${BASELINE:-1}
 MESSAGES=${MESSAGES:-200}
 GAP_MS=${GAP_MS:-20}
 DELIVER_TIMEOUT=${DELIVER_TIMEOUT:-3}
-PORT=${PORT:-18080}
-PG_BASE=${PG_BASE:-postgres://postgres@127.0.0.1:5432}
 PG_DB=${PG_DB:-depot_waiters_bench}
 KEEP_DB=${KEEP_DB:-0}
-BASE=http://127.0.0.1:$PORT
-SFX=${SUFFIX:+-$SUFFIX}
 W=$REPO/benches/waiters.py
-for backend in $BACKENDS; do
-  case $backend in sqlite|sqlite-normal|postgres) ;; *) echo "unknown backend $backend" >&2; exit 2 ;; esac
-done
+check_backends
 ((IDS >= 1 && IDS <= N)) || { echo "IDS must be 1..N" >&2; exit 2; }
 awk -v w="$WAIT" -v i="$IDLE" 'BEGIN { exit !(w <= 30 && w > i + 2) }' ||
   { echo "WAIT ($WAIT) must be ≤ 30 and exceed IDLE ($IDLE) by a few seconds (no re-poll during the idle phase)" >&2; exit 2; }
 python3 -c 'import aiohttp, jwcrypto, cryptography' 2>/dev/null || { echo "needs aiohttp and jwcrypto: pip install aiohttp jwcrypto" >&2; exit 2; }
-if curl -s -o /dev/null "$BASE/health/live"; then
-  echo "something already answers on $BASE: stop it or set PORT" >&2; exit 2
-fi
+port_free
 ((N + 100 < $(ulimit -n))) || ulimit -n $((N + 1024)) || { echo "ulimit -n too small for $N waiters" >&2; exit 2; }
 
 BINS=()
