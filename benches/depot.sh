@@ -142,23 +142,7 @@ python3 -c 'import jwcrypto, cryptography' 2>/dev/null || { echo "needs jwcrypto
 port_free
 
 # BINS: "name=path" per binary; the name ("" without SERVER_BINS) is appended to the row labels.
-BINS=()
-if [[ -n ${SERVER_BINS:-} ]]; then
-  for nb in $SERVER_BINS; do
-    [[ $nb == ?*=?* ]] || { echo "SERVER_BINS takes name=/path pairs, not $nb" >&2; exit 2; }
-    b=$(realpath "${nb#*=}")
-    [[ -x $b ]] || { echo "SERVER_BINS: $b is not an executable" >&2; exit 2; }
-    BINS+=("${nb%%=*}=$b")
-  done
-  echo "A/B in one sitting: ${BINS[*]} (SERVER_BINS: not built here)"
-elif [[ -n ${SERVER_BIN:-} ]]; then
-  BINS=("=$(realpath "$SERVER_BIN")")
-  echo "using ${BINS[0]#=} (SERVER_BIN: not built here)"
-else
-  echo "building depot (release)…"
-  (cd "$REPO" && cargo build --release -q --bin depot)
-  BINS=("=$REPO/target/release/depot")
-fi
+select_bins "not built here"
 add_service_pids
 PG_PID=$(head -1 /var/run/postgresql/15-main.pid 2>/dev/null || true)
 RES=$OUT/depot_ingest$SFX.jsonl
@@ -173,10 +157,7 @@ pg_settings() {
 }
 {
   machine_note
-  for nb in "${BINS[@]}"; do
-    b=${nb#*=} name=${nb%%=*}
-    echo "depot${name:+ $name}: $b ($(stat -c %y "$b" | cut -c1-19), sha256 $(sha256sum "$b" | cut -c1-12)); git $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo '?')"
-  done
+  bins_note
   echo "ceiling: CEILING=$CEILING$([[ $CEILING == same ]] && echo " (pgbench literal at $CEIL_CONC clients, openssl speed ${SPEED_S}s, this sitting)")"
   echo "$(openssl version); python $(python3 -c 'import sys; print(sys.version.split()[0])')"
   if [[ " $BACKENDS " == *" postgres "* || $CEILING == same ]]; then echo "PostgreSQL: $(pg_settings)"; fi

@@ -31,3 +31,37 @@ port_free() {
     echo "something already answers on $BASE: stop it or set PORT" >&2; exit 2
   fi
 }
+
+# select_bins NOTE: BINS, one "name=path" per depot binary to measure; the name ("" without SERVER_BINS)
+# is appended to the tags and row labels. SERVER_BINS="a=/path b=/path": those, in turn (A/B in one
+# sitting); else SERVER_BIN: that one; neither is built here, and a NOTE other than "" says so, as
+# "(SERVER_BINS: NOTE)". Neither set: `cargo build --release` of depot and target/release/depot.
+select_bins() {
+  local note=$1 nb b
+  BINS=()
+  if [[ -n ${SERVER_BINS:-} ]]; then
+    for nb in $SERVER_BINS; do
+      [[ $nb == ?*=?* ]] || { echo "SERVER_BINS takes name=/path pairs, not $nb" >&2; exit 2; }
+      b=$(realpath "${nb#*=}")
+      [[ -x $b ]] || { echo "SERVER_BINS: $b is not an executable" >&2; exit 2; }
+      BINS+=("${nb%%=*}=$b")
+    done
+    [[ -z $note ]] || echo "A/B in one sitting: ${BINS[*]} (SERVER_BINS: $note)"
+  elif [[ -n ${SERVER_BIN:-} ]]; then
+    BINS=("=$(realpath "$SERVER_BIN")")
+    [[ -z $note ]] || echo "using ${BINS[0]#=} (SERVER_BIN: $note)"
+  else
+    echo "building depot (release)…"
+    (cd "$REPO" && cargo build --release -q --bin depot)
+    BINS=("=$REPO/target/release/depot")
+  fi
+}
+
+# bins_note: a line per binary of BINS for the machine notes: its path, time, sha256 and the checkout's commit.
+bins_note() {
+  local nb b name
+  for nb in "${BINS[@]}"; do
+    b=${nb#*=} name=${nb%%=*}
+    echo "depot${name:+ $name}: $b ($(stat -c %y "$b" | cut -c1-19), sha256 $(sha256sum "$b" | cut -c1-12)); git $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo '?')"
+  done
+}

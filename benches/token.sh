@@ -76,23 +76,7 @@ PERSON_SSIN=85073003328 PERSON_PASSWORD='correct horse battery'
 SPEED_S=${SPEED_S:-5}
 PEERS_RESULTS=${PEERS_RESULTS:-$PEERS/results/2026-11-22}
 # BINS: "name=path" per binary; the name ("" without SERVER_BINS) is appended to the tags.
-BINS=()
-if [[ -n ${SERVER_BINS:-} ]]; then
-  for nb in $SERVER_BINS; do
-    [[ $nb == ?*=?* ]] || { echo "SERVER_BINS takes name=/path pairs, not $nb" >&2; exit 2; }
-    b=$(realpath "${nb#*=}")
-    [[ -x $b ]] || { echo "SERVER_BINS: $b is not an executable" >&2; exit 2; }
-    BINS+=("${nb%%=*}=$b")
-  done
-  echo "A/B in one sitting: ${BINS[*]} (SERVER_BINS: depot not built here)"
-elif [[ -n ${SERVER_BIN:-} ]]; then
-  BINS=("=$(realpath "$SERVER_BIN")")
-  echo "using ${BINS[0]#=} (SERVER_BIN: depot not built here)"
-else
-  echo "building depot (release)…"
-  (cd "$REPO" && cargo build --release -q --bin depot)
-  BINS=("=$REPO/target/release/depot")
-fi
+select_bins "depot not built here"
 LG_TARGET=${LOADGEN_TARGET_DIR:-$REPO/target}
 echo "building loadgen (release, --target-dir $LG_TARGET)…"
 cargo build --release -q --manifest-path "$PEERS/loadgen/Cargo.toml" --target-dir "$LG_TARGET"
@@ -103,10 +87,7 @@ SPEED=$OUT/openssl_speed-token$SFX.jsonl
 [[ ${APPEND:-0} == 1 ]] || { : >"$RES"; : >"$SPEED"; }
 {
   machine_note
-  for nb in "${BINS[@]}"; do
-    b=${nb#*=} name=${nb%%=*}
-    echo "depot${name:+ $name}: $b ($(stat -c %y "$b" | cut -c1-19), sha256 $(sha256sum "$b" | cut -c1-12)); git $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo '?')"
-  done
+  bins_note
   openssl version
 } | tee "$OUT/machine$SFX.txt"
 

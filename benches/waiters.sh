@@ -54,30 +54,14 @@ python3 -c 'import aiohttp, jwcrypto, cryptography' 2>/dev/null || { echo "needs
 port_free
 ((N + 100 < $(ulimit -n))) || ulimit -n $((N + 1024)) || { echo "ulimit -n too small for $N waiters" >&2; exit 2; }
 
-BINS=()
-if [[ -n ${SERVER_BINS:-} ]]; then
-  for nb in $SERVER_BINS; do
-    [[ $nb == ?*=?* ]] || { echo "SERVER_BINS takes name=/path pairs, not $nb" >&2; exit 2; }
-    b=$(realpath "${nb#*=}")
-    [[ -x $b ]] || { echo "SERVER_BINS: $b is not an executable" >&2; exit 2; }
-    BINS+=("${nb%%=*}=$b")
-  done
-elif [[ -n ${SERVER_BIN:-} ]]; then
-  BINS=("=$(realpath "$SERVER_BIN")")
-else
-  echo "building depot (release)…"
-  (cd "$REPO" && cargo build --release -q --bin depot)
-  BINS=("=$REPO/target/release/depot")
-fi
+# BINS: "name=path" per binary; the name ("" without SERVER_BINS) is appended to the row labels.
+select_bins ""  # no note: nothing said about the binaries here
 add_service_pids
 RES=$OUT/depot_waiters$SFX.jsonl
 [[ ${APPEND:-0} == 1 ]] || : >"$RES"
 {
   machine_note
-  for nb in "${BINS[@]}"; do
-    b=${nb#*=} name=${nb%%=*}
-    echo "depot${name:+ $name}: $b ($(stat -c %y "$b" | cut -c1-19), sha256 $(sha256sum "$b" | cut -c1-12)); git $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo '?')"
-  done
+  bins_note
   echo "python $(python3 -c 'import sys; print(sys.version.split()[0])'), aiohttp $(python3 -c 'import aiohttp; print(aiohttp.__version__)')"
   echo "N=$N IDS=$IDS WAIT=$WAIT IDLE=$IDLE MESSAGES=$MESSAGES GAP_MS=$GAP_MS AMQP_URL=${AMQP_URL:-unset}"
 } | tee "$OUT/machine-waiters$SFX.txt"
