@@ -149,7 +149,7 @@ RES=$OUT/depot_ingest$SFX.jsonl
 FET=$OUT/depot_fetch$SFX.jsonl
 SPEED=$OUT/openssl_speed-depot$SFX.jsonl
 PG_CEIL=$OUT/pg_ceiling-depot$SFX.jsonl
-if [[ ${APPEND:-0} != 1 ]]; then : >"$RES"; : >"$FET"; : >"$SPEED"; : >"$PG_CEIL"; fi
+fresh_results "$RES" "$FET" "$SPEED" "$PG_CEIL"
 pg_settings() {
   psql "$PG_BASE/postgres" -Atc "select string_agg(name || '=' || setting || coalesce(unit, ''), ' ' order by name)
     from pg_settings where name in ('shared_buffers','wal_buffers','max_wal_size','checkpoint_timeout',
@@ -165,13 +165,8 @@ pg_settings() {
   if [[ ${SMOKE:-0} == 1 ]]; then echo "SMOKE run: QUIET_PCT=$QUIET_PCT MAX_TRIES=$MAX_TRIES"; fi
 } | tee "$OUT/machine-depot$SFX.txt"
 
-WORK=$(mktemp -d /tmp/depot-ingest-bench.XXXXXX)
-SRV_PID=
-stop_server() {
-  if [[ -n $SRV_PID ]]; then kill "$SRV_PID" 2>/dev/null || true; wait "$SRV_PID" 2>/dev/null || true; SRV_PID=; fi
-}
-trap 'stop_server; rm -rf "$WORK"' EXIT
-python3 "$REPO/benches/bench_client.py" keygen "$WORK" bench-admin
+bench_work depot-ingest-bench
+keygen bench-admin
 
 # ---------------------------------------------------------------- optional: P-256 signing rate on CPU 0
 speed_run() {

@@ -65,3 +65,28 @@ bins_note() {
     echo "depot${name:+ $name}: $b ($(stat -c %y "$b" | cut -c1-19), sha256 $(sha256sum "$b" | cut -c1-12)); git $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo '?')"
   done
 }
+
+# fresh_results FILE…: empty the result files, unless APPEND=1 (then a sitting adds its runs to them).
+fresh_results() {
+  local f
+  [[ ${APPEND:-0} == 1 ]] && return 0
+  for f; do : >"$f"; done
+}
+
+# bench_work NAME: WORK, a scratch folder /tmp/NAME.XXXXXX; on exit the server (stop_server) is stopped
+# and WORK removed.
+bench_work() {
+  WORK=$(mktemp -d "/tmp/$1.XXXXXX")
+  SRV_PID=
+  trap 'stop_server; rm -rf "$WORK"' EXIT
+}
+# stop_server: stop the depot SRV_PID, if one runs, and wait for it.
+stop_server() {
+  if [[ -n $SRV_PID ]]; then kill "$SRV_PID" 2>/dev/null || true; wait "$SRV_PID" 2>/dev/null || true; SRV_PID=; fi
+}
+
+# keygen NAME…: a P-256 key per client NAME in WORK (NAME.pem, NAME.jwks.json), by bench_client.py.
+keygen() {
+  local n
+  for n; do python3 "$REPO/benches/bench_client.py" keygen "$WORK" "$n"; done
+}

@@ -84,7 +84,7 @@ LG=$LG_TARGET/release/loadgen
 add_service_pids
 RES=$OUT/depot_token$SFX.jsonl
 SPEED=$OUT/openssl_speed-token$SFX.jsonl
-[[ ${APPEND:-0} == 1 ]] || { : >"$RES"; : >"$SPEED"; }
+fresh_results "$RES" "$SPEED"
 {
   machine_note
   bins_note
@@ -109,16 +109,9 @@ drive_flow() {
   done
 }
 
-WORK=$(mktemp -d /tmp/depot-bench.XXXXXX)
-SRV_PID=
-stop_server() {
-  if [[ -n $SRV_PID ]]; then kill "$SRV_PID" 2>/dev/null || true; wait "$SRV_PID" 2>/dev/null || true; SRV_PID=; fi
-}
-trap 'stop_server; rm -rf "$WORK"' EXIT
+bench_work depot-bench
 
-python3 "$REPO/benches/bench_client.py" keygen "$WORK" bench-admin
-python3 "$REPO/benches/bench_client.py" keygen "$WORK" bench-client
-python3 "$REPO/benches/bench_client.py" keygen "$WORK" bench-app
+keygen bench-admin bench-client bench-app
 
 # ---------------------------------------------------------------- same sitting: per-token crypto on CPU 0
 speed_run() {

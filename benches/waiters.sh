@@ -58,7 +58,7 @@ port_free
 select_bins ""  # no note: nothing said about the binaries here
 add_service_pids
 RES=$OUT/depot_waiters$SFX.jsonl
-[[ ${APPEND:-0} == 1 ]] || : >"$RES"
+fresh_results "$RES"
 {
   machine_note
   bins_note
@@ -66,13 +66,8 @@ RES=$OUT/depot_waiters$SFX.jsonl
   echo "N=$N IDS=$IDS WAIT=$WAIT IDLE=$IDLE MESSAGES=$MESSAGES GAP_MS=$GAP_MS AMQP_URL=${AMQP_URL:-unset}"
 } | tee "$OUT/machine-waiters$SFX.txt"
 
-WORK=$(mktemp -d /tmp/depot-waiters-bench.XXXXXX)
-SRV_PID=
-stop_server() {
-  if [[ -n $SRV_PID ]]; then kill "$SRV_PID" 2>/dev/null || true; wait "$SRV_PID" 2>/dev/null || true; SRV_PID=; fi
-}
-trap 'stop_server; rm -rf "$WORK"' EXIT
-python3 "$REPO/benches/bench_client.py" keygen "$WORK" bench-admin
+bench_work depot-waiters-bench
+keygen bench-admin
 
 for nb in "${BINS[@]}"; do
 DEPOT=${nb#*=} name=${nb%%=*}
