@@ -231,31 +231,20 @@ for notify in $NOTIFY; do
   # The row label: backend, "+amqp" with notifications on, "-name" of the binary in an A/B sitting.
   # shellcheck disable=SC2015 # echo cannot fail: || true only keeps set -e quiet when notify is off
   lbl=$backend$([[ $notify == on ]] && echo +amqp || true)${name:+-$name}
-  data=$WORK/data-$lbl
-  mkdir -p "$data"
-  export DEPOT_DATA_DIR=$data DEPOT_PUBLIC_URL=$BASE DEPOT_LISTEN=127.0.0.1:$PORT DEPOT_WORKERS=1 DEPOT_LOG=warn
+  depot_env "$lbl"
   export DEPOT_BOX_QUOTA_BYTES=$((1 << 50))
   # A fresh token is fetched before every run; the long TTL only covers a long first fetch pass.
   export DEPOT_ACCESS_TOKEN_TTL_SECONDS=3600
   if [[ $notify == on ]]; then export AMQP_URL=$AMQP_ON_URL; else unset AMQP_URL; fi
-  dbdir=$data DB_PID=
-  case $backend in
-    sqlite) unset DATABASE_URL; export DEPOT_SQLITE_SYNCHRONOUS=full ;;
-    sqlite-normal) unset DATABASE_URL; export DEPOT_SQLITE_SYNCHRONOUS=normal ;;
-    postgres)
-      psql "$PG_BASE/postgres" -qc "DROP DATABASE IF EXISTS $PG_DB" -c "CREATE DATABASE $PG_DB"
-      # Loopback: no TLS to the database (sqlx would negotiate it, at ~20 % of the CPU).
-      export DATABASE_URL="$PG_BASE/$PG_DB?sslmode=${PG_SSLMODE:-disable}"
-      dbdir=$(psql "$PG_BASE/postgres" -Atc "show data_directory" 2>/dev/null || echo /)
-      [[ -d $dbdir ]] || dbdir=/
-      DB_PID=$PG_PID ;;
-  esac
-  "$DEPOT" admin bootstrap --client-id bench-admin --jwks "$WORK/bench-admin.jwks.json" >/dev/null
-  log=$OUT/depot-ingest-$lbl$SFX.log
-  taskset -c 0 "$DEPOT" serve >"$log" 2>&1 &
-  SRV_PID=$!
-  for _ in $(seq 1 50); do curl -sf -o /dev/null "$BASE/health/ready" && break; sleep 0.2; done
-  curl -sf -o /dev/null "$BASE/health/ready" || { echo "depot did not start" >&2; cat "$log" >&2; exit 1; }
+  backend_db "$backend" "$PG_DB"
+  # Where the database writes (MIN_FREE_GB), and PostgreSQL's pid for the driver.
+  dbdir=$DEPOT_DATA_DIR DB_PID=
+  if [[ $backend == postgres ]]; then
+    dbdir=$(psql "$PG_BASE/postgres" -Atc "show data_directory" 2>/dev/null || echo /)
+    [[ -d $dbdir ]] || dbdir=/
+    DB_PID=$PG_PID
+  fi
+  start_depot "$OUT/depot-ingest-$lbl$SFX.log"
 
   PYTHONPATH="$REPO/benches" python3 "$DRIVER" setup --base "$BASE" --work "$WORK"
   python3 "$DRIVER" seal --work "$WORK" --sizes "$SIZES"

@@ -90,3 +90,39 @@ keygen() {
   local n
   for n; do python3 "$REPO/benches/bench_client.py" keygen "$WORK" "$n"; done
 }
+
+# depot_env LABEL: the environment of one depot: its data folder WORK/data-LABEL (DEPOT_DATA_DIR), its URL
+# BASE on PORT, one worker, log level warn.
+depot_env() {
+  local data=$WORK/data-$1
+  mkdir -p "$data"
+  export DEPOT_DATA_DIR=$data DEPOT_PUBLIC_URL=$BASE DEPOT_LISTEN=127.0.0.1:$PORT DEPOT_WORKERS=1 DEPOT_LOG=warn
+}
+
+# backend_db BACKEND DB: the depot's database: SQLite in its data folder, synchronous=full (sqlite) or
+# normal (sqlite-normal); or (postgres) the PostgreSQL database DB under PG_BASE, dropped and created
+# afresh. Another BACKEND: exit 2.
+backend_db() {
+  local backend=$1 db=$2
+  case $backend in
+    sqlite) unset DATABASE_URL; export DEPOT_SQLITE_SYNCHRONOUS=full ;;
+    sqlite-normal) unset DATABASE_URL; export DEPOT_SQLITE_SYNCHRONOUS=normal ;;
+    postgres)
+      psql "$PG_BASE/postgres" -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+      # Loopback: no TLS to the database (sqlx would negotiate it, at ~20 % of the CPU).
+      export DATABASE_URL="$PG_BASE/$db?sslmode=${PG_SSLMODE:-disable}" ;;
+    *) echo "unknown backend $backend" >&2; exit 2 ;;
+  esac
+}
+
+# start_depot LOG: `DEPOT admin bootstrap` of the administrator bench-admin (its key from keygen), then
+# `DEPOT serve` pinned to CPU 0 in the background, its output in LOG, SRV_PID its pid; waits up to 10 s
+# for /health/ready, else prints LOG and exits 1.
+start_depot() {
+  local log=$1
+  "$DEPOT" admin bootstrap --client-id bench-admin --jwks "$WORK/bench-admin.jwks.json" >/dev/null
+  taskset -c 0 "$DEPOT" serve >"$log" 2>&1 &
+  SRV_PID=$!
+  for _ in $(seq 1 50); do curl -sf -o /dev/null "$BASE/health/ready" && break; sleep 0.2; done
+  curl -sf -o /dev/null "$BASE/health/ready" || { echo "depot did not start" >&2; cat "$log" >&2; exit 1; }
+}

@@ -128,23 +128,9 @@ for nb in "${BINS[@]}"; do
 DEPOT=${nb#*=} name=${nb%%=*}
 for backend in $BACKENDS; do
   lbl=$backend${name:+-$name}
-  data=$WORK/data-$lbl
-  mkdir -p "$data"
-  export DEPOT_DATA_DIR=$data DEPOT_PUBLIC_URL=$BASE DEPOT_LISTEN=127.0.0.1:$PORT DEPOT_WORKERS=1 DEPOT_LOG=warn
-  case $backend in
-    sqlite) unset DATABASE_URL; export DEPOT_SQLITE_SYNCHRONOUS=full ;;
-    sqlite-normal) unset DATABASE_URL; export DEPOT_SQLITE_SYNCHRONOUS=normal ;;
-    postgres)
-      psql "$PG_BASE/postgres" -qc "DROP DATABASE IF EXISTS depot_bench" -c "CREATE DATABASE depot_bench"
-      # Loopback: no TLS to the database (sqlx would negotiate it, at ~20 % of the CPU).
-      export DATABASE_URL="$PG_BASE/depot_bench?sslmode=${PG_SSLMODE:-disable}" ;;
-    *) echo "unknown backend $backend" >&2; exit 2 ;;
-  esac
-  "$DEPOT" admin bootstrap --client-id bench-admin --jwks "$WORK/bench-admin.jwks.json" >/dev/null
-  taskset -c 0 "$DEPOT" serve >"$OUT/depot-$lbl$SFX.log" 2>&1 &
-  SRV_PID=$!
-  for _ in $(seq 1 50); do curl -sf -o /dev/null "$BASE/health/ready" && break; sleep 0.2; done
-  curl -sf -o /dev/null "$BASE/health/ready" || { echo "depot did not start" >&2; cat "$OUT/depot-$lbl$SFX.log" >&2; exit 1; }
+  depot_env "$lbl"
+  backend_db "$backend" depot_bench
+  start_depot "$OUT/depot-$lbl$SFX.log"
 
   # The administrator registers the benchmark's system client through the admin API.
   assertion=$(python3 "$REPO/benches/bench_client.py" assertion "$WORK/bench-admin.pem" bench-admin bench-admin "$BASE/oauth2/token")

@@ -73,26 +73,15 @@ for nb in "${BINS[@]}"; do
 DEPOT=${nb#*=} name=${nb%%=*}
 for backend in $BACKENDS; do
   lbl=$backend${name:+-$name}
-  data=$WORK/data-$lbl
-  mkdir -p "$data"
-  export DEPOT_DATA_DIR=$data DEPOT_PUBLIC_URL=$BASE DEPOT_LISTEN=127.0.0.1:$PORT DEPOT_WORKERS=1 DEPOT_LOG=warn
+  depot_env "$lbl"
   export DEPOT_BOX_QUOTA_BYTES=$((1 << 50)) DEPOT_ACCESS_TOKEN_TTL_SECONDS=3600
+  backend_db "$backend" "$PG_DB"
   db_args=()
-  case $backend in
-    sqlite) unset DATABASE_URL; export DEPOT_SQLITE_SYNCHRONOUS=full ;;
-    sqlite-normal) unset DATABASE_URL; export DEPOT_SQLITE_SYNCHRONOUS=normal ;;
-    postgres)
-      psql "$PG_BASE/postgres" -qc "DROP DATABASE IF EXISTS $PG_DB" -c "CREATE DATABASE $PG_DB"
-      export DATABASE_URL="$PG_BASE/$PG_DB?sslmode=${PG_SSLMODE:-disable}"
-      pg_port=$(python3 -c 'import sys, urllib.parse as u; print(u.urlsplit(sys.argv[1]).port or 5432)' "$PG_BASE")
-      db_args=(--db-url "$PG_BASE/postgres" --db-name "$PG_DB" --db-port "$pg_port") ;;
-  esac
-  "$DEPOT" admin bootstrap --client-id bench-admin --jwks "$WORK/bench-admin.jwks.json" >/dev/null
-  log=$OUT/depot-waiters-$lbl$SFX.log
-  taskset -c 0 "$DEPOT" serve >"$log" 2>&1 &
-  SRV_PID=$!
-  for _ in $(seq 1 50); do curl -sf -o /dev/null "$BASE/health/ready" && break; sleep 0.2; done
-  curl -sf -o /dev/null "$BASE/health/ready" || { echo "depot did not start" >&2; cat "$log" >&2; exit 1; }
+  if [[ $backend == postgres ]]; then
+    pg_port=$(python3 -c 'import sys, urllib.parse as u; print(u.urlsplit(sys.argv[1]).port or 5432)' "$PG_BASE")
+    db_args=(--db-url "$PG_BASE/postgres" --db-name "$PG_DB" --db-port "$pg_port")
+  fi
+  start_depot "$OUT/depot-waiters-$lbl$SFX.log"
   echo "== $lbl: $DEPOT (server pid $SRV_PID), $N waiters over $IDS identities"
   taskset -c 1 python3 "$W" setup --base "$BASE" --work "$WORK" --ids "$IDS"
   base_args=()
