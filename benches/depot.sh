@@ -170,8 +170,7 @@ keygen bench-admin
 
 # ---------------------------------------------------------------- optional: P-256 signing rate on CPU 0
 speed_run() {
-  taskset -c 0 openssl speed -seconds "$SPEED_S" ecdsap256 2>/dev/null >"$WORK/speed.txt"
-  python3 "$REPO/benches/bench_client.py" openssl-speed "$WORK/speed.txt" "$SPEED_S" >"$RUN_JSON"
+  speed_measure
   python3 -c 'import json,sys; print("  openssl speed: ECDSA P-256 %(ecdsap256_sign_per_s).0f sign/s" % json.load(open(sys.argv[1])))' "$RUN_JSON"
 }
 if [[ $SPEED_S != 0 ]]; then

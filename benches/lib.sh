@@ -126,3 +126,10 @@ start_depot() {
   for _ in $(seq 1 50); do curl -sf -o /dev/null "$BASE/health/ready" && break; sleep 0.2; done
   curl -sf -o /dev/null "$BASE/health/ready" || { echo "depot did not start" >&2; cat "$log" >&2; exit 1; }
 }
+
+# speed_measure: one `openssl speed -seconds SPEED_S ecdsap256` on CPU 0 (the depot's core), its rates
+# as JSON in RUN_JSON (set by guarded_run); the caller prints them.
+speed_measure() {
+  taskset -c 0 openssl speed -seconds "$SPEED_S" ecdsap256 2>/dev/null >"$WORK/speed.txt"
+  python3 "$REPO/benches/bench_client.py" openssl-speed "$WORK/speed.txt" "$SPEED_S" >"$RUN_JSON"
+}

@@ -115,8 +115,7 @@ keygen bench-admin bench-client bench-app
 
 # ---------------------------------------------------------------- same sitting: per-token crypto on CPU 0
 speed_run() {
-  taskset -c 0 openssl speed -seconds "$SPEED_S" ecdsap256 2>/dev/null >"$WORK/speed.txt"
-  python3 "$REPO/benches/bench_client.py" openssl-speed "$WORK/speed.txt" "$SPEED_S" >"$RUN_JSON"
+  speed_measure
   python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); s,v=r["ecdsap256_sign_per_s"],r["ecdsap256_verify_per_s"]; print("  openssl speed: ECDSA P-256 %.0f sign/s, %.0f verify/s -> 1 verify + 1 sign: %.0f tokens/s per core" % (s, v, 1/(1/s+1/v)))' "$RUN_JSON"
 }
 if [[ $SPEED_S != 0 ]]; then
