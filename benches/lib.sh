@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# The set-up the depot benchmarks share (token.sh, depot.sh, waiters.sh): each sources this file right
+# The set-up the depot benchmarks share (token.sh, depot.sh, waiters.sh, tsa.sh): each sources this file right
 # after `set -euo pipefail`. Sourcing it sets REPO (this checkout), PEERS (../shared/peers unless set) and
 # OUT (benches/results/<UTC date> unless set), both exported, then sources $PEERS/lib/common.sh
 # (guarded_run, machine_note, add_service_pids, LIB, the guard knobs; it creates OUT) and sets PORT
