@@ -173,10 +173,7 @@ speed_run() {
   speed_measure
   python3 -c 'import json,sys; print("  openssl speed: ECDSA P-256 %(ecdsap256_sign_per_s).0f sign/s" % json.load(open(sys.argv[1])))' "$RUN_JSON"
 }
-if [[ $SPEED_S != 0 ]]; then
-  echo "== openssl speed -seconds $SPEED_S ecdsap256 on CPU 0"
-  for _ in $(seq 1 "$RUNS"); do guarded_run "$SPEED" openssl-speed -- speed_run; done
-fi
+speed_runs ""
 
 # ---------------------------------------------------------------- same sitting: PostgreSQL insert ceiling
 # The peers' `literal` variant (peers/pg/bench.sh) at each of CEIL_CONC clients, in a scratch database.

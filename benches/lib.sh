@@ -127,8 +127,16 @@ start_depot() {
   curl -sf -o /dev/null "$BASE/health/ready" || { echo "depot did not start" >&2; cat "$log" >&2; exit 1; }
 }
 
+# speed_runs NOTE: the P-256 rates of this sitting: unless SPEED_S is 0, a heading ("== openssl speed … on
+# CPU 0" and NOTE) and RUNS guarded runs (tag openssl-speed, appended to SPEED) of the script's speed_run,
+# which calls speed_measure and prints its line.
+speed_runs() {
+  [[ $SPEED_S != 0 ]] || return 0
+  echo "== openssl speed -seconds $SPEED_S ecdsap256 on CPU 0$1"
+  for _ in $(seq 1 "$RUNS"); do guarded_run "$SPEED" openssl-speed -- speed_run; done
+}
 # speed_measure: one `openssl speed -seconds SPEED_S ecdsap256` on CPU 0 (the depot's core), its rates
-# as JSON in RUN_JSON (set by guarded_run); the caller prints them.
+# as JSON in RUN_JSON (set by guarded_run).
 speed_measure() {
   taskset -c 0 openssl speed -seconds "$SPEED_S" ecdsap256 2>/dev/null >"$WORK/speed.txt"
   python3 "$REPO/benches/bench_client.py" openssl-speed "$WORK/speed.txt" "$SPEED_S" >"$RUN_JSON"

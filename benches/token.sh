@@ -118,10 +118,7 @@ speed_run() {
   speed_measure
   python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); s,v=r["ecdsap256_sign_per_s"],r["ecdsap256_verify_per_s"]; print("  openssl speed: ECDSA P-256 %.0f sign/s, %.0f verify/s -> 1 verify + 1 sign: %.0f tokens/s per core" % (s, v, 1/(1/s+1/v)))' "$RUN_JSON"
 }
-if [[ $SPEED_S != 0 ]]; then
-  echo "== openssl speed -seconds $SPEED_S ecdsap256 on CPU 0 (one verify + one sign per token)"
-  for _ in $(seq 1 "$RUNS"); do guarded_run "$SPEED" openssl-speed -- speed_run; done
-fi
+speed_runs " (one verify + one sign per token)"
 
 for nb in "${BINS[@]}"; do
 DEPOT=${nb#*=} name=${nb%%=*}

@@ -215,10 +215,7 @@ speed_run() {
 }
 
 # ---------------------------------------------------------------- 1. raw signing rate, CPU 0
-if [[ $SPEED_S != 0 ]]; then
-  echo "== openssl speed -seconds $SPEED_S ecdsap256 on CPU 0"
-  for _ in $(seq 1 "$RUNS"); do guarded_run "$SPEED" openssl-speed -- speed_run; done
-fi
+speed_runs ""
 
 # ---------------------------------------------------------------- 2. POST /tsa per backend
 for backend in $BACKENDS; do
