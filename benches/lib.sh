@@ -4,8 +4,9 @@
 # OUT (benches/results/<UTC date> unless set), both exported, then sources $PEERS/lib/common.sh
 # (guarded_run, machine_note, add_service_pids, LIB, the guard knobs; it creates OUT) and sets PORT
 # (18080), PG_BASE (postgres://postgres@127.0.0.1:5432), BASE (the depot's URL) and SFX ("-SUFFIX" when
-# SUFFIX is set, for the file names). The functions below are the steps the scripts have in common; a
-# script reads its own variables before calling them.
+# SUFFIX is set, for the file names). The functions below are the steps the scripts have in common; besides
+# these they read the calling script's BACKENDS, DEPOT (the binary being started), RUNS, SPEED_S and SPEED,
+# and set BINS, WORK and SRV_PID for it.
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PEERS=${PEERS:-$(cd "$REPO/../shared/peers" && pwd)}
 export OUT=${OUT:-$REPO/benches/results/$(date -u +%F)}
