@@ -89,14 +89,12 @@
 # driver's report + the guard's), OUT/pg_ceiling-depot[-SUFFIX].jsonl, OUT/openssl_speed-depot[-SUFFIX].jsonl, OUT/machine-depot[-SUFFIX].txt, the server log in
 # OUT/depot-ingest-<backend>[-SUFFIX].log, and OUT/depot_summary[-SUFFIX].txt.
 set -euo pipefail
-REPO=$(cd "$(dirname "$0")/.." && pwd)
-export PEERS=${PEERS:-$(cd "$REPO/../shared/peers" && pwd)}
-export OUT=${OUT:-$REPO/benches/results/$(date -u +%F)}
+# Before lib.sh: peers/lib/common.sh gives the guard knobs their defaults when it is sourced.
 if [[ ${SMOKE:-0} == 1 ]]; then
   export QUIET_PCT=${QUIET_PCT:-1000} MAX_TRIES=${MAX_TRIES:-1}
 fi
-# shellcheck disable=SC1091
-source "$PEERS/lib/common.sh"
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 BACKENDS=${BACKENDS:-postgres}
 SIZES=${SIZES:-"1k 10k 1m"}
 CONC=${CONC:-"1 8 32"}
@@ -112,24 +110,19 @@ case $CEILING in
   peers) SPEED_S=${SPEED_S:-0} ;;
   *) echo "CEILING is same or peers, not $CEILING" >&2; exit 2 ;;
 esac
+# shellcheck disable=SC2086 # CONC is a list: one word per level
 CEIL_CONC=${CEIL_CONC:-$(printf '%s\n' $CONC 8 32 | sort -nu | xargs)}
 PGBENCH_THREADS=${PGBENCH_THREADS:-2}
 # Notifications: "on" = AMQP_URL set for the depot (its own value when exported, else the local RabbitMQ).
 AMQP_ON_URL=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}
 if [[ -n ${AMQP_URL:-} ]]; then NOTIFY=${NOTIFY:-on}; else NOTIFY=${NOTIFY:-off}; fi
 for n in $NOTIFY; do [[ $n == on || $n == off ]] || { echo "NOTIFY takes off and/or on, not $n" >&2; exit 2; }; done
-PORT=${PORT:-18080}
-PG_BASE=${PG_BASE:-postgres://postgres@127.0.0.1:5432}
 PG_DB=${PG_DB:-depot_ingest_bench}
 KEEP_DB=${KEEP_DB:-0}
 MIN_FREE_GB=${MIN_FREE_GB:-8}
 PEERS_RESULTS=${PEERS_RESULTS:-$PEERS/results/2026-11-22}
-BASE=http://127.0.0.1:$PORT
-SFX=${SUFFIX:+-$SUFFIX}
 DRIVER=$REPO/benches/depot_driver.py
-for backend in $BACKENDS; do
-  case $backend in sqlite|sqlite-normal|postgres) ;; *) echo "unknown backend $backend" >&2; exit 2 ;; esac
-done
+check_backends
 for size in $SIZES; do
   [[ $size =~ ^[0-9]+[km]?$ ]] || { echo "bad size $size (1k, 10k, 1m, …)" >&2; exit 2; }
 done
@@ -138,6 +131,7 @@ if [[ $CEILING == peers ]]; then
     [[ -f $PEERS_RESULTS/$f ]] || echo "warning: $PEERS_RESULTS/$f is missing: no ceiling in the summary" >&2
   done
 else
+  # shellcheck disable=SC2012 # fixed Debian paths, the newest version last
   PGBENCH=$(ls /usr/lib/postgresql/*/bin/pgbench 2>/dev/null | sort -V | tail -1)
   [[ -x $PGBENCH ]] || { echo "CEILING=same needs pgbench (postgresql-contrib), or CEILING=peers" >&2; exit 2; }
   for f in schema.sql meta_template.json pgbench_stats.py; do
@@ -145,35 +139,17 @@ else
   done
 fi
 python3 -c 'import jwcrypto, cryptography' 2>/dev/null || { echo "needs jwcrypto and cryptography: pip install jwcrypto" >&2; exit 2; }
-if curl -s -o /dev/null "$BASE/health/live"; then
-  echo "something already answers on $BASE: stop it or set PORT" >&2; exit 2
-fi
+port_free
 
 # BINS: "name=path" per binary; the name ("" without SERVER_BINS) is appended to the row labels.
-BINS=()
-if [[ -n ${SERVER_BINS:-} ]]; then
-  for nb in $SERVER_BINS; do
-    [[ $nb == ?*=?* ]] || { echo "SERVER_BINS takes name=/path pairs, not $nb" >&2; exit 2; }
-    b=$(realpath "${nb#*=}")
-    [[ -x $b ]] || { echo "SERVER_BINS: $b is not an executable" >&2; exit 2; }
-    BINS+=("${nb%%=*}=$b")
-  done
-  echo "A/B in one sitting: ${BINS[*]} (SERVER_BINS: not built here)"
-elif [[ -n ${SERVER_BIN:-} ]]; then
-  BINS=("=$(realpath "$SERVER_BIN")")
-  echo "using ${BINS[0]#=} (SERVER_BIN: not built here)"
-else
-  echo "building depot (release)…"
-  (cd "$REPO" && cargo build --release -q --bin depot)
-  BINS=("=$REPO/target/release/depot")
-fi
+select_bins "not built here"
 add_service_pids
-PG_PID=$(cat /var/run/postgresql/15-main.pid 2>/dev/null | head -1 || true)
+PG_PID=$(head -1 /var/run/postgresql/15-main.pid 2>/dev/null || true)
 RES=$OUT/depot_ingest$SFX.jsonl
 FET=$OUT/depot_fetch$SFX.jsonl
 SPEED=$OUT/openssl_speed-depot$SFX.jsonl
 PG_CEIL=$OUT/pg_ceiling-depot$SFX.jsonl
-if [[ ${APPEND:-0} != 1 ]]; then : >"$RES"; : >"$FET"; : >"$SPEED"; : >"$PG_CEIL"; fi
+fresh_results "$RES" "$FET" "$SPEED" "$PG_CEIL"
 pg_settings() {
   psql "$PG_BASE/postgres" -Atc "select string_agg(name || '=' || setting || coalesce(unit, ''), ' ' order by name)
     from pg_settings where name in ('shared_buffers','wal_buffers','max_wal_size','checkpoint_timeout',
@@ -181,10 +157,7 @@ pg_settings() {
 }
 {
   machine_note
-  for nb in "${BINS[@]}"; do
-    b=${nb#*=} name=${nb%%=*}
-    echo "depot${name:+ $name}: $b ($(stat -c %y "$b" | cut -c1-19), sha256 $(sha256sum "$b" | cut -c1-12)); git $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo '?')"
-  done
+  bins_note
   echo "ceiling: CEILING=$CEILING$([[ $CEILING == same ]] && echo " (pgbench literal at $CEIL_CONC clients, openssl speed ${SPEED_S}s, this sitting)")"
   echo "$(openssl version); python $(python3 -c 'import sys; print(sys.version.split()[0])')"
   if [[ " $BACKENDS " == *" postgres "* || $CEILING == same ]]; then echo "PostgreSQL: $(pg_settings)"; fi
@@ -192,24 +165,15 @@ pg_settings() {
   if [[ ${SMOKE:-0} == 1 ]]; then echo "SMOKE run: QUIET_PCT=$QUIET_PCT MAX_TRIES=$MAX_TRIES"; fi
 } | tee "$OUT/machine-depot$SFX.txt"
 
-WORK=$(mktemp -d /tmp/depot-ingest-bench.XXXXXX)
-SRV_PID=
-stop_server() {
-  if [[ -n $SRV_PID ]]; then kill "$SRV_PID" 2>/dev/null || true; wait "$SRV_PID" 2>/dev/null || true; SRV_PID=; fi
-}
-trap 'stop_server; rm -rf "$WORK"' EXIT
-python3 "$REPO/benches/bench_client.py" keygen "$WORK" bench-admin
+bench_work depot-ingest-bench
+keygen bench-admin
 
 # ---------------------------------------------------------------- optional: P-256 signing rate on CPU 0
 speed_run() {
-  taskset -c 0 openssl speed -seconds "$SPEED_S" ecdsap256 2>/dev/null >"$WORK/speed.txt"
-  python3 "$REPO/benches/bench_client.py" openssl-speed "$WORK/speed.txt" "$SPEED_S" >"$RUN_JSON"
+  speed_measure
   python3 -c 'import json,sys; print("  openssl speed: ECDSA P-256 %(ecdsap256_sign_per_s).0f sign/s" % json.load(open(sys.argv[1])))' "$RUN_JSON"
 }
-if [[ $SPEED_S != 0 ]]; then
-  echo "== openssl speed -seconds $SPEED_S ecdsap256 on CPU 0"
-  for _ in $(seq 1 "$RUNS"); do guarded_run "$SPEED" openssl-speed -- speed_run; done
-fi
+speed_runs ""
 
 # ---------------------------------------------------------------- same sitting: PostgreSQL insert ceiling
 # The peers' `literal` variant (peers/pg/bench.sh) at each of CEIL_CONC clients, in a scratch database.
@@ -230,7 +194,7 @@ pg_ceiling_run() { # pg_ceiling_run CLIENTS RUN  (writes $RUN_JSON)
     --variant literal --run "$run" --rows "$rows" --wal-bytes "$wal" --table-bytes "$tbytes" |
     python3 -c 'import json,sys; r=json.load(sys.stdin); r.update(clients=int(sys.argv[1]), threads=int(sys.argv[2]), pinned=sys.argv[3] or None, source="pgbench -M simple, peers/pg literal (10 KiB hex literal + jsonb), this sitting"); print(json.dumps(r))' \
       "$c" "$j" "${PGBENCH_CPU:-}" >"$RUN_JSON"
-  rm -f "$WORK"/pglog_"${c}_$run".*
+  rm -f "$WORK/pglog_${c}_$run".*
   python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("  pgbench literal %(clients)3d clients run %(run)s: %(tps).0f inserts/s  p50 %(p50_ms).2f ms  p99 %(p99_ms).2f ms  WAL %(wal_bytes_per_row)s B/row" % r)' "$RUN_JSON"
 }
 if [[ $CEILING == same ]]; then
@@ -261,32 +225,22 @@ DEPOT=${nb#*=} name=${nb%%=*}
 for backend in $BACKENDS; do
 for notify in $NOTIFY; do
   # The row label: backend, "+amqp" with notifications on, "-name" of the binary in an A/B sitting.
+  # shellcheck disable=SC2015 # echo cannot fail: || true only keeps set -e quiet when notify is off
   lbl=$backend$([[ $notify == on ]] && echo +amqp || true)${name:+-$name}
-  data=$WORK/data-$lbl
-  mkdir -p "$data"
-  export DEPOT_DATA_DIR=$data DEPOT_PUBLIC_URL=$BASE DEPOT_LISTEN=127.0.0.1:$PORT DEPOT_WORKERS=1 DEPOT_LOG=warn
+  depot_env "$lbl"
   export DEPOT_BOX_QUOTA_BYTES=$((1 << 50))
   # A fresh token is fetched before every run; the long TTL only covers a long first fetch pass.
   export DEPOT_ACCESS_TOKEN_TTL_SECONDS=3600
   if [[ $notify == on ]]; then export AMQP_URL=$AMQP_ON_URL; else unset AMQP_URL; fi
-  dbdir=$data DB_PID=
-  case $backend in
-    sqlite) unset DATABASE_URL; export DEPOT_SQLITE_SYNCHRONOUS=full ;;
-    sqlite-normal) unset DATABASE_URL; export DEPOT_SQLITE_SYNCHRONOUS=normal ;;
-    postgres)
-      psql "$PG_BASE/postgres" -qc "DROP DATABASE IF EXISTS $PG_DB" -c "CREATE DATABASE $PG_DB"
-      # Loopback: no TLS to the database (sqlx would negotiate it, at ~20 % of the CPU).
-      export DATABASE_URL="$PG_BASE/$PG_DB?sslmode=${PG_SSLMODE:-disable}"
-      dbdir=$(psql "$PG_BASE/postgres" -Atc "show data_directory" 2>/dev/null || echo /)
-      [[ -d $dbdir ]] || dbdir=/
-      DB_PID=$PG_PID ;;
-  esac
-  "$DEPOT" admin bootstrap --client-id bench-admin --jwks "$WORK/bench-admin.jwks.json" >/dev/null
-  log=$OUT/depot-ingest-$lbl$SFX.log
-  taskset -c 0 "$DEPOT" serve >"$log" 2>&1 &
-  SRV_PID=$!
-  for _ in $(seq 1 50); do curl -sf -o /dev/null "$BASE/health/ready" && break; sleep 0.2; done
-  curl -sf -o /dev/null "$BASE/health/ready" || { echo "depot did not start" >&2; cat "$log" >&2; exit 1; }
+  backend_db "$backend" "$PG_DB"
+  # Where the database writes (MIN_FREE_GB), and PostgreSQL's pid for the driver.
+  dbdir=$DEPOT_DATA_DIR DB_PID=
+  if [[ $backend == postgres ]]; then
+    dbdir=$(psql "$PG_BASE/postgres" -Atc "show data_directory" 2>/dev/null || echo /)
+    [[ -d $dbdir ]] || dbdir=/
+    DB_PID=$PG_PID
+  fi
+  start_depot "$OUT/depot-ingest-$lbl$SFX.log"
 
   PYTHONPATH="$REPO/benches" python3 "$DRIVER" setup --base "$BASE" --work "$WORK"
   python3 "$DRIVER" seal --work "$WORK" --sizes "$SIZES"

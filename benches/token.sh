@@ -53,21 +53,15 @@
 # Writes OUT/depot_token[-SUFFIX].jsonl and prints the summary table (medians of RUNS) into
 # OUT/summary[-SUFFIX].txt; for `code` also the authorize/token split of the latency.
 set -euo pipefail
-REPO=$(cd "$(dirname "$0")/.." && pwd)
-export PEERS=${PEERS:-$(cd "$REPO/../shared/peers" && pwd)}
-export OUT=${OUT:-$REPO/benches/results/$(date -u +%F)}
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)  # absolute: the peer's bench runs from its own folder
-source "$PEERS/lib/common.sh"
 BACKENDS=${BACKENDS:-"sqlite postgres"}
 CONC=${CONC:-"1 8 32"}
 DURATION=${DURATION:-15}
 WARMUP=${WARMUP:-2}
 RUNS=${RUNS:-3}
-PORT=${PORT:-18080}
-PG_BASE=${PG_BASE:-postgres://postgres@127.0.0.1:5432}
-BASE=http://127.0.0.1:$PORT
 SCENARIOS=${SCENARIOS:-"client_credentials code refresh"}
-SFX=${SUFFIX:+-$SUFFIX}
 for sc in $SCENARIOS; do
   case $sc in client_credentials|code|refresh|cc|cc-dpop) ;; *) echo "unknown scenario $sc" >&2; exit 2 ;; esac
 done
@@ -82,23 +76,7 @@ PERSON_SSIN=85073003328 PERSON_PASSWORD='correct horse battery'
 SPEED_S=${SPEED_S:-5}
 PEERS_RESULTS=${PEERS_RESULTS:-$PEERS/results/2026-11-22}
 # BINS: "name=path" per binary; the name ("" without SERVER_BINS) is appended to the tags.
-BINS=()
-if [[ -n ${SERVER_BINS:-} ]]; then
-  for nb in $SERVER_BINS; do
-    [[ $nb == ?*=?* ]] || { echo "SERVER_BINS takes name=/path pairs, not $nb" >&2; exit 2; }
-    b=$(realpath "${nb#*=}")
-    [[ -x $b ]] || { echo "SERVER_BINS: $b is not an executable" >&2; exit 2; }
-    BINS+=("${nb%%=*}=$b")
-  done
-  echo "A/B in one sitting: ${BINS[*]} (SERVER_BINS: depot not built here)"
-elif [[ -n ${SERVER_BIN:-} ]]; then
-  BINS=("=$(realpath "$SERVER_BIN")")
-  echo "using ${BINS[0]#=} (SERVER_BIN: depot not built here)"
-else
-  echo "building depot (release)…"
-  (cd "$REPO" && cargo build --release -q --bin depot)
-  BINS=("=$REPO/target/release/depot")
-fi
+select_bins "depot not built here"
 LG_TARGET=${LOADGEN_TARGET_DIR:-$REPO/target}
 echo "building loadgen (release, --target-dir $LG_TARGET)…"
 cargo build --release -q --manifest-path "$PEERS/loadgen/Cargo.toml" --target-dir "$LG_TARGET"
@@ -106,14 +84,11 @@ LG=$LG_TARGET/release/loadgen
 add_service_pids
 RES=$OUT/depot_token$SFX.jsonl
 SPEED=$OUT/openssl_speed-token$SFX.jsonl
-[[ ${APPEND:-0} == 1 ]] || { : >"$RES"; : >"$SPEED"; }
+fresh_results "$RES" "$SPEED"
 {
   machine_note
-  for nb in "${BINS[@]}"; do
-    b=${nb#*=} name=${nb%%=*}
-    echo "depot${name:+ $name}: $b ($(stat -c %y "$b" | cut -c1-19), sha256 $(sha256sum "$b" | cut -c1-12)); git $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo '?')"
-  done
-  echo "$(openssl version)"
+  bins_note
+  openssl version
 } | tee "$OUT/machine$SFX.txt"
 
 # guarded_run sets RUN_JSON only when the run starts.
@@ -134,49 +109,24 @@ drive_flow() {
   done
 }
 
-WORK=$(mktemp -d /tmp/depot-bench.XXXXXX)
-SRV_PID=
-stop_server() {
-  if [[ -n $SRV_PID ]]; then kill "$SRV_PID" 2>/dev/null || true; wait "$SRV_PID" 2>/dev/null || true; SRV_PID=; fi
-}
-trap 'stop_server; rm -rf "$WORK"' EXIT
+bench_work depot-bench
 
-python3 "$REPO/benches/bench_client.py" keygen "$WORK" bench-admin
-python3 "$REPO/benches/bench_client.py" keygen "$WORK" bench-client
-python3 "$REPO/benches/bench_client.py" keygen "$WORK" bench-app
+keygen bench-admin bench-client bench-app
 
 # ---------------------------------------------------------------- same sitting: per-token crypto on CPU 0
 speed_run() {
-  taskset -c 0 openssl speed -seconds "$SPEED_S" ecdsap256 2>/dev/null >"$WORK/speed.txt"
-  python3 "$REPO/benches/bench_client.py" openssl-speed "$WORK/speed.txt" "$SPEED_S" >"$RUN_JSON"
+  speed_measure
   python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); s,v=r["ecdsap256_sign_per_s"],r["ecdsap256_verify_per_s"]; print("  openssl speed: ECDSA P-256 %.0f sign/s, %.0f verify/s -> 1 verify + 1 sign: %.0f tokens/s per core" % (s, v, 1/(1/s+1/v)))' "$RUN_JSON"
 }
-if [[ $SPEED_S != 0 ]]; then
-  echo "== openssl speed -seconds $SPEED_S ecdsap256 on CPU 0 (one verify + one sign per token)"
-  for _ in $(seq 1 "$RUNS"); do guarded_run "$SPEED" openssl-speed -- speed_run; done
-fi
+speed_runs " (one verify + one sign per token)"
 
 for nb in "${BINS[@]}"; do
 DEPOT=${nb#*=} name=${nb%%=*}
 for backend in $BACKENDS; do
   lbl=$backend${name:+-$name}
-  data=$WORK/data-$lbl
-  mkdir -p "$data"
-  export DEPOT_DATA_DIR=$data DEPOT_PUBLIC_URL=$BASE DEPOT_LISTEN=127.0.0.1:$PORT DEPOT_WORKERS=1 DEPOT_LOG=warn
-  case $backend in
-    sqlite) unset DATABASE_URL; export DEPOT_SQLITE_SYNCHRONOUS=full ;;
-    sqlite-normal) unset DATABASE_URL; export DEPOT_SQLITE_SYNCHRONOUS=normal ;;
-    postgres)
-      psql "$PG_BASE/postgres" -qc "DROP DATABASE IF EXISTS depot_bench" -c "CREATE DATABASE depot_bench"
-      # Loopback: no TLS to the database (sqlx would negotiate it, at ~20 % of the CPU).
-      export DATABASE_URL="$PG_BASE/depot_bench?sslmode=${PG_SSLMODE:-disable}" ;;
-    *) echo "unknown backend $backend" >&2; exit 2 ;;
-  esac
-  "$DEPOT" admin bootstrap --client-id bench-admin --jwks "$WORK/bench-admin.jwks.json" >/dev/null
-  taskset -c 0 "$DEPOT" serve >"$OUT/depot-$lbl$SFX.log" 2>&1 &
-  SRV_PID=$!
-  for _ in $(seq 1 50); do curl -sf -o /dev/null "$BASE/health/ready" && break; sleep 0.2; done
-  curl -sf -o /dev/null "$BASE/health/ready" || { echo "depot did not start" >&2; cat "$OUT/depot-$lbl$SFX.log" >&2; exit 1; }
+  depot_env "$lbl"
+  backend_db "$backend" depot_bench
+  start_depot "$OUT/depot-$lbl$SFX.log"
 
   # The administrator registers the benchmark's system client through the admin API.
   assertion=$(python3 "$REPO/benches/bench_client.py" assertion "$WORK/bench-admin.pem" bench-admin bench-admin "$BASE/oauth2/token")

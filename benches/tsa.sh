@@ -34,11 +34,8 @@
 # OUT/depot-tsa-<backend>[-SUFFIX].log, and the summary (medians of RUNS, clean runs only when
 # there are any) in OUT/tsa_summary[-SUFFIX].txt.
 set -euo pipefail
-REPO=$(cd "$(dirname "$0")/.." && pwd)
-export PEERS=${PEERS:-$(cd "$REPO/../shared/peers" && pwd)}
-export OUT=${OUT:-$REPO/benches/results/$(date -u +%F)}
-# shellcheck disable=SC1091
-source "$PEERS/lib/common.sh"
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 BACKENDS=${BACKENDS:-"sqlite postgres"}
 CONC=${CONC:-"1 8 32"}
 DURATION=${DURATION:-15}
@@ -46,18 +43,10 @@ WARMUP=${WARMUP:-2}
 RUNS=${RUNS:-3}
 SPEED_S=${SPEED_S:-5}
 DRIVER=${DRIVER:-auto}
-PORT=${PORT:-18080}
-PG_BASE=${PG_BASE:-postgres://postgres@127.0.0.1:5432}
-BASE=http://127.0.0.1:$PORT
-SFX=${SUFFIX:+-$SUFFIX}
-for backend in $BACKENDS; do
-  case $backend in sqlite|sqlite-normal|postgres) ;; *) echo "unknown backend $backend" >&2; exit 2 ;; esac
-done
+check_backends
 case $DRIVER in auto|loadgen|py) ;; *) echo "DRIVER must be auto, loadgen or py" >&2; exit 2 ;; esac
 command -v openssl >/dev/null || { echo "openssl is needed" >&2; exit 2; }
-if curl -s -o /dev/null "$BASE/health/live"; then
-  echo "something already answers on $BASE: stop it or set PORT" >&2; exit 2
-fi
+port_free
 
 echo "building depot and loadgen (release)…"
 (cd "$REPO" && cargo build --release -q --bin depot)
@@ -78,16 +67,11 @@ fi
 add_service_pids
 RES=$OUT/depot_tsa$SFX.jsonl
 SPEED=$OUT/openssl_speed$SFX.jsonl
-if [[ ${APPEND:-0} != 1 ]]; then : >"$RES"; : >"$SPEED"; fi
+fresh_results "$RES" "$SPEED"
 machine_note | tee "$OUT/machine-tsa$SFX.txt"
 echo "$(openssl version); generator: $DRIVER" | tee -a "$OUT/machine-tsa$SFX.txt"
 
-WORK=$(mktemp -d /tmp/depot-tsa-bench.XXXXXX)
-SRV_PID=
-stop_server() {
-  if [[ -n $SRV_PID ]]; then kill "$SRV_PID" 2>/dev/null || true; wait "$SRV_PID" 2>/dev/null || true; SRV_PID=; fi
-}
-trap 'stop_server; rm -rf "$WORK"' EXIT
+bench_work depot-tsa-bench
 
 # ---------------------------------------------------------------- the generator without loadgen
 cat >"$WORK/tsa_post.py" <<'PY'
@@ -191,8 +175,7 @@ main()
 PY
 
 # ---------------------------------------------------------------- keys, the query, the HTTP helpers
-python3 "$REPO/benches/bench_client.py" keygen "$WORK" bench-admin
-python3 "$REPO/benches/bench_client.py" keygen "$WORK" bench-tsa
+keygen bench-admin bench-tsa
 head -c 10240 /dev/urandom >"$WORK/msg.bin"
 openssl ts -query -data "$WORK/msg.bin" -sha256 -cert -out "$WORK/req.tsq" 2>/dev/null
 
@@ -227,37 +210,19 @@ drive() { # drive ARGS…: the generator on CPU 1 against POST /tsa
 http_run() { drive "$@" --json "$RUN_JSON" | sed -n '2p'; }
 
 speed_run() {
-  taskset -c 0 openssl speed -seconds "$SPEED_S" ecdsap256 2>/dev/null >"$WORK/speed.txt"
-  python3 "$REPO/benches/bench_client.py" openssl-speed "$WORK/speed.txt" "$SPEED_S" >"$RUN_JSON"
+  speed_measure
   python3 -c 'import json,sys; print("  openssl speed: ECDSA P-256 %(ecdsap256_sign_per_s).0f sign/s %(ecdsap256_verify_per_s).0f verify/s" % json.load(open(sys.argv[1])))' "$RUN_JSON"
 }
 
 # ---------------------------------------------------------------- 1. raw signing rate, CPU 0
-if [[ $SPEED_S != 0 ]]; then
-  echo "== openssl speed -seconds $SPEED_S ecdsap256 on CPU 0"
-  for _ in $(seq 1 "$RUNS"); do guarded_run "$SPEED" openssl-speed -- speed_run; done
-fi
+speed_runs ""
 
 # ---------------------------------------------------------------- 2. POST /tsa per backend
 for backend in $BACKENDS; do
-  data=$WORK/data-$backend
-  mkdir -p "$data"
-  export DEPOT_DATA_DIR=$data DEPOT_PUBLIC_URL=$BASE DEPOT_LISTEN=127.0.0.1:$PORT DEPOT_WORKERS=1 DEPOT_LOG=warn
+  depot_env "$backend"
   export DEPOT_ACCESS_TOKEN_TTL_SECONDS=3600
-  case $backend in
-    sqlite) unset DATABASE_URL; export DEPOT_SQLITE_SYNCHRONOUS=full ;;
-    sqlite-normal) unset DATABASE_URL; export DEPOT_SQLITE_SYNCHRONOUS=normal ;;
-    postgres)
-      psql "$PG_BASE/postgres" -qc "DROP DATABASE IF EXISTS depot_tsa_bench" -c "CREATE DATABASE depot_tsa_bench"
-      # Loopback: no TLS to the database (sqlx would negotiate it, at ~20 % of the CPU).
-      export DATABASE_URL="$PG_BASE/depot_tsa_bench?sslmode=${PG_SSLMODE:-disable}" ;;
-  esac
-  "$DEPOT" admin bootstrap --client-id bench-admin --jwks "$WORK/bench-admin.jwks.json" >/dev/null
-  log=$OUT/depot-tsa-$backend$SFX.log
-  taskset -c 0 "$DEPOT" serve >"$log" 2>&1 &
-  SRV_PID=$!
-  for _ in $(seq 1 50); do curl -sf -o /dev/null "$BASE/health/ready" && break; sleep 0.2; done
-  curl -sf -o /dev/null "$BASE/health/ready" || { echo "depot did not start" >&2; cat "$log" >&2; exit 1; }
+  backend_db "$backend" depot_tsa_bench
+  start_depot "$OUT/depot-tsa-$backend$SFX.log"
 
   # The administrator registers the benchmark's system client (scope tsa) through the admin API.
   admin_token=$(access_token bench-admin "$WORK/bench-admin.pem")

@@ -32,11 +32,8 @@
 # Writes OUT/depot_waiters[-SUFFIX].jsonl (one line per backend), OUT/depot-waiters-<label>[-SUFFIX].log,
 # OUT/machine-waiters[-SUFFIX].txt and OUT/waiters_summary[-SUFFIX].txt.
 set -euo pipefail
-REPO=$(cd "$(dirname "$0")/.." && pwd)
-export PEERS=${PEERS:-$(cd "$REPO/../shared/peers" && pwd)}
-export OUT=${OUT:-$REPO/benches/results/$(date -u +%F)}
-# shellcheck disable=SC1091
-source "$PEERS/lib/common.sh"
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 BACKENDS=${BACKENDS:-"sqlite postgres"}
 N=${N:-1000}
 IDS=${IDS:-$N}
@@ -46,85 +43,45 @@ BASELINE=${BASELINE:-1}
 MESSAGES=${MESSAGES:-200}
 GAP_MS=${GAP_MS:-20}
 DELIVER_TIMEOUT=${DELIVER_TIMEOUT:-3}
-PORT=${PORT:-18080}
-PG_BASE=${PG_BASE:-postgres://postgres@127.0.0.1:5432}
 PG_DB=${PG_DB:-depot_waiters_bench}
 KEEP_DB=${KEEP_DB:-0}
-BASE=http://127.0.0.1:$PORT
-SFX=${SUFFIX:+-$SUFFIX}
 W=$REPO/benches/waiters.py
-for backend in $BACKENDS; do
-  case $backend in sqlite|sqlite-normal|postgres) ;; *) echo "unknown backend $backend" >&2; exit 2 ;; esac
-done
+check_backends
 ((IDS >= 1 && IDS <= N)) || { echo "IDS must be 1..N" >&2; exit 2; }
 awk -v w="$WAIT" -v i="$IDLE" 'BEGIN { exit !(w <= 30 && w > i + 2) }' ||
   { echo "WAIT ($WAIT) must be ≤ 30 and exceed IDLE ($IDLE) by a few seconds (no re-poll during the idle phase)" >&2; exit 2; }
 python3 -c 'import aiohttp, jwcrypto, cryptography' 2>/dev/null || { echo "needs aiohttp and jwcrypto: pip install aiohttp jwcrypto" >&2; exit 2; }
-if curl -s -o /dev/null "$BASE/health/live"; then
-  echo "something already answers on $BASE: stop it or set PORT" >&2; exit 2
-fi
+port_free
 ((N + 100 < $(ulimit -n))) || ulimit -n $((N + 1024)) || { echo "ulimit -n too small for $N waiters" >&2; exit 2; }
 
-BINS=()
-if [[ -n ${SERVER_BINS:-} ]]; then
-  for nb in $SERVER_BINS; do
-    [[ $nb == ?*=?* ]] || { echo "SERVER_BINS takes name=/path pairs, not $nb" >&2; exit 2; }
-    b=$(realpath "${nb#*=}")
-    [[ -x $b ]] || { echo "SERVER_BINS: $b is not an executable" >&2; exit 2; }
-    BINS+=("${nb%%=*}=$b")
-  done
-elif [[ -n ${SERVER_BIN:-} ]]; then
-  BINS=("=$(realpath "$SERVER_BIN")")
-else
-  echo "building depot (release)…"
-  (cd "$REPO" && cargo build --release -q --bin depot)
-  BINS=("=$REPO/target/release/depot")
-fi
+# BINS: "name=path" per binary; the name ("" without SERVER_BINS) is appended to the row labels.
+select_bins ""  # no note: nothing said about the binaries here
 add_service_pids
 RES=$OUT/depot_waiters$SFX.jsonl
-[[ ${APPEND:-0} == 1 ]] || : >"$RES"
+fresh_results "$RES"
 {
   machine_note
-  for nb in "${BINS[@]}"; do
-    b=${nb#*=} name=${nb%%=*}
-    echo "depot${name:+ $name}: $b ($(stat -c %y "$b" | cut -c1-19), sha256 $(sha256sum "$b" | cut -c1-12)); git $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo '?')"
-  done
+  bins_note
   echo "python $(python3 -c 'import sys; print(sys.version.split()[0])'), aiohttp $(python3 -c 'import aiohttp; print(aiohttp.__version__)')"
   echo "N=$N IDS=$IDS WAIT=$WAIT IDLE=$IDLE MESSAGES=$MESSAGES GAP_MS=$GAP_MS AMQP_URL=${AMQP_URL:-unset}"
 } | tee "$OUT/machine-waiters$SFX.txt"
 
-WORK=$(mktemp -d /tmp/depot-waiters-bench.XXXXXX)
-SRV_PID=
-stop_server() {
-  if [[ -n $SRV_PID ]]; then kill "$SRV_PID" 2>/dev/null || true; wait "$SRV_PID" 2>/dev/null || true; SRV_PID=; fi
-}
-trap 'stop_server; rm -rf "$WORK"' EXIT
-python3 "$REPO/benches/bench_client.py" keygen "$WORK" bench-admin
+bench_work depot-waiters-bench
+keygen bench-admin
 
 for nb in "${BINS[@]}"; do
 DEPOT=${nb#*=} name=${nb%%=*}
 for backend in $BACKENDS; do
   lbl=$backend${name:+-$name}
-  data=$WORK/data-$lbl
-  mkdir -p "$data"
-  export DEPOT_DATA_DIR=$data DEPOT_PUBLIC_URL=$BASE DEPOT_LISTEN=127.0.0.1:$PORT DEPOT_WORKERS=1 DEPOT_LOG=warn
+  depot_env "$lbl"
   export DEPOT_BOX_QUOTA_BYTES=$((1 << 50)) DEPOT_ACCESS_TOKEN_TTL_SECONDS=3600
+  backend_db "$backend" "$PG_DB"
   db_args=()
-  case $backend in
-    sqlite) unset DATABASE_URL; export DEPOT_SQLITE_SYNCHRONOUS=full ;;
-    sqlite-normal) unset DATABASE_URL; export DEPOT_SQLITE_SYNCHRONOUS=normal ;;
-    postgres)
-      psql "$PG_BASE/postgres" -qc "DROP DATABASE IF EXISTS $PG_DB" -c "CREATE DATABASE $PG_DB"
-      export DATABASE_URL="$PG_BASE/$PG_DB?sslmode=${PG_SSLMODE:-disable}"
-      pg_port=$(python3 -c 'import sys, urllib.parse as u; print(u.urlsplit(sys.argv[1]).port or 5432)' "$PG_BASE")
-      db_args=(--db-url "$PG_BASE/postgres" --db-name "$PG_DB" --db-port "$pg_port") ;;
-  esac
-  "$DEPOT" admin bootstrap --client-id bench-admin --jwks "$WORK/bench-admin.jwks.json" >/dev/null
-  log=$OUT/depot-waiters-$lbl$SFX.log
-  taskset -c 0 "$DEPOT" serve >"$log" 2>&1 &
-  SRV_PID=$!
-  for _ in $(seq 1 50); do curl -sf -o /dev/null "$BASE/health/ready" && break; sleep 0.2; done
-  curl -sf -o /dev/null "$BASE/health/ready" || { echo "depot did not start" >&2; cat "$log" >&2; exit 1; }
+  if [[ $backend == postgres ]]; then
+    pg_port=$(python3 -c 'import sys, urllib.parse as u; print(u.urlsplit(sys.argv[1]).port or 5432)' "$PG_BASE")
+    db_args=(--db-url "$PG_BASE/postgres" --db-name "$PG_DB" --db-port "$pg_port")
+  fi
+  start_depot "$OUT/depot-waiters-$lbl$SFX.log"
   echo "== $lbl: $DEPOT (server pid $SRV_PID), $N waiters over $IDS identities"
   taskset -c 1 python3 "$W" setup --base "$BASE" --work "$WORK" --ids "$IDS"
   base_args=()
