@@ -51,8 +51,8 @@
 # PostgreSQL gets a fresh database (PG_DB) per sitting, dropped at the end (KEEP_DB=1 keeps it).
 # Run ../shared/peers/services-up.sh first: it gives PostgreSQL the settings the peers' ceiling was
 # measured with (shared_buffers 2GB, max_wal_size 16GB, …); the summary's header prints those in force.
-# Box quotas are lifted for the bench (DEPOT_BOX_QUOTA_BYTES, default quota 1 GiB = ~1000 messages
-# of 1 MiB). No broker (AMQP_URL unset unless you export it): notifications wait in the outbox table.
+# Box quotas are lifted for the bench (DEPOT_BOX_QUOTA_BYTES and _MESSAGES; the defaults, 1 GiB = ~1000 messages
+# of 1 MiB and 100,000 messages, fill up within a sitting). No broker (AMQP_URL unset unless you export it): notifications wait in the outbox table.
 #
 #   benches/depot.sh                      # PostgreSQL, sizes 1k 10k 1m, conc 1/8/32, 3 × 15 s each (~35 min
 #                                         # on a quiet machine, plus waits for quiet)
@@ -228,7 +228,7 @@ for notify in $NOTIFY; do
   # shellcheck disable=SC2015 # echo cannot fail: || true only keeps set -e quiet when notify is off
   lbl=$backend$([[ $notify == on ]] && echo +amqp || true)${name:+-$name}
   depot_env "$lbl"
-  export DEPOT_BOX_QUOTA_BYTES=$((1 << 50))
+  export DEPOT_BOX_QUOTA_BYTES=$((1 << 50)) DEPOT_BOX_QUOTA_MESSAGES=$((1 << 50))
   # A fresh token is fetched before every run; the long TTL only covers a long first fetch pass.
   export DEPOT_ACCESS_TOKEN_TTL_SECONDS=3600
   if [[ $notify == on ]]; then export AMQP_URL=$AMQP_ON_URL; else unset AMQP_URL; fi

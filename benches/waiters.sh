@@ -74,7 +74,7 @@ DEPOT=${nb#*=} name=${nb%%=*}
 for backend in $BACKENDS; do
   lbl=$backend${name:+-$name}
   depot_env "$lbl"
-  export DEPOT_BOX_QUOTA_BYTES=$((1 << 50)) DEPOT_ACCESS_TOKEN_TTL_SECONDS=3600
+  export DEPOT_BOX_QUOTA_BYTES=$((1 << 50)) DEPOT_BOX_QUOTA_MESSAGES=$((1 << 50)) DEPOT_ACCESS_TOKEN_TTL_SECONDS=3600
   backend_db "$backend" "$PG_DB"
   db_args=()
   if [[ $backend == postgres ]]; then
