@@ -17,6 +17,7 @@ mod m20261203_000010_token_exchange;
 mod m20261203_000011_delegations;
 mod m20261203_000013_registry_version;
 mod m20261204_000014_box_totals;
+mod m20261204_000015_outbox_unsent;
 
 pub struct Migrator;
 
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000011_delegations::Migration),
             Box::new(m20261203_000013_registry_version::Migration),
             Box::new(m20261204_000014_box_totals::Migration),
+            Box::new(m20261204_000015_outbox_unsent::Migration),
         ]
     }
 }
