@@ -268,6 +268,42 @@ async fn failed_logins_are_throttled_per_address() {
     );
 }
 
+/// An address counts failed logins only: people who log in from one network (a
+/// hospital's) do not use up its attempts.
+#[tokio::test]
+async fn successful_logins_do_not_count_against_their_address() {
+    let app = spawn_app_with(|s| s.authz.login_max_failures_per_address = 3).await;
+    let client = app
+        .register_app("app", false, &["depot:read"], json!({}))
+        .await;
+    let pkce = Pkce::new();
+    for first9 in [
+        "850730037",
+        "850730038",
+        "850730039",
+        "850730040",
+        "850730041",
+    ] {
+        let person = app.citizen(first9, false).await;
+        let browser = app.browser();
+        let page = browser.authorize(&auth_query(&client, SCOPE, &pkce)).await;
+        let consent = browser.login(&page, &person, PASSWORD, "").await;
+        assert!(consent.form_with("decision").is_some(), "{first9} logs in");
+    }
+    let browser = app.browser();
+    let page = browser.authorize(&auth_query(&client, SCOPE, &pkce)).await;
+    for first9 in ["850730034", "850730035", "850730036"] {
+        let failed = browser.login(&page, &ssin(first9), PASSWORD, "").await;
+        assert_eq!(failed.status, 401);
+    }
+    let person = app.citizen("850730042", false).await;
+    let blocked = browser.login(&page, &person, PASSWORD, "").await;
+    assert_eq!(
+        blocked.status, 429,
+        "three failures still block the address"
+    );
+}
+
 #[tokio::test]
 async fn pages_speak_the_language_the_browser_asks_for() {
     let app = spawn_app().await;

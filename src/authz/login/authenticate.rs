@@ -1,7 +1,9 @@
 //! Checking a login attempt: throttling per account and per address, the password
 //! (Argon2id), the TOTP code (never accepted twice), and the level of assurance it
 //! proves. Every attempt is counted before it is evaluated (so parallel guesses cannot
-//! outrun the limit); a success clears the account's count, and the second factor has
+//! outrun the limit); a success clears the account's count and gives the address back
+//! its attempt (an address counts failures: many people log in from one hospital
+//! network), and the second factor has
 //! a count of its own that only a success with it clears. Password hashing is bounded:
 //! a few checks run at once, as many wait, and an attempt past those is turned away
 //! before it is counted (`Failure::Busy`).
@@ -48,7 +50,7 @@ pub async fn check(
     let account_key = ssin.as_ref().map(|s| format!("account:{s}"));
     // Every attempt is counted before it is evaluated, atomically: of any number of
     // parallel guesses, no more than the limit are ever checked. A success gives the
-    // account its count back.
+    // account its count back, and the address this attempt.
     let reservations = [
         (
             Some(address_key.as_str()),
@@ -67,6 +69,9 @@ pub async fn check(
         }
     }
     let outcome = verify(ctx, attempt, ssin.as_ref()).await?;
+    if outcome.is_ok() {
+        store::release_attempt(&ctx.db, &address_key).await?;
+    }
     if let (Ok((person, acr, _)), Some(key)) = (&outcome, &account_key) {
         store::clear_failures(&ctx.db, key).await?;
         // Second-factor guesses count on their own key, which only a success with the

@@ -171,6 +171,20 @@ pub async fn reserve_attempt(
     Ok(i64::from(failures) <= i64::from(limit))
 }
 
+/// Gives back one attempt counted by [`reserve_attempt`] (it succeeded), unless the
+/// key is blocked meanwhile.
+pub async fn release_attempt(db: &impl ConnectionTrait, key: &str) -> Result<(), StoreError> {
+    use login_throttle::Column as C;
+    login_throttle::Entity::update_many()
+        .col_expr(C::Failures, Expr::col(C::Failures).sub(1))
+        .filter(C::Key.eq(key))
+        .filter(C::Failures.gt(0))
+        .filter(C::BlockedUntil.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 pub async fn clear_failures(db: &impl ConnectionTrait, key: &str) -> Result<(), StoreError> {
     login_throttle::Entity::delete_by_id(key.to_owned())
         .exec(db)
