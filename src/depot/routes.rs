@@ -44,9 +44,9 @@ fn no_such_message() -> Problem {
     request_body(content = serde_json::Value, description = "{application, recipients: [identifier…], sealed: JWE compact string or JSON object, expiresAt?, metadata?}"),
     params(("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key and body gets the first answer")),
     responses((status = 201, description = "{id, receivedAt, timestamp (base64 TimeStampResp), sender}"),
-        (status = 400, description = "not JSON"), (status = 401, description = "no valid token"),
+        (status = 400, description = "not JSON, or a body shorter than its Content-Length"), (status = 401, description = "no valid token"),
         (status = 403, description = "no depot:send scope or audience"), (status = 409, description = "the Idempotency-Key was used with another body"),
-        (status = 413, description = "over the size limit"), (status = 415, description = "not application/json"),
+        (status = 413, description = "over the size limit (a Content-Length over it before the body is read)"), (status = 415, description = "not application/json"),
         (status = 422, description = "a malformed JWE, a bad recipient, a key that is no recipient's, a full box; `field` names it"),
         (status = 429, description = "the sender posts past its rate; Retry-After"),
         (status = 503, description = "no timestamp could be obtained, or the database cannot be reached; Retry-After")))]
@@ -83,9 +83,15 @@ async fn accept_posted(
     req: &HttpRequest,
     payload: web::Payload,
 ) -> Result<serde_json::Value, Problem> {
-    let body = crate::body::read(payload, state.config.settings.depot.message_max_bytes).await?;
+    let body = crate::body::read_sized(
+        payload,
+        state.config.settings.depot.message_max_bytes,
+        crate::body::content_length(req),
+        &mut crate::body::Reservation::unbounded(),
+    )
+    .await?;
     let submission = Submission {
-        body: &body,
+        body,
         declared_json: crate::body::media_type(req).eq_ignore_ascii_case("application/json"),
         idempotency_key: req.headers().get("idempotency-key").map(|h| h.as_bytes()),
     };
