@@ -129,6 +129,10 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
             crate::depot::signals::BoxSignals::new(&db, master.clone()),
         ),
         depot_limits: crate::depot::accept::Limits::from_settings(&config.settings),
+        depot_bodies: crate::body::Budget::new(
+            config.settings.depot.bodies_in_flight_bytes,
+            crate::depot::routes::BODY_ROOM_WAIT,
+        ),
         sender_rate: Arc::new(crate::depot::rate::SenderRate::new(
             config.settings.depot.sender_rate_per_minute,
             config.settings.depot.sender_burst,

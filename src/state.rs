@@ -41,6 +41,8 @@ pub struct AppState {
     pub stamper: Arc<crate::tsa::Stamper>,
     /// The configured bounds of a message, read once.
     pub depot_limits: crate::depot::accept::Limits,
+    /// The room the bodies of posted messages share until they are stored.
+    pub depot_bodies: crate::body::Budget,
     /// The per-sender rate limit of posting.
     pub sender_rate: Arc<crate::depot::rate::SenderRate>,
     /// Stores accepted messages, several to a statement under load.

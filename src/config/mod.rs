@@ -196,6 +196,11 @@ impl Config {
                 "DEPOT_MESSAGE_RETENTION_DAYS must be from 1 to DEPOT_MESSAGE_MAX_RETENTION_DAYS, DEPOT_IDEMPOTENCY_HOURS at least 24 and DEPOT_MESSAGE_MAX_BYTES at least 1024".into(),
             ));
         }
+        if settings.depot.bodies_in_flight_bytes < 1024 {
+            return Err(ConfigError::Invalid(
+                "DEPOT_BODIES_IN_FLIGHT_BYTES must be at least 1024".into(),
+            ));
+        }
         if settings.symkeys.symkey_max_ttl_seconds == 0 {
             return Err(ConfigError::Invalid(
                 "DEPOT_SYMKEY_MAX_TTL_SECONDS must be positive".into(),

@@ -289,6 +289,10 @@ impl Default for SymkeysSettings {
 pub struct DepotSettings {
     /// The largest `POST /depot/messages` body (413 above).
     pub message_max_bytes: usize,
+    /// Memory the bodies of `POST /depot/messages` may hold at once, from the first
+    /// byte read until the message is stored: further bodies wait for room (503 with
+    /// `Retry-After` after 30 s). A body bigger than this still passes, alone.
+    pub bodies_in_flight_bytes: u64,
     /// How long a message is kept when the sender names no `expiresAt`.
     pub message_retention_days: u32,
     /// The latest `expiresAt` a sender may ask for, in days from reception.
@@ -310,6 +314,7 @@ impl Default for DepotSettings {
     fn default() -> Self {
         Self {
             message_max_bytes: 20 * 1024 * 1024,
+            bodies_in_flight_bytes: 64 * 1024 * 1024,
             message_retention_days: 365,
             message_max_retention_days: 365,
             box_quota_bytes: 1024 * 1024 * 1024,

@@ -82,7 +82,8 @@ impl Limits {
 
 /// A message as posted.
 pub struct Submission<'a> {
-    pub body: &'a [u8],
+    /// The body, which becomes the stored `sealed` text (see [`request::parse`]).
+    pub body: Vec<u8>,
     /// Whether the body was declared `application/json`.
     pub declared_json: bool,
     /// The `Idempotency-Key`, as sent.
@@ -140,7 +141,7 @@ pub async fn accept(
     sender: &Caller,
     submission: Submission<'_>,
 ) -> Result<Value, AcceptError> {
-    let idempotency = idempotency(submission.idempotency_key, sender, submission.body)?;
+    let idempotency = idempotency(submission.idempotency_key, sender, &submission.body)?;
     let now = deps.clock.now();
     if let Some(idempotency) = &idempotency
         && let Some(answer) = replay(deps, idempotency, now).await?
@@ -229,10 +230,10 @@ async fn replay(
     Ok(Some(record.response))
 }
 
-/// Step 2: the body and the sealed message's shape.
+/// Step 2: the body and the sealed message's shape; the body becomes `sealed`.
 fn parse(
     deps: &Accepting<'_>,
-    body: &[u8],
+    body: Vec<u8>,
     now: DateTime<Utc>,
 ) -> Result<PostedMessage, AcceptError> {
     request::parse(body, now, deps.limits.retention).map_err(|e| match e {

@@ -3,6 +3,7 @@
 //! the JSON object's text byte for byte — because the timestamp is over those bytes.
 
 use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::value::RawValue;
@@ -77,16 +78,24 @@ const MEMBERS: &[&str] = &[
     "metadata",
 ];
 
+/// Parses the body, which becomes the `sealed` text: that text's bytes are moved to the
+/// front of the body's own buffer rather than copied into another, so that a message
+/// of megabytes is held once between the network and the database driver.
 pub fn parse(
-    body: &[u8],
+    body: Vec<u8>,
     now: DateTime<Utc>,
     retention: Retention,
 ) -> Result<PostedMessage, BodyError> {
     // A member named twice (the sealed JWE's included, whose text is stored as sent)
     // would read differently to a first-wins and a last-wins reader.
-    crate::body::unique_members(body)
-        .map_err(|e| BodyError::Malformed(format!("the body must be I-JSON: {e}")))?;
-    let members: HashMap<String, &RawValue> = serde_json::from_slice(body)
+    crate::body::unique_members(&body).map_err(|e| {
+        BodyError::Malformed(if e.is_eof() {
+            format!("the body ends before its JSON does ({e}): is its Content-Length right?")
+        } else {
+            format!("the body must be I-JSON: {e}")
+        })
+    })?;
+    let members: HashMap<String, &RawValue> = serde_json::from_slice(&body)
         .map_err(|e| BodyError::Malformed(format!("the body must be a JSON object: {e}")))?;
     if let Some(unknown) = members.keys().find(|k| !MEMBERS.contains(&k.as_str())) {
         return Err(invalid(
@@ -96,12 +105,17 @@ pub fn parse(
         .into());
     }
     let member = |name: &str| members.get(name).copied();
+    let application = application(member("application"))?;
+    let recipients = recipients(member("recipients"))?;
+    let sealed = sealed(member("sealed"), &body)?;
+    let expires_at = expires_at(member("expiresAt"), now, retention)?;
+    let metadata = metadata(member("metadata"))?;
     Ok(PostedMessage {
-        application: application(member("application"))?,
-        recipients: recipients(member("recipients"))?,
-        sealed: sealed(member("sealed"))?,
-        expires_at: expires_at(member("expiresAt"), now, retention)?,
-        metadata: metadata(member("metadata"))?,
+        application,
+        recipients,
+        sealed: sealed.made_of(body)?,
+        expires_at,
+        metadata,
     })
 }
 
@@ -150,28 +164,78 @@ fn recipients(raw: Option<&RawValue>) -> Result<Vec<Identifier>, FieldError> {
         .collect()
 }
 
-fn sealed(raw: Option<&RawValue>) -> Result<Sealed, FieldError> {
+/// Where the sealed message lies in the body, checked.
+struct SealedAt {
+    /// The bytes of its text in the body: the JSON object, or the compact string
+    /// between its quotes.
+    span: Range<usize>,
+    /// A compact string written with JSON escapes: its characters.
+    unescaped: Option<String>,
+    is_json: bool,
+    envelope: Envelope,
+}
+
+impl SealedAt {
+    /// The sealed text, made of the body it was found in.
+    fn made_of(self, mut body: Vec<u8>) -> Result<Sealed, FieldError> {
+        let text = match self.unescaped {
+            Some(text) => text,
+            None => {
+                body.truncate(self.span.end);
+                body.drain(..self.span.start);
+                String::from_utf8(body).map_err(|e| invalid("sealed", e.to_string()))?
+            }
+        };
+        Ok(Sealed {
+            text,
+            is_json: self.is_json,
+            envelope: self.envelope,
+        })
+    }
+}
+
+/// The bytes of `part`, a slice of `whole`, in `whole`.
+fn span_in(whole: &[u8], part: &str) -> Option<Range<usize>> {
+    let start = part.as_ptr().addr().checked_sub(whole.as_ptr().addr())?;
+    let end = start.checked_add(part.len())?;
+    (end <= whole.len()).then_some(start..end)
+}
+
+fn sealed(raw: Option<&RawValue>, body: &[u8]) -> Result<SealedAt, FieldError> {
     let raw = raw.ok_or_else(|| invalid("sealed", "the sealed message (a JWE) is required"))?;
     let malformed = |e: jwe::MalformedJwe| invalid("sealed", format!("not an acceptable JWE: {e}"));
-    match raw.get().as_bytes().first() {
+    let json = raw.get();
+    let outside = || invalid("sealed", "not within the body");
+    match json.as_bytes().first() {
+        Some(b'"') if !json.contains('\\') => {
+            // Without escapes, the string's characters are its JSON text's.
+            let text = json
+                .strip_prefix('"')
+                .and_then(|t| t.strip_suffix('"'))
+                .ok_or_else(|| invalid("sealed", "an unterminated string"))?;
+            Ok(SealedAt {
+                span: span_in(body, text).ok_or_else(outside)?,
+                unescaped: None,
+                is_json: false,
+                envelope: jwe::parse_compact(text).map_err(malformed)?,
+            })
+        }
         Some(b'"') => {
             let text: String =
-                serde_json::from_str(raw.get()).map_err(|e| invalid("sealed", e.to_string()))?;
-            let envelope = jwe::parse_compact(&text).map_err(malformed)?;
-            Ok(Sealed {
-                text,
+                serde_json::from_str(json).map_err(|e| invalid("sealed", e.to_string()))?;
+            Ok(SealedAt {
+                span: 0..0,
+                envelope: jwe::parse_compact(&text).map_err(malformed)?,
+                unescaped: Some(text),
                 is_json: false,
-                envelope,
             })
         }
-        Some(b'{') => {
-            let envelope = jwe::parse_json(raw.get()).map_err(malformed)?;
-            Ok(Sealed {
-                text: raw.get().to_owned(),
-                is_json: true,
-                envelope,
-            })
-        }
+        Some(b'{') => Ok(SealedAt {
+            span: span_in(body, json).ok_or_else(outside)?,
+            unescaped: None,
+            is_json: true,
+            envelope: jwe::parse_json(json).map_err(malformed)?,
+        }),
         _ => Err(invalid(
             "sealed",
             "must be a compact JWE string or a JWE JSON object",
@@ -233,3 +297,7 @@ fn metadata(raw: Option<&RawValue>) -> Result<Map<String, Value>, FieldError> {
     }
     Ok(map)
 }
+
+#[cfg(test)]
+#[path = "request_tests.rs"]
+mod tests;

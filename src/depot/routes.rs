@@ -44,12 +44,12 @@ fn no_such_message() -> Problem {
     request_body(content = serde_json::Value, description = "{application, recipients: [identifier…], sealed: JWE compact string or JSON object, expiresAt?, metadata?}"),
     params(("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key and body gets the first answer")),
     responses((status = 201, description = "{id, receivedAt, timestamp (base64 TimeStampResp), sender}"),
-        (status = 400, description = "not JSON"), (status = 401, description = "no valid token"),
+        (status = 400, description = "not JSON, or a body shorter than its Content-Length"), (status = 401, description = "no valid token"),
         (status = 403, description = "no depot:send scope or audience"), (status = 409, description = "the Idempotency-Key was used with another body"),
-        (status = 413, description = "over the size limit"), (status = 415, description = "not application/json"),
+        (status = 413, description = "over the size limit (a Content-Length over it before the body is read)"), (status = 415, description = "not application/json"),
         (status = 422, description = "a malformed JWE, a bad recipient, a key that is no recipient's, a full box; `field` names it"),
         (status = 429, description = "the sender posts past its rate; Retry-After"),
-        (status = 503, description = "no timestamp could be obtained, or the database cannot be reached; Retry-After")))]
+        (status = 503, description = "no timestamp could be obtained, the database cannot be reached, or no room among the bodies in flight within 30 s; Retry-After")))]
 #[post("/depot/messages")]
 pub async fn send(
     state: web::Data<AppState>,
@@ -76,16 +76,31 @@ pub async fn send(
         .json(&answer))
 }
 
-/// The body read within its limit, then the use case.
+/// How long a posted body waits for room among the bodies in flight before it is
+/// answered 503: longer than storing the bodies ahead of it takes (the database and
+/// the TSA answer, or fail, within seconds), shorter than a proxy's or a client's
+/// patience, so that the sender hears "retry later" rather than a cut connection.
+pub const BODY_ROOM_WAIT: StdDuration = StdDuration::from_secs(30);
+
+/// The body read within its limit and within the room of the bodies in flight, then
+/// the use case. The room is held until the use case is done: the body, and what is
+/// made of it, is then stored or dropped.
 async fn accept_posted(
     state: &AppState,
     sender: &Caller,
     req: &HttpRequest,
     payload: web::Payload,
 ) -> Result<serde_json::Value, Problem> {
-    let body = crate::body::read(payload, state.config.settings.depot.message_max_bytes).await?;
+    let mut room = state.depot_bodies.reservation();
+    let body = crate::body::read_sized(
+        payload,
+        state.config.settings.depot.message_max_bytes,
+        crate::body::content_length(req),
+        &mut room,
+    )
+    .await?;
     let submission = Submission {
-        body: &body,
+        body,
         declared_json: crate::body::media_type(req).eq_ignore_ascii_case("application/json"),
         idempotency_key: req.headers().get("idempotency-key").map(|h| h.as_bytes()),
     };
@@ -100,7 +115,9 @@ async fn accept_posted(
         relay: state.relay.as_ref(),
         metrics: &state.metrics,
     };
-    Ok(accept(&accepting, sender, submission).await?)
+    let answer = accept(&accepting, sender, submission).await;
+    drop(room);
+    Ok(answer?)
 }
 
 impl From<AcceptError> for Problem {

@@ -11,7 +11,8 @@
 //!
 //! This module holds the set-up, the parties and the HTTP calls the tests share; `jose`
 //! seals and opens, `amqp` receives notifications. The tests are in `flow`, `outage`,
-//! `refusals`, `capacity`, `idempotency`, `listing`, `boxes`, `retention` and `totals`.
+//! `refusals`, `capacity`, `idempotency`, `large`, `listing`, `boxes`, `retention` and
+//! `totals`.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -31,6 +32,7 @@ mod flooding;
 mod flow;
 mod idempotency;
 pub(crate) mod jose;
+mod large;
 mod listing;
 mod outage;
 mod refusals;
