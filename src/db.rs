@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use migration::MigratorTrait;
+use sea_orm::sqlx::Connection as _;
 use sea_orm::sqlx::postgres::PgPoolOptions;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
@@ -49,6 +50,15 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
         SqliteDurability::Full => SqliteSynchronous::Full,
         SqliteDurability::Normal => SqliteSynchronous::Normal,
     };
+    // A connection's buffers grow to the largest statement it carried (a 20 MiB
+    // message) and would keep that size while idle in the pool; give it back on release.
+    // Below 8 KiB this is a no-op, so small statements pay nothing.
+    options.map_sqlx_postgres_pool_opts(|o| {
+        o.after_release(|connection, _| {
+            connection.shrink_buffers();
+            Box::pin(async { Ok(true) })
+        })
+    });
     // WAL lets readers run beside the single writer. `synchronous` is per connection.
     options.map_sqlx_sqlite_opts(move |o| {
         o.journal_mode(SqliteJournalMode::Wal)

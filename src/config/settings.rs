@@ -314,7 +314,7 @@ impl Default for DepotSettings {
     fn default() -> Self {
         Self {
             message_max_bytes: 20 * 1024 * 1024,
-            bodies_in_flight_bytes: 64 * 1024 * 1024,
+            bodies_in_flight_bytes: 8 * 1024 * 1024,
             message_retention_days: 365,
             message_max_retention_days: 365,
             box_quota_bytes: 1024 * 1024 * 1024,
