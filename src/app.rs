@@ -301,6 +301,7 @@ impl Application {
         let purge = tokio::spawn(purge_loop(self.state.clone()));
         let listener = self.state.depot.signals().spawn_listener(&self.state.db);
         let watch = self.state.freshness.spawn_watch(self.state.db.clone());
+        let checkpointer = crate::db::spawn_checkpointer(&self.state.db);
         let management = self.management.map(|(_, server)| {
             let handle = server.handle();
             (handle, tokio::spawn(server))
@@ -313,6 +314,9 @@ impl Application {
         }
         purge.abort();
         watch.abort();
+        if let Some(checkpointer) = checkpointer {
+            checkpointer.abort();
+        }
         if let Some(listener) = listener {
             listener.abort();
         }
