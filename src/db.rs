@@ -204,3 +204,58 @@ pub async fn pending_migrations(db: &DatabaseConnection) -> Result<Vec<String>, 
         .map(|m| m.name().to_owned())
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+
+    /// The rows of `t` in the database file itself, the write-ahead log ignored (an
+    /// immutable reader), or `None` while the file does not hold the table yet.
+    async fn in_the_file(file: &std::path::Path) -> Option<i64> {
+        let reader = Database::connect(format!("sqlite://{}?immutable=1", file.display()))
+            .await
+            .unwrap();
+        let row = reader
+            .query_one_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT count(*) FROM t",
+            ))
+            .await
+            .ok()??;
+        row.try_get_by_index(0).ok()
+    }
+
+    #[tokio::test]
+    async fn commits_reach_the_database_file_through_the_background_checkpoint_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::default();
+        settings.storage.database_url = None;
+        settings.service.data_dir = dir.path().to_owned();
+        let config = Config::from_settings(settings).unwrap();
+        let file = config.sqlite_file().unwrap();
+        let db = connect(&config).await.unwrap();
+        db.execute_unprepared("CREATE TABLE t (v INTEGER)")
+            .await
+            .unwrap();
+        for v in 0..2_000 {
+            // More than 1,000 pages of log would have checkpointed inside a commit.
+            db.execute_unprepared(&format!("INSERT INTO t VALUES ({v})"))
+                .await
+                .unwrap();
+        }
+        assert_eq!(in_the_file(&file).await, None, "no commit checkpoints");
+
+        let checkpointer = spawn_checkpointer(&db).expect("SQLite has a checkpointer");
+        let mut copied = None;
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            copied = in_the_file(&file).await;
+            if copied == Some(2_000) {
+                break;
+            }
+        }
+        checkpointer.abort();
+        assert_eq!(copied, Some(2_000), "the background checkpoint copied the log");
+    }
+}
