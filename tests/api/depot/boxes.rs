@@ -18,13 +18,7 @@ async fn professionals_read_their_nihii_box_and_mandatees_their_mandators() {
         .register_app("depot-app", false, APP_SCOPES, json!({}))
         .await;
     let d_nihii = nihii(777_777, "004");
-    let doctor = person(
-        &app,
-        "850730601",
-        "Dr. Dora Wouters",
-        json!([{"profile": "professional", "quality": "doctor", "nihii": d_nihii}]),
-    )
-    .await;
+    let (doctor, d_token) = doctor(&app, &client, "850730601", "Dr. Dora Wouters", &d_nihii).await;
     let mandator = person(
         &app,
         "850730602",
@@ -38,14 +32,6 @@ async fn professionals_read_their_nihii_box_and_mandatees_their_mandators() {
         "Mia Claes",
         json!([{"profile": "citizen"},
                {"profile": "mandatee", "mandator": {"type": "ssin", "value": mandator}}]),
-    )
-    .await;
-    let d_token = person_token(
-        &app,
-        &client,
-        &doctor,
-        Some(&format!("professional:{d_nihii}")),
-        PERSON_SCOPE,
     )
     .await;
     let m_token = person_token(

@@ -126,6 +126,28 @@ pub(super) async fn system_party(app: &TestApp, client_id: &str, first8: &str) -
 // ---- HTTP ---------------------------------------------------------------------------
 
 /// JSON text of a string (a compact JWE as the `sealed` member).
+/// A doctor (a professional profile with NIHII number `nihii`) registered with SSIN
+/// `first9` + check digits, and her token through `client` as that professional.
+pub(super) async fn doctor(
+    app: &TestApp,
+    client: &crate::forms::App,
+    first9: &str,
+    name: &str,
+    nihii: &str,
+) -> (String, String) {
+    let ssin = crate::symkeys::person(
+        app,
+        first9,
+        name,
+        json!([{"profile": "professional", "quality": "doctor", "nihii": nihii}]),
+    )
+    .await;
+    let profile = format!("professional:{nihii}");
+    let token =
+        crate::symkeys::person_token(app, client, &ssin, Some(&profile), PERSON_SCOPE).await;
+    (ssin, token)
+}
+
 pub(super) fn quoted(text: &str) -> String {
     Value::String(text.to_owned()).to_string()
 }

@@ -12,7 +12,6 @@ use serde_json::json;
 
 use super::*;
 use crate::forms::nihii;
-use crate::symkeys::{person, person_token};
 
 /// What the summary must say about these boxes, counted from their entries: live
 /// inbox entries of unexpired messages, a message once however many of the boxes hold
@@ -70,21 +69,7 @@ async fn the_box_summary_follows_every_change_of_its_boxes() {
         .register_app("depot-app", false, APP_SCOPES, json!({}))
         .await;
     let d_nihii = nihii(777_778, "004");
-    let doctor = person(
-        &app,
-        "850730604",
-        "Dr. Dirk Peeters",
-        json!([{"profile": "professional", "quality": "doctor", "nihii": d_nihii}]),
-    )
-    .await;
-    let token = person_token(
-        &app,
-        &client,
-        &doctor,
-        Some(&format!("professional:{d_nihii}")),
-        PERSON_SCOPE,
-    )
-    .await;
+    let (doctor, token) = doctor(&app, &client, "850730604", "Dr. Dirk Peeters", &d_nihii).await;
     let hers = [format!("ssin:{doctor}"), format!("nihii:{d_nihii}")];
     let labs = [format!("cbe:{}", lab.id["value"].as_str().unwrap())];
     let (by_ssin, by_nihii) = (identifier("ssin", &doctor), identifier("nihii", &d_nihii));
