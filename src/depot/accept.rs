@@ -8,7 +8,8 @@
 //! 3. every encryption `kid` belongs to a recipient, the sender or a live symmetric key;
 //! 4. no recipient's box is full;
 //! 5. the depot's own client-credentials token, and an RFC 3161 timestamp over the
-//!    exact bytes of `sealed` ([`Stamper`]);
+//!    exact bytes of `sealed` ([`Stamper`]); the co-hosted authority's runs beside
+//!    steps 3 and 4 (its result is dropped when they refuse);
 //! 6. one transaction: message, sender claims, deliveries, outbox, idempotency record;
 //! 7. the answer the route gives with its 201.
 //!
@@ -157,12 +158,26 @@ pub async fn accept(
     let posted = parse(deps, submission.body, now)?;
     // Steps 3 and 4 only read: they run side by side, and a message failing both is
     // refused for the first, as if they had run in turn.
-    let (keys, quotas) = tokio::join!(
-        check_keys(deps, sender, &posted, now),
-        check_quotas(deps, &posted)
-    );
-    keys.and(quotas)?;
-    let proof = stamp(deps, posted.sealed.text.as_bytes()).await?;
+    let checks = async {
+        let (keys, quotas) = tokio::join!(
+            check_keys(deps, sender, &posted, now),
+            check_quotas(deps, &posted)
+        );
+        keys.and(quotas)
+    };
+    let sealed = posted.sealed.text.as_bytes();
+    let proof = if deps.stamper.is_in_process() {
+        // The co-hosted authority stamps beside the checks, so that its serial number's
+        // round trip adds no wait of its own. A refused message has then cost a serial
+        // number and a signature, never a request to an outside authority, and its
+        // refusal is the checks' one whatever the stamp's outcome.
+        let (checked, proof) = tokio::join!(checks, stamp(deps, sealed));
+        checked?;
+        proof?
+    } else {
+        checks.await?;
+        stamp(deps, sealed).await?
+    };
     match (
         store(deps, sender, posted, proof, idempotency.as_ref()).await,
         idempotency,

@@ -44,6 +44,11 @@ impl Stamper {
         }
     }
 
+    /// Whether proofs come from the co-hosted authority (no outside request).
+    pub fn is_in_process(&self) -> bool {
+        self.in_process.is_some()
+    }
+
     /// The depot's own token, then a proof of reception over `data`.
     pub async fn stamp(&self, data: &[u8]) -> Result<ReceptionProof, TsaError> {
         self.client.authenticate().await?;
