@@ -256,6 +256,10 @@ mod tests {
             }
         }
         checkpointer.abort();
-        assert_eq!(copied, Some(2_000), "the background checkpoint copied the log");
+        assert_eq!(
+            copied,
+            Some(2_000),
+            "the background checkpoint copied the log"
+        );
     }
 }
