@@ -123,11 +123,18 @@ async fn without_a_time_stamp_authority_nothing_is_accepted() {
             "/CN=an unreachable TSA's root",
         ],
     );
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A TSA that is down: it takes each connection and closes it unanswered, counting.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = listener.local_addr().unwrap().port();
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = asked.clone();
+    std::thread::spawn(move || {
+        for connection in listener.incoming() {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(connection);
+        }
+    });
+    let times_asked = || asked.load(std::sync::atomic::Ordering::SeqCst);
     let anchors = tmp.path().join("root.pem");
     let app = depot_app_with(|s| {
         s.tsa.tsa_url = Some(format!("http://127.0.0.1:{closed}/tsa"));
@@ -153,9 +160,28 @@ async fn without_a_time_stamp_authority_nothing_is_accepted() {
         .parse()
         .expect("Retry-After in seconds");
     assert!(seconds >= 1, "{seconds}");
+    assert!(times_asked() >= 1, "the TSA was asked");
     assert_eq!(stored(&app).await, (0, 0), "nothing stored");
     assert!(
         listed_ids(&list(&app, &recipient.token, "").await).is_empty(),
         "no box entry"
     );
+
+    // An outside TSA is asked only for a message that passed the checks: one sealed to
+    // a key nobody registered gets the key check's 422, and the TSA hears nothing.
+    let before = times_asked();
+    let nobody = EncKey::of_client_key(&ClientKey::generate("nobody-enc-1"));
+    let unknown = message(
+        "ehbox",
+        &[&recipient.id],
+        &quoted(&seal_compact(b"hello", &nobody)),
+    );
+    let response = post_message(&app, &sender.token, &unknown, None).await;
+    let refused = problem(response, 422, "an unknown kid while the TSA is down").await;
+    assert!(
+        refused["detail"].as_str().unwrap().contains("nobody-enc-1"),
+        "{refused}"
+    );
+    assert_eq!(stored(&app).await, (0, 0), "nothing stored");
+    assert_eq!(times_asked(), before, "the TSA was not asked");
 }
