@@ -179,7 +179,7 @@ impl DpopVerifier {
                 .as_deref()
                 .is_some_and(|n| self.nonce_is_current(n, now))
             {
-                return Err(DpopError::UseNonce(self.nonce_at(now)?));
+                return Err(DpopError::UseNonce(self.nonce_at(now)));
             }
             now + 2 * NONCE_SLOT_SECONDS + self.leeway_seconds
         } else {
@@ -212,20 +212,17 @@ impl DpopVerifier {
         if !self.nonce_required {
             return None;
         }
-        self.nonce_at(self.clock.now().timestamp()).ok()
+        Some(self.nonce_at(self.clock.now().timestamp()))
     }
 
-    fn nonce_at(&self, now: i64) -> Result<String, DpopError> {
+    fn nonce_at(&self, now: i64) -> String {
         let slot = now.div_euclid(NONCE_SLOT_SECONDS);
-        Ok(format!("{slot:x}.{}", self.nonce_mac(slot)?))
+        format!("{slot:x}.{}", self.nonce_mac(slot))
     }
 
-    fn nonce_mac(&self, slot: i64) -> Result<String, DpopError> {
-        let mac = self
-            .master
-            .pseudonym("dpop-nonce", &slot.to_be_bytes())
-            .map_err(|e| DpopError::Internal(crate::fault::Fault::of(&e)))?;
-        Ok(B64.encode(&mac[..18]))
+    fn nonce_mac(&self, slot: i64) -> String {
+        let mac = self.master.pseudonym("dpop-nonce", &slot.to_be_bytes());
+        B64.encode(&mac[..18])
     }
 
     fn nonce_is_current(&self, nonce: &str, now: i64) -> bool {
@@ -237,9 +234,7 @@ impl DpopVerifier {
             return false;
         };
         (slot == current || slot == current - 1)
-            && self
-                .nonce_mac(slot)
-                .is_ok_and(|expected| secrets_equal(mac, &expected))
+            && secrets_equal(mac, &self.nonce_mac(slot))
     }
 }
 
@@ -383,13 +378,13 @@ mod tests {
         };
         let (ours, theirs) = (verifier(master), verifier(other));
         let t = 1_800_000_000;
-        let nonce = ours.nonce_at(t).unwrap();
+        let nonce = ours.nonce_at(t);
         assert!(ours.nonce_is_current(&nonce, t));
         assert!(ours.nonce_is_current(&nonce, t + NONCE_SLOT_SECONDS));
         assert!(!ours.nonce_is_current(&nonce, t + 2 * NONCE_SLOT_SECONDS));
         assert!(!ours.nonce_is_current(&nonce, t - NONCE_SLOT_SECONDS));
         // Another fleet's (another master key's) nonce, or a forged one, is refused.
-        assert!(!ours.nonce_is_current(&theirs.nonce_at(t).unwrap(), t));
+        assert!(!ours.nonce_is_current(&theirs.nonce_at(t), t));
         let (slot, _) = nonce.split_once('.').unwrap();
         assert!(!ours.nonce_is_current(&format!("{slot}.AAAA"), t));
         assert!(!ours.nonce_is_current("garbage", t));

@@ -77,23 +77,16 @@ impl BoxSignals {
         }
     }
 
-    /// The keyed tag of a box (16 hex digits); `None` only if the MAC failed.
-    fn tag(&self, box_key: &str) -> Option<String> {
-        let mac = self
-            .master
-            .pseudonym("box-signal", box_key.as_bytes())
-            .ok()?;
-        Some(mac.iter().take(8).map(|b| format!("{b:02x}")).collect())
+    /// The keyed tag of a box (16 hex digits).
+    fn tag(&self, box_key: &str) -> String {
+        let mac = self.master.pseudonym("box-signal", box_key.as_bytes());
+        mac.iter().take(8).map(|b| format!("{b:02x}")).collect()
     }
 
     /// Something was committed to these boxes: their waiters here look again now, and
     /// those of the other instances once the announcement reaches them.
     pub fn committed<'a>(&self, box_keys: impl IntoIterator<Item = &'a str>) {
-        let tags: Option<Vec<String>> = box_keys.into_iter().map(|k| self.tag(k)).collect();
-        let Some(tags) = tags else {
-            let _ = self.sender.send(Signal::Any);
-            return;
-        };
+        let tags: Vec<String> = box_keys.into_iter().map(|k| self.tag(k)).collect();
         let _ = self.sender.send(Signal::Boxes(tags.clone().into()));
         if let Some(announce) = &self.announce {
             let announce = announce.clone();
@@ -106,7 +99,7 @@ impl BoxSignals {
     /// A waiter for these boxes. Subscribe before looking, so that a commit between
     /// the look and the wait is not missed.
     pub fn waiter<'a>(&self, box_keys: impl IntoIterator<Item = &'a str>) -> Waiter {
-        let tags: Option<HashSet<String>> = box_keys.into_iter().map(|k| self.tag(k)).collect();
+        let tags: HashSet<String> = box_keys.into_iter().map(|k| self.tag(k)).collect();
         Waiter {
             receiver: self.sender.subscribe(),
             tags,
@@ -168,8 +161,7 @@ impl BoxSignals {
 /// One waiting request's subscription.
 pub struct Waiter {
     receiver: broadcast::Receiver<Signal>,
-    /// `None` when the tags could not be made: then every signal wakes it.
-    tags: Option<HashSet<String>>,
+    tags: HashSet<String>,
 }
 
 impl Waiter {
@@ -177,11 +169,10 @@ impl Waiter {
     pub async fn changed(&mut self) {
         loop {
             match self.receiver.recv().await {
-                Ok(Signal::Boxes(tags)) => match &self.tags {
-                    Some(mine) if !tags.iter().any(|t| mine.contains(t)) => continue,
-                    _ => return,
-                },
-                Ok(Signal::Any) | Err(broadcast::error::RecvError::Lagged(_)) => return,
+                Ok(Signal::Boxes(tags)) if !tags.iter().any(|t| self.tags.contains(t)) => {}
+                Ok(Signal::Boxes(_) | Signal::Any) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    return;
+                }
                 // Only when the store is gone, i.e. the process is ending.
                 Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
             }
@@ -256,10 +247,10 @@ mod tests {
             .await
             .expect("a lagging waiter looks again");
         // Tags name no box in clear, and are the same for the same key.
-        let tag = signals.tag("ssin:85073003328").unwrap();
+        let tag = signals.tag("ssin:85073003328");
         assert_eq!(tag.len(), 16);
         assert!(!tag.contains("85073003328"));
-        assert_eq!(signals.tag("ssin:85073003328"), Some(tag));
+        assert_eq!(signals.tag("ssin:85073003328"), tag);
     }
 
     #[test]

@@ -131,8 +131,7 @@ pub async fn start_registration(
         .collect();
     let handle = state
         .master
-        .pseudonym("webauthn-user-handle", owner.owner.as_bytes())
-        .map_err(|e| Problem::internal("E-KEYS-HANDLE", &e))?;
+        .pseudonym("webauthn-user-handle", owner.owner.as_bytes());
     let (user_name, display_name) = user_entity_names(&state, &owner, &claims.client_id).await?;
     let user = UserEntity {
         handle: &handle,
