@@ -18,6 +18,7 @@ mod m20261203_000011_delegations;
 mod m20261203_000013_registry_version;
 mod m20261204_000014_box_totals;
 mod m20261204_000015_outbox_unsent;
+mod m20261204_000016_sealed_uncompressed;
 
 pub struct Migrator;
 
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000013_registry_version::Migration),
             Box::new(m20261204_000014_box_totals::Migration),
             Box::new(m20261204_000015_outbox_unsent::Migration),
+            Box::new(m20261204_000016_sealed_uncompressed::Migration),
         ]
     }
 }

@@ -259,3 +259,35 @@ async fn migrate_waits_while_another_session_holds_the_migration_lock() {
     assert_eq!(recorded_migrations(&url).await, Some(each_once()));
     holder.close().await.unwrap();
 }
+
+/// `message.sealed` is ciphertext: PostgreSQL stores it out of line without trying to
+/// compress it (`EXTERNAL`, attstorage `e`), which its default (`EXTENDED`, `x`) did
+/// for every message over 2 KiB, for nothing.
+#[tokio::test]
+async fn sealed_messages_are_stored_without_a_compression_attempt_on_postgresql() {
+    let Some(base) = postgres_url() else {
+        println!("skipped: DATABASE_URL not set (PostgreSQL only)");
+        return;
+    };
+    let (_database, url) = TestDatabase::create(&base).await;
+    let db = Database::connect(&url).await.unwrap();
+    migration::Migrator::up(&db, None).await.unwrap();
+    let storage = async |column: &str| -> String {
+        let row = db
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT attstorage::text FROM pg_attribute \
+                 WHERE attrelid = 'message'::regclass AND attname = $1",
+                [column.into()],
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get_by_index(0).unwrap()
+    };
+    assert_eq!(storage("sealed").await, "e");
+    assert_eq!(storage("metadata").await, "x", "other columns as they were");
+    migration::Migrator::down(&db, Some(1)).await.unwrap();
+    assert_eq!(storage("sealed").await, "x", "down restores the default");
+    db.close().await.unwrap();
+}
