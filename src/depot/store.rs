@@ -23,6 +23,8 @@ pub use entity::message::Model as MessageRow;
 
 mod accepting;
 mod listing;
+#[cfg(test)]
+mod totals_migration_tests;
 
 pub use accepting::{Delivery, InsertError, NewMessage, Store};
 pub use listing::{Cursor, Listing, entries, held_back, listable_below};
