@@ -157,7 +157,10 @@ impl MasterKey {
     /// reveals nothing without the master key (issue 22: no personal identifiers in
     /// logs).
     pub fn log_name(&self, value: &str) -> String {
-        format!("p-{}", B64.encode(&self.pseudonym("log", value.as_bytes())[..9]))
+        format!(
+            "p-{}",
+            B64.encode(&self.pseudonym("log", value.as_bytes())[..9])
+        )
     }
 
     /// Encrypts `plaintext` for storage; `purpose` must be given again to open it.
@@ -250,12 +253,21 @@ mod tests {
             ("webauthn-user-handle", &[0xff; 300]),
         ] {
             let expected = openssl_hmac(&openssl_hmac(&master, purpose.as_bytes()), value);
-            assert_eq!(key.pseudonym(purpose, value).to_vec(), expected, "{purpose}");
+            assert_eq!(
+                key.pseudonym(purpose, value).to_vec(),
+                expected,
+                "{purpose}"
+            );
         }
-        assert_ne!(key.pseudonym("log", b"x"), key.pseudonym("box-signal", b"x"));
         assert_ne!(
             key.pseudonym("log", b"x"),
-            MasterKey::from_bytes([0x5b; 32]).unwrap().pseudonym("log", b"x")
+            key.pseudonym("box-signal", b"x")
+        );
+        assert_ne!(
+            key.pseudonym("log", b"x"),
+            MasterKey::from_bytes([0x5b; 32])
+                .unwrap()
+                .pseudonym("log", b"x")
         );
     }
 

@@ -233,8 +233,7 @@ impl DpopVerifier {
         let Ok(slot) = i64::from_str_radix(slot, 16) else {
             return false;
         };
-        (slot == current || slot == current - 1)
-            && secrets_equal(mac, &self.nonce_mac(slot))
+        (slot == current || slot == current - 1) && secrets_equal(mac, &self.nonce_mac(slot))
     }
 }
 

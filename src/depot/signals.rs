@@ -170,7 +170,8 @@ impl Waiter {
         loop {
             match self.receiver.recv().await {
                 Ok(Signal::Boxes(tags)) if !tags.iter().any(|t| self.tags.contains(t)) => {}
-                Ok(Signal::Boxes(_) | Signal::Any) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                Ok(Signal::Boxes(_) | Signal::Any)
+                | Err(broadcast::error::RecvError::Lagged(_)) => {
                     return;
                 }
                 // Only when the store is gone, i.e. the process is ending.
