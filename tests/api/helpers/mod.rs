@@ -222,6 +222,17 @@ impl TestApp {
         self.clock.now().timestamp()
     }
 
+    /// The start of the second after the next, where a test holds the clock
+    /// ([`Clock::hold_at`]) to place two events within one second whatever the
+    /// machine's speed: after everything that happened so far (a token's issue, a
+    /// key's registration), and the clock runs on from there ([`Clock::run`]).
+    pub fn coming_second(&self) -> chrono::DateTime<chrono::Utc> {
+        use chrono::DurationRound as _;
+        let then = self.clock.now() + chrono::Duration::seconds(2);
+        then.duration_trunc(chrono::Duration::seconds(1))
+            .unwrap_or(then)
+    }
+
     /// POSTs a form to an OAuth endpoint.
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
         self.http
