@@ -4,11 +4,13 @@
 //!
 //! Within an instance, the store tells [`BoxSignals`] of every commit (the boxes it
 //! wrote to), and every waiter of one of those boxes looks again. Across instances on
-//! PostgreSQL, the boxes of the commits are announced with `NOTIFY depot_box` (one
-//! statement for whatever commits gathered meanwhile), and each instance `LISTEN`s on a
-//! connection of its own and passes the other instances' announcements on to its
-//! waiters. When the listening connection is lost and made again, every waiter looks
-//! again (what was announced meanwhile is gone). Boxes are named in signals by a keyed
+//! PostgreSQL, the statement that stores messages also announces their boxes with
+//! `pg_notify('depot_box', …)` ([`BoxSignals::announcement`]): PostgreSQL delivers it
+//! when, and only when, that statement commits, so no commit goes unannounced, even
+//! when its instance stops right after. Each instance `LISTEN`s on a connection of its
+//! own and passes the other instances' announcements on to its waiters. When the
+//! listening connection is lost and made again, every waiter looks again (what was
+//! announced meanwhile is gone). Boxes are named in signals by a keyed
 //! tag (HMAC under the master key, the same on every instance), never by the SSIN or
 //! CBE they hold: a `NOTIFY` payload can end up in PostgreSQL's log.
 
@@ -17,14 +19,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::sqlx::postgres::PgListener;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use sea_orm::{DatabaseConnection, DbBackend};
 use tokio::sync::broadcast;
 
-use crate::batch::Batcher;
 use crate::crypto::MasterKey;
 
 /// The PostgreSQL channel of the announcements.
-const CHANNEL: &str = "depot_box";
+pub const CHANNEL: &str = "depot_box";
 /// A `NOTIFY` payload must stay under 8000 bytes; past this, "look, all of you".
 const MAX_PAYLOAD: usize = 7_000;
 /// What a payload names instead of boxes when it names them all.
@@ -47,33 +48,19 @@ pub struct BoxSignals {
     master: Arc<MasterKey>,
     /// This instance, so that it ignores its own announcements.
     instance: Arc<str>,
-    announce: Option<Batcher<Vec<String>, ()>>,
+    /// Whether commits are announced to other instances (PostgreSQL).
+    announces: bool,
 }
 
 impl BoxSignals {
     /// Signals within this process and, on PostgreSQL, announced to the others.
     pub fn new(db: &DatabaseConnection, master: Arc<MasterKey>) -> Self {
         let (sender, _) = broadcast::channel(BACKLOG);
-        let instance: Arc<str> = uuid::Uuid::new_v4().simple().to_string().into();
-        let announce = (db.get_database_backend() == DbBackend::Postgres).then(|| {
-            let (db, instance) = (db.clone(), instance.clone());
-            Batcher::new(256, 1, move |batch: Vec<Vec<String>>| {
-                let (db, instance) = (db.clone(), instance.clone());
-                async move {
-                    let answers = vec![(); batch.len()];
-                    let tags: HashSet<String> = batch.into_iter().flatten().collect();
-                    if let Err(e) = notify(&db, &payload(&instance, &tags)).await {
-                        tracing::warn!(error = %e, "the boxes of a commit could not be announced to the other instances");
-                    }
-                    answers
-                }
-            })
-        });
         Self {
             sender,
             master,
-            instance,
-            announce,
+            instance: uuid::Uuid::new_v4().simple().to_string().into(),
+            announces: db.get_database_backend() == DbBackend::Postgres,
         }
     }
 
@@ -83,17 +70,25 @@ impl BoxSignals {
         mac.iter().take(8).map(|b| format!("{b:02x}")).collect()
     }
 
-    /// Something was committed to these boxes: their waiters here look again now, and
-    /// those of the other instances once the announcement reaches them.
-    pub fn committed<'a>(&self, box_keys: impl IntoIterator<Item = &'a str>) {
-        let tags: Vec<String> = box_keys.into_iter().map(|k| self.tag(k)).collect();
-        let _ = self.sender.send(Signal::Boxes(tags.clone().into()));
-        if let Some(announce) = &self.announce {
-            let announce = announce.clone();
-            tokio::spawn(async move {
-                let _ = announce.submit(tags).await;
-            });
-        }
+    /// The tags of these boxes, as [`BoxSignals::announcement`] and
+    /// [`BoxSignals::committed`] take them.
+    pub fn tags<'a>(&self, box_keys: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+        box_keys.into_iter().map(|k| self.tag(k)).collect()
+    }
+
+    /// The `NOTIFY` payload that tells the other instances of a commit to the boxes of
+    /// these tags, for the committing statement to send ([`CHANNEL`]); `None` where
+    /// there are no other instances (SQLite).
+    pub fn announcement<'a>(&self, tags: impl IntoIterator<Item = &'a String>) -> Option<String> {
+        self.announces
+            .then(|| payload(&self.instance, &tags.into_iter().collect()))
+    }
+
+    /// Something was committed to the boxes of these tags: their waiters here look
+    /// again now (those of the other instances, when the commit's announcement reaches
+    /// them).
+    pub fn committed(&self, tags: Vec<String>) {
+        let _ = self.sender.send(Signal::Boxes(tags.into()));
     }
 
     /// A waiter for these boxes. Subscribe before looking, so that a commit between
@@ -182,14 +177,14 @@ impl Waiter {
 }
 
 /// `instance`, then the tags, one a line (or `*` when they would not fit).
-fn payload(instance: &str, tags: &HashSet<String>) -> String {
+fn payload(instance: &str, tags: &HashSet<&String>) -> String {
     let mut text = format!("{instance}\n");
     let length: usize = tags.iter().map(|t| t.len() + 1).sum();
     if text.len() + length > MAX_PAYLOAD {
         text.push_str(ANY);
         return text;
     }
-    let mut tags: Vec<&String> = tags.iter().collect();
+    let mut tags: Vec<&String> = tags.iter().copied().collect();
     tags.sort();
     for (i, tag) in tags.iter().enumerate() {
         if i > 0 {
@@ -212,16 +207,6 @@ fn read_payload(instance: &str, payload: &str) -> Option<Signal> {
     Some(Signal::Boxes(rest.lines().map(str::to_owned).collect()))
 }
 
-async fn notify(db: &DatabaseConnection, payload: &str) -> Result<(), sea_orm::DbErr> {
-    db.execute_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "SELECT pg_notify($1, $2)",
-        [CHANNEL.into(), payload.into()],
-    ))
-    .await
-    .map(drop)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,17 +217,17 @@ mod tests {
         let master = Arc::new(MasterKey::from_bytes([7; 32]).unwrap());
         let signals = BoxSignals::new(&db, master);
         let mut waiter = signals.waiter(["ssin:85073003328"]);
-        signals.committed(["ssin:85073003427", "cbe:0312345678"]);
+        signals.committed(signals.tags(["ssin:85073003427", "cbe:0312345678"]));
         let quiet = tokio::time::timeout(Duration::from_millis(100), waiter.changed()).await;
         assert!(quiet.is_err(), "woken by other boxes");
-        signals.committed(["cbe:0312345678", "ssin:85073003328"]);
+        signals.committed(signals.tags(["cbe:0312345678", "ssin:85073003328"]));
         tokio::time::timeout(Duration::from_secs(5), waiter.changed())
             .await
             .expect("woken by its box");
         // A waiter that fell behind looks again rather than miss a commit.
         let mut behind = signals.waiter(["ssin:85073003328"]);
         for _ in 0..=BACKLOG {
-            signals.committed(["cbe:0312345678"]);
+            signals.committed(signals.tags(["cbe:0312345678"]));
         }
         tokio::time::timeout(Duration::from_secs(5), behind.changed())
             .await
@@ -256,16 +241,16 @@ mod tests {
 
     #[test]
     fn payloads_name_their_instance_and_tags_or_everything() {
-        let tags: HashSet<String> = ["b".to_owned(), "a".to_owned()].into();
-        let text = payload("me", &tags);
+        let (a, b) = ("a".to_owned(), "b".to_owned());
+        let text = payload("me", &[&b, &a].into());
         assert_eq!(text, "me\na\nb");
         assert!(read_payload("me", &text).is_none(), "our own");
         match read_payload("other", &text) {
             Some(Signal::Boxes(tags)) => assert_eq!(&*tags, ["a", "b"]),
             other => panic!("{other:?}"),
         }
-        let many: HashSet<String> = (0..1_000).map(|i| format!("{i:016x}")).collect();
-        let text = payload("me", &many);
+        let many: Vec<String> = (0..1_000).map(|i| format!("{i:016x}")).collect();
+        let text = payload("me", &many.iter().collect());
         assert!(text.len() < 8_000);
         assert!(matches!(read_payload("other", &text), Some(Signal::Any)));
         assert!(matches!(

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use entity::{box_entry, idempotency_record, message};
 use queues::MessageReceived;
-use sea_orm::sea_query::{Alias, CommonTableExpression, InsertStatement, WithClause};
+use sea_orm::sea_query::{Alias, CommonTableExpression, Func, InsertStatement, Query, WithClause};
 use sea_orm::{
     ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, QueryTrait, Set,
     SqlErr, TransactionTrait,
@@ -20,7 +20,7 @@ use super::{
     BoxUsage, INBOX, IdempotencyRow, MessageRow, SENT, box_usage, next_stripe, usage_statement,
 };
 use crate::batch::{Batcher, answer_each};
-use crate::depot::signals::BoxSignals;
+use crate::depot::signals::{self, BoxSignals};
 
 /// A recipient's box entry to create.
 #[derive(Clone)]
@@ -88,18 +88,19 @@ pub struct Store {
     db: DatabaseConnection,
     /// Told of every commit, so that the receivers waiting on its boxes look again.
     signals: BoxSignals,
-    writes: Batcher<NewMessage, Result<(), InsertError>>,
+    writes: Batcher<Tagged, Result<(), InsertError>>,
     totals: Batcher<Vec<String>, Result<HashMap<String, BoxUsage>, DbErr>>,
 }
 
 impl Store {
     pub fn new(db: DatabaseConnection, signals: BoxSignals) -> Self {
         let (writing, reading) = (db.clone(), db.clone());
+        let announcing = signals.clone();
         Self {
             db,
             signals,
             writes: Batcher::new(MAX_BATCH, MAX_IN_FLIGHT, move |batch| {
-                insert_together(writing.clone(), batch)
+                insert_together(writing.clone(), announcing.clone(), batch)
             }),
             totals: Batcher::new(64, 2, move |wanted: Vec<Vec<String>>| {
                 let db = reading.clone();
@@ -137,22 +138,22 @@ impl Store {
     /// Stores the message with everything that goes with it, or nothing; once it is
     /// committed, the receivers waiting on its boxes (and the sender's) look again.
     pub async fn insert(&self, new: NewMessage) -> Result<(), InsertError> {
-        let boxes: Vec<String> = new
-            .deliveries
-            .iter()
-            .map(|d| d.box_key.clone())
-            .chain([new.sent_box.clone()])
-            .collect();
-        let stored = if new.row.size > SHARED_MESSAGE_MAX {
-            insert(&self.db, vec![new]).await
+        let boxes = new.deliveries.iter().map(|d| d.box_key.as_str());
+        let tags = self.signals.tags(boxes.chain([new.sent_box.as_str()]));
+        let tagged = Tagged {
+            new,
+            tags: tags.clone(),
+        };
+        let stored = if tagged.new.row.size > SHARED_MESSAGE_MAX {
+            insert(&self.db, &self.signals, vec![tagged]).await
         } else {
             self.writes
-                .submit(new)
+                .submit(tagged)
                 .await
                 .unwrap_or_else(|e| Err(InsertError::Db(DbErr::Custom(e.to_string()))))
         };
         if stored.is_ok() {
-            self.signals.committed(boxes.iter().map(String::as_str));
+            self.signals.committed(tags);
         }
         stored
     }
@@ -163,20 +164,28 @@ impl Store {
     }
 }
 
+/// A message to store, with the signal tags of its boxes.
+#[derive(Clone)]
+struct Tagged {
+    new: NewMessage,
+    tags: Vec<String>,
+}
+
 async fn insert_together(
     db: DatabaseConnection,
-    batch: Vec<NewMessage>,
+    signals: BoxSignals,
+    batch: Vec<Tagged>,
 ) -> Vec<Result<(), InsertError>> {
     if batch.len() == 1 {
-        return vec![insert(&db, batch).await];
+        return vec![insert(&db, &signals, batch).await];
     }
-    match insert(&db, batch.clone()).await {
+    match insert(&db, &signals, batch.clone()).await {
         Ok(()) => batch.iter().map(|_| Ok(())).collect(),
         Err(e) => {
             tracing::debug!(error = %e, messages = batch.len(), "a shared insert failed: one by one");
             let mut results = Vec::with_capacity(batch.len());
             for new in batch {
-                results.push(insert(&db, vec![new]).await);
+                results.push(insert(&db, &signals, vec![new]).await);
             }
             results
         }
@@ -186,15 +195,22 @@ async fn insert_together(
 /// Stores messages with everything that goes with them, or nothing. On PostgreSQL it
 /// is one statement, each insert a common table expression of it: atomic by itself,
 /// and one round trip to the database instead of six (begin, four inserts, commit),
-/// which was most of what an accepted message cost in system calls. On SQLite, one
-/// transaction.
-async fn insert(db: &DatabaseConnection, messages: Vec<NewMessage>) -> Result<(), InsertError> {
-    let idempotent = messages.iter().any(|m| m.idempotency.is_some());
-    let (steps_before, entries) = insert_statements(messages)?;
-    let stored = match db.get_database_backend() {
-        DatabaseBackend::Postgres => {
+/// which was most of what an accepted message cost in system calls. The statement's
+/// own result is the announcement of its boxes to the other instances
+/// (`pg_notify`), which PostgreSQL delivers with its commit and never without. On
+/// SQLite, one transaction.
+async fn insert(
+    db: &DatabaseConnection,
+    signals: &BoxSignals,
+    messages: Vec<Tagged>,
+) -> Result<(), InsertError> {
+    let idempotent = messages.iter().any(|m| m.new.idempotency.is_some());
+    let announcement = signals.announcement(messages.iter().flat_map(|m| &m.tags));
+    let (steps_before, entries) = insert_statements(messages.into_iter().map(|m| m.new))?;
+    let stored = match (db.get_database_backend(), announcement) {
+        (DatabaseBackend::Postgres, Some(announcement)) => {
             let mut steps = WithClause::new();
-            for (i, statement) in steps_before.into_iter().enumerate() {
+            for (i, statement) in steps_before.into_iter().chain([entries]).enumerate() {
                 steps.cte(
                     CommonTableExpression::new()
                         .query(statement)
@@ -202,7 +218,14 @@ async fn insert(db: &DatabaseConnection, messages: Vec<NewMessage>) -> Result<()
                         .to_owned(),
                 );
             }
-            db.execute(&entries.with(steps)).await.map(drop)
+            let announce = Query::select()
+                .expr(
+                    Func::cust("pg_notify")
+                        .arg(signals::CHANNEL)
+                        .arg(announcement),
+                )
+                .to_owned();
+            db.execute(&announce.with(steps)).await.map(drop)
         }
         _ => {
             let mut statements = steps_before;
@@ -220,8 +243,9 @@ async fn insert(db: &DatabaseConnection, messages: Vec<NewMessage>) -> Result<()
 /// The inserts that store accepted messages: the messages, their idempotency records,
 /// their notifications and their recipients' box totals; then their box entries.
 fn insert_statements(
-    messages: Vec<NewMessage>,
+    messages: impl Iterator<Item = NewMessage>,
 ) -> Result<(Vec<InsertStatement>, InsertStatement), DbErr> {
+    let messages: Vec<NewMessage> = messages.collect();
     let mut notifications = Vec::new();
     let mut entries = Vec::new();
     // One change per box: a statement may not update a row twice.
