@@ -31,10 +31,10 @@ impl Clock {
     /// a value read back from any database we support equals the value written.
     pub fn now(&self) -> DateTime<Utc> {
         let held = self.moved.held_millis.load(Ordering::Relaxed);
-        if held != 0 {
-            if let Some(at) = DateTime::from_timestamp_millis(held) {
-                return at;
-            }
+        if held != 0
+            && let Some(at) = DateTime::from_timestamp_millis(held)
+        {
+            return at;
         }
         let now =
             Utc::now() + Duration::milliseconds(self.moved.offset_millis.load(Ordering::Relaxed));
