@@ -9,9 +9,7 @@ use crate::helpers::*;
 #[tokio::test]
 async fn errors_before_the_redirect_uri_is_trusted_are_pages_never_redirects() {
     let app = spawn_app().await;
-    let client = app
-        .register_app("app", false, &["depot:read"], json!({}))
-        .await;
+    let client = app.reading_app().await;
     let pkce = Pkce::new();
     let browser = app.browser();
     for bad in [
@@ -85,9 +83,7 @@ async fn loopback_redirects_of_native_apps_may_change_port() {
 async fn prompt_none_without_a_session_is_login_required() {
     let app = spawn_app().await;
     app.citizen("850730033", false).await;
-    let client = app
-        .register_app("app", false, &["depot:read"], json!({}))
-        .await;
+    let client = app.reading_app().await;
     let pkce = Pkce::new();
     let mut query = auth_query(&client, SCOPE, &pkce);
     query.push(("prompt", "none"));
@@ -101,9 +97,7 @@ async fn prompt_none_without_a_session_is_login_required() {
 async fn prompt_none_with_session_and_consent_answers_at_once_and_consent_required_otherwise() {
     let app = spawn_app().await;
     let person = app.citizen("850730033", false).await;
-    let client = app
-        .register_app("app", false, &["depot:read"], json!({}))
-        .await;
+    let client = app.reading_app().await;
     let other = app
         .register_app("other", false, &["depot:read"], json!({}))
         .await;
@@ -130,9 +124,7 @@ async fn prompt_none_with_session_and_consent_answers_at_once_and_consent_requir
 async fn prompt_login_and_max_age_ask_for_credentials_again() {
     let app = spawn_app().await;
     let person = app.citizen("850730033", false).await;
-    let client = app
-        .register_app("app", false, &["depot:read"], json!({}))
-        .await;
+    let client = app.reading_app().await;
     let pkce = Pkce::new();
     let (_, browser) = code_for(&app, &client, &person, &pkce).await;
     let mut query = auth_query(&client, SCOPE, &pkce);
@@ -223,9 +215,7 @@ async fn a_person_without_a_second_factor_is_refused_where_substantial_is_requir
             json!({"min_acr": "http://eidas.europa.eu/LoA/substantial"}),
         )
         .await;
-    let pkce = Pkce::new();
-    let browser = app.browser();
-    let page = browser.authorize(&auth_query(&high, SCOPE, &pkce)).await;
+    let (browser, page, _) = app.login_page(&high).await;
     let back = browser.login(&page, &person, PASSWORD, "").await;
     assert_eq!(back.redirect_params()["error"], "access_denied");
 }
@@ -252,12 +242,8 @@ async fn the_policy_file_sets_permissions_and_a_resource_minimum_level() {
     let path = policy.path().to_owned();
     let app = spawn_app_with(move |s| s.authz.policy_file = Some(path)).await;
     let person = app.citizen("850730033", true).await;
-    let client = app
-        .register_app("app", false, &["depot:read"], json!({}))
-        .await;
-    let pkce = Pkce::new();
-    let browser = app.browser();
-    let page = browser.authorize(&auth_query(&client, SCOPE, &pkce)).await;
+    let client = app.reading_app().await;
+    let (browser, page, pkce) = app.login_page(&client).await;
     let step_up = browser.login(&page, &person, PASSWORD, "").await;
     assert!(step_up.body.contains("higher level of assurance"));
     let consent = browser
@@ -279,12 +265,8 @@ async fn the_policy_file_sets_permissions_and_a_resource_minimum_level() {
 async fn consent_denied_is_access_denied() {
     let app = spawn_app().await;
     let person = app.citizen("850730033", false).await;
-    let client = app
-        .register_app("app", false, &["depot:read"], json!({}))
-        .await;
-    let pkce = Pkce::new();
-    let browser = app.browser();
-    let page = browser.authorize(&auth_query(&client, SCOPE, &pkce)).await;
+    let client = app.reading_app().await;
+    let (browser, page, pkce) = app.login_page(&client).await;
     let consent = browser.login(&page, &person, PASSWORD, "").await;
     let back = browser.decide(&consent, "deny").await;
     assert_eq!(back.redirect_params()["error"], "access_denied");
@@ -301,9 +283,7 @@ async fn consent_denied_is_access_denied() {
 #[tokio::test]
 async fn floods_of_parameters_are_refused_unread() {
     let app = spawn_app().await;
-    let client = app
-        .register_app("app", false, &["depot:read"], json!({}))
-        .await;
+    let client = app.reading_app().await;
     let pkce = Pkce::new();
     let mut query = auth_query(&client, SCOPE, &pkce);
     let names: Vec<String> = (0..64).map(|i| format!("x{i}")).collect();

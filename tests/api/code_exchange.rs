@@ -76,9 +76,7 @@ async fn a_confidential_client_with_totp_gets_substantial_tokens_and_rotating_re
 async fn pkce_is_required_s256_only_and_checked() {
     let app = spawn_app().await;
     let person = app.citizen("850730033", false).await;
-    let client = app
-        .register_app("app", false, &["depot:read"], json!({}))
-        .await;
+    let client = app.reading_app().await;
     let pkce = Pkce::new();
     let browser = app.browser();
 
@@ -145,9 +143,7 @@ async fn a_reused_code_is_refused_and_revokes_what_it_issued() {
 async fn a_code_is_bound_to_its_client_redirect_uri_and_lifetime() {
     let app = spawn_app().await;
     let person = app.citizen("850730033", false).await;
-    let client = app
-        .register_app("app", false, &["depot:read"], json!({}))
-        .await;
+    let client = app.reading_app().await;
     let other = app
         .register_app("other", false, &["depot:read"], json!({}))
         .await;

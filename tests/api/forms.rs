@@ -110,6 +110,21 @@ impl TestApp {
         ssin
     }
 
+    /// The public app most login tests use: `app`, asking `depot:read`.
+    pub async fn reading_app(&self) -> App {
+        self.register_app("app", false, &["depot:read"], json!({}))
+            .await
+    }
+
+    /// A fresh browser at the login page of an authorization of `client` for
+    /// [`SCOPE`], with that authorization's PKCE pair.
+    pub async fn login_page(&self, client: &App) -> (Browser, Page, Pkce) {
+        let pkce = Pkce::new();
+        let browser = self.browser();
+        let page = browser.authorize(&auth_query(client, SCOPE, &pkce)).await;
+        (browser, page, pkce)
+    }
+
     /// Registers a public or confidential app with one redirect URI.
     pub async fn register_app(
         &self,

@@ -26,10 +26,7 @@ async fn a_public_client_gets_tokens_through_login_profile_and_consent() {
     let client = app
         .register_app("gp-app", false, &["depot:read", "depot:send"], json!({}))
         .await;
-    let pkce = Pkce::new();
-    let browser = app.browser();
-
-    let login = browser.authorize(&auth_query(&client, SCOPE, &pkce)).await;
+    let (browser, login, pkce) = app.login_page(&client).await;
     assert_eq!(login.status, 200);
     assert!(
         login.body.contains("App gp-app"),
@@ -134,12 +131,8 @@ async fn a_public_client_gets_tokens_through_login_profile_and_consent() {
 async fn forms_without_the_csrf_token_or_from_another_browser_are_refused() {
     let app = spawn_app().await;
     let person = app.citizen("850730033", false).await;
-    let client = app
-        .register_app("app", false, &["depot:read"], json!({}))
-        .await;
-    let pkce = Pkce::new();
-    let browser = app.browser();
-    let page = browser.authorize(&auth_query(&client, SCOPE, &pkce)).await;
+    let client = app.reading_app().await;
+    let (browser, page, _) = app.login_page(&client).await;
     let action = page.form_with("username").unwrap();
     let csrf = page.hidden(&action, "csrf").unwrap();
 
@@ -184,12 +177,8 @@ async fn forms_without_the_csrf_token_or_from_another_browser_are_refused() {
 async fn bad_passwords_and_totp_codes_are_refused_and_a_code_is_never_accepted_twice() {
     let app = spawn_app().await;
     let person = app.citizen("850730033", true).await;
-    let client = app
-        .register_app("app", false, &["depot:read"], json!({}))
-        .await;
-    let pkce = Pkce::new();
-    let browser = app.browser();
-    let page = browser.authorize(&auth_query(&client, SCOPE, &pkce)).await;
+    let client = app.reading_app().await;
+    let (browser, page, pkce) = app.login_page(&client).await;
 
     let wrong_password = browser.login(&page, &person, "not the password", "").await;
     assert_eq!(wrong_password.status, 401);
@@ -216,9 +205,7 @@ async fn bad_passwords_and_totp_codes_are_refused_and_a_code_is_never_accepted_t
 #[tokio::test]
 async fn pages_speak_the_language_the_browser_asks_for() {
     let app = spawn_app().await;
-    let client = app
-        .register_app("app", false, &["depot:read"], json!({}))
-        .await;
+    let client = app.reading_app().await;
     let pkce = Pkce::new();
     for (accept, lang, word) in [
         ("nl-BE,nl;q=0.9", "nl", "Wachtwoord"),

@@ -189,9 +189,7 @@ async fn the_import_checks_everything_first_then_writes_it_all() {
     assert_eq!(read["profiles"][0]["cbe"], CBE);
 
     // The imported person logs in.
-    let client = app
-        .register_app("app", false, &["depot:read"], json!({}))
-        .await;
+    let client = app.reading_app().await;
     let pkce = Pkce::new();
     let browser = app.browser();
     let page = browser

@@ -72,9 +72,7 @@ async fn behind_a_trusted_proxy_the_throttle_counts_each_client_address() {
     })
     .await;
     let person = app.citizen("850730033", false).await;
-    let client = app
-        .register_app("app", false, &["depot:read"], json!({}))
-        .await;
+    let client = app.reading_app().await;
     fail_three_times(&app, &client, "203.0.113.7").await;
     // The client that failed is blocked, even with the right password…
     assert_eq!(
@@ -118,9 +116,7 @@ async fn forwarding_headers_from_an_untrusted_peer_change_nothing() {
     })
     .await;
     let person = app.citizen("850730033", false).await;
-    let client = app
-        .register_app("app", false, &["depot:read"], json!({}))
-        .await;
+    let client = app.reading_app().await;
     fail_three_times(&app, &client, "203.0.113.7").await;
     // Claiming another address does not escape the block: the peer is what counts.
     assert_eq!(

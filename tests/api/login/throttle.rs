@@ -3,8 +3,6 @@
 //! before they are checked, password checks past the bound turned away uncounted, and
 //! a password alone not resetting the second factor's count.
 
-use serde_json::json;
-
 use crate::forms::*;
 use crate::helpers::*;
 
@@ -12,12 +10,8 @@ use crate::helpers::*;
 async fn failed_logins_are_throttled_per_account() {
     let app = spawn_app().await;
     let person = app.citizen("850730033", false).await;
-    let client = app
-        .register_app("app", false, &["depot:read"], json!({}))
-        .await;
-    let pkce = Pkce::new();
-    let browser = app.browser();
-    let page = browser.authorize(&auth_query(&client, SCOPE, &pkce)).await;
+    let client = app.reading_app().await;
+    let (browser, page, pkce) = app.login_page(&client).await;
     for _ in 0..5 {
         assert_eq!(
             browser
@@ -43,12 +37,8 @@ async fn failed_logins_are_throttled_per_account() {
 async fn failed_logins_are_throttled_per_address() {
     let app = spawn_app_with(|s| s.authz.login_max_failures_per_address = 3).await;
     let person = app.citizen("850730033", false).await;
-    let client = app
-        .register_app("app", false, &["depot:read"], json!({}))
-        .await;
-    let pkce = Pkce::new();
-    let browser = app.browser();
-    let page = browser.authorize(&auth_query(&client, SCOPE, &pkce)).await;
+    let client = app.reading_app().await;
+    let (browser, page, _) = app.login_page(&client).await;
     // Three different accounts from one address.
     for first9 in ["850730034", "850730035", "850730036"] {
         assert_eq!(
@@ -70,9 +60,7 @@ async fn failed_logins_are_throttled_per_address() {
 #[tokio::test]
 async fn successful_logins_do_not_count_against_their_address() {
     let app = spawn_app_with(|s| s.authz.login_max_failures_per_address = 3).await;
-    let client = app
-        .register_app("app", false, &["depot:read"], json!({}))
-        .await;
+    let client = app.reading_app().await;
     let pkce = Pkce::new();
     for first9 in [
         "850730037",
@@ -123,12 +111,8 @@ async fn wrong_passwords_at_once(
 async fn parallel_guesses_are_counted_before_they_are_checked() {
     let app = spawn_app().await;
     let person = app.citizen("850730033", false).await;
-    let client = app
-        .register_app("app", false, &["depot:read"], json!({}))
-        .await;
-    let pkce = Pkce::new();
-    let browser = app.browser();
-    let page = browser.authorize(&auth_query(&client, SCOPE, &pkce)).await;
+    let client = app.reading_app().await;
+    let (browser, page, _) = app.login_page(&client).await;
     let pages = wrong_passwords_at_once(&browser, &page, &person, 30).await;
     let statuses: Vec<_> = pages.iter().map(|p| p.status).collect();
     let checked = statuses.iter().filter(|s| **s == 401).count();
@@ -158,12 +142,8 @@ async fn password_checks_past_the_bound_are_turned_away_uncounted() {
     })
     .await;
     let person = app.citizen("850730033", false).await;
-    let client = app
-        .register_app("app", false, &["depot:read"], json!({}))
-        .await;
-    let pkce = Pkce::new();
-    let browser = app.browser();
-    let page = browser.authorize(&auth_query(&client, SCOPE, &pkce)).await;
+    let client = app.reading_app().await;
+    let (browser, page, _) = app.login_page(&client).await;
     let pages = wrong_passwords_at_once(&browser, &page, &person, 40).await;
     let busy: Vec<_> = pages.iter().filter(|p| p.status == 503).collect();
     assert!(
@@ -187,9 +167,7 @@ async fn password_checks_past_the_bound_are_turned_away_uncounted() {
 async fn a_password_alone_does_not_reset_second_factor_guesses() {
     let app = spawn_app().await;
     let person = app.citizen("850730033", true).await;
-    let client = app
-        .register_app("app", false, &["depot:read"], json!({}))
-        .await;
+    let client = app.reading_app().await;
     let pkce = Pkce::new();
     let fresh_page = || async {
         let browser = app.browser();
