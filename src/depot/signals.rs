@@ -72,7 +72,7 @@ impl BoxSignals {
 
     /// The tags of these boxes, as [`BoxSignals::announcement`] and
     /// [`BoxSignals::committed`] take them.
-    pub fn tags<'a>(&self, box_keys: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    pub fn tags<'a>(&self, box_keys: impl IntoIterator<Item = &'a str>) -> Arc<[String]> {
         box_keys.into_iter().map(|k| self.tag(k)).collect()
     }
 
@@ -87,8 +87,8 @@ impl BoxSignals {
     /// Something was committed to the boxes of these tags: their waiters here look
     /// again now (those of the other instances, when the commit's announcement reaches
     /// them).
-    pub fn committed(&self, tags: Vec<String>) {
-        let _ = self.sender.send(Signal::Boxes(tags.into()));
+    pub fn committed(&self, tags: Arc<[String]>) {
+        let _ = self.sender.send(Signal::Boxes(tags));
     }
 
     /// A waiter for these boxes. Subscribe before looking, so that a commit between

@@ -4,6 +4,7 @@
 //! their round trips.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -142,7 +143,7 @@ impl Store {
         let tags = self.signals.tags(boxes.chain([new.sent_box.as_str()]));
         let tagged = Tagged {
             new,
-            tags: tags.clone(),
+            tags: Arc::clone(&tags),
         };
         let stored = if tagged.new.row.size > SHARED_MESSAGE_MAX {
             insert(&self.db, &self.signals, vec![tagged]).await
@@ -168,7 +169,7 @@ impl Store {
 #[derive(Clone)]
 struct Tagged {
     new: NewMessage,
-    tags: Vec<String>,
+    tags: Arc<[String]>,
 }
 
 async fn insert_together(
@@ -205,8 +206,8 @@ async fn insert(
     messages: Vec<Tagged>,
 ) -> Result<(), InsertError> {
     let idempotent = messages.iter().any(|m| m.new.idempotency.is_some());
-    let announcement = signals.announcement(messages.iter().flat_map(|m| &m.tags));
-    let (steps_before, entries) = insert_statements(messages.into_iter().map(|m| m.new))?;
+    let announcement = signals.announcement(messages.iter().flat_map(|m| m.tags.iter()));
+    let (steps_before, entries) = insert_statements(messages.into_iter().map(|m| m.new).collect())?;
     let stored = match (db.get_database_backend(), announcement) {
         (DatabaseBackend::Postgres, Some(announcement)) => {
             let mut steps = WithClause::new();
@@ -243,9 +244,8 @@ async fn insert(
 /// The inserts that store accepted messages: the messages, their idempotency records,
 /// their notifications and their recipients' box totals; then their box entries.
 fn insert_statements(
-    messages: impl Iterator<Item = NewMessage>,
+    messages: Vec<NewMessage>,
 ) -> Result<(Vec<InsertStatement>, InsertStatement), DbErr> {
-    let messages: Vec<NewMessage> = messages.collect();
     let mut notifications = Vec::new();
     let mut entries = Vec::new();
     // One change per box: a statement may not update a row twice.
