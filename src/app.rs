@@ -30,6 +30,15 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         .await
         .context("connecting to the database")?;
     db::migrate(&db).await.context("running migrations")?;
+    let backfilled = crate::keys::log::backfill(&db, clock.now())
+        .await
+        .context("logging the keys registered before the transparency log")?;
+    if backfilled > 0 {
+        tracing::info!(
+            entries = backfilled,
+            "keys registered earlier are in the transparency log now"
+        );
+    }
     signing::ensure_current_key(&db, &master, &clock).await?;
     let settings = &config.settings;
     let retention = chrono::Duration::seconds(
@@ -357,7 +366,7 @@ fn management_server(
 
 /// Drops expired replay-store entries, revocations, sessions, interactions, codes,
 /// refresh tokens, symmetric keys, expired or abandoned messages and sent outbox rows
-/// once a minute.
+/// once a minute; and logs the expiry of keys in the keystore's transparency log.
 async fn purge_loop(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
@@ -370,7 +379,9 @@ async fn purge_loop(state: AppState) {
             let d = crate::keys::store::purge_registrations(&state.db, now).await?;
             let e = crate::symkeys::store::purge_expired(&state.db, now).await?;
             let f = crate::depot::store::purge(&state.db, now).await?;
-            anyhow::Ok(a + b + c + d + e + f)
+            // Not a purge: the transparency log records the keys that expired.
+            let g = crate::keys::log::expire_due(&state.db, now).await?;
+            anyhow::Ok(a + b + c + d + e + f + g)
         };
         match purged.await {
             Ok(0) => {}

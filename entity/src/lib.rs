@@ -11,6 +11,7 @@ pub mod consent;
 pub mod delegation;
 pub mod exchanged_token;
 pub mod idempotency_record;
+pub mod key_log;
 pub mod key_registration;
 pub mod login_session;
 pub mod login_throttle;

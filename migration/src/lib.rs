@@ -19,6 +19,7 @@ mod m20261203_000013_registry_version;
 mod m20261204_000014_box_totals;
 mod m20261204_000015_outbox_unsent;
 mod m20261204_000016_sealed_uncompressed;
+mod m20261204_000017_key_log;
 
 pub struct Migrator;
 
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000014_box_totals::Migration),
             Box::new(m20261204_000015_outbox_unsent::Migration),
             Box::new(m20261204_000016_sealed_uncompressed::Migration),
+            Box::new(m20261204_000017_key_log::Migration),
         ]
     }
 }

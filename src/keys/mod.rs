@@ -11,6 +11,7 @@ pub mod cose;
 pub mod directory;
 pub mod error;
 pub mod jwk;
+pub mod log;
 pub mod owner;
 pub mod packed;
 pub mod routes;
@@ -33,6 +34,8 @@ pub struct Keystore {
     pub ceremony: ceremony::Ceremony,
     pub roots: certificate::CertificateRoots,
     pub policy: Policy,
+    /// This instance's copy of the transparency log's tree.
+    pub log: log::KeyLog,
     /// Every key of an (owner, client) pair, as each token for the pair lists them.
     pairs: Registered<(String, String), Arc<Vec<store::KeyRow>>>,
 }
@@ -47,6 +50,7 @@ impl Keystore {
             )
             .map_err(anyhow::Error::msg)?,
             policy: Policy::from_settings(&config.settings),
+            log: log::KeyLog::default(),
         })
     }
 

@@ -29,6 +29,18 @@ fn text(identity: &Value, name: &str) -> Option<String> {
 }
 
 impl Owner {
+    /// The owner a stored key was registered for.
+    pub fn of_key(row: &entity::public_key::Model) -> Self {
+        Self {
+            owner: row.owner.clone(),
+            ssin: row.ssin.clone(),
+            profile: row.profile.clone(),
+            nihii: row.nihii.clone(),
+            cbe: row.cbe.clone(),
+            identity: row.identity.clone(),
+        }
+    }
+
     /// The owner a token speaks for.
     pub fn of_token(claims: &AccessTokenClaims) -> Result<Self, String> {
         let identity = &claims.identity;

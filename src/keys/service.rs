@@ -38,7 +38,7 @@ pub fn public_view(row: &KeyRow, policy: &Policy, at: DateTime<Utc>) -> Value {
         view["revoked_at"] = json!(revoked_at);
     }
     view["client_id"] = json!(row.client_id);
-    view["identity"] = store::owner(row).identifier();
+    view["identity"] = Owner::of_key(row).identifier();
     view
 }
 

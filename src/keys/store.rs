@@ -11,6 +11,7 @@ use sea_orm::{
 use serde_json::Value;
 
 use super::jwk::PublicJwk;
+use super::log::{self, Event};
 use super::{KeyUse, Lifetime, Owner, Policy, Source, Status};
 use crate::cache::registry::written;
 
@@ -57,18 +58,6 @@ pub fn lifetime(row: &KeyRow, policy: &Policy) -> Lifetime {
 
 pub fn status(row: &KeyRow, policy: &Policy, at: DateTime<Utc>) -> Status {
     lifetime(row, policy).status_at(at)
-}
-
-/// The owner a stored key was registered for.
-pub fn owner(row: &KeyRow) -> Owner {
-    Owner {
-        owner: row.owner.clone(),
-        ssin: row.ssin.clone(),
-        profile: row.profile.clone(),
-        nihii: row.nihii.clone(),
-        cbe: row.cbe.clone(),
-        identity: row.identity.clone(),
-    }
 }
 
 pub fn key_use(row: &KeyRow) -> KeyUse {
@@ -138,13 +127,14 @@ pub async fn insert_key(
         revoked_at: Set(None),
         revoked_by: Set(None),
     };
-    match row.insert(&txn).await {
-        Ok(_) => {}
+    let stored = match row.insert(&txn).await {
+        Ok(stored) => stored,
         Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
             return Err(InsertError::Duplicate);
         }
         Err(e) => return Err(e.into()),
-    }
+    };
+    log::append(&txn, &stored, Event::Registered, now).await?;
     txn.commit().await?;
     written();
     Ok(())
@@ -207,38 +197,58 @@ pub async fn touch(
     Ok(())
 }
 
-/// Revokes a key unless it is revoked already; `false` when nothing changed.
+/// Revokes a key unless it is revoked already, and logs the revocation in the same
+/// transaction; `false` when nothing changed.
 pub async fn revoke(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     kid: &str,
     by: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
+    let txn = db.begin().await?;
     let result = public_key::Entity::update_many()
         .col_expr(public_key::Column::RevokedAt, Expr::value(now))
         .col_expr(public_key::Column::RevokedBy, Expr::value(by))
         .filter(public_key::Column::Kid.eq(kid))
         .filter(public_key::Column::RevokedAt.is_null())
-        .exec(db)
+        .exec(&txn)
         .await?;
+    let revoked = result.rows_affected == 1;
+    if revoked && let Some(row) = get(&txn, kid).await? {
+        log::append(&txn, &row, Event::Revoked, now).await?;
+    }
+    txn.commit().await?;
     written();
-    Ok(result.rows_affected == 1)
+    Ok(revoked)
 }
 
-/// Revokes every key registered for a client (the client is deleted).
+/// Revokes every key registered for a client (the client is deleted), each logged.
 pub async fn revoke_client_keys(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     client_id: &str,
     by: &str,
     now: DateTime<Utc>,
 ) -> Result<u64, DbErr> {
+    let txn = db.begin().await?;
     let result = public_key::Entity::update_many()
         .col_expr(public_key::Column::RevokedAt, Expr::value(now))
         .col_expr(public_key::Column::RevokedBy, Expr::value(by))
         .filter(public_key::Column::ClientId.eq(client_id))
         .filter(public_key::Column::RevokedAt.is_null())
-        .exec(db)
+        .exec(&txn)
         .await?;
+    // The rows this statement revoked (the write lock is held: nobody else's).
+    let revoked = public_key::Entity::find()
+        .filter(public_key::Column::ClientId.eq(client_id))
+        .filter(public_key::Column::RevokedAt.eq(now))
+        .filter(public_key::Column::RevokedBy.eq(by))
+        .order_by_asc(public_key::Column::Kid)
+        .all(&txn)
+        .await?;
+    for row in &revoked {
+        log::append(&txn, row, Event::Revoked, now).await?;
+    }
+    txn.commit().await?;
     written();
     Ok(result.rows_affected)
 }

@@ -120,7 +120,7 @@ async fn wrap_target(
     let row = keystore::get(&state.db, kid)
         .await
         .map_err(db_problem("E-SYMKEY-WRAPKEY"))?
-        .filter(|row| keystore::owner(row).owner == reader.owner)
+        .filter(|row| row.owner == reader.owner)
         .ok_or_else(|| refuse("names none of your registered keys"))?;
     if keystore::status(&row, &state.keystore.policy, now) != Status::Active {
         return Err(refuse("names a key that is not active"));
