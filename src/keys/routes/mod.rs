@@ -2,6 +2,7 @@
 //! owner's keys, revocation and the JWKS search.
 
 pub mod admin;
+pub mod log;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::LOCATION;
@@ -31,7 +32,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(own_keys)
         .service(revoke_own_key)
         .service(admin::add_key)
-        .service(admin::revoke_key);
+        .service(admin::revoke_key)
+        .service(log::tree_head)
+        .service(log::inclusion)
+        .service(log::consistency)
+        .service(log::entries);
 }
 
 /// The 409 of a full (person, client) pair, naming the keys that fill it.
@@ -388,7 +393,29 @@ pub async fn jwks(
     let keys = store::search(&state.db, &search, at, policy)
         .await
         .map_err(db_problem("E-KEYS-SEARCH"))?;
+    let mut views: Vec<Value> = keys.iter().map(|k| public_view(k, policy, at)).collect();
+    let head = vouch(&state, &keys, &mut views).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
-        .json(json!({"keys": keys.iter().map(|k| public_view(k, policy, at)).collect::<Vec<_>>()})))
+        .json(json!({"keys": views, "log_head": head})))
+}
+
+/// Adds to each key's view the inclusion proof of its latest logged event (`log`:
+/// `{index, event, proof}`), all against one tree head, which is returned signed.
+async fn vouch(state: &AppState, keys: &[KeyRow], views: &mut [Value]) -> Result<Value, Problem> {
+    log::caught_up(state).await?;
+    let kids: Vec<String> = keys.iter().map(|k| k.kid.clone()).collect();
+    let latest = crate::keys::log::latest(&state.db, &kids)
+        .await
+        .map_err(db_problem("E-LOG-READ"))?;
+    let indices: Vec<u64> = latest.iter().map(|(_, index, _)| *index).collect();
+    let (proofs, head) = state.keystore.log.inclusions(&indices);
+    for (view, key) in views.iter_mut().zip(keys) {
+        let found = latest.iter().find(|(kid, _, _)| *kid == key.kid);
+        let proof = found.and_then(|(_, index, _)| proofs.iter().find(|p| p.index == *index));
+        if let (Some((_, index, event)), Some(proof)) = (found, proof) {
+            view["log"] = json!({"index": index, "event": event.as_str(), "proof": proof.proof});
+        }
+    }
+    log::signed(state, &head).await
 }

@@ -9,8 +9,8 @@
 //! symkeys and client tests too). The tests are in `ceremony` (registering a key),
 //! `lifecycle` (a key's life after it: the limit, revocation, history, inactivity, the
 //! account page), `algorithms` (every algorithm and attestation), `admin` (system
-//! clients' keys), `certificates` (certificate imports) and `search` (the JWKS
-//! search's parameters).
+//! clients' keys), `certificates` (certificate imports), `search` (the JWKS
+//! search's parameters) and `log` (the transparency log, against pymerkle and the RFC).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -31,6 +31,7 @@ mod ceremony;
 mod certificate_purpose;
 mod certificates;
 mod lifecycle;
+mod log;
 mod search;
 mod x509;
 
@@ -187,13 +188,19 @@ pub(crate) async fn search(
     app.get(&format!("/keys/jwks?{query}"), token).await
 }
 
-/// The keys a search finds (panics unless 200).
+/// The keys a search finds (panics unless 200), each without its `log` member: the
+/// inclusion proof changes whenever the log grows (`log` checks those).
 pub(crate) async fn found(app: &TestApp, token: &str, params: &[(&str, &str)]) -> Vec<Value> {
     let response = search(app, token, params).await;
     let status = response.status();
-    let body: Value = response.json().await.unwrap();
+    let mut body: Value = response.json().await.unwrap();
     assert_eq!(status, 200, "search {params:?}: {body}");
-    body["keys"].as_array().unwrap().clone()
+    let mut keys = body["keys"].take().as_array().unwrap().clone();
+    for key in &mut keys {
+        let proof = key.as_object_mut().unwrap().remove("log");
+        assert!(proof.is_some(), "every key found is in the log: {key}");
+    }
+    keys
 }
 
 pub(crate) fn kids(keys: &[Value]) -> Vec<String> {
