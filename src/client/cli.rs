@@ -1,6 +1,7 @@
 //! `depot client …`: the client library as commands. State lives in a directory
 //! (`--home`, default `./.depot-client`): `session.json` (tokens) and `device.json`
-//! (this device's private keys), both readable by their owner only.
+//! (this device's private keys), both readable by their owner only; and `log_head.json`,
+//! the last head of the keystore's transparency log that `open` trusted.
 //!
 //! The tokens are bound to the device's signing key (DPoP, RFC 9449): `login` makes
 //! that key pair first when the device has none (it is registered later, by
@@ -24,6 +25,9 @@ use crate::people::Identifier;
 use session::resume;
 
 /// What a person's app asks for by default.
+/// The file of the home where `open` keeps the last trusted head of the keystore's log.
+pub const LOG_HEAD: &str = "log_head.json";
+
 pub const DEFAULT_SCOPE: &str =
     "openid depot:send depot:read keys:register keys:read symkeys:create symkeys:read";
 
@@ -223,7 +227,8 @@ pub async fn run(args: ClientArgs, configured_issuer: &str) -> anyhow::Result<bo
             let trust = match trust {
                 Some(trust) => trust,
                 None => Trust::from_service(&session).await?,
-            };
+            }
+            .keeping_log_head_in(args.home.join(LOG_HEAD))?;
             let verdict = open(&session, &device, &fetched, &trust).await;
             eprintln!(
                 "message {id} from {}:\n{verdict}",

@@ -39,11 +39,25 @@ impl Session {
 
     /// The key `kid` as it was at `at`, if it was active then.
     pub async fn key_at(&self, kid: &str, at: DateTime<Utc>) -> Result<Option<Value>, ClientError> {
+        Ok(self.key_vouched_at(kid, at).await?.map(|(key, _)| key))
+    }
+
+    /// [`Self::key_at`], with the signed head of the transparency log that the key's
+    /// `log` proof is against (`log_head` of the answer).
+    pub async fn key_vouched_at(
+        &self,
+        kid: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<(Value, Value)>, ClientError> {
         let at = at.to_rfc3339_opts(SecondsFormat::Millis, true);
-        Ok(self
-            .jwks(&[("kid", kid), ("at", at.as_str())])
-            .await?
-            .into_iter()
-            .find(|k| k["kid"] == kid))
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([("kid", kid), ("at", at.as_str())])
+            .finish();
+        let set = self.get_json(&format!("/keys/jwks?{query}")).await?;
+        let head = set["log_head"].clone();
+        Ok(set["keys"]
+            .as_array()
+            .and_then(|keys| keys.iter().find(|k| k["kid"] == kid))
+            .map(|key| (key.clone(), head)))
     }
 }

@@ -10,7 +10,9 @@
 //!    (ES256, EdDSA, RS256, PS256);
 //! 4. that kid is among the sender's key references the depot stored from the
 //!    sender's token;
-//! 5. the keystore had that key active at `genTime`, with the referenced thumbprint;
+//! 5. the keystore had that key active at `genTime`, with the referenced thumbprint,
+//!    and that is what its transparency log recorded, in a log that only grew since
+//!    the head this client trusted last ([`logged`]);
 //! 6. the signature verifies with that key, in the algorithm the key was registered
 //!    for: the JWS header cannot choose another.
 //!
@@ -24,6 +26,7 @@ use openssl::x509::X509;
 use serde_json::Value;
 
 mod decrypt;
+pub mod logged;
 
 use self::decrypt::decrypt;
 use super::Alg;
@@ -31,9 +34,10 @@ pub use super::verdict::{Check, Verdict, checks};
 use super::{ClientError, Device, Fetched, Session, b64_json};
 use crate::tsa::verify::{Verified, new_request, verify_response};
 
-/// The roots a timestamp must chain to.
+/// The roots a timestamp must chain to, and the keystore log's head trusted last.
 pub struct Trust {
     pub tsa_anchors: Vec<X509>,
+    pub log: logged::LogTrust,
 }
 
 impl Trust {
@@ -60,7 +64,15 @@ impl Trust {
         }
         Ok(Self {
             tsa_anchors: anchors,
+            log: logged::LogTrust::default(),
         })
+    }
+
+    /// The same trust, which keeps the last tree head of the keystore's log it trusted
+    /// in `file` (read from it first, when it exists).
+    pub fn keeping_log_head_in(mut self, file: std::path::PathBuf) -> Result<Self, ClientError> {
+        self.log = logged::LogTrust::kept_in(file)?;
+        Ok(self)
     }
 }
 
@@ -84,7 +96,7 @@ pub async fn open(session: &Session, device: &Device, fetched: &Fetched, trust: 
     let Some(stamped) = stamped else {
         return verdict;
     };
-    let Some(jwk) = key_at(session, &kid, &jkt, &stamped, &mut verdict).await else {
+    let Some(jwk) = key_at(session, &kid, &jkt, &stamped, &trust.log, &mut verdict).await else {
         return verdict;
     };
     if let Some(payload) = signature(&plaintext, &jwk, &alg, &mut verdict)
@@ -204,6 +216,7 @@ async fn key_at(
     kid: &str,
     jkt: &str,
     stamped: &Verified,
+    log: &logged::LogTrust,
     verdict: &mut Verdict,
 ) -> Option<Value> {
     let name = checks::KEY_AT_TIMESTAMP;
@@ -220,7 +233,7 @@ async fn key_at(
             stamped.uncertainty.num_milliseconds()
         )
     };
-    match session.key_at(kid, latest).await {
+    match session.key_vouched_at(kid, latest).await {
         Err(e) => {
             verdict.fail(name, format!("the keystore cannot be asked: {e}"));
             None
@@ -234,7 +247,7 @@ async fn key_at(
             );
             None
         }
-        Ok(Some(jwk)) => {
+        Ok(Some((jwk, head))) => {
             if crate::authz::jwks::thumbprint(&jwk).as_deref() != Some(jkt) {
                 verdict.fail(
                     name,
@@ -250,6 +263,13 @@ async fn key_at(
                 name,
                 format!("key {kid} was active at {at}, thumbprint {jkt}{later}"),
             );
+            match logged::check(session, log, &jwk, &head).await {
+                Ok(proved) => verdict.pass(checks::KEY_LOGGED, proved),
+                Err(why) => {
+                    verdict.fail(checks::KEY_LOGGED, why);
+                    return None;
+                }
+            }
             Some(jwk)
         }
     }

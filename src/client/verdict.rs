@@ -75,5 +75,6 @@ pub mod checks {
     pub const SIGNED_FORM: &str = "signed form";
     pub const KEY_REFERENCE: &str = "key reference";
     pub const KEY_AT_TIMESTAMP: &str = "signer's key at genTime";
+    pub const KEY_LOGGED: &str = "signer's key in the keystore's log";
     pub const SIGNATURE: &str = "signature";
 }

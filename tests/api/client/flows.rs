@@ -51,7 +51,7 @@ async fn known_addressee_two_recipients_on_two_devices_each() {
         let verdict = open(&device.session, &device.device, &fetched, &world.trust).await;
         assert!(verdict.valid(), "{verdict}");
         assert_eq!(verdict.payload.as_deref(), Some(&payload[..]));
-        assert_eq!(verdict.checks.len(), 6, "{verdict}");
+        assert_eq!(verdict.checks.len(), 7, "{verdict}");
     }
     // The sender reads her own sent message with her own enc key.
     let own = alice.session.fetch(id).await.unwrap();

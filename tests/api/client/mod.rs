@@ -11,6 +11,7 @@ mod interop;
 mod login_checks;
 mod tampering;
 mod terminal;
+mod transparency;
 
 use depot::client::login::{Credentials, ScriptedBrowser};
 use depot::client::open::{Trust, Verdict, open};
