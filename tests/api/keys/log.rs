@@ -235,6 +235,39 @@ async fn key_events_are_logged_and_every_proof_checks_out_with_independent_imple
     let mut forged = checks[2].clone();
     forged["root"] = checks[1]["root"].clone();
     assert_eq!(checked(&entries, vec![wrong, forged]), [false, false]);
+
+    // Deleting the client revokes its live keys, each logged.
+    assert_eq!(
+        delete(&app, "/admin/clients/gw", &admin).await.status(),
+        204
+    );
+    let other =
+        bare_system_client(&app, "other", &["keys:read"], json!({"organization": CBE})).await;
+    let token = app.token_for(&other, &[]).await;
+    let after = all_entries(&app, &token).await;
+    assert_eq!(
+        after[..entries.len()],
+        entries[..],
+        "appended to, never changed"
+    );
+    let events: Vec<(String, String)> = after[entries.len()..]
+        .iter()
+        .map(|e| serde_json::from_str::<Value>(e).unwrap())
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap().into(),
+                e["kid"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("revoked".into(), "gw-key-1".into()),
+            ("revoked".into(), "gw-key-2".into()),
+            ("registered".into(), "other-key-1".into()),
+        ]
+    );
 }
 
 #[tokio::test]
