@@ -120,6 +120,11 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
+    /// The kid of the key that signs now.
+    pub fn current_kid(&self) -> Option<&str> {
+        self.current.as_ref().map(|c| c.kid.as_str())
+    }
+
     pub fn jwks(&self) -> &Value {
         &self.jwks
     }

@@ -29,7 +29,7 @@ use crate::tsa::pki::openssl;
 use crate::tsa::{data_dir, post_query, serial_of, tsa_token};
 
 /// Whether the tests can run: `DATABASE_URL` names a PostgreSQL server.
-fn on_postgres() -> bool {
+pub(crate) fn on_postgres() -> bool {
     let set = postgres_url().is_some();
     if !set {
         println!("skipped: DATABASE_URL not set (PostgreSQL only)");

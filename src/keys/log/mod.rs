@@ -170,33 +170,6 @@ pub async fn logged(db: &impl ConnectionTrait, kid: &str, event: Event) -> Resul
         .is_some())
 }
 
-/// The latest event of each of `kids` that has one: (kid, index, event).
-pub async fn latest(
-    db: &impl ConnectionTrait,
-    kids: &[String],
-) -> Result<Vec<(String, u64, Event)>, DbErr> {
-    if kids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows = key_log::Entity::find()
-        .filter(key_log::Column::Kid.is_in(kids.iter().cloned()))
-        .order_by_asc(key_log::Column::Idx)
-        .all(db)
-        .await?;
-    let mut latest: Vec<(String, u64, Event)> = Vec::new();
-    for row in rows {
-        let Some(event) = Event::parse(&row.event) else {
-            continue;
-        };
-        let idx = index(row.idx)?;
-        match latest.iter_mut().find(|(kid, _, _)| *kid == row.kid) {
-            Some(found) => *found = (row.kid, idx, event),
-            None => latest.push((row.kid, idx, event)),
-        }
-    }
-    Ok(latest)
-}
-
 fn index(idx: i64) -> Result<u64, DbErr> {
     u64::try_from(idx).map_err(|_| DbErr::Custom(format!("negative log index {idx}")))
 }
@@ -266,6 +239,10 @@ pub async fn expire_due(
         if append_unless_logged(db, &row, &[Event::Expired], now).await? {
             logged_now += 1;
         }
+    }
+    if logged_now > 0 {
+        // The log grew: this process's readers catch up (others at their next change).
+        crate::cache::registry::written();
     }
     Ok(logged_now)
 }

@@ -1,5 +1,6 @@
 //! This instance's copy of the log's Merkle tree, and the proofs it gives.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use base64::Engine as _;
@@ -10,9 +11,11 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::Serialize;
+use serde_json::Value;
 use sha2_11::Sha256;
 
-use super::index;
+use super::{Event, index};
+use crate::cache::registry::Stamp;
 
 /// At most this many rows are read in one query while catching up.
 const CATCH_UP_PAGE: u64 = 5_000;
@@ -54,16 +57,104 @@ pub enum ProofError {
 /// This instance's copy of the log's Merkle tree.
 #[derive(Default)]
 pub struct KeyLog {
-    tree: Mutex<MemoryBackedTree<Sha256, Vec<u8>>>,
+    tree: Mutex<Tree>,
+    /// The registry's stamp when the tree last caught up (see [`Self::catch_up_after`]).
+    seen: Mutex<Option<Stamp>>,
+    /// The last head signed, with the kid of the key that signed it.
+    signed: Mutex<Option<(TreeHead, String, Value)>>,
+}
+
+/// The Merkle tree, and the latest event of each key in it (what a JWKS answer
+/// proves).
+#[derive(Default)]
+struct Tree {
+    merkle: MemoryBackedTree<Sha256, Vec<u8>>,
+    latest: HashMap<String, (u64, Event)>,
+}
+
+impl Tree {
+    fn len(&self) -> u64 {
+        self.merkle.len()
+    }
+
+    fn push(&mut self, entry: Vec<u8>) {
+        let index = self.merkle.len();
+        if let Ok(parsed) = serde_json::from_slice::<Value>(&entry)
+            && let (Some(kid), Some(event)) = (
+                parsed["kid"].as_str(),
+                parsed["event"].as_str().and_then(Event::parse),
+            )
+        {
+            self.latest.insert(kid.to_owned(), (index, event));
+        }
+        self.merkle.push(entry);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Every change is one push or one assignment: a panic cannot leave one half done.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl KeyLog {
-    fn tree(&self) -> std::sync::MutexGuard<'_, MemoryBackedTree<Sha256, Vec<u8>>> {
-        // A push is the only change; a panic cannot leave it half done to a reader
-        // that takes the tree as it is (a missing leaf is read again).
-        self.tree
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn tree(&self) -> std::sync::MutexGuard<'_, Tree> {
+        lock(&self.tree)
+    }
+
+    /// [`Self::catch_up`], unless the registry has not changed since the last time
+    /// (`stamp`, read before this call): a key's event is logged with a write to the
+    /// registry, which moves the stamp at once in this process and within its watch
+    /// period in the others.
+    pub async fn catch_up_after(
+        &self,
+        db: &impl ConnectionTrait,
+        stamp: Stamp,
+    ) -> Result<(), DbErr> {
+        if *lock(&self.seen) == Some(stamp) {
+            return Ok(());
+        }
+        self.catch_up(db).await?;
+        *lock(&self.seen) = Some(stamp);
+        Ok(())
+    }
+
+    /// The head signed by `kid`, if it was signed before.
+    pub fn signed(&self, head: &TreeHead, kid: &str) -> Option<Value> {
+        lock(&self.signed)
+            .as_ref()
+            .filter(|(h, k, _)| h == head && k == kid)
+            .map(|(_, _, signed)| signed.clone())
+    }
+
+    /// Keeps the head `kid` signed, for the requests that find the same head.
+    pub fn keep_signed(&self, head: TreeHead, kid: &str, signed: Value) {
+        *lock(&self.signed) = Some((head, kid.to_owned(), signed));
+    }
+
+    /// The latest event of each of `kids` with its inclusion proof, all against one
+    /// head, in the order of `kids` (`None` for a kid not in the tree).
+    pub fn vouch(&self, kids: &[&str]) -> (Vec<Option<(Inclusion, Event)>>, TreeHead) {
+        let tree = self.tree();
+        let size = tree.len();
+        let proofs = kids
+            .iter()
+            .map(|kid| {
+                let &(index, event) = tree.latest.get(*kid)?;
+                let at = usize::try_from(index).ok()?;
+                let proof = hashes(tree.merkle.prove_inclusion(at).as_bytes());
+                Some((
+                    Inclusion {
+                        index,
+                        tree_size: size,
+                        proof,
+                    },
+                    event,
+                ))
+            })
+            .collect();
+        (proofs, head_of(&tree.merkle))
     }
 
     /// Reads the leaves committed since the last call (by any instance).
@@ -100,7 +191,7 @@ impl KeyLog {
     /// The head of the tree as this instance has it.
     pub fn head(&self) -> TreeHead {
         let tree = self.tree();
-        head_of(&tree)
+        head_of(&tree.merkle)
     }
 
     /// The proof that entry `index` is in the current tree, with that tree's head.
@@ -109,14 +200,14 @@ impl KeyLog {
         let size = tree.len();
         let at = usize::try_from(index).ok().filter(|_| index < size);
         let at = at.ok_or(ProofError::NoSuchEntry { index, size })?;
-        let proof = tree.prove_inclusion(at);
+        let proof = tree.merkle.prove_inclusion(at);
         Ok((
             Inclusion {
                 index,
                 tree_size: size,
                 proof: hashes(proof.as_bytes()),
             },
-            head_of(&tree),
+            head_of(&tree.merkle),
         ))
     }
 
@@ -132,7 +223,7 @@ impl KeyLog {
             Vec::new()
         } else {
             let additions = usize::try_from(size - from).unwrap_or(usize::MAX);
-            hashes(tree.prove_consistency(additions).as_bytes())
+            hashes(tree.merkle.prove_consistency(additions).as_bytes())
         };
         Ok((
             Consistency {
@@ -140,35 +231,16 @@ impl KeyLog {
                 tree_size: size,
                 proof,
             },
-            head_of(&tree),
+            head_of(&tree.merkle),
         ))
     }
 }
 
 impl KeyLog {
-    /// The proofs of several entries, all against one head (indices past the tree are
-    /// left out).
-    pub fn inclusions(&self, indices: &[u64]) -> (Vec<Inclusion>, TreeHead) {
-        let tree = self.tree();
-        let size = tree.len();
-        let proofs = indices
-            .iter()
-            .filter_map(|&index| {
-                let at = usize::try_from(index).ok().filter(|_| index < size)?;
-                Some(Inclusion {
-                    index,
-                    tree_size: size,
-                    proof: hashes(tree.prove_inclusion(at).as_bytes()),
-                })
-            })
-            .collect();
-        (proofs, head_of(&tree))
-    }
-
     /// Up to `count` entries from `start`, as the canonical JSON their leaves hash.
     pub fn entries(&self, start: u64, count: u64) -> Vec<(u64, String)> {
         let tree = self.tree();
-        let items = tree.items();
+        let items = tree.merkle.items();
         let start = usize::try_from(start)
             .unwrap_or(usize::MAX)
             .min(items.len());

@@ -17,13 +17,19 @@ const MAX_ENTRIES: u64 = 1_000;
 
 /// The head, with its signature by the authorization server's current key (verified
 /// with `GET /oauth2/jwks`): a JWT whose claims are the issuer, `tree_size`,
-/// `root_hash` and `iat`.
+/// `root_hash` and `iat` (when it was first signed: a head is signed once per signing
+/// key).
 pub async fn signed(state: &AppState, head: &TreeHead) -> Result<Value, Problem> {
     let ring = state
         .keys
         .ring()
         .await
         .map_err(|e| Problem::internal("E-LOG-KEYS", &e))?;
+    let log = &state.keystore.log;
+    let kid = ring.current_kid().unwrap_or_default();
+    if let Some(signed) = log.signed(head, kid) {
+        return Ok(signed);
+    }
     let claims = json!({
         "iss": state.config.issuer.as_str(),
         "tree_size": head.tree_size,
@@ -33,7 +39,10 @@ pub async fn signed(state: &AppState, head: &TreeHead) -> Result<Value, Problem>
     let jwt = ring
         .sign(HEAD_TYP, &claims)
         .map_err(|e| Problem::internal("E-LOG-SIGN", &e))?;
-    Ok(json!({"tree_size": head.tree_size, "root_hash": head.root_hash, "signed_head": jwt}))
+    let signed =
+        json!({"tree_size": head.tree_size, "root_hash": head.root_hash, "signed_head": jwt});
+    log.keep_signed(head.clone(), kid, signed.clone());
+    Ok(signed)
 }
 
 /// Brings this instance's tree up to what is committed.

@@ -401,20 +401,24 @@ pub async fn jwks(
 }
 
 /// Adds to each key's view the inclusion proof of its latest logged event (`log`:
-/// `{index, event, proof}`), all against one tree head, which is returned signed.
+/// `{index, event, proof}`), all against one tree head, which is returned signed. The
+/// tree is read again only when the registry changed, or when a key is not in it yet
+/// (registered at another instance since its last change reached this one).
 async fn vouch(state: &AppState, keys: &[KeyRow], views: &mut [Value]) -> Result<Value, Problem> {
-    log::caught_up(state).await?;
-    let kids: Vec<String> = keys.iter().map(|k| k.kid.clone()).collect();
-    let latest = crate::keys::log::latest(&state.db, &kids)
+    let kids: Vec<&str> = keys.iter().map(|k| k.kid.as_str()).collect();
+    let tree = &state.keystore.log;
+    tree.catch_up_after(&state.db, state.freshness.stamp())
         .await
         .map_err(db_problem("E-LOG-READ"))?;
-    let indices: Vec<u64> = latest.iter().map(|(_, index, _)| *index).collect();
-    let (proofs, head) = state.keystore.log.inclusions(&indices);
-    for (view, key) in views.iter_mut().zip(keys) {
-        let found = latest.iter().find(|(kid, _, _)| *kid == key.kid);
-        let proof = found.and_then(|(_, index, _)| proofs.iter().find(|p| p.index == *index));
-        if let (Some((_, index, event)), Some(proof)) = (found, proof) {
-            view["log"] = json!({"index": index, "event": event.as_str(), "proof": proof.proof});
+    let (mut proofs, mut head) = tree.vouch(&kids);
+    if proofs.iter().any(Option::is_none) {
+        log::caught_up(state).await?;
+        (proofs, head) = tree.vouch(&kids);
+    }
+    for (view, proof) in views.iter_mut().zip(proofs) {
+        if let Some((proof, event)) = proof {
+            view["log"] =
+                json!({"index": proof.index, "event": event.as_str(), "proof": proof.proof});
         }
     }
     log::signed(state, &head).await

@@ -421,3 +421,37 @@ async fn bad_log_queries_are_named_and_the_log_needs_keys_read() {
 fn millis_text(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
+
+/// A key registered at one instance is vouched for at the other at once: the other's
+/// tree is read again when a key it is asked for is not in it yet, without waiting for
+/// its registry watch to tell it of the change.
+#[tokio::test]
+async fn a_key_registered_at_one_instance_is_vouched_for_at_the_other_at_once() {
+    if !crate::two_instances::on_postgres() {
+        return;
+    }
+    let a = spawn_app().await;
+    let b = spawn_second_instance(&a).await;
+    a.register_organization(CBE, "Hospital").await;
+    let gw = bare_system_client(&a, "gw", &["keys:read"], json!({"organization": CBE})).await;
+    let token = a.token_for(&gw, &[]).await;
+    let first = read(&b, &token, "/keys/jwks?client_id=gw").await;
+    assert!(first["keys"][0]["log"]["proof"].is_array(), "{first}");
+
+    let second = ClientKey::generate("gw-key-2");
+    a.admin_create(
+        "/admin/keys",
+        &json!({"client_id": "gw", "use": "sig", "name": "second", "jwk": bare_jwk(&second)}),
+    )
+    .await;
+    let answer = read(&b, &token, "/keys/jwks?client_id=gw").await;
+    let views = answer["keys"].as_array().unwrap();
+    assert_eq!(kids(views), ["gw-key-1", "gw-key-2"]);
+    assert!(
+        views.iter().all(|v| v["log"]["proof"].is_array()),
+        "{answer}"
+    );
+    let head = read(&a, &token, "/keys/log/head").await;
+    assert_eq!(answer["log_head"]["tree_size"], head["tree_size"]);
+    assert_eq!(answer["log_head"]["root_hash"], head["root_hash"]);
+}
