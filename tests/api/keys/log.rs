@@ -124,6 +124,20 @@ async fn read(app: &TestApp, token: &str, path: &str) -> Value {
     body
 }
 
+/// Each entry's (event, kid).
+fn events_of(entries: &[String]) -> Vec<(String, String)> {
+    entries
+        .iter()
+        .map(|e| serde_json::from_str::<Value>(e).unwrap())
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap().into(),
+                e["kid"].as_str().unwrap().into(),
+            )
+        })
+        .collect()
+}
+
 async fn all_entries(app: &TestApp, token: &str) -> Vec<String> {
     let page = read(app, token, "/keys/log/entries").await;
     page["entries"]
@@ -175,16 +189,7 @@ async fn key_events_are_logged_and_every_proof_checks_out_with_independent_imple
     let entries = all_entries(&app, &token).await;
     let size = entries.len() as u64;
     assert_eq!(size, first_size + 3);
-    let events: Vec<(String, String)> = entries
-        .iter()
-        .map(|e| serde_json::from_str::<Value>(e).unwrap())
-        .map(|e| {
-            (
-                e["event"].as_str().unwrap().into(),
-                e["kid"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
+    let events = events_of(&entries);
     assert_eq!(
         events[events.len() - 4..],
         [
@@ -250,16 +255,7 @@ async fn key_events_are_logged_and_every_proof_checks_out_with_independent_imple
         entries[..],
         "appended to, never changed"
     );
-    let events: Vec<(String, String)> = after[entries.len()..]
-        .iter()
-        .map(|e| serde_json::from_str::<Value>(e).unwrap())
-        .map(|e| {
-            (
-                e["event"].as_str().unwrap().into(),
-                e["kid"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
+    let events = events_of(&after[entries.len()..]);
     assert_eq!(
         events,
         [
