@@ -188,6 +188,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(crate::keys::routes::configure)
         .configure(crate::symkeys::routes::configure)
         .configure(crate::depot::routes::configure)
+        .configure(crate::depot::absences::routes::configure)
         .configure(crate::tsa::routes::configure);
 }
 
@@ -365,8 +366,9 @@ fn management_server(
 }
 
 /// Drops expired replay-store entries, revocations, sessions, interactions, codes,
-/// refresh tokens, symmetric keys, expired or abandoned messages and sent outbox rows
-/// once a minute; and logs the expiry of keys in the keystore's transparency log.
+/// refresh tokens, symmetric keys, expired or abandoned messages, sent outbox rows and
+/// long-ended absences once a minute; and logs the expiry of keys in the keystore's
+/// transparency log.
 async fn purge_loop(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
@@ -378,7 +380,8 @@ async fn purge_loop(state: AppState) {
             let c = authz::grants::store::purge_expired(&state.db, now).await?;
             let d = crate::keys::store::purge_registrations(&state.db, now).await?;
             let e = crate::symkeys::store::purge_expired(&state.db, now).await?;
-            let f = crate::depot::store::purge(&state.db, now).await?;
+            let f = crate::depot::store::purge(&state.db, now).await?
+                + crate::depot::absences::purge_ended(&state.db, now).await?;
             // Not a purge: the transparency log records the keys that expired.
             let g = crate::keys::log::expire_due(&state.db, now).await?;
             anyhow::Ok(a + b + c + d + e + f + g)

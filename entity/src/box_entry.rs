@@ -30,6 +30,10 @@ pub struct Model {
     /// An inbox entry of a message that lies in another inbox too: a reader of both
     /// boxes counts it once (its summary reads these entries, not the whole box).
     pub shared: bool,
+    /// For an entry delivered to a substitute: the absent recipient's identifier whose
+    /// message it is (the sender encrypted it for the substitute too).
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub substitute_for: Option<Json>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

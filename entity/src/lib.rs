@@ -1,6 +1,7 @@
 //! sea-orm entities: one file per table. Schema lives in `migration`; these types are
 //! only ever used inside the service's `store` modules.
 
+pub mod absence;
 pub mod assertion_jti;
 pub mod authorization_code;
 pub mod authorization_request;

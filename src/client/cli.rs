@@ -19,8 +19,9 @@ use anyhow::Context;
 use serde_json::{Value, json};
 
 use super::ClientError;
+use super::absences::{absent_among, substitutes_of};
 use super::open::{Trust, open};
-use super::seal::{seal_for_recipients, seal_with_symkey};
+use super::seal::{seal_with_substitutes, seal_with_symkey};
 use crate::people::Identifier;
 use session::resume;
 
@@ -87,6 +88,10 @@ enum ClientCommand {
         /// The symmetric key's lifetime.
         #[arg(long, default_value_t = 30 * 86_400)]
         ttl_seconds: u64,
+        /// Encrypt for the substitutes of the recipients that are absent too, so that
+        /// the depot delivers them a copy (without it, absences are only reported).
+        #[arg(long, conflicts_with = "allow")]
+        with_substitutes: bool,
     },
     /// List your box.
     Inbox {
@@ -162,6 +167,7 @@ pub async fn run(args: ClientArgs, configured_issuer: &str) -> anyhow::Result<bo
             application,
             allow,
             ttl_seconds,
+            with_substitutes,
         } => {
             // The input first: a typo is reported before anything is asked of the service.
             let recipients = to
@@ -176,8 +182,11 @@ pub async fn run(args: ClientArgs, configured_issuer: &str) -> anyhow::Result<bo
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let (_, session, device) = resume(&http, &session_path, &device_path, &issuer).await?;
             let sealed = if allow.is_empty() {
+                let substitutes =
+                    chosen_substitutes(&session, &recipients, with_substitutes).await?;
                 let (sealed, kids) =
-                    seal_for_recipients(&session, &device, &recipients, &payload).await?;
+                    seal_with_substitutes(&session, &device, &recipients, &substitutes, &payload)
+                        .await?;
                 eprintln!("encrypted for {} keys: {}", kids.len(), kids.join(", "));
                 sealed
             } else {
@@ -260,6 +269,43 @@ fn not_yours(id: &str, error: ClientError) -> anyhow::Error {
     } else {
         error.into()
     }
+}
+
+/// The recipients that are absent, told on standard error; their substitutes when
+/// the sender chose to reach them (`--with-substitutes`), else none.
+async fn chosen_substitutes(
+    session: &super::Session,
+    recipients: &[Identifier],
+    with_substitutes: bool,
+) -> anyhow::Result<Vec<Identifier>> {
+    let absent = absent_among(session, recipients).await?;
+    let named = |ids: &[Identifier]| {
+        ids.iter()
+            .map(|id| {
+                let (kind, value) = crate::people::model::identifier_parts(id);
+                format!("{kind}:{value}")
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for a in &absent {
+        eprintln!(
+            "{} is absent until {}; substitutes: {}{}",
+            named(std::slice::from_ref(&a.recipient)),
+            a.until.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            named(&a.substitutes),
+            if with_substitutes {
+                ""
+            } else {
+                " (send with --with-substitutes to reach them too)"
+            }
+        );
+    }
+    Ok(if with_substitutes {
+        substitutes_of(&absent, recipients)
+    } else {
+        Vec::new()
+    })
 }
 
 /// `ssin:85073003328` as an identifier.

@@ -19,6 +19,7 @@
 //! top of them `depot client …` and `depot demo`) needs the `client-tools` feature, on
 //! by default; the service binary is built without it.
 
+pub mod absences;
 #[cfg(feature = "client-tools")]
 pub mod authenticator;
 #[cfg(feature = "client-tools")]

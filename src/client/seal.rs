@@ -127,7 +127,10 @@ pub async fn own_enc_keys(session: &Session) -> Result<Vec<Value>, ClientError> 
 }
 
 /// Known addressees: signs `payload` with the device's `sig` key and encrypts it for
-/// every active `enc` key of every recipient and of the sender. Answers the sealed
+/// every active `enc` key of every recipient and of the sender.
+///
+/// A recipient may be absent: [`super::absences::absent_among`] tells, and
+/// [`seal_with_substitutes`] adds the keys of the substitutes the sender chooses. Answers the sealed
 /// message and the kids it was encrypted to. A token acting for a consumer
 /// organization (delegation: `act` with the supplier's `cbe`) sends as that
 /// organization, so its keys stand for the sender's ([`seal_for_consumer`]).
@@ -137,11 +140,31 @@ pub async fn seal_for_recipients(
     recipients: &[Identifier],
     payload: &[u8],
 ) -> Result<(Sealed, Vec<String>), ClientError> {
-    if let Some(consumer) = acting_for(&session.claims()?) {
-        return seal_for_consumer(session, &consumer, device, recipients, payload).await;
+    seal_with_substitutes(session, device, recipients, &[], payload).await
+}
+
+/// [`seal_for_recipients`], encrypted for the active `enc` keys of `substitutes` too:
+/// the substitutes of absent recipients that the sender chose
+/// ([`super::absences::absent_among`] finds them). The depot then delivers a copy to
+/// each substitute it finds a key of; a substitute with no active `enc` key is left
+/// out (the depot's answer lists the substitutes the message `reached`).
+pub async fn seal_with_substitutes(
+    session: &Session,
+    device: &Device,
+    recipients: &[Identifier],
+    substitutes: &[Identifier],
+    payload: &[u8],
+) -> Result<(Sealed, Vec<String>), ClientError> {
+    let own = match acting_for(&session.claims()?) {
+        Some(consumer) => session.enc_keys_of(&consumer).await?,
+        None => own_enc_keys(session).await?,
+    };
+    let mut extra = Vec::new();
+    for substitute in substitutes {
+        extra.extend(session.enc_keys_of(substitute).await?);
     }
-    let own = own_enc_keys(session).await?;
-    seal_to(session, device, recipients, own, payload).await
+    extra.extend(own);
+    seal_to(session, device, recipients, extra, payload).await
 }
 
 /// The same for a supplier's system sending for the consumer organization
@@ -167,11 +190,13 @@ fn acting_for(claims: &Value) -> Option<Identifier> {
     Identifier::parse("cbe", cbe).ok()
 }
 
+/// Signs and encrypts for every recipient's active `enc` keys and for `others` (the
+/// sender's own, and any chosen substitutes').
 async fn seal_to(
     lookup: &Session,
     device: &Device,
     recipients: &[Identifier],
-    own: Vec<Value>,
+    others: Vec<Value>,
     payload: &[u8],
 ) -> Result<(Sealed, Vec<String>), ClientError> {
     let key = device.signing_key().ok_or_else(|| {
@@ -189,7 +214,7 @@ async fn seal_to(
         }
         keys.extend(found);
     }
-    keys.extend(own);
+    keys.extend(others);
     let mut seen = std::collections::HashSet::new();
     keys.retain(|k| seen.insert(k["kid"].as_str().unwrap_or_default().to_owned()));
     let kids = keys

@@ -5,13 +5,14 @@
 //!
 //! 1. `Idempotency-Key`: a retry gets the first answer;
 //! 2. the body and the sealed message's shape, without decrypting;
-//! 3. every encryption `kid` belongs to a recipient, the sender or a live symmetric key;
+//! 3. every encryption `kid` belongs to a recipient, the sender, a live symmetric key,
+//!    or a substitute of a recipient absent at reception (who then gets a copy);
 //! 4. no recipient's box is full;
 //! 5. the depot's own client-credentials token, and an RFC 3161 timestamp over the
 //!    exact bytes of `sealed` ([`Stamper`]); the co-hosted authority's runs beside
 //!    steps 3 and 4 (its result is dropped when they refuse);
 //! 6. one transaction: message, sender claims, deliveries, outbox, idempotency record;
-//! 7. the answer the route gives with its 201.
+//! 7. the answer the route gives with its 201, with the recipients that were absent.
 //!
 //! Nothing is stored unless every step passed.
 
@@ -23,8 +24,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
 use super::Caller;
+use super::absences::{Absence, Absences};
 use super::boxes::box_key;
-use super::deliveries::deliveries;
+use super::deliveries::{Stand, deliveries};
 use super::rate::SenderRate;
 use super::request::{self, BodyError, PostedMessage, Retention};
 use super::store::{IdempotencyRow, InsertError, MessageRow, NewMessage, Store};
@@ -56,6 +58,8 @@ pub struct Accepting<'a> {
     pub relay: Option<&'a queues::relay::RelayControl>,
     /// Where the time-stamp authority's latency and failures are counted.
     pub metrics: &'a Metrics,
+    /// Who is absent, and who substitutes.
+    pub absences: &'a Absences,
 }
 
 /// The configured bounds of a message.
@@ -105,7 +109,7 @@ pub enum AcceptError {
     #[error("{field}: {detail}")]
     Field { field: String, detail: String },
     #[error(
-        "kid {0:?} is neither an active enc key of a recipient or of the sender, nor a live symmetric key"
+        "kid {0:?} is neither an active enc key of a recipient, of the sender or of a substitute of an absent recipient, nor a live symmetric key"
     )]
     UnknownKid(String),
     #[error(
@@ -163,7 +167,7 @@ pub async fn accept(
             check_keys(deps, sender, &posted, now),
             check_quotas(deps, &posted)
         );
-        keys.and(quotas)
+        keys.and_then(|substitution| quotas.map(|()| substitution))
     };
     let sealed = posted.sealed.text.as_bytes();
     let proof = if deps.stamper.is_in_process() {
@@ -172,14 +176,22 @@ pub async fn accept(
         // number and a signature, never a request to an outside authority, and its
         // refusal is the checks' one whatever the stamp's outcome.
         let (checked, proof) = tokio::join!(checks, stamp(deps, sealed));
-        checked?;
-        proof?
+        (checked?, proof?)
     } else {
-        checks.await?;
-        stamp(deps, sealed).await?
+        let checked = checks.await?;
+        (checked, stamp(deps, sealed).await?)
     };
+    let (substitution, proof) = proof;
     match (
-        store(deps, sender, posted, proof, idempotency.as_ref()).await,
+        store(
+            deps,
+            sender,
+            posted,
+            substitution,
+            proof,
+            idempotency.as_ref(),
+        )
+        .await,
         idempotency,
     ) {
         (Err(InsertError::IdempotencyRace), Some(idempotency)) => replay(deps, &idempotency, now)
@@ -287,19 +299,94 @@ async fn enc_kids(
     Ok(kids)
 }
 
+/// The recipients absent at reception, and the substitutes the sender encrypted for.
+#[derive(Debug, Default)]
+pub struct Substitution {
+    absent: Vec<(Identifier, Absence)>,
+    reached: Vec<Stand>,
+}
+
+impl Substitution {
+    /// `absentRecipients` of the 201 answer (present when a recipient was absent):
+    /// each absent recipient, its absence and the substitutes this message reached.
+    fn answer(&self) -> Value {
+        let absent: Vec<Value> = self
+            .absent
+            .iter()
+            .map(|(recipient, absence)| {
+                let mut view = absence.for_sender(recipient);
+                view["reached"] = json!(
+                    self.reached
+                        .iter()
+                        .filter(|s| &s.absent == recipient)
+                        .map(|s| &s.substitute)
+                        .collect::<Vec<_>>()
+                );
+                view
+            })
+            .collect();
+        Value::Array(absent)
+    }
+}
+
+/// The recipients absent at `now`, with their absences.
+async fn absent_recipients(
+    deps: &Accepting<'_>,
+    posted: &PostedMessage,
+    now: DateTime<Utc>,
+) -> Result<Vec<(Identifier, Absence)>, sea_orm::DbErr> {
+    let keys: Vec<String> = posted.recipients.iter().map(box_key).collect();
+    let mut found = deps.absences.at(&keys, now).await?;
+    Ok(posted
+        .recipients
+        .iter()
+        .zip(&keys)
+        .filter_map(|(recipient, key)| Some((recipient.clone(), found.remove(key)?)))
+        .collect())
+}
+
 /// Step 3: every recipient entry is encrypted to an active `enc` key of a recipient
-/// or of the sender (so the sent box stays readable), or to a live symmetric key.
+/// or of the sender (so the sent box stays readable), to a live symmetric key, or to
+/// an active `enc` key of a substitute of a recipient absent now, who is then reached.
 async fn check_keys(
     deps: &Accepting<'_>,
     sender: &Caller,
     posted: &PostedMessage,
     now: DateTime<Utc>,
-) -> Result<(), AcceptError> {
-    let known = enc_kids(deps, sender, posted, now)
-        .await
-        .map_err(internal("E-DEPOT-KEYS"))?;
+) -> Result<Substitution, AcceptError> {
+    let (known, absent) = tokio::join!(
+        enc_kids(deps, sender, posted, now),
+        absent_recipients(deps, posted, now)
+    );
+    let known = known.map_err(internal("E-DEPOT-KEYS"))?;
+    let absent = absent.map_err(internal("E-DEPOT-ABSENCES"))?;
+    let mut substitutes: Option<Vec<(Stand, HashSet<String>)>> = None;
+    let mut reached: Vec<Stand> = Vec::new();
     for recipient in &posted.sealed.envelope.recipients {
         if known.contains(&recipient.kid) {
+            continue;
+        }
+        // The substitutes' keys are looked up once, and only for a kid that is
+        // no recipient's: most messages never need them.
+        if !absent.is_empty() && substitutes.is_none() {
+            substitutes = Some(
+                substitutes_kids(deps, posted, &absent, now)
+                    .await
+                    .map_err(internal("E-DEPOT-KEYS"))?,
+            );
+        }
+        let standing = substitutes
+            .iter()
+            .flatten()
+            .filter(|(_, kids)| kids.contains(&recipient.kid))
+            .map(|(stand, _)| stand)
+            .collect::<Vec<_>>();
+        if !standing.is_empty() {
+            for stand in standing {
+                if !reached.contains(stand) {
+                    reached.push(stand.clone());
+                }
+            }
             continue;
         }
         let live_symkey = match uuid::Uuid::parse_str(&recipient.kid) {
@@ -314,7 +401,35 @@ async fn check_keys(
             return Err(AcceptError::UnknownKid(recipient.kid.clone()));
         }
     }
-    Ok(())
+    Ok(Substitution { absent, reached })
+}
+
+/// The active `enc` kids of each substitute of the absent recipients (a substitute
+/// that is itself a recipient is delivered to as one already).
+async fn substitutes_kids(
+    deps: &Accepting<'_>,
+    posted: &PostedMessage,
+    absent: &[(Identifier, Absence)],
+    now: DateTime<Utc>,
+) -> Result<Vec<(Stand, HashSet<String>)>, sea_orm::DbErr> {
+    let mut kids = Vec::new();
+    for (recipient, absence) in absent {
+        for substitute in &absence.substitutes {
+            if posted.recipients.contains(substitute) {
+                continue;
+            }
+            let of_substitute = deps
+                .keys
+                .active_of_any(vec![IdentityFilter::from(substitute)], KeyUse::Enc, now)
+                .await?;
+            let stand = Stand {
+                substitute: substitute.clone(),
+                absent: recipient.clone(),
+            };
+            kids.push((stand, of_substitute));
+        }
+    }
+    Ok(kids)
 }
 
 /// Step 4: a full box refuses new messages: by bytes, and by count (so that a flood of
@@ -357,19 +472,30 @@ async fn store(
     deps: &Accepting<'_>,
     sender: &Caller,
     posted: PostedMessage,
+    substitution: Substitution,
     proof: ReceptionProof,
     idempotency: Option<&Idempotency>,
 ) -> Result<Value, InsertError> {
     let id = uuid::Uuid::now_v7().to_string();
     let received_at = deps.clock.now();
     let claims = sender.sender_claims();
-    let answer = json!({
+    let mut answer = json!({
         "id": id,
         "receivedAt": received_at,
         "timestamp": STANDARD.encode(&proof.response),
         "sender": claims,
     });
-    let deliveries = deliveries(&posted.recipients, &id, &posted.application, received_at);
+    // Only when someone was absent: the contract's four members otherwise.
+    if !substitution.absent.is_empty() {
+        answer["absentRecipients"] = substitution.answer();
+    }
+    let deliveries = deliveries(
+        &posted.recipients,
+        &substitution.reached,
+        &id,
+        &posted.application,
+        received_at,
+    );
     let idempotency = idempotency.map(|i| IdempotencyRow {
         scope: i.scope.clone(),
         key: i.key.clone(),

@@ -3,6 +3,7 @@
 //! (API.md "Depot"; DESIGN.md, both flows). The depot never sees plaintext: it checks
 //! the JWE's shape and that every key it is encrypted to belongs where it should.
 
+pub mod absences;
 pub mod accept;
 pub mod boxes;
 pub mod deliveries;

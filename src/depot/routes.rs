@@ -11,6 +11,7 @@ use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::absences::Absences;
 use super::accept::{AcceptError, Accepting, MAX_IDEMPOTENCY_KEY, Submission, accept};
 use super::store::{self, Cursor, EntryRow, INBOX, Listing, SENT};
 use super::{Caller, views};
@@ -43,7 +44,7 @@ fn no_such_message() -> Problem {
 #[utoipa::path(post, path = "/depot/messages", tag = "depot",
     request_body(content = serde_json::Value, description = "{application, recipients: [identifier…], sealed: JWE compact string or JSON object, expiresAt?, metadata?}"),
     params(("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key and body gets the first answer")),
-    responses((status = 201, description = "{id, receivedAt, timestamp (base64 TimeStampResp), sender}"),
+    responses((status = 201, description = "{id, receivedAt, timestamp (base64 TimeStampResp), sender, absentRecipients: [{recipient, absent, from, until, substitutes, reached}]}"),
         (status = 400, description = "not JSON, or a body shorter than its Content-Length"), (status = 401, description = "no valid token"),
         (status = 403, description = "no depot:send scope or audience"), (status = 409, description = "the Idempotency-Key was used with another body"),
         (status = 413, description = "over the size limit (a Content-Length over it before the body is read)"), (status = 415, description = "not application/json"),
@@ -114,6 +115,7 @@ async fn accept_posted(
         rate: &state.sender_rate,
         relay: state.relay.as_ref(),
         metrics: &state.metrics,
+        absences: &Absences::new(state.db.clone()),
     };
     let answer = accept(&accepting, sender, submission).await;
     drop(room);

@@ -16,16 +16,21 @@ fn sender_summary(message: &MessageRow) -> Value {
 }
 
 /// The receipts of the inbox entries among `entries` (a recipient sees its own, the
-/// sender all of them).
+/// sender all of them); a substitute's names the absent recipient it stood in for.
 pub fn receipts<'a>(entries: impl Iterator<Item = &'a EntryRow>) -> Vec<Value> {
     entries
         .filter(|e| e.folder == INBOX)
         .map(|e| {
-            json!({
+            let mut receipt = json!({
                 "recipient": e.recipient,
                 "receivedAt": e.fetched_at,
                 "readAt": e.read_at,
-            })
+            });
+            // A substitute's copy: whom it stands in for.
+            if let Some(absent) = &e.substitute_for {
+                receipt["substituteFor"] = absent.clone();
+            }
+            receipt
         })
         .collect()
 }

@@ -28,6 +28,8 @@ use crate::depot::signals::{self, BoxSignals};
 pub struct Delivery {
     pub box_key: String,
     pub recipient: Value,
+    /// For a substitute: the absent recipient it stands in for.
+    pub substitute_for: Option<Value>,
     pub notification: MessageReceived,
 }
 
@@ -53,6 +55,7 @@ fn entry(
     box_key: &str,
     folder: &str,
     recipient: Option<Value>,
+    substitute_for: Option<Value>,
     shared: bool,
 ) -> box_entry::ActiveModel {
     box_entry::ActiveModel {
@@ -67,6 +70,7 @@ fn entry(
         read_at: Set(None),
         deleted_at: Set(None),
         shared: Set(shared),
+        substitute_for: Set(substitute_for),
         ..Default::default()
     }
 }
@@ -252,7 +256,7 @@ fn insert_statements(
     let mut usage: Vec<(&str, BoxUsage)> = Vec::new();
     for new in &messages {
         let message = &new.row;
-        entries.push(entry(message, &new.sent_box, SENT, None, false));
+        entries.push(entry(message, &new.sent_box, SENT, None, None, false));
         // A message in more than one inbox: a reader of two of them counts it once.
         let shared = new
             .deliveries
@@ -270,6 +274,7 @@ fn insert_statements(
                 &delivery.box_key,
                 INBOX,
                 Some(delivery.recipient.clone()),
+                delivery.substitute_for.clone(),
                 shared,
             ));
             match usage.iter_mut().find(|u| u.0 == delivery.box_key) {

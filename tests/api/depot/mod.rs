@@ -24,6 +24,7 @@ use crate::keys::bare_jwk;
 use crate::symkeys::{cbe, symkeys_app_with};
 use crate::tsa::pki::openssl;
 
+mod absences;
 pub(crate) mod amqp;
 mod boxes;
 mod capacity;

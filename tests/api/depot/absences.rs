@@ -1,0 +1,644 @@
+//! Absences and substitutes: a doctor sets an out-of-office with substitutes; a sender
+//! looks her up, and a message to her reaches the substitute the sender encrypted for
+//! (delivered to the substitute's inbox, naming whom it stands in for), while her own
+//! devices still open it. A substitute the sender did not encrypt for never sees it,
+//! and a key of someone who is no substitute, or of a substitute outside the absence,
+//! is refused with nothing stored.
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use serde_json::{Value, json};
+
+use super::*;
+use crate::forms::nihii;
+use crate::keys::authenticator::Options;
+use crate::keys::{invalid_field, problem};
+use crate::symkeys::person_token;
+
+const PLAINTEXT: &[u8] = br#"{"subject":"Discharge letter","body":"Follow-up in 2 weeks"}"#;
+
+fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+async fn set_absence(app: &TestApp, token: &str, body: &Value) -> reqwest::Response {
+    app.post_json("/depot/absences", token, body).await
+}
+
+async fn absences(app: &TestApp, token: &str) -> Vec<Value> {
+    let response = app.get("/depot/absences", token).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    body["absences"].as_array().unwrap().clone()
+}
+
+async fn end_absence(app: &TestApp, token: &str, id: &str) -> reqwest::Response {
+    app.http
+        .delete(app.url(&format!("/depot/absences/{id}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn lookup(app: &TestApp, token: &str, query: &str) -> reqwest::Response {
+    app.get(&format!("/depot/absence?{query}"), token).await
+}
+
+/// A doctor with one registered `enc` key, and a token that names it.
+struct Doctor {
+    ssin: String,
+    nihii: String,
+    token: String,
+    key: EncKey,
+}
+
+impl Doctor {
+    fn id(&self) -> Value {
+        identifier("nihii", &self.nihii)
+    }
+}
+
+async fn doctor_with_key(
+    app: &TestApp,
+    client: &crate::forms::App,
+    first9: &str,
+    name: &str,
+    number: u64,
+) -> Doctor {
+    let nihii = nihii(number, "004");
+    let (ssin, first) = doctor(app, client, first9, name, &nihii).await;
+    let key = enc_key(app, &first, &Options::default()).await;
+    let profile = format!("professional:{nihii}");
+    let token = person_token(app, client, &ssin, Some(&profile), PERSON_SCOPE).await;
+    Doctor {
+        ssin,
+        nihii,
+        token,
+        key,
+    }
+}
+
+struct Practice {
+    app: TestApp,
+    /// Dr. Claes, who goes on leave.
+    absent: Doctor,
+    /// Dr. Wouters, the substitute the sender chooses.
+    chosen: Doctor,
+    /// Dr. Lambert, the other substitute.
+    other: Doctor,
+    /// Dr. Peeters, who sends.
+    sender: Doctor,
+}
+
+async fn practice() -> Practice {
+    let app = depot_app().await;
+    let client = app
+        .register_app("depot-app", false, APP_SCOPES, json!({}))
+        .await;
+    let absent = doctor_with_key(&app, &client, "800101001", "Dr. Claes", 100_001).await;
+    let chosen = doctor_with_key(&app, &client, "800101002", "Dr. Wouters", 100_002).await;
+    let other = doctor_with_key(&app, &client, "800101003", "Dr. Lambert", 100_003).await;
+    let sender = doctor_with_key(&app, &client, "800101004", "Dr. Peeters", 100_004).await;
+    Practice {
+        app,
+        absent,
+        chosen,
+        other,
+        sender,
+    }
+}
+
+/// Dr. Claes is absent from now for a week; Wouters and Lambert substitute.
+async fn on_leave(p: &Practice) -> Value {
+    let until = p.app.clock.now() + Duration::days(7);
+    let response = set_absence(
+        &p.app,
+        &p.absent.token,
+        &json!({"until": time(until), "substitutes": [p.chosen.id(), identifier("ssin", &p.other.ssin)]}),
+    )
+    .await;
+    let (absence, location) = crate::helpers::created_json(response, "setting an absence").await;
+    let id = absence["id"].as_str().unwrap();
+    assert_eq!(
+        location.as_deref(),
+        Some(format!("/depot/absences/{id}").as_str())
+    );
+    absence
+}
+
+#[tokio::test]
+async fn an_absence_is_set_listed_and_ended_by_its_holder_only() {
+    let p = practice().await;
+    let absence = on_leave(&p).await;
+    assert_eq!(
+        absence["boxes"],
+        json!([p.absent.id(), identifier("ssin", &p.absent.ssin)]),
+        "a professional is absent from both boxes: {absence}"
+    );
+    assert_eq!(absence["substitutes"][0], p.chosen.id(), "{absence}");
+    // Times to the millisecond, as every time of the depot.
+    let until = absence["until"].as_str().unwrap();
+    assert_eq!(until.len(), "2026-12-05T09:00:00.123Z".len(), "{until}");
+    assert_eq!(
+        absences(&p.app, &p.absent.token).await,
+        vec![absence.clone()]
+    );
+    // Nobody else's: another doctor lists none and cannot end it.
+    assert!(absences(&p.app, &p.sender.token).await.is_empty());
+    let id = absence["id"].as_str().unwrap();
+    problem(
+        end_absence(&p.app, &p.sender.token, id).await,
+        404,
+        "another's absence",
+    )
+    .await;
+    assert_eq!(absences(&p.app, &p.absent.token).await.len(), 1);
+
+    let response = end_absence(&p.app, &p.absent.token, id).await;
+    assert_eq!(response.status(), 204);
+    assert!(absences(&p.app, &p.absent.token).await.is_empty());
+    problem(
+        end_absence(&p.app, &p.absent.token, id).await,
+        404,
+        "ended twice",
+    )
+    .await;
+    let found = lookup(
+        &p.app,
+        &p.sender.token,
+        &format!("identity_type=nihii&identity_value={}", p.absent.nihii),
+    )
+    .await;
+    let found: Value = found.json().await.unwrap();
+    assert_eq!(found["absent"], false, "{found}");
+}
+
+#[tokio::test]
+async fn bad_absences_are_refused_by_field_and_nothing_is_stored() {
+    let p = practice().await;
+    let kept = on_leave(&p).await;
+    let now = p.app.clock.now();
+    let substitutes = json!([p.chosen.id()]);
+    let later = time(now + Duration::days(30));
+    let cases = [
+        (
+            json!({"until": "next week", "substitutes": substitutes}),
+            "until",
+        ),
+        (
+            json!({"from": "soon", "until": later, "substitutes": substitutes}),
+            "from",
+        ),
+        (
+            json!({"from": time(now + Duration::days(31)), "until": later, "substitutes": substitutes}),
+            "until",
+        ),
+        (
+            json!({"until": time(now - Duration::hours(1)), "substitutes": substitutes}),
+            "until",
+        ),
+        (
+            json!({"from": later, "until": time(now + Duration::days(500)), "substitutes": substitutes}),
+            "until",
+        ),
+        (
+            json!({"from": later, "until": time(now + Duration::days(40)), "substitutes": []}),
+            "substitutes",
+        ),
+        (
+            json!({"from": later, "until": time(now + Duration::days(40)), "substitutes": [{"type": "nihii", "value": "12345678901"}]}),
+            "substitutes[0]",
+        ),
+        (
+            json!({"from": later, "until": time(now + Duration::days(40)), "substitutes": [p.chosen.id(), identifier("ssin", &p.absent.ssin)]}),
+            "substitutes[1]",
+        ),
+    ];
+    for (body, field) in cases {
+        invalid_field(
+            set_absence(&p.app, &p.absent.token, &body).await,
+            field,
+            &body.to_string(),
+        )
+        .await;
+    }
+    // A missing member, an unknown one.
+    problem(
+        set_absence(
+            &p.app,
+            &p.absent.token,
+            &json!({"substitutes": substitutes}),
+        )
+        .await,
+        422,
+        "no until",
+    )
+    .await;
+    problem(
+        set_absence(
+            &p.app,
+            &p.absent.token,
+            &json!({"until": later, "substitutes": substitutes, "forward": true}),
+        )
+        .await,
+        422,
+        "unknown member",
+    )
+    .await;
+    // Overlapping the absence already set.
+    let overlap = problem(
+        set_absence(&p.app, &p.absent.token, &json!({"from": time(now + Duration::days(6)), "until": later, "substitutes": substitutes})).await,
+        409,
+        "overlap",
+    )
+    .await;
+    assert!(
+        overlap["detail"]
+            .as_str()
+            .unwrap()
+            .contains(kept["id"].as_str().unwrap()),
+        "{overlap}"
+    );
+    // Not JSON; no token; a token without depot:read; a client with no box.
+    let response = p
+        .app
+        .http
+        .post(p.app.url("/depot/absences"))
+        .bearer_auth(&p.absent.token)
+        .header("content-type", "application/json")
+        .body("{\"until\": ")
+        .send()
+        .await
+        .unwrap();
+    problem(response, 400, "truncated JSON").await;
+    let response = p
+        .app
+        .http
+        .post(p.app.url("/depot/absences"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let client = p
+        .app
+        .register_app("send-only", false, &["openid", "depot:send"], json!({}))
+        .await;
+    let send_only = person_token(
+        &p.app,
+        &client,
+        &p.absent.ssin,
+        Some(&format!("professional:{}", p.absent.nihii)),
+        "openid depot:send",
+    )
+    .await;
+    problem(
+        set_absence(
+            &p.app,
+            &send_only,
+            &json!({"until": later, "substitutes": substitutes}),
+        )
+        .await,
+        403,
+        "no depot:read",
+    )
+    .await;
+    let system = p
+        .app
+        .register_system_client("no-org", &["depot:read"], json!({}))
+        .await;
+    let system_token = p.app.token_for(&system, &[]).await;
+    let no_box = problem(
+        set_absence(
+            &p.app,
+            &system_token,
+            &json!({"until": later, "substitutes": substitutes}),
+        )
+        .await,
+        403,
+        "no box",
+    )
+    .await;
+    assert!(
+        no_box["detail"].as_str().unwrap().contains("no box"),
+        "{no_box}"
+    );
+
+    assert_eq!(
+        absences(&p.app, &p.absent.token).await,
+        vec![kept],
+        "nothing else stored"
+    );
+}
+
+#[tokio::test]
+async fn a_sender_looks_a_recipient_up_by_any_of_its_identifiers() {
+    let p = practice().await;
+    let absence = on_leave(&p).await;
+    for query in [
+        format!("identity_type=nihii&identity_value={}", p.absent.nihii),
+        format!("identity_type=ssin&identity_value={}", p.absent.ssin),
+    ] {
+        let response = lookup(&p.app, &p.sender.token, &query).await;
+        assert_eq!(response.status(), 200, "{query}");
+        let found: Value = response.json().await.unwrap();
+        assert_eq!(found["absent"], true, "{found}");
+        assert_eq!(found["until"], absence["until"], "{found}");
+        assert_eq!(found["from"], absence["from"], "{found}");
+        assert_eq!(found["substitutes"], absence["substitutes"], "{found}");
+        assert!(
+            found.get("id").is_none(),
+            "a sender does not see the absence's id: {found}"
+        );
+    }
+    // At a time past its end, or before its start: not absent.
+    let until = instant(&absence["until"]);
+    let from = instant(&absence["from"]);
+    for at in [until, from - Duration::milliseconds(1)] {
+        let query = format!(
+            "identity_type=nihii&identity_value={}&at={}",
+            p.absent.nihii,
+            time(at).replace('+', "%2B")
+        );
+        let found: Value = lookup(&p.app, &p.sender.token, &query)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(found["absent"], false, "at {at}: {found}");
+        assert_eq!(found["substitutes"], json!([]), "{found}");
+    }
+    // Someone who set no absence.
+    let query = format!("identity_type=nihii&identity_value={}", p.chosen.nihii);
+    let found: Value = lookup(&p.app, &p.sender.token, &query)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        found,
+        json!({"recipient": p.chosen.id(), "absent": false, "substitutes": []})
+    );
+    // Bad questions.
+    invalid_field(
+        lookup(
+            &p.app,
+            &p.sender.token,
+            "identity_type=nihii&identity_value=123",
+        )
+        .await,
+        "identity_value",
+        "bad nihii",
+    )
+    .await;
+    invalid_field(
+        lookup(
+            &p.app,
+            &p.sender.token,
+            "identity_type=iban&identity_value=123",
+        )
+        .await,
+        "identity_type",
+        "bad type",
+    )
+    .await;
+    invalid_field(
+        lookup(&p.app, &p.sender.token, "").await,
+        "identity_type",
+        "nobody named",
+    )
+    .await;
+    invalid_field(
+        lookup(
+            &p.app,
+            &p.sender.token,
+            &format!(
+                "identity_type=nihii&identity_value={}&at=yesterday",
+                p.absent.nihii
+            ),
+        )
+        .await,
+        "at",
+        "bad at",
+    )
+    .await;
+    problem(
+        lookup(
+            &p.app,
+            &p.sender.token,
+            "identity_type=nihii&identity_value=1&bogus=1",
+        )
+        .await,
+        400,
+        "unknown parameter",
+    )
+    .await;
+    // depot:send is needed.
+    let client = p
+        .app
+        .register_app("read-only", false, &["openid", "depot:read"], json!({}))
+        .await;
+    let read_only = person_token(
+        &p.app,
+        &client,
+        &p.sender.ssin,
+        Some(&format!("professional:{}", p.sender.nihii)),
+        "openid depot:read",
+    )
+    .await;
+    let query = format!("identity_type=nihii&identity_value={}", p.absent.nihii);
+    problem(
+        lookup(&p.app, &read_only, &query).await,
+        403,
+        "no depot:send",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_message_to_an_absent_doctor_reaches_the_chosen_substitute_and_her_own_devices_open_it() {
+    let p = practice().await;
+    let absence = on_leave(&p).await;
+    let sealed = seal_general(PLAINTEXT, &[&p.absent.key, &p.chosen.key, &p.sender.key]);
+    let answer = send(
+        &p.app,
+        &p.sender.token,
+        &message("ehbox", &[&p.absent.id()], &sealed),
+    )
+    .await;
+    let id = answer["id"].as_str().unwrap();
+    assert_eq!(
+        answer["absentRecipients"],
+        json!([{
+            "recipient": p.absent.id(), "absent": true, "from": absence["from"], "until": absence["until"],
+            "substitutes": absence["substitutes"], "reached": [p.chosen.id()],
+        }]),
+        "{answer}"
+    );
+
+    // The chosen substitute finds it in her inbox, naming whom she stands in for, and
+    // opens it with her own key.
+    let listing = list(&p.app, &p.chosen.token, "").await;
+    let listed = item(&listing, id);
+    assert_eq!(
+        listed["receipts"],
+        json!([{"recipient": p.chosen.id(), "substituteFor": p.absent.id(), "receivedAt": null, "readAt": null}]),
+        "{listed}"
+    );
+    let fetched_by_substitute = fetched(&p.app, &p.chosen.token, id, "the substitute").await;
+    assert_eq!(
+        fetched_by_substitute["recipients"],
+        json!([p.absent.id()]),
+        "addressed as sent"
+    );
+    let text = serde_json::to_string(&fetched_by_substitute["sealed"]).unwrap();
+    assert_eq!(open_json(&text, &p.chosen.key), PLAINTEXT);
+    assert_eq!(mark_read(&p.app, &p.chosen.token, id).await.status(), 204);
+
+    // The absent doctor's own device opens it as well.
+    let fetched_by_doctor = fetched(&p.app, &p.absent.token, id, "the absent doctor").await;
+    let text = serde_json::to_string(&fetched_by_doctor["sealed"]).unwrap();
+    assert_eq!(open_json(&text, &p.absent.key), PLAINTEXT);
+    assert_eq!(
+        fetched_by_doctor["receipts"].as_array().unwrap().len(),
+        1,
+        "a recipient sees her own receipt only: {fetched_by_doctor}"
+    );
+
+    // The sender sees both receipts, the substitute's read.
+    let sent = fetched(&p.app, &p.sender.token, id, "the sender").await;
+    let receipts = sent["receipts"].as_array().unwrap();
+    assert_eq!(receipts.len(), 2, "{sent}");
+    let substitute = receipts
+        .iter()
+        .find(|r| r["recipient"] == p.chosen.id())
+        .unwrap();
+    assert_eq!(substitute["substituteFor"], p.absent.id());
+    assert!(substitute["readAt"].is_string(), "{substitute}");
+
+    // The other substitute was not encrypted for: nothing in her box, and a 404.
+    assert!(listed_ids(&list(&p.app, &p.other.token, "").await).is_empty());
+    problem(
+        fetch(&p.app, &p.other.token, id).await,
+        404,
+        "the substitute not chosen",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_substitute_reads_nothing_the_sender_did_not_encrypt_for_her() {
+    let p = practice().await;
+    // Before the absence: a message to Dr. Claes alone.
+    let before = send(
+        &p.app,
+        &p.sender.token,
+        &message(
+            "ehbox",
+            &[&p.absent.id()],
+            &seal_general(PLAINTEXT, &[&p.absent.key, &p.sender.key]),
+        ),
+    )
+    .await;
+    let absence = on_leave(&p).await;
+    // During it, encrypted for her only: the answer tells, nobody else is reached.
+    let during = send(
+        &p.app,
+        &p.sender.token,
+        &message(
+            "ehbox",
+            &[&p.absent.id()],
+            &seal_general(PLAINTEXT, &[&p.absent.key, &p.sender.key]),
+        ),
+    )
+    .await;
+    assert_eq!(
+        during["absentRecipients"][0]["reached"],
+        json!([]),
+        "{during}"
+    );
+    assert_eq!(
+        during["absentRecipients"][0]["substitutes"],
+        absence["substitutes"]
+    );
+    for id in [&before["id"], &during["id"]] {
+        let id = id.as_str().unwrap();
+        for substitute in [&p.chosen, &p.other] {
+            problem(
+                fetch(&p.app, &substitute.token, id).await,
+                404,
+                "not encrypted for her",
+            )
+            .await;
+            assert_eq!(mark_read(&p.app, &substitute.token, id).await.status(), 404);
+        }
+    }
+    assert!(listed_ids(&list(&p.app, &p.chosen.token, "").await).is_empty());
+    assert!(listed_ids(&list(&p.app, &p.other.token, "").await).is_empty());
+
+    // A key of someone who is no substitute: refused, nothing stored.
+    let stored_before = stored(&p.app).await;
+    let stranger = doctor_with_key(
+        &p.app,
+        &p.app
+            .register_app("other-app", false, APP_SCOPES, json!({}))
+            .await,
+        "800101005",
+        "Dr. Stranger",
+        100_005,
+    )
+    .await;
+    let to_stranger = seal_general(PLAINTEXT, &[&p.absent.key, &stranger.key]);
+    invalid_field(
+        post_message(
+            &p.app,
+            &p.sender.token,
+            &message("ehbox", &[&p.absent.id()], &to_stranger),
+            None,
+        )
+        .await,
+        "sealed",
+        "a stranger's key",
+    )
+    .await;
+
+    // The absence ended: the substitute's key is refused again.
+    let id = absence["id"].as_str().unwrap();
+    assert_eq!(end_absence(&p.app, &p.absent.token, id).await.status(), 204);
+    let to_substitute = seal_general(PLAINTEXT, &[&p.absent.key, &p.chosen.key]);
+    invalid_field(
+        post_message(
+            &p.app,
+            &p.sender.token,
+            &message("ehbox", &[&p.absent.id()], &to_substitute),
+            None,
+        )
+        .await,
+        "sealed",
+        "after the absence",
+    )
+    .await;
+    // An absence that has not begun yet does not let the substitute in either.
+    let from = p.app.clock.now() + Duration::days(1);
+    let response = set_absence(
+        &p.app,
+        &p.absent.token,
+        &json!({"from": time(from), "until": time(from + Duration::days(2)), "substitutes": [p.chosen.id()]}),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    invalid_field(
+        post_message(
+            &p.app,
+            &p.sender.token,
+            &message("ehbox", &[&p.absent.id()], &to_substitute),
+            None,
+        )
+        .await,
+        "sealed",
+        "before the absence",
+    )
+    .await;
+    assert_eq!(stored(&p.app).await, stored_before, "nothing stored");
+    assert!(listed_ids(&list(&p.app, &p.chosen.token, "").await).is_empty());
+}
