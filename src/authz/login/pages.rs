@@ -238,6 +238,7 @@ pub fn account(lang: Lang, person: &Person, csrf: &str, consents: &[ConsentRow<'
                 }
             }
             p { a href="/account/keys" { (t.keys_title) } }
+            p { a href="/account/absences" { (t.absences_title) } }
             form method="post" action="/account/logout" {
                 (csrf_field(csrf))
                 button type="submit" { (t.logout) }
@@ -312,6 +313,74 @@ pub fn keys(lang: Lang, person: &Person, csrf: &str, keys: &[KeyRow<'_>]) -> Mar
                         }
                     }
                 }
+            }
+            p { a href="/account" { (t.account_title) } }
+        },
+    )
+}
+
+/// One absence on the account's absence page.
+pub struct AbsenceRow<'a> {
+    pub id: &'a str,
+    pub from: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub substitutes: Vec<String>,
+}
+
+pub fn absences(lang: Lang, person: &Person, csrf: &str, absences: &[AbsenceRow<'_>]) -> Markup {
+    let t = lang.texts();
+    let date = |d: &DateTime<Utc>| d.format("%Y-%m-%d %H:%M UTC").to_string();
+    layout(
+        lang,
+        t.absences_title,
+        html! {
+            p { (t.signed_in_as) " " strong { (person.name) } " (" (person.ssin) ")" }
+            p { (t.absences_intro) }
+            @if absences.is_empty() {
+                p { (t.no_absences) }
+            } @else {
+                table {
+                    thead {
+                        tr {
+                            th scope="col" { (t.absence_from) }
+                            th scope="col" { (t.absence_until) }
+                            th scope="col" { (t.substitutes) }
+                            th scope="col" { }
+                        }
+                    }
+                    tbody {
+                        @for a in absences {
+                            tr {
+                                td { (date(&a.from)) }
+                                td { (date(&a.until)) }
+                                td { @for s in &a.substitutes { code { (s) } br; } }
+                                td {
+                                    form method="post" action=(format!("/account/absences/{}/end", a.id)) {
+                                        (csrf_field(csrf))
+                                        button type="submit" aria-label=(format!("{} {}", t.end_absence, date(&a.from))) { (t.end_absence) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            form method="post" action="/account/absences" {
+                (csrf_field(csrf))
+                p {
+                    label for="from" { (t.absence_from) }
+                    input type="datetime-local" id="from" name="from";
+                }
+                p {
+                    label for="until" { (t.absence_until) }
+                    input type="datetime-local" id="until" name="until" required;
+                }
+                p {
+                    label for="substitutes" { (t.substitutes) }
+                    textarea id="substitutes" name="substitutes" rows="3" required aria-describedby="substitutes-hint" {}
+                    span.hint id="substitutes-hint" { (t.substitutes_hint) }
+                }
+                button type="submit" { (t.set_absence) }
             }
             p { a href="/account" { (t.account_title) } }
         },

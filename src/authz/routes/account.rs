@@ -27,7 +27,7 @@ use crate::people::Person;
 use crate::state::AppState;
 
 /// Starts a login to the account pages.
-async fn to_login(state: &AppState, req: &HttpRequest) -> anyhow::Result<HttpResponse> {
+pub(super) async fn to_login(state: &AppState, req: &HttpRequest) -> anyhow::Result<HttpResponse> {
     let (browser, new_cookie) = page::browser(req)?;
     let interaction = new_interaction(state, browser, Purpose::Account)?;
     store::insert_interaction(&state.db, &interaction, state.clock.now()).await?;
@@ -102,11 +102,11 @@ pub async fn account(state: web::Data<AppState>, req: HttpRequest) -> HttpRespon
 
 #[derive(Debug, Deserialize)]
 pub struct CsrfForm {
-    csrf: Option<String>,
+    pub(super) csrf: Option<String>,
 }
 
 /// The session of an account form, whose CSRF token must be the session's.
-async fn session_for_form(
+pub(super) async fn session_for_form(
     state: &AppState,
     req: &HttpRequest,
     csrf: Option<&str>,

@@ -1,6 +1,7 @@
 //! The authorization server's HTTP surface; the only authz code that sees actix.
 
 pub mod account;
+pub mod account_absences;
 pub mod admin;
 pub mod authorize;
 pub mod delegations;
@@ -47,6 +48,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(account::rename_key)
         .service(account::revoke_key)
         .service(account::logout)
+        .service(account_absences::absences)
+        .service(account_absences::set_absence)
+        .service(account_absences::end_absence)
         .service(userinfo::userinfo_get)
         .service(userinfo::userinfo_post);
 }

@@ -122,6 +122,24 @@ impl Holder {
     }
 }
 
+impl Holder {
+    /// A person at the account page: their SSIN box and the NIHII box of each of
+    /// their professional profiles (an organization's absence is the organization's,
+    /// set with its token).
+    pub fn of_person(person: &crate::people::Person) -> Self {
+        let owner = format!("ssin:{}", person.ssin);
+        let mut boxes = vec![owner.clone()];
+        for profile in &person.profiles {
+            if let crate::people::Profile::Professional { nihii, .. } = profile {
+                boxes.push(format!("nihii:{nihii}"));
+            }
+        }
+        boxes.sort();
+        boxes.dedup();
+        Self { owner, boxes }
+    }
+}
+
 /// `POST /depot/absences`, as sent.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
