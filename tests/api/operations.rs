@@ -71,6 +71,9 @@ async fn openapi_document_lists_the_routes() {
         "/oauth2/authorize",
         "/oauth2/userinfo",
         "/health/ready",
+        "/depot/absences",
+        "/depot/absences/{id}",
+        "/depot/absence",
     ] {
         assert!(
             doc["paths"].get(path).is_some(),
