@@ -369,6 +369,8 @@ impl IdentityFilter {
 #[derive(Debug, Clone, Default)]
 pub struct Search {
     pub identity: Option<IdentityFilter>,
+    /// The keys of any of these identities (a group's members); none for an empty one.
+    pub members: Option<Vec<IdentityFilter>>,
     pub client_id: Option<String>,
     pub kid: Option<String>,
     pub key_use: Option<KeyUse>,
@@ -385,6 +387,12 @@ pub async fn search(
     let mut query = public_key::Entity::find().filter(C::NotBefore.lte(at));
     if let Some(identity) = &search.identity {
         query = query.filter(identity.condition());
+    }
+    if let Some(members) = &search.members {
+        if members.is_empty() {
+            return Ok(Vec::new());
+        }
+        query = query.filter(IdentityFilter::any_of(members.iter()));
     }
     if let Some(client_id) = &search.client_id {
         query = query.filter(C::ClientId.eq(client_id.as_str()));

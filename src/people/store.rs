@@ -8,7 +8,7 @@ use sea_orm::{
     ExprTrait, QueryFilter, Set, SqlErr,
 };
 
-use super::identifiers::{Cbe, Ssin};
+use super::identifiers::{Cbe, Nihii, Ssin};
 use super::model::{Organization, Person, Profile};
 
 #[derive(Debug, thiserror::Error)]
@@ -176,4 +176,61 @@ pub async fn get_organization(
         name: row.name,
         created_at: row.created_at,
     }))
+}
+
+// ---- groups -------------------------------------------------------------------------
+
+/// The professionals of quality `quality` among the members of organization `cbe` (the
+/// persons holding an organization profile for it), with the NIHII of that profile:
+/// read from the authentic source itself, so that a change of profiles changes the
+/// group at once. On PostgreSQL by JSON containment (`@>`, served by the GIN index on
+/// `profiles`), on SQLite with `json_each`.
+pub async fn members_of_quality(
+    db: &impl ConnectionTrait,
+    cbe: &Cbe,
+    quality: &str,
+) -> Result<Vec<(Ssin, Nihii)>, StoreError> {
+    use sea_orm::{DatabaseBackend, FromQueryResult, JsonValue, Statement};
+    #[derive(FromQueryResult)]
+    struct Row {
+        ssin: String,
+        profiles: JsonValue,
+    }
+    let backend = db.get_database_backend();
+    let statement = match backend {
+        DatabaseBackend::Postgres => Statement::from_sql_and_values(
+            backend,
+            "SELECT ssin, profiles FROM person WHERE profiles @> $1 AND profiles @> $2 ORDER BY ssin",
+            [
+                serde_json::json!([{"profile": "organization", "cbe": cbe.as_str()}]).into(),
+                serde_json::json!([{"profile": "professional", "quality": quality}]).into(),
+            ],
+        ),
+        _ => Statement::from_sql_and_values(
+            backend,
+            "SELECT ssin, profiles FROM person \
+             WHERE EXISTS (SELECT 1 FROM json_each(person.profiles) \
+                 WHERE json_extract(value, '$.profile') = 'organization' AND json_extract(value, '$.cbe') = ?) \
+             AND EXISTS (SELECT 1 FROM json_each(person.profiles) \
+                 WHERE json_extract(value, '$.profile') = 'professional' AND json_extract(value, '$.quality') = ?) \
+             ORDER BY ssin",
+            [cbe.as_str().into(), quality.into()],
+        ),
+    };
+    let rows = Row::find_by_statement(statement).all(db).await?;
+    let mut members = Vec::new();
+    for row in rows {
+        let corrupt = |e: String| StoreError::Corrupt(format!("person {}: {e}", row.ssin));
+        let ssin = Ssin::parse(&row.ssin).map_err(|e| corrupt(e.to_string()))?;
+        let profiles: Vec<Profile> =
+            serde_json::from_value(row.profiles.clone()).map_err(|e| corrupt(e.to_string()))?;
+        for profile in profiles {
+            if let Profile::Professional { quality: q, nihii } = profile
+                && q == quality
+            {
+                members.push((ssin.clone(), nihii));
+            }
+        }
+    }
+    Ok(members)
 }

@@ -21,7 +21,8 @@ use crate::authz::guard::{Authorized, needs};
 use crate::authz::store as client_store;
 use crate::authz::tokens::AccessTokenClaims;
 use crate::body;
-use crate::people::{self, Identifier, Ssin};
+use crate::people::model::QUALITIES;
+use crate::people::{self, Cbe, Identifier, Ssin};
 use crate::problem::{Problem, db_error as db_problem};
 use crate::state::AppState;
 
@@ -323,9 +324,55 @@ pub struct JwksQuery {
     pub kid: Option<String>,
     /// RFC 3339; default now.
     pub at: Option<String>,
+    /// A group: the members of this organization (CBE) of quality `quality`.
+    pub organization: Option<String>,
+    /// With `organization`: `doctor`, `nurse`, … (the professional qualities).
+    pub quality: Option<String>,
+}
+
+/// A group by quality within an organization: "the doctors of CBE X".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub organization: Cbe,
+    pub quality: String,
 }
 
 impl JwksQuery {
+    /// The group asked for, both parameters or neither, each bad one a 422 naming it.
+    pub fn group(&self) -> Result<Option<Group>, Problem> {
+        match (&self.organization, &self.quality) {
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(Problem::invalid_field(
+                "quality",
+                "organization needs quality (the members of which quality)",
+            )),
+            (None, Some(_)) => Err(Problem::invalid_field(
+                "organization",
+                "quality needs organization (the CBE number whose members)",
+            )),
+            (Some(cbe), Some(quality)) => {
+                let organization =
+                    Cbe::parse(cbe).map_err(|e| Problem::invalid_field("organization", e))?;
+                if !QUALITIES.contains(&quality.as_str()) {
+                    return Err(Problem::invalid_field(
+                        "quality",
+                        format!("unknown quality (one of {})", QUALITIES.join(", ")),
+                    ));
+                }
+                if self.identity_type.is_some() || self.identity_value.is_some() {
+                    return Err(Problem::invalid_field(
+                        "organization",
+                        "name either an identity or a group, not both",
+                    ));
+                }
+                Ok(Some(Group {
+                    organization,
+                    quality: quality.clone(),
+                }))
+            }
+        }
+    }
+
     /// The search, each bad parameter a 422 naming it.
     pub fn search(&self) -> Result<(Search, Option<DateTime<Utc>>), Problem> {
         let identity = Identifier::from_query(
@@ -354,14 +401,19 @@ impl JwksQuery {
                     .map_err(|e| Problem::invalid_field("at", format!("out of range: {e}")))?,
             ),
         };
-        if identity.is_none() && self.client_id.is_none() && self.kid.is_none() {
+        if identity.is_none()
+            && self.organization.is_none()
+            && self.client_id.is_none()
+            && self.kid.is_none()
+        {
             return Err(Problem::unprocessable(
-                "name whose keys: identity_type and identity_value, client_id or kid",
+                "name whose keys: identity_type and identity_value, organization and quality, client_id or kid",
             ));
         }
         Ok((
             Search {
                 identity,
+                members: None,
                 client_id: self.client_id.clone(),
                 kid: self.kid.clone(),
                 key_use,
@@ -381,12 +433,20 @@ pub async fn jwks(
     who: Authorized<needs::KeysRead>,
     query: web::Query<JwksQuery>,
 ) -> Result<HttpResponse, Problem> {
-    let (search, at) = query.search()?;
+    let group = query.group()?;
+    let (mut search, at) = query.search()?;
     // Whose keys were looked up names a person: the audit stream, never the log.
+    let caller = || {
+        Owner::of_token(&who.claims)
+            .map_or_else(|_| format!("client:{}", who.claims.client_id), |o| o.owner)
+    };
     if let (Some(kind), Some(value)) = (&query.identity_type, &query.identity_value) {
-        let caller = Owner::of_token(&who.claims)
-            .map_or_else(|_| format!("client:{}", who.claims.client_id), |o| o.owner);
-        crate::ops::audit::record("keys looked up", &caller, &format!("{kind}:{value}"));
+        crate::ops::audit::record("keys looked up", &caller(), &format!("{kind}:{value}"));
+    }
+    if let Some(group) = &group {
+        search.members = Some(members(&state, group).await?);
+        let named = format!("{}@cbe:{}", group.quality, group.organization);
+        crate::ops::audit::record("group looked up", &caller(), &named);
     }
     let at = at.unwrap_or_else(|| state.clock.now());
     let policy = &state.keystore.policy;
@@ -398,6 +458,19 @@ pub async fn jwks(
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
         .json(json!({"keys": views, "log_head": head})))
+}
+
+/// The group's members, as whose professional keys the search finds: each member's
+/// NIHII of that quality, read from the authentic source at the time of the search.
+async fn members(state: &AppState, group: &Group) -> Result<Vec<IdentityFilter>, Problem> {
+    let members =
+        crate::people::store::members_of_quality(&state.db, &group.organization, &group.quality)
+            .await
+            .map_err(|e| Problem::internal("E-KEYS-GROUP", &e))?;
+    Ok(members
+        .into_iter()
+        .map(|(_, nihii)| IdentityFilter::Nihii(nihii.to_string()))
+        .collect())
 }
 
 /// Adds to each key's view the inclusion proof of its latest logged event (`log`:

@@ -31,6 +31,7 @@ mod capacity;
 mod database_outage;
 mod flooding;
 mod flow;
+mod groups;
 mod idempotency;
 pub(crate) mod jose;
 mod large;
