@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use super::ClientError;
 use super::absences::{absent_among, substitutes_of};
 use super::open::{Trust, open};
-use super::seal::{seal_with_substitutes, seal_with_symkey};
+use super::seal::{seal_for_group, seal_with_substitutes, seal_with_symkey};
 use crate::people::Identifier;
 use session::resume;
 
@@ -74,8 +74,12 @@ enum ClientCommand {
     /// new symmetric key whose policy allows these selectors.
     Send {
         /// A recipient, `ssin:…`, `nihii:…` or `cbe:…` (repeatable).
-        #[arg(long = "to", required = true)]
+        #[arg(long = "to", required_unless_present = "to_group")]
         to: Vec<String>,
+        /// A group instead: the professionals of a quality within an organization,
+        /// `CBE/quality` (e.g. `0203201340/doctor`), found through the keystore.
+        #[arg(long, conflicts_with_all = ["to", "allow", "with_substitutes"])]
+        to_group: Option<String>,
         /// The payload.
         #[arg(long)]
         file: PathBuf,
@@ -168,6 +172,7 @@ pub async fn run(args: ClientArgs, configured_issuer: &str) -> anyhow::Result<bo
             allow,
             ttl_seconds,
             with_substitutes,
+            to_group,
         } => {
             // The input first: a typo is reported before anything is asked of the service.
             let recipients = to
@@ -180,8 +185,21 @@ pub async fn run(args: ClientArgs, configured_issuer: &str) -> anyhow::Result<bo
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let payload =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let group = to_group.as_deref().map(group).transpose()?;
             let (_, session, device) = resume(&http, &session_path, &device_path, &issuer).await?;
-            let sealed = if allow.is_empty() {
+            let mut recipients = recipients;
+            let sealed = if let Some((organization, quality)) = group {
+                let (sealed, members, kids) =
+                    seal_for_group(&session, &device, &organization, &quality, &payload).await?;
+                eprintln!(
+                    "{} {quality} of {organization}; encrypted for {} keys: {}",
+                    members.len(),
+                    kids.len(),
+                    kids.join(", ")
+                );
+                recipients = members;
+                sealed
+            } else if allow.is_empty() {
                 let substitutes =
                     chosen_substitutes(&session, &recipients, with_substitutes).await?;
                 let (sealed, kids) =
@@ -314,6 +332,21 @@ fn identifier(text: &str) -> anyhow::Result<Identifier> {
         .split_once(':')
         .with_context(|| format!("{text:?}: expected type:value, e.g. ssin:85073003328"))?;
     Identifier::parse(kind, value).map_err(|e| anyhow::anyhow!("{text:?}: {e}"))
+}
+
+/// `CBE/quality`: a group by quality within an organization.
+fn group(text: &str) -> anyhow::Result<(crate::people::Cbe, String)> {
+    let (cbe, quality) = text
+        .split_once('/')
+        .with_context(|| format!("{text:?}: expected CBE/quality, e.g. 0203201340/doctor"))?;
+    let cbe = crate::people::Cbe::parse(cbe).map_err(|e| anyhow::anyhow!("{text:?}: {e}"))?;
+    if !crate::people::model::QUALITIES.contains(&quality) {
+        anyhow::bail!(
+            "{text:?}: unknown quality (one of {})",
+            crate::people::model::QUALITIES.join(", ")
+        );
+    }
+    Ok((cbe, quality.to_owned()))
 }
 
 /// A policy selector: an identifier, `quality:doctor` or `profile:citizen`.

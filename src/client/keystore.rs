@@ -37,6 +37,22 @@ impl Session {
         .await
     }
 
+    /// Every active `enc` key of the members of a group: the professionals of
+    /// `quality` of organization `organization` (each key names its owner in
+    /// `identity`).
+    pub async fn group_enc_keys(
+        &self,
+        organization: &crate::people::Cbe,
+        quality: &str,
+    ) -> Result<Vec<Value>, ClientError> {
+        self.jwks(&[
+            ("organization", organization.as_str()),
+            ("quality", quality),
+            ("use", "enc"),
+        ])
+        .await
+    }
+
     /// The key `kid` as it was at `at`, if it was active then.
     pub async fn key_at(&self, kid: &str, at: DateTime<Utc>) -> Result<Option<Value>, ClientError> {
         Ok(self.key_vouched_at(kid, at).await?.map(|(key, _)| key))

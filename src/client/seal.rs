@@ -182,6 +182,35 @@ pub async fn seal_for_consumer(
     seal_to(lookup, device, recipients, own, payload).await
 }
 
+/// A group by quality within an organization ("the doctors of hospital X"): its
+/// members are resolved with one keystore search, and the message is signed and
+/// encrypted for each member's active `enc` keys and the sender's. Answers the sealed
+/// message, the members to address (each key's `identity`, once) and the kids.
+pub async fn seal_for_group(
+    session: &Session,
+    device: &Device,
+    organization: &crate::people::Cbe,
+    quality: &str,
+    payload: &[u8],
+) -> Result<(Sealed, Vec<Identifier>, Vec<String>), ClientError> {
+    let keys = session.group_enc_keys(organization, quality).await?;
+    let mut members: Vec<Identifier> = Vec::new();
+    for key in &keys {
+        let member: Identifier = serde_json::from_value(key["identity"].clone())
+            .map_err(|e| ClientError::Protocol(format!("a group key's identity: {e}")))?;
+        if !members.contains(&member) {
+            members.push(member);
+        }
+    }
+    if members.is_empty() {
+        return Err(ClientError::Sealing(format!(
+            "no {quality} of organization {organization} has an active encryption key"
+        )));
+    }
+    let (sealed, kids) = seal_for_recipients(session, device, &members, payload).await?;
+    Ok((sealed, members, kids))
+}
+
 /// The organization a delegated token acts for: its identity's CBE when `act` names
 /// a supplier organization.
 fn acting_for(claims: &Value) -> Option<Identifier> {

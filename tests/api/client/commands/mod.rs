@@ -15,6 +15,7 @@ use crate::forms::{PASSWORD, nihii, ssin};
 use crate::helpers::*;
 
 mod dpop;
+mod groups;
 mod substitutes;
 const SYSTEM_SCOPES: &str =
     "depot:send depot:read keys:register keys:read symkeys:create symkeys:read";
