@@ -154,6 +154,7 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
             config.settings.authz.registry_cache_entries,
         ),
         live_symkeys: crate::symkeys::store::LiveSymkeys::new(db.clone()),
+        absences: crate::depot::absences::Absences::new(db.clone(), freshness.clone()),
         keystore,
         saml,
         tsa,

@@ -27,6 +27,8 @@ pub struct AppState {
     pub keystore: Arc<crate::keys::Keystore>,
     /// Which registered keys are active (the depot's check of a message's kids).
     pub key_directory: crate::keys::directory::KeyDirectory,
+    /// Who is absent from which box, and who substitutes (the depot asks per message).
+    pub absences: crate::depot::absences::Absences,
     /// Which symmetric keys are live (likewise).
     pub live_symkeys: crate::symkeys::store::LiveSymkeys,
     /// Issues the SAML holder-of-key assertions of the token exchange.

@@ -2,7 +2,12 @@
 //! its boxes for a time and names who substitutes for it. One row per (absence, box)
 //! it covers, so that a recipient's box finds its absence by one indexed look-up.
 //! A box entry delivered to a substitute names the box it stands in for.
+//!
+//! The depot asks for the absences of every message's recipients, so instances cache
+//! them; like the client and key registries, every write of `absence` counts in
+//! `registry_version` (a trigger), which each instance follows.
 
+use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend};
 use sea_orm_migration::{prelude::*, schema::*};
 
 #[derive(DeriveMigrationName)]
@@ -61,6 +66,7 @@ impl MigrationTrait for Migration {
             &[Absence::Owner.into_iden(), Absence::StartsAt.into_iden()],
         )
         .await?;
+        counted_in_registry_version(manager).await?;
         if manager.has_column("box_entry", "substitute_for").await? {
             return Ok(());
         }
@@ -75,6 +81,22 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        match manager.get_database_backend() {
+            DatabaseBackend::Postgres => {
+                db.execute_unprepared("DROP TRIGGER IF EXISTS absence_registry_changed ON absence")
+                    .await?;
+            }
+            _ => {
+                for event in EVENTS {
+                    db.execute_unprepared(&format!(
+                        "DROP TRIGGER IF EXISTS absence_registry_{}",
+                        event.to_lowercase()
+                    ))
+                    .await?;
+                }
+            }
+        }
         manager
             .alter_table(
                 Table::alter()
@@ -87,4 +109,33 @@ impl MigrationTrait for Migration {
             .drop_table(Table::drop().table(Absence::Table).if_exists().to_owned())
             .await
     }
+}
+
+const EVENTS: [&str; 3] = ["INSERT", "UPDATE", "DELETE"];
+
+/// Every row written to `absence` adds one to `registry_version` (see
+/// `m20261203_000013_registry_version`, whose function this reuses on PostgreSQL).
+async fn counted_in_registry_version(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    let db = manager.get_connection();
+    match manager.get_database_backend() {
+        DatabaseBackend::Postgres => {
+            db.execute_unprepared(
+                "CREATE OR REPLACE TRIGGER absence_registry_changed \
+                 AFTER INSERT OR UPDATE OR DELETE ON absence \
+                 FOR EACH ROW EXECUTE FUNCTION registry_changed()",
+            )
+            .await?;
+        }
+        _ => {
+            for event in EVENTS {
+                db.execute_unprepared(&format!(
+                    "CREATE TRIGGER IF NOT EXISTS absence_registry_{} AFTER {event} ON absence \
+                     BEGIN UPDATE registry_version SET version = version + 1 WHERE id = 1; END",
+                    event.to_lowercase()
+                ))
+                .await?;
+            }
+        }
+    }
+    Ok(())
 }

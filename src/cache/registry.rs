@@ -1,10 +1,11 @@
-//! Caches of what the registries hold (clients, key references), read on every token
-//! request, and how they learn that a registration changed.
+//! Caches of what the registries hold (clients, key references, read on every token
+//! request; the boxes' absences, read for every message), and how they learn that a
+//! registration changed.
 //!
 //! Every cached value carries the [`Stamp`] it was read under, and a value whose stamp
 //! is not the current one is read again. The stamp moves:
 //! - at once, for a change this process makes: the stores call [`written`] after each
-//!   write of a client or a key;
+//!   write of a client, a key or an absence;
 //! - within [`WATCH_PERIOD`], for a change made anywhere else (another instance,
 //!   `depot admin`, an operator's SQL): the database counts them in `registry_version`
 //!   (a trigger on each table) and a task of each instance reads that row;
@@ -29,7 +30,8 @@ pub const WATCH_PERIOD: Duration = Duration::from_millis(250);
 /// The registry writes of this process (all its applications: tests run several).
 static LOCAL: AtomicU64 = AtomicU64::new(0);
 
-/// A client or key was written by this process: what is cached was read before.
+/// A client, key or absence was written by this process: what is cached was read
+/// before.
 pub fn written() {
     LOCAL.fetch_add(1, Ordering::AcqRel);
 }

@@ -11,7 +11,6 @@ use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::absences::Absences;
 use super::accept::{AcceptError, Accepting, MAX_IDEMPOTENCY_KEY, Submission, accept};
 use super::store::{self, Cursor, EntryRow, INBOX, Listing, SENT};
 use super::{Caller, views};
@@ -115,7 +114,7 @@ async fn accept_posted(
         rate: &state.sender_rate,
         relay: state.relay.as_ref(),
         metrics: &state.metrics,
-        absences: &Absences::new(state.db.clone()),
+        absences: &state.absences,
     };
     let answer = accept(&accepting, sender, submission).await;
     drop(room);

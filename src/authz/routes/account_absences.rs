@@ -12,7 +12,7 @@ use super::account::{CsrfForm, session_for_form, to_login};
 use super::html::{self as page, current_session, error_page, internal_page, see_other};
 use super::interaction::session_person;
 use crate::authz::login::pages::{self, AbsenceRow};
-use crate::depot::absences::{AbsenceError, AbsenceRequest, Absences, Holder};
+use crate::depot::absences::{AbsenceError, AbsenceRequest, Holder};
 use crate::people::model::identifier_parts;
 use crate::state::AppState;
 
@@ -30,7 +30,8 @@ pub async fn absences(state: web::Data<AppState>, req: HttpRequest) -> HttpRespo
             return to_login(&state, &req).await;
         };
         let holder = Holder::of_person(&person);
-        let planned = Absences::new(state.db.clone())
+        let planned = state
+            .absences
             .of_owner(&holder.owner, state.clock.now())
             .await?;
         let rows: Vec<AbsenceRow> = planned
@@ -121,7 +122,8 @@ pub async fn set_absence(
     let lang = page::lang(&req, None);
     let holder = Holder::of_person(&person);
     // No client set it: the person, at the account pages.
-    let set = Absences::new(state.db.clone())
+    let set = state
+        .absences
         .set(
             &holder,
             ACCOUNT_PAGES,
@@ -156,10 +158,7 @@ pub async fn end_absence(
     };
     let lang = page::lang(&req, None);
     let holder = Holder::of_person(&person);
-    match Absences::new(state.db.clone())
-        .remove(&holder.owner, &id)
-        .await
-    {
+    match state.absences.remove(&holder.owner, &id).await {
         Ok(true) => {
             crate::ops::audit::record("absence ended", &holder.owner, &id);
             see_other("/account/absences").finish()

@@ -19,6 +19,7 @@ pub mod routes;
 mod store;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, DurationRound, TimeDelta, Utc};
 use sea_orm::{DatabaseConnection, DbErr};
@@ -26,6 +27,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::boxes::box_key;
+use crate::cache::registry::{Freshness, Registered, written};
 use crate::people::Identifier;
 
 /// At most this many substitutes per absence.
@@ -228,15 +230,25 @@ fn checked(
     Ok((from, until, substitutes))
 }
 
-/// The absences of the depot's boxes, on the database.
+/// How many boxes' absences an instance keeps in memory.
+const CACHED_BOXES: u64 = 100_000;
+
+/// The absences of the depot's boxes, on the database. Every message asks for its
+/// recipients' absences, so each box's are cached, and read again once the registry
+/// version moved (an absence set or ended here, at once; elsewhere, within the
+/// registry watch's period, as for keys).
 #[derive(Clone)]
 pub struct Absences {
     db: DatabaseConnection,
+    cache: Arc<Registered<String, Arc<Vec<Absence>>>>,
 }
 
 impl Absences {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    pub fn new(db: DatabaseConnection, freshness: Freshness) -> Self {
+        Self {
+            db,
+            cache: Arc::new(Registered::new(CACHED_BOXES, freshness)),
+        }
     }
 
     /// Records an absence of `holder`, refused when it overlaps one of its others.
@@ -258,7 +270,9 @@ impl Absences {
             client_id: client_id.to_owned(),
             created_at: now,
         };
-        match store::insert_unless_overlapping(&self.db, &absence).await? {
+        let overlapping = store::insert_unless_overlapping(&self.db, &absence).await;
+        written();
+        match overlapping? {
             None => Ok(absence),
             Some(other) => Err(AbsenceError::Overlap(other)),
         }
@@ -271,7 +285,9 @@ impl Absences {
 
     /// Ends (removes) one of the owner's absences; whether it was theirs.
     pub async fn remove(&self, owner: &str, id: &str) -> Result<bool, DbErr> {
-        store::remove(&self.db, owner, id).await
+        let removed = store::remove(&self.db, owner, id).await;
+        written();
+        removed
     }
 
     /// The absence covering each of these boxes at `at`, by box key.
@@ -280,12 +296,21 @@ impl Absences {
         box_keys: &[String],
         at: DateTime<Utc>,
     ) -> Result<HashMap<String, Absence>, DbErr> {
-        store::covering(&self.db, box_keys, at).await
+        let mut found = HashMap::new();
+        for key in box_keys {
+            let of_box = self
+                .cache
+                .get(key.clone(), || async {
+                    store::of_box(&self.db, key).await.map(Arc::new)
+                })
+                .await?;
+            if let Some(absence) = of_box.iter().find(|a| a.covers(at)) {
+                found.insert(key.clone(), absence.clone());
+            }
+        }
+        Ok(found)
     }
 }
-
-#[cfg(test)]
-mod tests;
 
 /// How long an ended absence is kept (the owner's history) before the purge.
 pub const KEPT_AFTER_END: Duration = Duration::days(30);
@@ -297,3 +322,6 @@ pub async fn purge_ended(
 ) -> Result<u64, DbErr> {
     store::purge(db, now - KEPT_AFTER_END).await
 }
+
+#[cfg(test)]
+mod tests;

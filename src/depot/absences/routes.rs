@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{AbsenceError, AbsenceRequest, Absences, Holder, parse_time};
+use super::{AbsenceError, AbsenceRequest, Holder, parse_time};
 use crate::authz::guard::{Authorized, needs};
 use crate::depot::boxes::box_key;
 use crate::people::Identifier;
@@ -60,7 +60,8 @@ pub async fn set(
 ) -> Result<HttpResponse, Problem> {
     let holder = holder_of(&who)?;
     let request: AbsenceRequest = crate::body::read_json(&req, payload, BODY_LIMIT).await?;
-    let absence = Absences::new(state.db.clone())
+    let absence = state
+        .absences
         .set(&holder, &who.claims.client_id, &request, state.clock.now())
         .await?;
     crate::ops::audit::record("absence set", &holder.owner, &absence.id);
@@ -79,7 +80,8 @@ pub async fn list(
     who: Authorized<needs::DepotRead>,
 ) -> Result<HttpResponse, Problem> {
     let holder = holder_of(&who)?;
-    let absences = Absences::new(state.db.clone())
+    let absences = state
+        .absences
         .of_owner(&holder.owner, state.clock.now())
         .await
         .map_err(db_problem("E-ABSENCE-LIST"))?;
@@ -99,7 +101,8 @@ pub async fn remove(
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     let holder = holder_of(&who)?;
-    let removed = Absences::new(state.db.clone())
+    let removed = state
+        .absences
         .remove(&holder.owner, &path)
         .await
         .map_err(db_problem("E-ABSENCE-END"))?;
@@ -142,7 +145,8 @@ pub async fn lookup(
         None => state.clock.now(),
     };
     let key = box_key(&recipient);
-    let found = Absences::new(state.db.clone())
+    let found = state
+        .absences
         .at(std::slice::from_ref(&key), at)
         .await
         .map_err(db_problem("E-ABSENCE-LOOKUP"))?;

@@ -1,7 +1,5 @@
 //! The `absence` table: one row per (absence, box it covers).
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use entity::absence;
 use sea_orm::{
@@ -104,30 +102,15 @@ pub async fn remove(db: &impl ConnectionTrait, owner: &str, id: &str) -> Result<
     Ok(removed.rows_affected > 0)
 }
 
-/// The absence covering each of `box_keys` at `at` (an owner's absences do not
-/// overlap, so there is at most one).
-pub async fn covering(
-    db: &impl ConnectionTrait,
-    box_keys: &[String],
-    at: DateTime<Utc>,
-) -> Result<HashMap<String, Absence>, DbErr> {
-    if box_keys.is_empty() {
-        return Ok(HashMap::new());
-    }
+/// Every absence covering `box_key` (its holder's absences do not overlap); ended
+/// ones until the purge.
+pub async fn of_box(db: &impl ConnectionTrait, box_key: &str) -> Result<Vec<Absence>, DbErr> {
     let rows = absence::Entity::find()
-        .filter(absence::Column::BoxKey.is_in(box_keys.iter().map(String::as_str)))
-        .filter(absence::Column::StartsAt.lte(at))
-        .filter(absence::Column::EndsAt.gt(at))
+        .filter(absence::Column::BoxKey.eq(box_key))
+        .order_by_asc(absence::Column::StartsAt)
         .all(db)
         .await?;
-    let mut found = HashMap::new();
-    for row in rows {
-        let key = row.box_key.clone();
-        if let Some(absence) = gathered(vec![row]).pop() {
-            found.insert(key, absence);
-        }
-    }
-    Ok(found)
+    Ok(gathered(rows))
 }
 
 /// Removes the absences that ended before `before` (the housekeeping's purge).
