@@ -182,12 +182,20 @@ pub fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, AbsenceError
         .map_err(|e| invalid(field, format!("out of range: {e}")))
 }
 
+/// A request that passed its checks.
+#[derive(Debug)]
+struct Checked {
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    substitutes: Vec<Identifier>,
+}
+
 /// The request checked: its times and its substitutes.
 fn checked(
     request: &AbsenceRequest,
     holder: &Holder,
     now: DateTime<Utc>,
-) -> Result<(DateTime<Utc>, DateTime<Utc>, Vec<Identifier>), AbsenceError> {
+) -> Result<Checked, AbsenceError> {
     let from = match &request.from {
         Some(text) => parse_time("from", text)?,
         None => now,
@@ -227,7 +235,11 @@ fn checked(
         }
         substitutes.push(id);
     }
-    Ok((from, until, substitutes))
+    Ok(Checked {
+        from,
+        until,
+        substitutes,
+    })
 }
 
 /// How many boxes' absences an instance keeps in memory.
@@ -259,7 +271,11 @@ impl Absences {
         request: &AbsenceRequest,
         now: DateTime<Utc>,
     ) -> Result<Absence, AbsenceError> {
-        let (from, until, substitutes) = checked(request, holder, now)?;
+        let Checked {
+            from,
+            until,
+            substitutes,
+        } = checked(request, holder, now)?;
         let absence = Absence {
             id: uuid::Uuid::now_v7().to_string(),
             owner: holder.owner.clone(),

@@ -66,7 +66,11 @@ fn whose_boxes_an_absence_covers() {
 #[test]
 fn a_request_is_checked_field_by_field() {
     let nurse = json!([{"type": "ssin", "value": "90010100123"}]);
-    let (from, until, substitutes) = checked(
+    let Checked {
+        from,
+        until,
+        substitutes,
+    } = checked(
         &request(None, "2026-12-20T17:00:00.1234Z", nurse.clone()),
         &doctor(),
         now(),
