@@ -27,7 +27,7 @@ use crate::people::Person;
 use crate::state::AppState;
 
 /// Starts a login to the account pages.
-pub(super) async fn to_login(state: &AppState, req: &HttpRequest) -> anyhow::Result<HttpResponse> {
+async fn to_login(state: &AppState, req: &HttpRequest) -> anyhow::Result<HttpResponse> {
     let (browser, new_cookie) = page::browser(req)?;
     let interaction = new_interaction(state, browser, Purpose::Account)?;
     store::insert_interaction(&state.db, &interaction, state.clock.now()).await?;
@@ -64,16 +64,35 @@ pub async fn login_start(state: web::Data<AppState>, req: HttpRequest) -> HttpRe
         .unwrap_or_else(|e| internal_page(lang, "E-LOGIN-START", &e))
 }
 
+/// A page of the account service for the person logged in (the login when nobody
+/// is): `render` makes it from their session and person, and a failure is the internal
+/// error page with `code`.
+pub(super) async fn person_page(
+    state: &AppState,
+    req: &HttpRequest,
+    code: &'static str,
+    render: impl AsyncFnOnce(&Session, &Person) -> anyhow::Result<maud::Markup>,
+) -> HttpResponse {
+    let lang = page::lang(req, None);
+    let result = async {
+        let Some((session, person)) =
+            session_person(state, current_session(state, req).await?).await?
+        else {
+            return to_login(state, req).await;
+        };
+        let markup = render(&session, &person).await?;
+        anyhow::Ok(page::html(StatusCode::OK, markup).finish())
+    };
+    result
+        .await
+        .unwrap_or_else(|e| internal_page(lang, code, &e))
+}
+
 /// The person's account: who they are and the applications they allowed.
 #[get("/account")]
 pub async fn account(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let lang = page::lang(&req, None);
-    let result = async {
-        let Some((session, person)) =
-            session_person(&state, current_session(&state, &req).await?).await?
-        else {
-            return to_login(&state, &req).await;
-        };
+    person_page(&state, &req, "E-ACCOUNT", async |session, person| {
         let consents = store::consents_of(&state.db, &person.ssin).await?;
         let names =
             client_names(&state, consents.iter().map(|c| Some(c.client_id.as_str()))).await?;
@@ -87,17 +106,9 @@ pub async fn account(state: web::Data<AppState>, req: HttpRequest) -> HttpRespon
                 granted_at: c.granted_at,
             })
             .collect();
-        anyhow::Ok(
-            page::html(
-                StatusCode::OK,
-                pages::account(lang, &person, &session.csrf, &rows),
-            )
-            .finish(),
-        )
-    };
-    result
-        .await
-        .unwrap_or_else(|e| internal_page(lang, "E-ACCOUNT", &e))
+        Ok(pages::account(lang, person, &session.csrf, &rows))
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -214,12 +225,7 @@ async fn withdraw(
 #[get("/account/keys")]
 pub async fn keys(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let lang = page::lang(&req, None);
-    let result = async {
-        let Some((session, person)) =
-            session_person(&state, current_session(&state, &req).await?).await?
-        else {
-            return to_login(&state, &req).await;
-        };
+    person_page(&state, &req, "E-ACCOUNT-KEYS", async |session, person| {
         let now = state.clock.now();
         let policy = &state.keystore.policy;
         let rows = key_store::keys_of(&state.db, &format!("ssin:{}", person.ssin), None).await?;
@@ -243,17 +249,9 @@ pub async fn keys(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
                 live: matches!(status, Status::Active | Status::Pending),
             })
             .collect();
-        anyhow::Ok(
-            page::html(
-                StatusCode::OK,
-                pages::keys(lang, &person, &session.csrf, &view),
-            )
-            .finish(),
-        )
-    };
-    result
-        .await
-        .unwrap_or_else(|e| internal_page(lang, "E-ACCOUNT-KEYS", &e))
+        Ok(pages::keys(lang, person, &session.csrf, &view))
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]

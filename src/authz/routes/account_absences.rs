@@ -8,9 +8,8 @@ use chrono::{NaiveDateTime, SecondsFormat};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::account::{CsrfForm, session_for_form, to_login};
-use super::html::{self as page, current_session, error_page, internal_page, see_other};
-use super::interaction::session_person;
+use super::account::{CsrfForm, person_page, session_for_form};
+use super::html::{self as page, error_page, internal_page, see_other};
 use crate::authz::login::pages::{self, AbsenceRow};
 use crate::depot::absences::{AbsenceError, AbsenceRequest, Holder};
 use crate::people::model::identifier_parts;
@@ -23,44 +22,36 @@ pub const ACCOUNT_PAGES: &str = "account";
 #[get("/account/absences")]
 pub async fn absences(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let lang = page::lang(&req, None);
-    let result = async {
-        let Some((session, person)) =
-            session_person(&state, current_session(&state, &req).await?).await?
-        else {
-            return to_login(&state, &req).await;
-        };
-        let holder = Holder::of_person(&person);
-        let planned = state
-            .absences
-            .of_owner(&holder.owner, state.clock.now())
-            .await?;
-        let rows: Vec<AbsenceRow> = planned
-            .iter()
-            .map(|a| AbsenceRow {
-                id: &a.id,
-                from: a.from,
-                until: a.until,
-                substitutes: a
-                    .substitutes
-                    .iter()
-                    .map(|s| {
-                        let (kind, value) = identifier_parts(s);
-                        format!("{kind}:{value}")
-                    })
-                    .collect(),
-            })
-            .collect();
-        anyhow::Ok(
-            page::html(
-                StatusCode::OK,
-                pages::absences(lang, &person, &session.csrf, &rows),
-            )
-            .finish(),
-        )
-    };
-    result
-        .await
-        .unwrap_or_else(|e| internal_page(lang, "E-ACCOUNT-ABSENCES", &e))
+    person_page(
+        &state,
+        &req,
+        "E-ACCOUNT-ABSENCES",
+        async |session, person| {
+            let holder = Holder::of_person(person);
+            let planned = state
+                .absences
+                .of_owner(&holder.owner, state.clock.now())
+                .await?;
+            let rows: Vec<AbsenceRow> = planned
+                .iter()
+                .map(|a| AbsenceRow {
+                    id: &a.id,
+                    from: a.from,
+                    until: a.until,
+                    substitutes: a
+                        .substitutes
+                        .iter()
+                        .map(|s| {
+                            let (kind, value) = identifier_parts(s);
+                            format!("{kind}:{value}")
+                        })
+                        .collect(),
+                })
+                .collect();
+            Ok(pages::absences(lang, person, &session.csrf, &rows))
+        },
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
