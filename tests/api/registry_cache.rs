@@ -6,27 +6,10 @@
 //! The waits below allow seconds so that a loaded machine does not fail them; the
 //! figure (a quarter second) is the benchmark's business.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
 use crate::helpers::*;
 use crate::keys::bare_jwk;
-
-/// Asks `check` again every 50 ms until it holds, for at most 5 s.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..100 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{what}: not seen within 5 s");
-}
 
 fn kids_of(token: &str) -> Vec<String> {
     jwt_claims(token)["keys"]

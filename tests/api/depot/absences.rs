@@ -56,6 +56,13 @@ impl Doctor {
     fn id(&self) -> Value {
         identifier("nihii", &self.nihii)
     }
+
+    /// Her token through an app of her own named `app_id`, with only `scopes`.
+    async fn token_with_only(&self, app: &TestApp, app_id: &str, scopes: &[&str]) -> String {
+        let client = app.register_app(app_id, false, scopes, json!({})).await;
+        let profile = format!("professional:{}", self.nihii);
+        person_token(app, &client, &self.ssin, Some(&profile), &scopes.join(" ")).await
+    }
 }
 
 async fn doctor_with_key(
@@ -280,18 +287,10 @@ async fn bad_absences_are_refused_by_field_and_nothing_is_stored() {
         .await
         .unwrap();
     assert_eq!(response.status(), 401);
-    let client = p
-        .app
-        .register_app("send-only", false, &["openid", "depot:send"], json!({}))
+    let send_only = p
+        .absent
+        .token_with_only(&p.app, "send-only", &["openid", "depot:send"])
         .await;
-    let send_only = person_token(
-        &p.app,
-        &client,
-        &p.absent.ssin,
-        Some(&format!("professional:{}", p.absent.nihii)),
-        "openid depot:send",
-    )
-    .await;
     problem(
         set_absence(
             &p.app,
@@ -434,18 +433,10 @@ async fn a_sender_looks_a_recipient_up_by_any_of_its_identifiers() {
     )
     .await;
     // depot:send is needed.
-    let client = p
-        .app
-        .register_app("read-only", false, &["openid", "depot:read"], json!({}))
+    let read_only = p
+        .sender
+        .token_with_only(&p.app, "read-only", &["openid", "depot:read"])
         .await;
-    let read_only = person_token(
-        &p.app,
-        &client,
-        &p.sender.ssin,
-        Some(&format!("professional:{}", p.sender.nihii)),
-        "openid depot:read",
-    )
-    .await;
     let query = format!("identity_type=nihii&identity_value={}", p.absent.nihii);
     problem(
         lookup(&p.app, &read_only, &query).await,
@@ -736,21 +727,6 @@ async fn the_account_page_sets_lists_and_ends_an_absence() {
     assert_eq!(absences(&p.app, &p.absent.token).await.len(), 1);
     assert_eq!(browser.post(&end, &[("csrf", &csrf)]).await.status, 303);
     assert!(absences(&p.app, &p.absent.token).await.is_empty());
-}
-
-/// Asks `check` again every 50 ms until it holds, for at most 5 s.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..100 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("{what}: not seen within 5 s");
 }
 
 /// The depot caches each box's absences. An absence written by someone else (another

@@ -443,3 +443,18 @@ impl<'c> openidconnect::AsyncHttpClient<'c> for OidcHttp {
         })
     }
 }
+
+/// Asks `check` again every 50 ms until it holds, for at most 5 s.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{what}: not seen within 5 s");
+}
