@@ -20,6 +20,7 @@ mod m20261204_000014_box_totals;
 mod m20261204_000015_outbox_unsent;
 mod m20261204_000016_sealed_uncompressed;
 mod m20261204_000017_key_log;
+mod m20261205_000019_federation;
 
 pub struct Migrator;
 
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000015_outbox_unsent::Migration),
             Box::new(m20261204_000016_sealed_uncompressed::Migration),
             Box::new(m20261204_000017_key_log::Migration),
+            Box::new(m20261205_000019_federation::Migration),
         ]
     }
 }
