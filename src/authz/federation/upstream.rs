@@ -273,6 +273,15 @@ pub fn verify(
             ) => refused(UNKNOWN_KEY.into()),
             other => refused(other.to_string()),
         })?;
+    // Step 5 (the library leaves `azp` to its callers): when present, it is us.
+    if let Some(azp) = claims.authorized_party()
+        && azp.as_str() != config.client_id
+    {
+        return Err(refused(format!(
+            "its authorized party (azp) is {}, not this client",
+            azp.as_str()
+        )));
+    }
     if let Some(stated) = claims.access_token_hash() {
         let alg = token.signing_alg().map_err(|e| refused(e.to_string()))?;
         let key = token
@@ -297,5 +306,192 @@ fn payload(jwt: &str) -> Option<Map<String, Value>> {
     match serde_json::from_slice(&bytes).ok()? {
         Value::Object(map) => Some(map),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use josekit::jws::{ES256, JwsHeader};
+    use secrecy::SecretString;
+    use serde_json::json;
+
+    use super::*;
+
+    const ISSUER: &str = "https://idp.example";
+
+    struct Signer {
+        pem: Vec<u8>,
+        public: Value,
+    }
+
+    fn signer(kid: &str) -> Signer {
+        let pair = ES256.generate_key_pair().unwrap();
+        let mut public: Value =
+            serde_json::from_str(&pair.to_jwk_public_key().to_string()).unwrap();
+        public["kid"] = json!(kid);
+        public["alg"] = json!("ES256");
+        public["use"] = json!("sig");
+        Signer {
+            pem: pair.to_pem_private_key(),
+            public,
+        }
+    }
+
+    fn metadata(keys: &[&Signer], algs: &[&str]) -> CoreProviderMetadata {
+        let keys: Vec<&Value> = keys.iter().map(|k| &k.public).collect();
+        let metadata: CoreProviderMetadata = serde_json::from_value(json!({
+            "issuer": ISSUER,
+            "authorization_endpoint": format!("{ISSUER}/auth"),
+            "token_endpoint": format!("{ISSUER}/token"),
+            "jwks_uri": format!("{ISSUER}/jwks"),
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": algs,
+        }))
+        .unwrap();
+        metadata.set_jwks(serde_json::from_value(json!({ "keys": keys })).unwrap())
+    }
+
+    fn federation() -> Federation {
+        Federation {
+            issuer: ISSUER.into(),
+            client_id: "depot".into(),
+            client_secret: SecretString::from("s"),
+            client_auth: ClientAuth::ClientSecretBasic,
+            scopes: vec![],
+            name: "IdP".into(),
+            ssin_claim: "national_number".into(),
+            profiles_claim: None,
+            acr_map: BTreeMap::from([("urn:loa:2".to_owned(), Acr::Substantial)]),
+        }
+    }
+
+    fn sign(key: &Signer, claims: &Value) -> String {
+        let mut header = JwsHeader::new();
+        header.set_token_type("JWT");
+        header.set_key_id(key.public["kid"].as_str().unwrap());
+        let signer = ES256.signer_from_pem(&key.pem).unwrap();
+        josekit::jws::serialize_compact(claims.to_string().as_bytes(), &header, &signer).unwrap()
+    }
+
+    fn claims(now: DateTime<Utc>) -> Value {
+        json!({
+            "iss": ISSUER, "sub": "upstream-subject", "aud": "depot",
+            "iat": now.timestamp(), "exp": now.timestamp() + 300,
+            "nonce": "n-1", "acr": "urn:loa:2", "national_number": "85073003328",
+            "at_hash": B64.encode(&openssl::sha::sha256(b"the-access-token")[..16]),
+        })
+    }
+
+    fn check(
+        token: &str,
+        metadata: &CoreProviderMetadata,
+        now: DateTime<Utc>,
+    ) -> Result<Map<String, Value>, FederationError> {
+        let access = AccessToken::new("the-access-token".into());
+        verify(token, metadata, &federation(), "n-1", &access, now)
+    }
+
+    fn refusal(token: &str, metadata: &CoreProviderMetadata, now: DateTime<Utc>) -> String {
+        match check(token, metadata, now) {
+            Err(FederationError::IdToken(why)) => why,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_token_of_the_upstream_for_this_login_gives_its_claims() {
+        let now = Utc::now();
+        let key = signer("k1");
+        let token = sign(&key, &claims(now));
+        let verified = check(&token, &metadata(&[&key], &["ES256"]), now).unwrap();
+        assert_eq!(verified["national_number"], "85073003328");
+        assert_eq!(verified["acr"], "urn:loa:2");
+    }
+
+    #[test]
+    fn another_issuer_audience_party_nonce_or_at_hash_is_refused() {
+        let now = Utc::now();
+        let key = signer("k1");
+        let keys = metadata(&[&key], &["ES256"]);
+        for (member, value, says) in [
+            ("iss", json!("https://other.example"), "issuer"),
+            ("aud", json!("other-client"), "audience"),
+            ("aud", json!(["depot", "other-client"]), "audience"),
+            ("azp", json!("other-client"), "authorized party"),
+            ("nonce", json!("n-2"), "nonce"),
+            ("at_hash", json!("AAAAAAAAAAAAAAAAAAAAAA"), "at_hash"),
+        ] {
+            let mut changed = claims(now);
+            changed[member] = value.clone();
+            let why = refusal(&sign(&key, &changed), &keys, now).to_lowercase();
+            assert!(why.contains(says), "{member}={value}: {why}");
+        }
+    }
+
+    #[test]
+    fn a_bad_signature_an_unknown_key_or_an_unadvertised_alg_is_refused() {
+        let now = Utc::now();
+        let key = signer("k1");
+        let keys = metadata(&[&key], &["ES256"]);
+        // Another key under the upstream's kid.
+        let forged = sign(&signer("k1"), &claims(now));
+        assert!(
+            refusal(&forged, &keys, now)
+                .to_lowercase()
+                .contains("signature")
+        );
+        // Claims altered after signing.
+        let token = sign(&key, &claims(now));
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        let mut changed = claims(now);
+        changed["national_number"] = json!("85073003427");
+        parts[1] = B64.encode(changed.to_string());
+        refusal(&parts.join("."), &keys, now);
+        // A kid the JWK Set does not hold: the caller fetches the keys again.
+        assert_eq!(
+            refusal(&sign(&signer("k9"), &claims(now)), &keys, now),
+            UNKNOWN_KEY
+        );
+        // ES256 is not among the algorithms the upstream advertises.
+        refusal(&token, &metadata(&[&key], &["RS256"]), now);
+    }
+
+    #[test]
+    fn none_and_hmac_are_never_accepted() {
+        let now = Utc::now();
+        let key = signer("k1");
+        // Even when the upstream advertises them.
+        let keys = metadata(&[&key], &["ES256", "HS256", "none"]);
+        let body = B64.encode(claims(now).to_string());
+        let none = format!("{}.{body}.", B64.encode(r#"{"alg":"none"}"#));
+        refusal(&none, &keys, now);
+        let hs = format!(
+            "{}.{body}.c2ln",
+            B64.encode(r#"{"alg":"HS256","kid":"k1"}"#)
+        );
+        refusal(&hs, &keys, now);
+        let only_weak = metadata(&[&key], &["HS256", "none"]);
+        assert!(matches!(
+            check(&sign(&key, &claims(now)), &only_weak, now),
+            Err(FederationError::Unavailable(_))
+        ));
+    }
+
+    #[test]
+    fn an_expired_or_future_token_is_refused() {
+        let now = Utc::now();
+        let key = signer("k1");
+        let keys = metadata(&[&key], &["ES256"]);
+        let token = sign(&key, &claims(now));
+        let later =
+            now + chrono::Duration::seconds(300) + CLOCK_LEEWAY + chrono::Duration::seconds(1);
+        assert!(refusal(&token, &keys, later).contains("expired"));
+        let earlier = now - CLOCK_LEEWAY - chrono::Duration::seconds(5);
+        assert!(refusal(&token, &keys, earlier).contains("future"));
     }
 }
