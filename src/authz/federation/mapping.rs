@@ -38,9 +38,10 @@ pub fn map_claims(
         Some(_) => return Err(FederationError::SsinMalformed),
         None => return Err(FederationError::SsinMissing),
     };
-    let profiles = match &federation.profiles_claim {
-        None => None,
-        Some(name) => Some(match claims.get(name) {
+    let profiles = federation
+        .profiles_claim
+        .as_ref()
+        .map(|name| match claims.get(name) {
             Some(Value::String(one)) => one.split_whitespace().map(str::to_owned).collect(),
             Some(Value::Array(many)) => many
                 .iter()
@@ -48,8 +49,7 @@ pub fn map_claims(
                 .map(str::to_owned)
                 .collect(),
             _ => Vec::new(),
-        }),
-    };
+        });
     Ok(MappedLogin {
         ssin,
         acr,
