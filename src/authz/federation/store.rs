@@ -4,8 +4,12 @@
 use chrono::{DateTime, Utc};
 use entity::{federated_session, federation_pending};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, Set, TransactionTrait,
 };
+
+use crate::authz::login::flow::Session;
+use crate::authz::login::store::{self as login_store, StoreError};
 
 /// A login waiting for the upstream's callback.
 #[derive(Debug, Clone)]
@@ -77,7 +81,25 @@ pub struct FederatedSession<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
-pub async fn insert_session(
+/// Stores the login session of an upstream login, marks it as the authentication of
+/// `interaction_id`, and records what the upstream login allows, in one transaction:
+/// a session without its record would allow every profile.
+pub async fn open_session(
+    db: &DatabaseConnection,
+    session: &Session,
+    interaction_id: &str,
+    federated: &FederatedSession<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let txn = db.begin().await?;
+    login_store::insert_session(&txn, session, now, federated.expires_at).await?;
+    login_store::mark_authenticated(&txn, interaction_id, &session.id, now).await?;
+    insert_session(&txn, federated, now).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+async fn insert_session(
     db: &impl ConnectionTrait,
     session: &FederatedSession<'_>,
     now: DateTime<Utc>,

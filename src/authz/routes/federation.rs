@@ -9,7 +9,7 @@ use chrono::Duration;
 use serde::Deserialize;
 
 use super::html::{self as page, browser_digest, error_page, internal_page, see_other};
-use super::login::{interaction_for_form, lang_of, login_action, open_session};
+use super::login::{interaction_for_form, lang_of, login_action, new_session};
 use crate::authz::federation::mapping::{allows, map_claims};
 use crate::authz::federation::store::{self as fed_store, FederatedSession, Pending};
 use crate::authz::federation::{FederationError, Upstream};
@@ -203,21 +203,22 @@ async fn finish(
             .collect(),
         _ => Vec::new(),
     };
-    let (session, cookie) =
-        open_session(state, req, &interaction.id, &person.ssin, mapped.acr, amr).await?;
-    let ttl = i64::from(state.config.settings.authz.session_ttl_seconds);
+    let (session, cookie, expires) = new_session(state, req, &person.ssin, mapped.acr, amr).await?;
     let subject = claims
         .get("sub")
         .and_then(|s| s.as_str())
         .unwrap_or_default();
-    fed_store::insert_session(
+    // The session and what its upstream login allows, together or not at all.
+    fed_store::open_session(
         &state.db,
+        &session,
+        &interaction.id,
         &FederatedSession {
             session_id: &session.id,
             issuer: &upstream.config.issuer,
             subject,
             profiles: mapped.profiles.as_deref(),
-            expires_at: now + Duration::seconds(ttl),
+            expires_at: expires,
         },
         now,
     )

@@ -286,24 +286,30 @@ async fn authenticate(
         );
         return Ok(see_other(&url).finish());
     }
-    let (session, cookie) =
-        open_session(state, req, &interaction.id, &person.ssin, acr, amr).await?;
+    let (session, cookie, expires) = new_session(state, req, &person.ssin, acr, amr).await?;
+    let now = state.clock.now();
+    store::insert_session(&state.db, &session, now, expires).await?;
+    store::mark_authenticated(&state.db, &interaction.id, &session.id, now).await?;
     tracing::info!(acr = session.acr.as_str(), "login succeeded");
     Ok(see_other(&login_action(&interaction.id))
         .cookie(cookie)
         .finish())
 }
 
-/// A new session at every login (no fixation; the browser's old one ends), marked as
-/// the authentication of `interaction_id`; answers it and its cookie.
-pub(super) async fn open_session(
+/// A new session at every login (no fixation: the browser's old one ends now); answers
+/// it, its cookie and its end, for the caller to store with the interaction's
+/// authentication.
+pub(super) async fn new_session(
     state: &AppState,
     req: &HttpRequest,
-    interaction_id: &str,
     ssin: &crate::people::Ssin,
     acr: crate::authz::scope::Acr,
     amr: Vec<String>,
-) -> anyhow::Result<(Session, actix_web::cookie::Cookie<'static>)> {
+) -> anyhow::Result<(
+    Session,
+    actix_web::cookie::Cookie<'static>,
+    chrono::DateTime<chrono::Utc>,
+)> {
     let now = state.clock.now();
     if let Some(old) = req.cookie(SESSION_COOKIE) {
         store::delete_session(&state.db, &token_digest(old.value())).await?;
@@ -319,12 +325,8 @@ pub(super) async fn open_session(
     };
     let ttl = state.config.settings.authz.session_ttl_seconds;
     let expires = now + Duration::seconds(i64::from(ttl));
-    store::insert_session(&state.db, &session, now, expires).await?;
-    store::mark_authenticated(&state.db, interaction_id, &session.id, now).await?;
-    Ok((
-        session,
-        page::cookie(state, req, SESSION_COOKIE, cookie_value),
-    ))
+    let cookie = page::cookie(state, req, SESSION_COOKIE, cookie_value);
+    Ok((session, cookie, expires))
 }
 
 #[derive(Debug, Deserialize)]
