@@ -193,3 +193,28 @@ async fn a_level_below_the_clients_minimum_goes_back_to_the_client_as_access_den
     assert_eq!(params["state"], "state-123");
     assert_eq!(login_rows(&app).await, (0, 0, 0));
 }
+
+#[tokio::test]
+async fn the_account_pages_take_an_upstream_login_too() {
+    let person = ssin("850730033");
+    let accounts = json!({"an": account(LOA_LOW, json!({"national_number": person}))});
+    let Some((app, provider)) = federated_app(|_| {}, json!({}), accounts).await else {
+        return;
+    };
+    // A person without a password: the upstream is their only way in.
+    app.register_person(json!({"ssin": person, "name": "Els Janssens",
+        "profiles": [{"profile": "citizen"}]}))
+        .await;
+    let browser = app.browser();
+    let login = browser.follow(browser.get("/account").await).await;
+    assert_eq!(login.status, 200);
+    let upstream = sign_in_upstream(&browser, &login).await;
+    let callback = at_upstream(&browser, &provider, &app, &upstream, Some("an")).await;
+    let account_page = browser.follow(browser.get(&callback).await).await;
+    assert_eq!(account_page.status, 200, "{}", account_page.body);
+    assert!(
+        account_page.body.contains("Els Janssens"),
+        "{}",
+        account_page.body
+    );
+}
