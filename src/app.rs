@@ -119,7 +119,9 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
     let federation = config
         .federation
         .clone()
-        .map(|f| crate::authz::federation::Upstream::new(f, &config.issuer).map(Arc::new))
+        .map(|f| {
+            crate::authz::federation::Upstream::new(f, &config.issuer, keys.clone()).map(Arc::new)
+        })
         .transpose()
         .context("configuring the upstream identity provider")?;
     let config = Arc::new(config);

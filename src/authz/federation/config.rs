@@ -22,6 +22,9 @@ pub enum ClientAuth {
     ClientSecretBasic,
     /// The client id and secret as form parameters of the token request.
     ClientSecretPost,
+    /// A JWT assertion (RFC 7523) signed with the depot's own signing key, whose public
+    /// half the upstream reads at `{issuer}/oauth2/jwks`; no shared secret.
+    PrivateKeyJwt,
 }
 
 /// The `acr` table as written: a TOML table (`{"urn:x:loa2" = "substantial"}`) or, in
@@ -80,7 +83,8 @@ pub struct Federation {
     /// Exactly as the upstream names itself (its ID tokens' `iss`).
     pub issuer: String,
     pub client_id: String,
-    pub client_secret: SecretString,
+    /// Required for `client_secret_*`; unused with `private_key_jwt`.
+    pub client_secret: Option<SecretString>,
     pub client_auth: ClientAuth,
     /// Without `openid`, which is always asked.
     pub scopes: Vec<String>,
@@ -134,10 +138,10 @@ impl Federation {
         };
         let client_id = required(&raw.federation_client_id, "DEPOT_FEDERATION_CLIENT_ID")?;
         let ssin_claim = required(&raw.federation_ssin_claim, "DEPOT_FEDERATION_SSIN_CLAIM")?;
-        let client_secret = secret.ok_or_else(|| {
-            "DEPOT_FEDERATION_ISSUER is set: DEPOT_FEDERATION_CLIENT_SECRET (or _FILE) is required"
-                .to_owned()
-        })?;
+        if secret.is_none() && raw.federation_client_auth != ClientAuth::PrivateKeyJwt {
+            return Err("DEPOT_FEDERATION_ISSUER is set: DEPOT_FEDERATION_CLIENT_SECRET (or _FILE) is required, unless DEPOT_FEDERATION_CLIENT_AUTH is private_key_jwt".to_owned());
+        }
+        let client_secret = secret;
         let table = raw.federation_acr_map.as_ref().ok_or_else(|| {
             "DEPOT_FEDERATION_ISSUER is set: DEPOT_FEDERATION_ACR_MAP is required (upstream acr → low, substantial or high)".to_owned()
         })?;
@@ -280,5 +284,8 @@ mod tests {
             assert!(Federation::from_settings(&r, secret()).is_err());
         }
         assert!(Federation::from_settings(&raw(), None).is_err());
+        let mut signed = raw();
+        signed.federation_client_auth = ClientAuth::PrivateKeyJwt;
+        assert!(Federation::from_settings(&signed, None).unwrap().is_some());
     }
 }

@@ -80,7 +80,7 @@ mod tests {
         Federation {
             issuer: "https://idp.example".into(),
             client_id: "depot".into(),
-            client_secret: SecretString::from("s"),
+            client_secret: Some(SecretString::from("s")),
             client_auth: ClientAuth::ClientSecretBasic,
             scopes: vec![],
             name: "IdP".into(),

@@ -3,7 +3,8 @@
 //! name the configured issuer) and the JWK Set of its `jwks_uri`, cached for a few
 //! minutes and fetched again when an ID token names a key not seen yet; the
 //! authorization URL (code flow, PKCE S256, `state`, `nonce`); the code exchange
-//! (client_secret_basic or client_secret_post); the ID token checks of OIDC Core
+//! (client_secret_basic, client_secret_post, or private_key_jwt signed with the depot's
+//! own signing key, RFC 7523 with `aud` = the upstream issuer); the ID token checks of OIDC Core
 //! §3.1.3.7 (signature by a key of the upstream's JWK Set with one of the asymmetric
 //! algorithms it advertises — never `none`, never HMAC —, `iss`, `aud`, `azp` when
 //! present, `exp`, `iat`, `nonce`, and `at_hash` when present); and, for claims the ID
@@ -31,6 +32,9 @@ use super::config::{ClientAuth, Federation};
 use super::error::FederationError;
 use super::http::OidcHttp;
 use crate::authz::scope::Acr;
+use crate::authz::signing::SigningKeys;
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// How long discovery and the JWK Set are trusted before they are fetched again.
 const METADATA_TTL: Duration = Duration::from_secs(300);
@@ -53,6 +57,8 @@ pub struct Upstream {
     pub config: Federation,
     redirect_uri: RedirectUrl,
     http: OidcHttp,
+    /// The depot's own signing keys, for `private_key_jwt`.
+    keys: Arc<SigningKeys>,
     metadata: Mutex<Option<(Instant, Arc<CoreProviderMetadata>)>>,
 }
 
@@ -62,8 +68,9 @@ fn unavailable(what: impl std::fmt::Display) -> FederationError {
 
 impl Upstream {
     /// `issuer` is this service's (the redirect URI is built from it).
-    pub fn new(config: Federation, issuer: &str) -> anyhow::Result<Self> {
+    pub fn new(config: Federation, issuer: &str, keys: Arc<SigningKeys>) -> anyhow::Result<Self> {
         Ok(Self {
+            keys,
             redirect_uri: RedirectUrl::new(format!("{issuer}{CALLBACK_PATH}"))?,
             http: OidcHttp::new()?,
             config,
@@ -103,14 +110,21 @@ impl Upstream {
     > {
         let auth = match self.config.client_auth {
             ClientAuth::ClientSecretBasic => AuthType::BasicAuth,
-            ClientAuth::ClientSecretPost => AuthType::RequestBody,
+            // With no secret, the client_id alone goes in the body, next to the assertion.
+            ClientAuth::ClientSecretPost | ClientAuth::PrivateKeyJwt => AuthType::RequestBody,
+        };
+        let secret = match self.config.client_auth {
+            ClientAuth::PrivateKeyJwt => None,
+            _ => self
+                .config
+                .client_secret
+                .as_ref()
+                .map(|s| ClientSecret::new(s.expose_secret().to_owned())),
         };
         CoreClient::from_provider_metadata(
             metadata.clone(),
             ClientId::new(self.config.client_id.clone()),
-            Some(ClientSecret::new(
-                self.config.client_secret.expose_secret().to_owned(),
-            )),
+            secret,
         )
         .set_redirect_uri(self.redirect_uri.clone())
         .set_auth_type(auth)
@@ -163,10 +177,16 @@ impl Upstream {
     ) -> Result<Map<String, Value>, FederationError> {
         let metadata = self.metadata(false).await?;
         let client = self.client(&metadata);
-        let response = client
+        let mut request = client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .map_err(unavailable)?
-            .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()))
+            .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()));
+        if self.config.client_auth == ClientAuth::PrivateKeyJwt {
+            request = request
+                .add_extra_param("client_assertion_type", JWT_BEARER)
+                .add_extra_param("client_assertion", self.assertion(now).await?);
+        }
+        let response = request
             .request_async(&self.http)
             .await
             .map_err(|e| match e {
@@ -211,6 +231,24 @@ impl Upstream {
             }
         }
         Ok(claims)
+    }
+}
+
+impl Upstream {
+    /// RFC 7523 §3: a client assertion for the upstream token endpoint, signed with the
+    /// depot's current ES256 key; `aud` is the upstream's issuer identifier (what
+    /// draft-ietf-oauth-rfc7523bis requires and every server accepts).
+    async fn assertion(&self, now: DateTime<Utc>) -> Result<String, FederationError> {
+        let claims = serde_json::json!({
+            "iss": self.config.client_id,
+            "sub": self.config.client_id,
+            "aud": self.config.issuer,
+            "jti": crate::crypto::random_token().map_err(unavailable)?,
+            "iat": now.timestamp(),
+            "exp": now.timestamp() + 60,
+        });
+        let ring = self.keys.ring().await.map_err(unavailable)?;
+        ring.sign("JWT", &claims).map_err(unavailable)
     }
 }
 
@@ -360,7 +398,7 @@ mod tests {
         Federation {
             issuer: ISSUER.into(),
             client_id: "depot".into(),
-            client_secret: SecretString::from("s"),
+            client_secret: Some(SecretString::from("s")),
             client_auth: ClientAuth::ClientSecretBasic,
             scopes: vec![],
             name: "IdP".into(),
