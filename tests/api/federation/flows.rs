@@ -218,3 +218,36 @@ async fn the_account_pages_take_an_upstream_login_too() {
         account_page.body
     );
 }
+
+#[tokio::test]
+async fn private_key_jwt_signed_with_the_depots_own_key_authenticates_it_upstream() {
+    let person = ssin("850730033");
+    let accounts = json!({"an": account(LOA_SUBSTANTIAL, json!({"national_number": person}))});
+    let signed = |s: &mut depot::config::Settings| {
+        s.federation.federation_client_auth = ClientAuth::PrivateKeyJwt;
+        s.federation.federation_client_secret = None;
+    };
+    let Some(mut provider) = Provider::start() else {
+        return;
+    };
+    let app = spawn_app_with(|s| {
+        federate(s, &provider);
+        signed(s);
+    })
+    .await;
+    // The upstream knows the depot by the JWK Set it publishes, and by nothing shared.
+    let extra = json!({"auth_method": "private_key_jwt", "client_jwks": app.jwks().await});
+    provider.configure(&app, extra, accounts);
+    app.citizen("850730033", false).await;
+    let client = app.reading_app().await;
+    let (browser, login, pkce) = app.login_page(&client).await;
+    let upstream = sign_in_upstream(&browser, &login).await;
+    let callback = at_upstream(&browser, &provider, &app, &upstream, Some("an")).await;
+    let consent = browser.follow(browser.get(&callback).await).await;
+    let done = browser.decide(&consent, "allow").await;
+    let code = done.redirect_params()["code"].clone();
+    let tokens = token_json(app.redeem(&client, &code, &pkce.verifier).await).await;
+    let access = jwt_claims(tokens["access_token"].as_str().unwrap());
+    assert_eq!(access["sub"], person);
+    assert_eq!(access["acr"], "http://eidas.europa.eu/LoA/substantial");
+}

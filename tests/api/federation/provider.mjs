@@ -3,6 +3,7 @@
 // test. Protocol with the test, on stdin/stdout:
 //   1. listens on 127.0.0.1, port 0, and prints {"issuer": "http://127.0.0.1:<port>"}
 //   2. reads one line of JSON: {client_id, client_secret, redirect_uri, auth_method,
+//      client_jwks (for private_key_jwt),
 //      claims_in_id_token, id_token_ttl, accounts: {<login>: {acr, amr?, claims: {...}}}}
 //   3. prints {"ready": true} and serves.
 // Interaction (no JavaScript, no devInteractions): GET /interaction/<uid> is a form;
@@ -48,6 +49,8 @@ const provider = new Provider(issuer, {
     redirect_uris: [setup.redirect_uri],
     token_endpoint_auth_method: setup.auth_method ?? 'client_secret_basic',
     id_token_signed_response_alg: 'ES256',
+    // private_key_jwt: the depot's published JWK Set, as the test read it.
+    ...(setup.client_jwks ? { jwks: setup.client_jwks, token_endpoint_auth_signing_alg: 'ES256' } : {}),
     grant_types: ['authorization_code'],
     response_types: ['code'],
   }],

@@ -176,3 +176,21 @@ async fn an_unmapped_acr_a_bad_ssin_claim_and_an_unknown_person_are_refused() {
         .await;
     assert_eq!(response.status(), 404);
 }
+
+#[tokio::test]
+async fn a_code_the_upstream_will_not_redeem_for_the_depot_is_refused() {
+    let person = ssin("850730033");
+    let accounts = json!({"an": account(LOA_LOW, json!({"national_number": person}))});
+    // The depot holds another secret than the one the upstream registered.
+    let wrong_secret = |s: &mut depot::config::Settings| {
+        s.federation.federation_client_secret = Some(secrecy::SecretString::from("not-the-secret"));
+    };
+    let Some((app, provider)) = federated_app(wrong_secret, json!({}), accounts).await else {
+        return;
+    };
+    app.citizen("850730033", false).await;
+    let client = app.reading_app().await;
+    let (browser, callback) = to_callback(&app, &provider, &client, Some("an"), |u| u).await;
+    assert_refused(&browser.get(&callback).await, 403, "F-UPSTREAM-ERROR");
+    assert_eq!(login_rows(&app).await, (0, 0, 0));
+}
