@@ -6,7 +6,7 @@
 //! authorization endpoint (authorization code flow, PKCE S256, a fresh `state` and
 //! `nonce` bound to the interaction and to the browser, stored as [`store::Pending`]).
 //! The callback (`GET /login/federation/callback`) uses the pending login up, redeems
-//! the code, checks the ID token ([`upstream`]), maps its claims to a person of the
+//! the code ([`upstream`]), checks the ID token ([`id_token`]), maps its claims to a person of the
 //! authentic source and an eIDAS level ([`mapping`]), opens a login session like a
 //! local login does, and the interaction goes on to profile choice, consent and the
 //! code. The HTTP side is `authz::routes::federation`.
@@ -14,6 +14,7 @@
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod id_token;
 pub mod mapping;
 pub mod store;
 pub mod upstream;
