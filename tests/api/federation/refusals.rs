@@ -3,8 +3,11 @@
 //! a forged, missing or replayed `state`, another browser, an upstream denial, no code,
 //! an ID token with another nonce, expired or issued in the future, an `acr` the table
 //! does not map, a missing or malformed SSIN claim, and an SSIN the authentic source
-//! does not know. (A wrong issuer, audience or signature, and `alg` none or HS256, are
-//! refused by the checks the unit tests of `authz::federation::upstream` cover.)
+//! does not know; a code the upstream will not redeem for the depot; an upstream that
+//! cannot be reached, or whose discovery document names another issuer. (An ID token of
+//! another issuer, audience or `azp`, with a bad signature, or with `alg` none or HS256,
+//! cannot be had from a real provider: the unit tests of `authz::federation::id_token`
+//! sign such tokens themselves.)
 
 use chrono::{Duration, Utc};
 use serde_json::json;
@@ -192,5 +195,53 @@ async fn a_code_the_upstream_will_not_redeem_for_the_depot_is_refused() {
     let client = app.reading_app().await;
     let (browser, callback) = to_callback(&app, &provider, &client, Some("an"), |u| u).await;
     assert_refused(&browser.get(&callback).await, 403, "F-UPSTREAM-ERROR");
+    assert_eq!(login_rows(&app).await, (0, 0, 0));
+}
+
+#[tokio::test]
+async fn an_upstream_that_cannot_be_reached_is_a_502_page() {
+    // Nothing listens there: no Node.js needed, this test never skips.
+    let app = spawn_app_with(|s| {
+        let f = &mut s.federation;
+        f.federation_issuer = Some("http://127.0.0.1:9".into());
+        f.federation_client_id = Some("depot".into());
+        f.federation_client_secret = Some(secrecy::SecretString::from(SECRET));
+        f.federation_name = Some("Test IdP".into());
+        f.federation_ssin_claim = Some("national_number".into());
+        f.federation_acr_map = Some(AcrTable::Text(format!("{LOA_LOW}=low")));
+    })
+    .await;
+    let client = app.reading_app().await;
+    let (browser, page, _) = app.login_page(&client).await;
+    assert!(page.body.contains("Sign in with Test IdP"), "{}", page.body);
+    let action = format!("{}/federation", page.form_with("username").unwrap());
+    let csrf = page.hidden("", "csrf").unwrap();
+    let sent = browser.post(&action, &[("csrf", &csrf)]).await;
+    assert_refused(&sent, 502, "F-UNAVAILABLE");
+    // Without the interaction's CSRF token the form is refused before anything else.
+    let forged = browser.post(&action, &[("csrf", "forged")]).await;
+    assert_eq!(forged.status, 403);
+    assert_eq!(login_rows(&app).await, (0, 0, 0));
+}
+
+#[tokio::test]
+async fn a_discovery_document_for_another_issuer_is_refused() {
+    let Some(mut provider) = Provider::start() else {
+        return;
+    };
+    // The provider calls itself http://127.0.0.1:<port>; the depot is told localhost.
+    let configured = provider.issuer.replacen("127.0.0.1", "localhost", 1);
+    let app = spawn_app_with(|s| {
+        federate(s, &provider);
+        s.federation.federation_issuer = Some(configured);
+    })
+    .await;
+    provider.configure(&app, json!({}), json!({}));
+    let client = app.reading_app().await;
+    let (browser, page, _) = app.login_page(&client).await;
+    let action = format!("{}/federation", page.form_with("username").unwrap());
+    let csrf = page.hidden("", "csrf").unwrap();
+    let sent = browser.post(&action, &[("csrf", &csrf)]).await;
+    assert_refused(&sent, 502, "F-UNAVAILABLE");
     assert_eq!(login_rows(&app).await, (0, 0, 0));
 }
