@@ -116,6 +116,14 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         )
         .context("configuring the TSA client")?,
     );
+    let federation = config
+        .federation
+        .clone()
+        .map(|f| {
+            crate::authz::federation::Upstream::new(f, &config.issuer, keys.clone()).map(Arc::new)
+        })
+        .transpose()
+        .context("configuring the upstream identity provider")?;
     let config = Arc::new(config);
     let authz = crate::authz::context::AuthzContext {
         config: config.clone(),
@@ -170,6 +178,7 @@ pub async fn state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         policy,
         relay: None,
         freshness,
+        federation,
     })
 }
 
@@ -385,7 +394,8 @@ async fn purge_loop(state: AppState) {
                 + crate::depot::absences::purge_ended(&state.db, now).await?;
             // Not a purge: the transparency log records the keys that expired.
             let g = crate::keys::log::expire_due(&state.db, now).await?;
-            anyhow::Ok(a + b + c + d + e + f + g)
+            let h = authz::federation::store::purge_expired(&state.db, now).await?;
+            anyhow::Ok(a + b + c + d + e + f + g + h)
         };
         match purged.await {
             Ok(0) => {}

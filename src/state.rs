@@ -53,4 +53,6 @@ pub struct AppState {
     pub relay: Option<queues::relay::RelayControl>,
     /// The registry version the caches of clients and key references follow.
     pub freshness: crate::cache::registry::Freshness,
+    /// The upstream OpenID Provider logins can be delegated to, when configured.
+    pub federation: Option<Arc<crate::authz::federation::Upstream>>,
 }

@@ -11,6 +11,8 @@ pub mod client;
 pub mod consent;
 pub mod delegation;
 pub mod exchanged_token;
+pub mod federated_session;
+pub mod federation_pending;
 pub mod idempotency_record;
 pub mod key_log;
 pub mod key_registration;

@@ -21,6 +21,7 @@ mod m20261204_000015_outbox_unsent;
 mod m20261204_000016_sealed_uncompressed;
 mod m20261204_000017_key_log;
 mod m20261205_000018_absences;
+mod m20261205_000019_federation;
 mod m20261205_000020_person_profiles_index;
 
 pub struct Migrator;
@@ -61,6 +62,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000016_sealed_uncompressed::Migration),
             Box::new(m20261204_000017_key_log::Migration),
             Box::new(m20261205_000018_absences::Migration),
+            Box::new(m20261205_000019_federation::Migration),
             Box::new(m20261205_000020_person_profiles_index::Migration),
         ]
     }

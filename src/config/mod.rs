@@ -29,7 +29,15 @@ fn known_keys() -> Vec<String> {
         }
         _ => Vec::new(),
     };
-    keys.extend(["CONFIG", "DATABASE_URL", "AMQP_URL"].map(String::from));
+    keys.extend(
+        [
+            "CONFIG",
+            "DATABASE_URL",
+            "AMQP_URL",
+            "FEDERATION_CLIENT_SECRET",
+        ]
+        .map(String::from),
+    );
     keys
 }
 
@@ -61,6 +69,8 @@ pub struct Config {
     pub master_key_file: PathBuf,
     /// The proxies whose forwarding headers are believed (`DEPOT_TRUSTED_PROXIES`).
     pub trusted_proxies: TrustedProxies,
+    /// The upstream OpenID Provider logins can be delegated to (`DEPOT_FEDERATION_*`).
+    pub federation: Option<crate::authz::federation::Federation>,
 }
 
 impl Config {
@@ -231,7 +241,17 @@ impl Config {
                 "DEPOT_MANAGEMENT_LISTEN must differ from DEPOT_LISTEN".into(),
             ));
         }
+        let raw = &settings.federation;
+        let federation = crate::authz::federation::Federation::from_settings(
+            raw,
+            secret_or_file(
+                raw.federation_client_secret.clone(),
+                raw.federation_client_secret_file.as_deref(),
+            )?,
+        )
+        .map_err(ConfigError::Invalid)?;
         Ok(Self {
+            federation,
             settings,
             issuer,
             database_url,
@@ -364,13 +384,13 @@ mod tests {
         ] {
             assert!(known.iter().any(|k| k == key), "{key} in {known:?}");
         }
-        // One per serialized field of Settings, plus CONFIG and the two secrets.
+        // One per serialized field of Settings, plus CONFIG and the three secrets.
         let fields = serde_json::to_value(Settings::default())
             .unwrap()
             .as_object()
             .unwrap()
             .len();
-        assert_eq!(known.len(), fields + 3);
+        assert_eq!(known.len(), fields + 4);
     }
 
     #[test]

@@ -64,6 +64,8 @@ pub struct Settings {
     pub symkeys: SymkeysSettings,
     #[serde(flatten)]
     pub depot: DepotSettings,
+    #[serde(flatten)]
+    pub federation: crate::authz::federation::FederationSettings,
 }
 
 /// The process: where it listens, what it calls itself, its files and logs.

@@ -15,6 +15,7 @@ mod depot;
 mod discovery;
 mod dpop;
 mod exchange;
+mod federation;
 mod forms;
 mod helpers;
 mod introspection;

@@ -65,6 +65,8 @@ pub struct LoginPage<'a> {
     pub client_name: Option<&'a str>,
     pub username: Option<&'a str>,
     pub message: Option<Message<'a>>,
+    /// The upstream identity provider's button: its form's action and its name.
+    pub upstream: Option<(&'a str, &'a str)>,
 }
 
 pub fn login(lang: Lang, page: &LoginPage<'_>) -> Markup {
@@ -110,6 +112,12 @@ pub fn login(lang: Lang, page: &LoginPage<'_>) -> Markup {
                 input type="text" id="totp" name="totp" inputmode="numeric"
                     autocomplete="one-time-code" pattern="[0-9]{6}" aria-describedby=(describe("totp-hint"));
                 button type="submit" { (t.login_button) }
+            }
+            @if let Some((action, name)) = page.upstream {
+                form method="post" action=(action) {
+                    (csrf_field(page.csrf))
+                    button type="submit" { (t.sign_in_with) " " (name) }
+                }
             }
         },
     )

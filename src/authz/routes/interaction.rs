@@ -32,9 +32,22 @@ pub async fn session_person(
     let Some(session) = session else {
         return Ok(None);
     };
-    Ok(people::store::get_person(&state.db, &session.ssin)
-        .await?
-        .map(|person| (session, person)))
+    let Some(mut person) = people::store::get_person(&state.db, &session.ssin).await? else {
+        return Ok(None);
+    };
+    // An upstream login whose profiles claim allows only some of the person's profiles.
+    if state
+        .federation
+        .as_ref()
+        .is_some_and(|u| u.config.profiles_claim.is_some())
+        && let Some(allowed) =
+            crate::authz::federation::store::allowed_profiles(&state.db, &session.id).await?
+    {
+        person
+            .profiles
+            .retain(|p| crate::authz::federation::mapping::allows(&allowed, p));
+    }
+    Ok(Some((session, person)))
 }
 
 /// Decides the next step of an authorization; issues the code when none is left.

@@ -23,7 +23,7 @@ use crate::authz::store as client_store;
 use crate::crypto::{random_token, secrets_equal, token_digest};
 use crate::state::AppState;
 
-fn lang_of(req: &HttpRequest, interaction: Option<&Interaction>) -> Lang {
+pub(super) fn lang_of(req: &HttpRequest, interaction: Option<&Interaction>) -> Lang {
     let ui_locales = interaction.and_then(|i| match &i.purpose {
         Purpose::Authorize(p) => p.ui_locales.as_deref(),
         Purpose::Account => None,
@@ -50,7 +50,7 @@ async fn interaction_for(
 }
 
 /// The same, for a form: its CSRF token must be the interaction's.
-async fn interaction_for_form(
+pub(super) async fn interaction_for_form(
     state: &AppState,
     req: &HttpRequest,
     id: &str,
@@ -73,8 +73,10 @@ async fn client_name(state: &AppState, client_id: &str) -> anyhow::Result<String
         .unwrap_or_else(|| client_id.to_owned()))
 }
 
-/// The login form of an interaction.
+/// The login form of an interaction, with the upstream identity provider's button
+/// when one is configured.
 fn login_markup(
+    state: &AppState,
     lang: Lang,
     interaction: &Interaction,
     client_name: Option<&str>,
@@ -82,17 +84,22 @@ fn login_markup(
     message: Option<Message<'_>>,
 ) -> maud::Markup {
     let action = login_action(&interaction.id);
+    let upstream_action = format!("{action}/federation");
     let page = LoginPage {
         action: &action,
         csrf: &interaction.csrf,
         client_name,
         username,
         message,
+        upstream: state
+            .federation
+            .as_ref()
+            .map(|u| (upstream_action.as_str(), u.config.name.as_str())),
     };
     pages::login(lang, &page)
 }
 
-fn login_action(id: &str) -> String {
+pub(super) fn login_action(id: &str) -> String {
     format!("/login/{id}")
 }
 
@@ -133,7 +140,7 @@ async fn render(
                 store::delete_interaction(&state.db, &interaction.id).await?;
                 return Ok(see_other("/account").finish());
             }
-            let markup = login_markup(lang, interaction, None, None, message);
+            let markup = login_markup(state, lang, interaction, None, None, message);
             return Ok(page::html(StatusCode::OK, markup).finish());
         }
         Purpose::Authorize(params) => params,
@@ -180,7 +187,7 @@ async fn render(
                 .as_ref()
                 .filter(|_| step_up)
                 .map(|(s, _)| s.ssin.as_str());
-            login_markup(lang, interaction, Some(&name), username, message)
+            login_markup(state, lang, interaction, Some(&name), username, message)
         }
     };
     Ok(page::html(StatusCode::OK, markup).finish())
@@ -221,8 +228,6 @@ async fn authenticate(
     form: &LoginForm,
 ) -> anyhow::Result<HttpResponse> {
     let t = lang.texts();
-    let settings = &state.config.settings;
-    let now = state.clock.now();
     let username = form.username.as_deref().unwrap_or_default().trim();
     let attempt = Attempt {
         username,
@@ -244,6 +249,7 @@ async fn authenticate(
                 Purpose::Account => None,
             };
             let markup = login_markup(
+                state,
                 lang,
                 interaction,
                 name.as_deref(),
@@ -280,26 +286,47 @@ async fn authenticate(
         );
         return Ok(see_other(&url).finish());
     }
-    // A new session at every login (no fixation); the old one ends.
+    let (session, cookie, expires) = new_session(state, req, &person.ssin, acr, amr).await?;
+    let now = state.clock.now();
+    store::insert_session(&state.db, &session, now, expires).await?;
+    store::mark_authenticated(&state.db, &interaction.id, &session.id, now).await?;
+    tracing::info!(acr = session.acr.as_str(), "login succeeded");
+    Ok(see_other(&login_action(&interaction.id))
+        .cookie(cookie)
+        .finish())
+}
+
+/// A new session at every login (no fixation: the browser's old one ends now); answers
+/// it, its cookie and its end, for the caller to store with the interaction's
+/// authentication.
+pub(super) async fn new_session(
+    state: &AppState,
+    req: &HttpRequest,
+    ssin: &crate::people::Ssin,
+    acr: crate::authz::scope::Acr,
+    amr: Vec<String>,
+) -> anyhow::Result<(
+    Session,
+    actix_web::cookie::Cookie<'static>,
+    chrono::DateTime<chrono::Utc>,
+)> {
+    let now = state.clock.now();
     if let Some(old) = req.cookie(SESSION_COOKIE) {
         store::delete_session(&state.db, &token_digest(old.value())).await?;
     }
     let cookie_value = random_token()?;
     let session = Session {
         id: token_digest(&cookie_value),
-        ssin: person.ssin.clone(),
+        ssin: ssin.clone(),
         acr,
         amr,
         auth_time: now,
         csrf: random_token()?,
     };
-    let expires = now + Duration::seconds(i64::from(settings.authz.session_ttl_seconds));
-    store::insert_session(&state.db, &session, now, expires).await?;
-    store::mark_authenticated(&state.db, &interaction.id, &session.id, now).await?;
-    tracing::info!(acr = acr.as_str(), "login succeeded");
-    Ok(see_other(&login_action(&interaction.id))
-        .cookie(page::cookie(state, req, SESSION_COOKIE, cookie_value))
-        .finish())
+    let ttl = state.config.settings.authz.session_ttl_seconds;
+    let expires = now + Duration::seconds(i64::from(ttl));
+    let cookie = page::cookie(state, req, SESSION_COOKIE, cookie_value);
+    Ok((session, cookie, expires))
 }
 
 #[derive(Debug, Deserialize)]

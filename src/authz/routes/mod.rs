@@ -6,6 +6,7 @@ pub mod admin;
 pub mod authorize;
 pub mod delegations;
 pub mod discovery;
+pub mod federation;
 pub mod html;
 pub mod interaction;
 pub mod introspect;
@@ -36,6 +37,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(crate::people::routes::get_person)
         .service(authorize::authorize_get)
         .service(authorize::authorize_post)
+        .service(federation::start)
+        .service(federation::callback)
         .service(login::show)
         .service(login::take_login)
         .service(login::take_profile)
