@@ -209,15 +209,7 @@ impl Upstream {
                 .userinfo(endpoint.url().as_str(), response.access_token().secret())
                 .await
                 .map_err(unavailable)?;
-            // OIDC Core §5.3.2: the UserInfo `sub` must be the ID token's.
-            if info.get("sub") != claims.get("sub") {
-                return Err(FederationError::IdToken(
-                    "the UserInfo sub is not the ID token's".into(),
-                ));
-            }
-            for (name, value) in info {
-                claims.entry(name).or_insert(value);
-            }
+            complete_with_userinfo(&mut claims, info)?;
         }
         Ok(claims)
     }
@@ -238,5 +230,77 @@ impl Upstream {
         });
         let ring = self.keys.ring().await.map_err(unavailable)?;
         ring.sign("JWT", &claims).map_err(unavailable)
+    }
+}
+
+/// Claims taken from the ID token only: UserInfo may not supply them.
+const ID_TOKEN_ONLY: [&str; 9] = [
+    "iss",
+    "aud",
+    "azp",
+    "exp",
+    "iat",
+    "nonce",
+    "acr",
+    "amr",
+    "auth_time",
+];
+
+/// Adds to the ID token's `claims` those of UserInfo's `info` it lacks: never one that
+/// says what the authentication was (its level, methods, time: the signed ID token's to
+/// say, OIDC Core §2), and only when UserInfo's `sub` is the ID token's (§5.3.2).
+fn complete_with_userinfo(
+    claims: &mut Map<String, Value>,
+    info: Map<String, Value>,
+) -> Result<(), FederationError> {
+    if info.get("sub") != claims.get("sub") {
+        return Err(FederationError::IdToken(
+            "the UserInfo sub is not the ID token's".into(),
+        ));
+    }
+    for (name, value) in info {
+        if !ID_TOKEN_ONLY.contains(&name.as_str()) {
+            claims.entry(name).or_insert(value);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn map(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn userinfo_completes_the_id_token_but_never_says_how_the_person_authenticated() {
+        let mut claims = map(json!({"sub": "u1", "acr": "urn:loa:1", "name": "from the id token"}));
+        let info = map(
+            json!({"sub": "u1", "acr": "urn:loa:3", "amr": ["hwk"], "auth_time": 1,
+                               "name": "from userinfo", "ssin": "85073003328"}),
+        );
+        complete_with_userinfo(&mut claims, info).unwrap();
+        assert_eq!(
+            Value::Object(claims),
+            json!({"sub": "u1", "acr": "urn:loa:1", "name": "from the id token", "ssin": "85073003328"})
+        );
+
+        // An ID token without acr does not get one from UserInfo.
+        let mut claims = map(json!({"sub": "u1"}));
+        complete_with_userinfo(&mut claims, map(json!({"sub": "u1", "acr": "urn:loa:3"}))).unwrap();
+        assert!(!claims.contains_key("acr"));
+
+        // Another subject's UserInfo is refused.
+        let mut claims = map(json!({"sub": "u1"}));
+        let refused = complete_with_userinfo(
+            &mut claims,
+            map(json!({"sub": "u2", "ssin": "85073003328"})),
+        );
+        assert!(matches!(refused, Err(FederationError::IdToken(_))));
+        assert!(!claims.contains_key("ssin"));
     }
 }
