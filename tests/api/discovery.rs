@@ -11,7 +11,7 @@ async fn discovery_is_accepted_by_the_openidconnect_crate() {
     let app = spawn_app().await;
     // The crate fetches `{issuer}/.well-known/openid-configuration` and checks that the
     // document's `issuer` equals the issuer URL exactly.
-    let client = OidcHttp(app.http.clone());
+    let client = OidcHttp::new().unwrap();
     let issuer = IssuerUrl::new(app.issuer.clone()).unwrap();
     let metadata = CoreProviderMetadata::discover_async(issuer, &client)
         .await

@@ -20,7 +20,7 @@ async fn the_openidconnect_crate_completes_the_flow_and_validates_the_id_token()
     let rp = app
         .register_app("rp", false, &["depot:read"], json!({}))
         .await;
-    let http = OidcHttp(app.http.clone());
+    let http = OidcHttp::new().unwrap();
 
     let metadata =
         CoreProviderMetadata::discover_async(IssuerUrl::new(app.issuer.clone()).unwrap(), &http)

@@ -410,39 +410,9 @@ pub fn jwt_header(token: &str) -> Value {
 /// A CBE number with valid check digits (0203.201.340).
 pub const CBE: &str = "0203201340";
 
-/// The `openidconnect` crate's HTTP client, played by our reqwest client (the crate is
-/// built without its own HTTP stack). Redirects are not followed.
-pub struct OidcHttp(pub reqwest::Client);
-
-impl<'c> openidconnect::AsyncHttpClient<'c> for OidcHttp {
-    type Error = reqwest::Error;
-    type Future = std::pin::Pin<
-        Box<
-            dyn std::future::Future<Output = Result<openidconnect::HttpResponse, reqwest::Error>>
-                + Send
-                + 'c,
-        >,
-    >;
-
-    fn call(&'c self, request: openidconnect::HttpRequest) -> Self::Future {
-        Box::pin(async move {
-            let (parts, body) = request.into_parts();
-            let response = self
-                .0
-                .request(parts.method, parts.uri.to_string())
-                .headers(parts.headers)
-                .body(body)
-                .send()
-                .await?;
-            let mut builder = openidconnect::http::Response::builder().status(response.status());
-            for (name, value) in response.headers() {
-                builder = builder.header(name, value);
-            }
-            let body = response.bytes().await?.to_vec();
-            Ok(builder.body(body).unwrap_or_default())
-        })
-    }
-}
+/// The `openidconnect` crate's HTTP client: the service's own (reqwest, no redirects,
+/// bounded in time and size), as its upstream federation uses it.
+pub use depot::authz::federation::http::OidcHttp;
 
 /// Asks `check` again every 50 ms until it holds, for at most 5 s.
 pub async fn eventually<F, Fut>(what: &str, mut check: F)
